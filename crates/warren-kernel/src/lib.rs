@@ -1,0 +1,26 @@
+//! warren's kernel-facing core: network namespaces and a synchronous rtnetlink layer.
+//!
+//! This is the only crate of warren that contains `unsafe` code and the only one that knows
+//! netlink wire formats. It never forks or executes a program (the sandbox helper only prepares
+//! a [`std::process::Command`] that the caller spawns).
+//!
+//! ```no_run
+//! use warren_kernel::{Handle, netns::{self, Source}};
+//! let red = netns::add_named("red", Source::New)?;
+//! let h = Handle::new(red)?;
+//! h.link_set_up("lo")?;
+//! # Ok::<(), warren_kernel::Error>(())
+//! ```
+#![allow(unsafe_code)]
+
+pub mod error;
+pub mod handle;
+pub mod netlink;
+pub mod netns;
+pub mod sandbox;
+pub mod sysctl;
+
+pub use error::{Error, NetlinkError, Result};
+pub use handle::Handle;
+pub use netlink::{Request, RouteSocket};
+pub use netns::{NetNs, NsId};

@@ -1,0 +1,440 @@
+//! Network namespaces: named ones under `/run/netns` made exactly as iproute2 makes them,
+//! anonymous ones held by a file descriptor, opening by name, path or PID, and running code on
+//! a thread inside a namespace.
+
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg, OFlag, open};
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sched::{CloneFlags, setns, unshare};
+use nix::sys::stat::Mode;
+
+use crate::error::{Error, Result};
+
+/// iproute2's `NETNS_RUN_DIR`.
+pub const RUN_DIR: &str = "/run/netns";
+/// iproute2's `NETNS_ETC_DIR`.
+pub const ETC_DIR: &str = "/etc/netns";
+/// iproute2's limit on a name (NAME_MAX).
+pub const NAME_MAX: usize = 255;
+
+/// The identity of a namespace: device and inode of its nsfs file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NsId {
+    /// `st_dev` of the nsfs inode.
+    pub dev: u64,
+    /// `st_ino` of the nsfs inode (what `/proc/PID/ns/net` shows as `net:[INO]`).
+    pub ino: u64,
+}
+
+impl NsId {
+    /// The identity of whatever namespace file `path` is (without following a held fd).
+    pub fn of_path(path: &Path) -> Result<NsId> {
+        let md = std::fs::metadata(path).map_err(|e| {
+            Error::os("stat", path, Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+        })?;
+        Ok(NsId { dev: md.dev(), ino: md.ino() })
+    }
+}
+
+/// An open network namespace: a file descriptor that keeps it alive, and a label for errors.
+#[derive(Debug)]
+pub struct NetNs {
+    fd: OwnedFd,
+    label: String,
+    id: NsId,
+}
+
+impl NetNs {
+    fn from_file(file: File, label: String) -> Result<NetNs> {
+        let md = file.metadata().map_err(|e| Error::os("fstat", &label, io_errno(&e)))?;
+        let id = NsId { dev: md.dev(), ino: md.ino() };
+        Ok(NetNs { fd: file.into(), label, id })
+    }
+
+    /// The namespace of the calling thread.
+    pub fn current() -> Result<NetNs> {
+        NetNs::open_path_labeled(Path::new("/proc/thread-self/ns/net"), "current".into())
+    }
+
+    /// Open a namespace by the path of a namespace file (a bind mount, or `/proc/PID/ns/net`).
+    pub fn open_path(path: &Path) -> Result<NetNs> {
+        NetNs::open_path_labeled(path, path.display().to_string())
+    }
+
+    fn open_path_labeled(path: &Path, label: String) -> Result<NetNs> {
+        let file = File::open(path).map_err(|e| Error::os("open netns", path, io_errno(&e)))?;
+        let ns = NetNs::from_file(file, label)?;
+        ns.check_is_netns(path)?;
+        Ok(ns)
+    }
+
+    fn check_is_netns(&self, path: &Path) -> Result<()> {
+        // NS_GET_NSTYPE would tell for sure; setns with CLONE_NEWNET on a non-netns fails with
+        // EINVAL, which is what callers see anyway. Here we only reject plain files cheaply:
+        // nsfs inodes live on the nsfs device, which a regular file never shares with /proc.
+        let proc_self = NsId::of_path(Path::new("/proc/thread-self/ns/net"))?;
+        if self.id.dev != proc_self.dev {
+            return Err(Error::invalid(
+                "network namespace",
+                path.display().to_string(),
+                "not a network namespace file",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Open a named namespace (`/run/netns/NAME`).
+    pub fn open_named(name: &str) -> Result<NetNs> {
+        validate_name(name)?;
+        let path = Path::new(RUN_DIR).join(name);
+        NetNs::open_path_labeled(&path, name.to_owned())
+    }
+
+    /// Open the namespace of a process.
+    pub fn open_pid(pid: i32) -> Result<NetNs> {
+        if pid <= 0 {
+            return Err(Error::invalid("PID", pid.to_string(), "must be a positive number"));
+        }
+        let path = PathBuf::from(format!("/proc/{pid}/ns/net"));
+        NetNs::open_path_labeled(&path, format!("pid:{pid}"))
+    }
+
+    /// A new anonymous namespace, alive for as long as this value (or anything else holding
+    /// it) lives. Nothing is mounted.
+    pub fn new_anonymous(label: impl Into<String>) -> Result<NetNs> {
+        let label = label.into();
+        in_new_thread(|| {
+            unshare(CloneFlags::CLONE_NEWNET)
+                .map_err(|e| Error::Sys { op: "unshare(CLONE_NEWNET)", ns: label.clone(), source: e })?;
+            let ns = NetNs::current()?;
+            Ok(NetNs { label, ..ns })
+        })
+    }
+
+    /// The label used in errors: the name, path or `pid:N` it was opened by.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// The namespace's identity (nsfs device and inode).
+    pub fn id(&self) -> NsId {
+        self.id
+    }
+
+    /// Another handle on the same namespace.
+    pub fn try_clone(&self) -> Result<NetNs> {
+        let fd = self
+            .fd
+            .try_clone()
+            .map_err(|e| Error::Sys { op: "dup", ns: self.label.clone(), source: io_errno(&e) })?;
+        Ok(NetNs { fd, label: self.label.clone(), id: self.id })
+    }
+
+    /// Move the calling thread into this namespace. Prefer [`NetNs::run`], which leaves the
+    /// caller where it was.
+    pub fn enter(&self) -> Result<()> {
+        setns(&self.fd, CloneFlags::CLONE_NEWNET)
+            .map_err(|e| Error::Sys { op: "setns", ns: self.label.clone(), source: e })
+    }
+
+    /// Run `f` on a new thread that has entered this namespace, and return its result. The
+    /// calling thread's namespace is untouched.
+    pub fn run<T: Send>(&self, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+        in_new_thread(|| {
+            self.enter()?;
+            f()
+        })
+    }
+}
+
+impl AsFd for NetNs {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for NetNs {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// Run `f` on a fresh scoped thread, so per-thread namespace changes die with it.
+pub(crate) fn in_new_thread<T: Send>(f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+    std::thread::scope(|s| match s.spawn(f).join() {
+        Ok(r) => r,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
+}
+
+pub(crate) fn io_errno(e: &std::io::Error) -> Errno {
+    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
+/// iproute2's `invalid_name()`: empty, longer than NAME_MAX, containing `/`, or `.`/`..`.
+pub fn validate_name(name: &str) -> Result<()> {
+    let reason = if name.is_empty() {
+        "empty"
+    } else if name.len() > NAME_MAX {
+        "longer than 255 bytes"
+    } else if name.contains('/') {
+        "contains '/'"
+    } else if name == "." || name == ".." {
+        "is '.' or '..'"
+    } else if name.contains('\0') {
+        "contains a NUL byte"
+    } else {
+        return Ok(());
+    };
+    Err(Error::invalid("netns name", name, reason))
+}
+
+/// The path of a named namespace.
+pub fn named_path(name: &str) -> PathBuf {
+    Path::new(RUN_DIR).join(name)
+}
+
+/// Make `/run/netns` exist and be a shared mount in a peer group of its own, exactly as
+/// `ip netns add` does (bind onto itself, make private, then shared), so that namespace mounts
+/// propagate to mount namespaces made later but are not copied into every sharer of `/run`.
+/// Returns the lock on the directory, held while namespaces are being mounted.
+pub fn prepare_run_dir() -> Result<Flock<File>> {
+    match nix::unistd::mkdir(RUN_DIR, Mode::from_bits_truncate(0o755)) {
+        Ok(()) | Err(Errno::EEXIST) => {}
+        Err(e) => return Err(Error::os("mkdir", RUN_DIR, e)),
+    }
+    let dir = open(RUN_DIR, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| Error::os("open netns runtime directory", RUN_DIR, e))?;
+    let lock = match Flock::lock(File::from(dir), FlockArg::LockExclusive) {
+        Ok(l) => l,
+        Err((_, e)) => return Err(Error::os("flock", RUN_DIR, e)),
+    };
+    let mut bound = false;
+    loop {
+        match mount(None::<&str>, RUN_DIR, Some("none"), MsFlags::MS_SHARED | MsFlags::MS_REC, None::<&str>) {
+            Ok(()) => return Ok(lock),
+            Err(Errno::EINVAL) if !bound => {
+                mount(Some(RUN_DIR), RUN_DIR, Some("none"), MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+                    .map_err(|e| Error::os("mount --bind", RUN_DIR, e))?;
+                mount(None::<&str>, RUN_DIR, Some("none"), MsFlags::MS_PRIVATE | MsFlags::MS_REC, None::<&str>)
+                    .map_err(|e| Error::os("mount --make-private", RUN_DIR, e))?;
+                bound = true;
+            }
+            Err(e) => return Err(Error::os("mount --make-shared", RUN_DIR, e)),
+        }
+    }
+}
+
+/// What to bind at a name: a new namespace, or the one a process is in.
+#[derive(Debug, Clone, Copy)]
+pub enum Source {
+    /// `unshare(CLONE_NEWNET)` a fresh namespace.
+    New,
+    /// `/proc/PID/ns/net` (iproute2's `attach`).
+    Pid(i32),
+}
+
+/// Create the placeholder file of a named namespace; fails with EEXIST like ip.
+fn create_placeholder(path: &Path) -> Result<()> {
+    let fd = open(path, OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| Error::os("create namespace file", path, e))?;
+    drop(fd);
+    Ok(())
+}
+
+/// Bind the calling thread's namespace (or a process's) at `path`; on failure remove the file.
+fn bind_at(path: &Path, source: Source) -> Result<()> {
+    let from = match source {
+        Source::New => PathBuf::from("/proc/thread-self/ns/net"),
+        Source::Pid(pid) => PathBuf::from(format!("/proc/{pid}/ns/net")),
+    };
+    if let Err(e) = mount(Some(&from), path, Some("none"), MsFlags::MS_BIND, None::<&str>) {
+        let _ = umount2(path, MntFlags::MNT_DETACH);
+        let _ = std::fs::remove_file(path);
+        return Err(Error::Os { op: "bind mount namespace", path: path.to_owned(), source: e });
+    }
+    Ok(())
+}
+
+/// Create (or attach) one named namespace, as `ip netns add NAME` / `ip netns attach NAME PID`.
+/// The namespace is returned open. `lo` stays down, as with ip.
+pub fn add_named(name: &str, source: Source) -> Result<NetNs> {
+    let mut out = add_named_many(&[name], source, |_| Ok(()));
+    out.pop()
+        .unwrap_or_else(|| Err(Error::invalid("netns name", name, "nothing created")))
+        .map(|(ns, ())| ns)
+}
+
+/// Create many named namespaces from one worker thread, under one lock of `/run/netns`.
+/// `inside` runs on that thread while it is inside each new namespace (e.g. to bring `lo` up or
+/// open a netlink socket there). Results are per name, in order; one failing does not stop the
+/// others. A name whose `inside` step fails is removed again.
+pub fn add_named_many<N: AsRef<str> + Sync, T: Send>(
+    names: &[N],
+    source: Source,
+    inside: impl Fn(&NetNs) -> Result<T> + Sync,
+) -> Vec<Result<(NetNs, T)>>
+
+{
+    add_named_many_impl(names, source, &inside)
+}
+
+fn add_named_many_impl<N: AsRef<str> + Sync, T: Send>(
+    names: &[N],
+    source: Source,
+    inside: &(dyn Fn(&NetNs) -> Result<T> + Sync),
+) -> Vec<Result<(NetNs, T)>> {
+    for n in names {
+        if let Err(e) = validate_name(n.as_ref()) {
+            // Validate everything before touching anything.
+            let mut v: Vec<Result<(NetNs, T)>> = Vec::with_capacity(names.len());
+            v.push(Err(e));
+            return v;
+        }
+    }
+    let lock = match prepare_run_dir() {
+        Ok(l) => l,
+        Err(e) => return vec![Err(e)],
+    };
+    let result = in_new_thread(|| {
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            let name = name.as_ref();
+            out.push(add_one(name, source, inside));
+        }
+        Ok(out)
+    });
+    drop(lock);
+    result.unwrap_or_else(|e| vec![Err(e)])
+}
+
+fn add_one<T>(name: &str, source: Source, inside: &dyn Fn(&NetNs) -> Result<T>) -> Result<(NetNs, T)> {
+    let path = named_path(name);
+    create_placeholder(&path)?;
+    if let Source::New = source
+        && let Err(e) = unshare(CloneFlags::CLONE_NEWNET)
+    {
+        let _ = std::fs::remove_file(&path);
+        return Err(Error::Sys { op: "unshare(CLONE_NEWNET)", ns: name.to_owned(), source: e });
+    }
+    bind_at(&path, source)?;
+    let opened = NetNs::open_path_labeled(&path, name.to_owned());
+    let ns = match opened {
+        Ok(ns) => ns,
+        Err(e) => {
+            let _ = delete_named(name);
+            return Err(e);
+        }
+    };
+    // The worker thread is throwaway: for an attached namespace it simply enters it.
+    let extra = match source {
+        Source::New => inside(&ns),
+        Source::Pid(_) => ns.enter().and_then(|()| inside(&ns)),
+    };
+    match extra {
+        Ok(t) => Ok((ns, t)),
+        Err(e) => {
+            let _ = delete_named(name);
+            Err(e)
+        }
+    }
+}
+
+/// Remove a named namespace as `ip netns delete` does: lazy unmount (result ignored), then
+/// unlink. The namespace itself lives on while processes or descriptors hold it.
+pub fn delete_named(name: &str) -> Result<()> {
+    validate_name(name)?;
+    let path = named_path(name);
+    let _ = umount2(&path, MntFlags::MNT_DETACH);
+    std::fs::remove_file(&path).map_err(|e| Error::os("remove namespace file", path, io_errno(&e)))
+}
+
+/// Whether the namespace file at `path` is still a live namespace mount (not a leftover
+/// placeholder or a dangling link).
+pub fn is_live_mount(path: &Path) -> bool {
+    let Ok(md) = std::fs::metadata(path) else { return false };
+    let Ok(cur) = NsId::of_path(Path::new("/proc/thread-self/ns/net")) else { return false };
+    md.dev() == cur.dev
+}
+
+/// How [`switch_for_exec`] went: what could not be bound from `/etc/netns/NAME` (ip warns and
+/// goes on).
+#[derive(Debug, Default)]
+pub struct SwitchReport {
+    /// Warnings, one per failed `/etc` bind, in ip's wording.
+    pub warnings: Vec<String>,
+}
+
+/// Prepare the *calling thread* to exec a program inside `ns`, as `ip netns exec` does: enter
+/// the namespace, unshare the mount namespace, make `/` a slave, remount `/sys` for the new
+/// namespace (read-only if it was), and bind every entry of `/etc/netns/NAME` over `/etc`.
+///
+/// Meant for a single-threaded caller about to `execvp`: it changes the caller for good.
+pub fn switch_for_exec(ns: &NetNs, etc_name: Option<&str>) -> Result<SwitchReport> {
+    let label = ns.label().to_owned();
+    ns.enter()?;
+    unshare(CloneFlags::CLONE_NEWNS)
+        .map_err(|e| Error::Sys { op: "unshare(CLONE_NEWNS)", ns: label.clone(), source: e })?;
+    mount(None::<&str>, "/", Some("none"), MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
+        .map_err(|e| Error::os("mount --make-rslave", "/", e))?;
+    let mut flags = MsFlags::empty();
+    if umount2("/sys", MntFlags::MNT_DETACH).is_err()
+        && let Ok(st) = nix::sys::statvfs::statvfs("/sys")
+        && st.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY)
+    {
+        flags |= MsFlags::MS_RDONLY;
+    }
+    let source = etc_name.unwrap_or(&label);
+    mount(Some(source), "/sys", Some("sysfs"), flags, None::<&str>)
+        .map_err(|e| Error::os("mount sysfs", "/sys", e))?;
+    let mut report = SwitchReport::default();
+    if let Some(name) = etc_name
+        && name.len() < NAME_MAX
+    {
+        bind_etc(name, &mut report);
+    }
+    Ok(report)
+}
+
+fn bind_etc(name: &str, report: &mut SwitchReport) {
+    let dir = Path::new(ETC_DIR).join(name);
+    let Ok(entries) = std::fs::read_dir(&dir) else { return };
+    for entry in entries.flatten() {
+        let fname = entry.file_name();
+        if fname == "." || fname == ".." {
+            continue;
+        }
+        let from = dir.join(&fname);
+        let to = Path::new("/etc").join(&fname);
+        if let Err(e) = mount(Some(&from), &to, Some("none"), MsFlags::MS_BIND, None::<&str>) {
+            report.warnings.push(format!(
+                "Bind {} -> {} failed: {}",
+                from.display(),
+                to.display(),
+                e.desc()
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_iproute2() {
+        for ok in ["a", "red-1", "x.y", "...", &"n".repeat(255)] {
+            assert!(validate_name(ok).is_ok(), "{ok}");
+        }
+        for (bad, why) in [("", "empty"), ("a/b", "'/'"), (".", "'.'"), ("..", "'..'")] {
+            let e = validate_name(bad).unwrap_err().to_string();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+        assert!(validate_name(&"n".repeat(256)).is_err());
+    }
+}

@@ -1,0 +1,73 @@
+//! Per-namespace sysctls under `/proc/sys/net`, read and written from a thread inside the
+//! namespace (a `/proc/sys/net` file shows the namespace of the task that opens it).
+
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+use crate::netns::{NetNs, io_errno};
+
+/// Map a dotted or slashed key (`net.ipv4.ip_forward`, `net/ipv4/ip_forward`) to its path.
+pub fn key_path(key: &str) -> Result<PathBuf> {
+    let rel = key.replace('.', "/");
+    let ok = rel.starts_with("net/")
+        && !rel.split('/').any(|c| c.is_empty() || c == ".." || c == ".")
+        && rel.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_-".contains(&b));
+    if !ok {
+        return Err(Error::invalid(
+            "sysctl key",
+            key,
+            "must be a per-namespace key under net. (e.g. net.ipv4.ip_forward)",
+        ));
+    }
+    Ok(PathBuf::from("/proc/sys").join(rel))
+}
+
+/// Write `value` to the sysctl `key` inside `ns`.
+pub fn set(ns: &NetNs, key: &str, value: &str) -> Result<()> {
+    let path = key_path(key)?;
+    ns.run(|| write_here(&path, value))
+}
+
+/// Read the sysctl `key` inside `ns` (trimmed).
+pub fn get(ns: &NetNs, key: &str) -> Result<String> {
+    let path = key_path(key)?;
+    ns.run(|| read_here(&path))
+}
+
+/// Write several sysctls inside `ns` from one thread.
+pub fn set_many(ns: &NetNs, pairs: &[(&str, &str)]) -> Result<()> {
+    let paths = pairs
+        .iter()
+        .map(|(k, v)| key_path(k).map(|p| (p, *v)))
+        .collect::<Result<Vec<_>>>()?;
+    ns.run(|| paths.iter().try_for_each(|(p, v)| write_here(p, v)))
+}
+
+/// Write a sysctl in the calling thread's namespace (for code already inside one).
+pub fn write_here(path: &std::path::Path, value: &str) -> Result<()> {
+    std::fs::write(path, value).map_err(|e| Error::os("write sysctl", path, io_errno(&e)))
+}
+
+/// Read a sysctl in the calling thread's namespace.
+pub fn read_here(path: &std::path::Path) -> Result<String> {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_owned())
+        .map_err(|e| Error::os("read sysctl", path, io_errno(&e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_map_to_proc_paths() {
+        assert_eq!(key_path("net.ipv4.ip_forward").unwrap(), PathBuf::from("/proc/sys/net/ipv4/ip_forward"));
+        assert_eq!(
+            key_path("net/ipv4/conf/all/rp_filter").unwrap(),
+            PathBuf::from("/proc/sys/net/ipv4/conf/all/rp_filter")
+        );
+        for bad in ["kernel.pid_max", "net..x", "net/../../etc", "net.ipv4.a b", ""] {
+            assert!(key_path(bad).is_err(), "{bad}");
+        }
+    }
+}

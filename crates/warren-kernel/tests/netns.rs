@@ -1,0 +1,69 @@
+//! Kernel tests of namespaces: named ones as iproute2 makes them, anonymous ones, threads.
+
+use std::path::Path;
+
+use warren_kernel::netns::{self, Source};
+use warren_kernel::{Handle, NetNs};
+use warren_testkit::{oracle, sandbox_test};
+
+sandbox_test! {
+    fn named_namespace_is_a_mount_that_ip_lists() {
+        let ns = netns::add_named("red", Source::New).unwrap();
+        assert!(netns::is_live_mount(Path::new("/run/netns/red")));
+        let listed = warren_testkit::run("ip", &["netns", "list"]);
+        assert!(listed.lines().any(|l| l.starts_with("red")), "ip netns list: {listed}");
+        // Same propagation as ip: /run/netns is a shared mount of its own.
+        let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let line = mi.lines().find(|l| l.split(' ').nth(4) == Some("/run/netns")).unwrap();
+        assert!(line.contains("shared:"), "{line}");
+        assert_ne!(ns.id(), NetNs::current().unwrap().id());
+        netns::delete_named("red").unwrap();
+        assert!(!Path::new("/run/netns/red").exists());
+    }
+}
+
+sandbox_test! {
+    fn existing_name_is_refused_and_leaves_the_first() {
+        netns::add_named("blue", Source::New).unwrap();
+        let e = netns::add_named("blue", Source::New).unwrap_err();
+        assert_eq!(e.errno(), Some(nix::errno::Errno::EEXIST), "{e}");
+        assert!(e.to_string().contains("/run/netns/blue"), "{e}");
+        assert!(netns::is_live_mount(Path::new("/run/netns/blue")));
+    }
+}
+
+sandbox_test! {
+    fn anonymous_namespace_runs_closures_inside() {
+        let anon = NetNs::new_anonymous("anon").unwrap();
+        let here = NetNs::current().unwrap().id();
+        let inside = anon.run(|| Ok(NetNs::current()?.id())).unwrap();
+        assert_eq!(inside, anon.id());
+        assert_eq!(NetNs::current().unwrap().id(), here, "caller must stay where it was");
+        let h = Handle::new(anon).unwrap();
+        assert_eq!(h.ns().label(), "anon");
+        assert_eq!(oracle::link_names_in(&oracle::ns_path(h.ns())), vec!["lo".to_string()]);
+    }
+}
+
+sandbox_test! {
+    fn bulk_add_creates_each_under_one_lock() {
+        let names: Vec<String> = (0..50).map(|i| format!("bulk{i}")).collect();
+        let out = netns::add_named_many(&names, Source::New, |_| Ok(()));
+        assert_eq!(out.len(), 50);
+        assert!(out.iter().all(Result::is_ok));
+        let ids: std::collections::HashSet<_> =
+            out.iter().map(|r| r.as_ref().unwrap().0.id()).collect();
+        assert_eq!(ids.len(), 50, "each name is its own namespace");
+    }
+}
+
+sandbox_test! {
+    fn invalid_names_touch_nothing() {
+        for bad in ["", "a/b", ".", ".."] {
+            let e = netns::add_named(bad, Source::New).unwrap_err();
+            assert!(e.to_string().contains("invalid netns name"), "{e}");
+        }
+        let left = std::fs::read_dir("/run/netns").map(|d| d.flatten().count()).unwrap_or(0);
+        assert_eq!(left, 0, "no placeholder left behind");
+    }
+}

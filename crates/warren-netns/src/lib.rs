@@ -1,0 +1,1 @@
+//! iproute2-compatible named network namespaces.

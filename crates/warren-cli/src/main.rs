@@ -1,1 +1,69 @@
-fn main() {}
+//! `warren`: Linux network namespaces, wired. A thin binary over warren's libraries: parse the
+//! command line, run the command, print its error once.
+
+mod cmd;
+mod exit;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub use exit::CliError;
+
+/// Global options shared by every command.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Global {
+    /// Run the command inside network namespace NS (a name under /run/netns, a path, or pid:N),
+    /// as `ip -n NS` does.
+    #[arg(short = 'n', long = "netns", global = true, value_name = "NS")]
+    pub netns: Option<String>,
+    /// Print JSON instead of tables.
+    #[arg(short = 'j', long = "json", global = true)]
+    pub json: bool,
+}
+
+/// Linux network namespaces, wired.
+#[derive(Debug, Parser)]
+#[command(name = "warren", version, about, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Network namespaces, as `ip netns` (add, delete, list, exec, identify, pids, set, list-id,
+    /// monitor, attach) and more (list --all, gc, bulk add).
+    #[command(visible_alias = "netns")]
+    Ns(cmd::ns::Args),
+    /// Links: veth, bridge, macvlan, ipvlan, vxlan, tun/tap; set up/down, mtu, address, master,
+    /// netns, name, altnames.
+    Link(cmd::link::Args),
+    /// IPv4 and IPv6 addresses.
+    #[command(visible_alias = "address")]
+    Addr(cmd::addr::Args),
+    /// Routes: add, delete, show, and look up the route the kernel would use.
+    Route(cmd::route::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => e.report(),
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    if let Some(ns) = &cli.global.netns {
+        cmd::enter_netns(ns)?;
+    }
+    match cli.command {
+        Command::Ns(a) => cmd::ns::run(a, &cli.global),
+        Command::Link(a) => cmd::link::run(a, &cli.global),
+        Command::Addr(a) => cmd::addr::run(a, &cli.global),
+        Command::Route(a) => cmd::route::run(a, &cli.global),
+    }
+}

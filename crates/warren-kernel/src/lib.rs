@@ -13,10 +13,15 @@
 //! ```
 #![allow(unsafe_code)]
 
+pub mod addr;
 pub mod error;
 pub mod handle;
+pub mod link;
 pub mod netlink;
+pub mod neigh;
 pub mod netns;
+pub mod nsid;
+pub mod route;
 pub mod sandbox;
 pub mod sysctl;
 

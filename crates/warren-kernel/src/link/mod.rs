@@ -1,0 +1,287 @@
+//! Links: listing and looking up (this file), creating each kind (one file per kind), and
+//! changing a link's properties (`set.rs`).
+
+pub mod bridge;
+pub mod ipvlan;
+pub mod macvlan;
+pub mod set;
+pub mod tuntap;
+pub mod veth;
+pub mod vxlan;
+
+use std::net::IpAddr;
+
+use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
+use netlink_packet_route::RouteNetlinkMessage;
+use netlink_packet_route::link::{
+    InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, Prop, State,
+};
+
+use crate::error::{Error, Result};
+use crate::handle::Handle;
+use crate::netlink::Request;
+
+/// Linux's limit on an interface name, without the NUL (IFNAMSIZ - 1).
+pub const IFNAME_MAX: usize = 15;
+
+/// Check an interface name as the kernel's `dev_valid_name` does, before anything is sent.
+pub fn validate_ifname(name: &str) -> Result<()> {
+    let reason = if name.is_empty() {
+        "empty"
+    } else if name.len() > IFNAME_MAX {
+        "longer than 15 bytes"
+    } else if name == "." || name == ".." {
+        "is '.' or '..'"
+    } else if name.bytes().any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b == 0) {
+        "contains '/', ':', a NUL or white space"
+    } else {
+        return Ok(());
+    };
+    Err(Error::invalid("interface name", name, reason))
+}
+
+/// A link as the kernel reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// Interface index.
+    pub index: u32,
+    /// Name.
+    pub name: String,
+    /// Kind from `IFLA_INFO_KIND` (`veth`, `bridge`, ...), if any.
+    pub kind: Option<String>,
+    /// Administratively up (`IFF_UP`).
+    pub up: bool,
+    /// Operational state, lower-case as ip prints it (`up`, `down`, `unknown`, ...).
+    pub operstate: String,
+    /// MTU.
+    pub mtu: u32,
+    /// Hardware address, if any.
+    pub mac: Option<[u8; 6]>,
+    /// Index of the master (bridge) device.
+    pub master: Option<u32>,
+    /// `IFLA_LINK`: the peer's or parent's index (in `link_netnsid`'s namespace when set).
+    pub link: Option<u32>,
+    /// `IFLA_LINK_NETNSID`: the namespace (as seen from here) of `link`.
+    pub link_netnsid: Option<i32>,
+    /// Alternative names.
+    pub altnames: Vec<String>,
+}
+
+impl Link {
+    /// Decode a `RTM_NEWLINK` message.
+    pub fn from_message(m: &LinkMessage) -> Link {
+        let mut l = Link {
+            index: m.header.index,
+            name: String::new(),
+            kind: None,
+            up: m.header.flags.contains(LinkFlags::Up),
+            operstate: "unknown".into(),
+            mtu: 0,
+            mac: None,
+            master: None,
+            link: None,
+            link_netnsid: None,
+            altnames: Vec::new(),
+        };
+        for a in &m.attributes {
+            match a {
+                LinkAttribute::IfName(n) => l.name = n.clone(),
+                LinkAttribute::Mtu(v) => l.mtu = *v,
+                LinkAttribute::Address(a) if a.len() == 6 => {
+                    l.mac = a.as_slice().try_into().ok();
+                }
+                LinkAttribute::Controller(v) => l.master = Some(*v),
+                LinkAttribute::Link(v) => l.link = Some(*v),
+                LinkAttribute::LinkNetNsId(v) => l.link_netnsid = Some(*v),
+                LinkAttribute::OperState(s) => l.operstate = operstate_name(s).into(),
+                LinkAttribute::PropList(props) => {
+                    for p in props {
+                        if let Prop::AltIfName(n) = p {
+                            l.altnames.push(n.clone());
+                        }
+                    }
+                }
+                LinkAttribute::LinkInfo(infos) => {
+                    for i in infos {
+                        if let LinkInfo::Kind(k) = i {
+                            l.kind = Some(kind_name(k));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        l
+    }
+
+    /// The MAC address as `aa:bb:cc:dd:ee:ff`.
+    pub fn mac_string(&self) -> Option<String> {
+        self.mac.map(|m| format_mac(&m))
+    }
+}
+
+/// Format a MAC address the usual way.
+pub fn format_mac(m: &[u8; 6]) -> String {
+    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+}
+
+/// Parse `aa:bb:cc:dd:ee:ff`.
+pub fn parse_mac(s: &str) -> Result<[u8; 6]> {
+    let bad = || Error::invalid("MAC address", s, "expected six hex bytes like 02:00:00:00:00:01");
+    let parts: Vec<&str> = s.split(':').collect();
+    if parts.len() != 6 {
+        return Err(bad());
+    }
+    let mut out = [0u8; 6];
+    for (o, p) in out.iter_mut().zip(parts) {
+        if p.is_empty() || p.len() > 2 {
+            return Err(bad());
+        }
+        *o = u8::from_str_radix(p, 16).map_err(|_| bad())?;
+    }
+    Ok(out)
+}
+
+/// The kind's name as the kernel spells it (`veth`, `ipvlan`, ...).
+pub fn kind_name(k: &InfoKind) -> String {
+    k.to_string()
+}
+
+fn operstate_name(s: &State) -> &'static str {
+    match s {
+        State::Up => "up",
+        State::Down => "down",
+        State::LowerLayerDown => "lowerlayerdown",
+        State::Dormant => "dormant",
+        State::Testing => "testing",
+        State::NotPresent => "notpresent",
+        _ => "unknown",
+    }
+}
+
+/// A `RTM_NEWLINK` create request (`NLM_F_CREATE | NLM_F_EXCL`) for a message built by a kind.
+pub(crate) fn create_request(msg: LinkMessage, name: &str, kind: &str) -> Request {
+    Request::new(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL, "create link", name)
+        .creating_kind(kind)
+}
+
+impl Handle {
+    /// Every link in this namespace.
+    pub fn links(&self) -> Result<Vec<Link>> {
+        let req = Request::new(RouteNetlinkMessage::GetLink(LinkMessage::default()), 0, "list links", "*");
+        Ok(self
+            .dump(req)?
+            .iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => Some(Link::from_message(l)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// The link called `name` (or having it as an altname).
+    pub fn link_get(&self, name: &str) -> Result<Link> {
+        validate_lookup_name(name)?;
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(if name.len() > IFNAME_MAX {
+            LinkAttribute::PropList(vec![Prop::AltIfName(name.to_owned())])
+        } else {
+            LinkAttribute::IfName(name.to_owned())
+        });
+        let req = Request::new(RouteNetlinkMessage::GetLink(msg), 0, "get link", name);
+        match self.get(req) {
+            Ok(RouteNetlinkMessage::NewLink(l)) => Ok(Link::from_message(&l)),
+            Ok(_) => Err(Error::Decode { op: "get link", ns: self.ns().label().into(), reason: "unexpected reply".into() }),
+            Err(e) if e.errno() == Some(nix::errno::Errno::ENODEV) => Err(Error::NotFound {
+                what: "link",
+                name: name.to_owned(),
+                ns: self.ns().label().into(),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The link with index `index`.
+    pub fn link_by_index(&self, index: u32) -> Result<Link> {
+        let mut msg = LinkMessage::default();
+        msg.header.index = index;
+        let req = Request::new(RouteNetlinkMessage::GetLink(msg), 0, "get link", format!("index {index}"));
+        match self.get(req) {
+            Ok(RouteNetlinkMessage::NewLink(l)) => Ok(Link::from_message(&l)),
+            Ok(_) => Err(Error::Decode { op: "get link", ns: self.ns().label().into(), reason: "unexpected reply".into() }),
+            Err(e) if e.errno() == Some(nix::errno::Errno::ENODEV) => Err(Error::NotFound {
+                what: "link",
+                name: format!("index {index}"),
+                ns: self.ns().label().into(),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The index of the link called `name`.
+    pub fn link_index(&self, name: &str) -> Result<u32> {
+        self.link_get(name).map(|l| l.index)
+    }
+
+    /// Bring a link up (`ip link set NAME up`).
+    pub fn link_set_up(&self, name: &str) -> Result<()> {
+        let index = self.link_index(name)?;
+        self.ack(up_request(index, true, name))
+    }
+
+    /// Bring a link down (`ip link set NAME down`).
+    pub fn link_set_down(&self, name: &str) -> Result<()> {
+        let index = self.link_index(name)?;
+        self.ack(up_request(index, false, name))
+    }
+}
+
+/// A request setting `IFF_UP` on or off for the link with index `index`.
+pub fn up_request(index: u32, up: bool, name: &str) -> Request {
+    let mut msg = LinkMessage::default();
+    msg.header.index = index;
+    msg.header.change_mask = LinkFlags::Up;
+    if up {
+        msg.header.flags = LinkFlags::Up;
+    }
+    Request::new(RouteNetlinkMessage::SetLink(msg), 0, if up { "set link up" } else { "set link down" }, name)
+}
+
+fn validate_lookup_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > 127 || name.contains('\0') {
+        return Err(Error::invalid("interface name", name, "empty, too long, or contains NUL"));
+    }
+    Ok(())
+}
+
+/// Whether an address is link-local (used by callers that print scopes).
+pub fn is_link_local(ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ifnames_are_checked_like_the_kernel() {
+        for ok in ["eth0", "veth-a.1", "x", "abcdefghijklmno"] {
+            assert!(validate_ifname(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "abcdefghijklmnop", "a/b", "a:b", "a b", ".", ".."] {
+            assert!(validate_ifname(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn macs_round_trip() {
+        let m = parse_mac("02:aB:00:00:0f:01").unwrap();
+        assert_eq!(format_mac(&m), "02:ab:00:00:0f:01");
+        for bad in ["", "02:00:00:00:00", "02:00:00:00:00:100", "zz:00:00:00:00:00"] {
+            assert!(parse_mac(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -46,6 +46,8 @@ enum Command {
     Addr(cmd::addr::Args),
     /// Routes: add, delete, show, and look up the route the kernel would use.
     Route(cmd::route::Args),
+    /// Per-namespace sysctls: `warren -n NS sysctl net.ipv4.ip_forward=1`.
+    Sysctl(cmd::sysctl::Args),
 }
 
 fn main() -> ExitCode {
@@ -65,5 +67,6 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Link(a) => cmd::link::run(a, &cli.global),
         Command::Addr(a) => cmd::addr::run(a, &cli.global),
         Command::Route(a) => cmd::route::run(a, &cli.global),
+        Command::Sysctl(a) => cmd::sysctl::run(a, &cli.global),
     }
 }

@@ -5,6 +5,7 @@ pub mod addr;
 pub mod link;
 pub mod ns;
 pub mod route;
+pub mod sysctl;
 
 use crate::CliError;
 

@@ -165,7 +165,19 @@ pub(crate) fn create_request(msg: LinkMessage, name: &str, kind: &str) -> Reques
         .creating_kind(kind)
 }
 
+/// Something that can be created as a link: each kind (`Veth`, `Bridge`, `MacVlan`, ...)
+/// builds its `RTM_NEWLINK` request, validating names first.
+pub trait LinkSpec {
+    /// The create request (`NLM_F_CREATE | NLM_F_EXCL`), ready to send or to batch.
+    fn request(&self) -> Result<Request>;
+}
+
 impl Handle {
+    /// Create a link (`ip link add ...`).
+    pub fn link_add(&self, spec: &dyn LinkSpec) -> Result<()> {
+        self.ack(spec.request()?)
+    }
+
     /// Every link in this namespace.
     pub fn links(&self) -> Result<Vec<Link>> {
         let req = Request::new(RouteNetlinkMessage::GetLink(LinkMessage::default()), 0, "list links", "*");

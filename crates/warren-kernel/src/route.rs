@@ -1,1 +1,847 @@
-//! (being written)
+//! Routes (`ip route add/replace/del/show/get`): the [`RouteSpec`] builder of `RTM_NEWROUTE`/
+//! `RTM_DELROUTE` requests (gateways, devices, metrics, tables, multipath, blackhole/unreachable/
+//! prohibit), [`Route`] as the kernel reports it, and the kernel's own lookup
+//! ([`Handle::route_get`]).
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
+use netlink_packet_route::RouteNetlinkMessage;
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteFlags, RouteMessage, RouteNextHop, RouteVia,
+};
+
+use crate::addr::{Family, IpNet, Scope};
+use crate::error::{Error, Result};
+use crate::handle::Handle;
+use crate::netlink::Request;
+
+/// Table id meaning every table, for [`RouteFilter::table`] (`ip route show table all`).
+pub const ALL: u32 = 0;
+/// The main table (254).
+pub const MAIN: u32 = 254;
+/// The local table (255).
+pub const LOCAL: u32 = 255;
+
+/// A route's origin (`RTPROT_*`): `kernel`, `boot` (what `ip route add` uses), `static`, ...
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Protocol(pub u8);
+
+impl Protocol {
+    /// Unspecified (0): on delete, matches any.
+    pub const UNSPEC: Protocol = Protocol(0);
+    /// Added by the kernel (prefix routes of addresses).
+    pub const KERNEL: Protocol = Protocol(2);
+    /// Added by an administrator (`ip route add` default).
+    pub const BOOT: Protocol = Protocol(3);
+    /// Static.
+    pub const STATIC: Protocol = Protocol(4);
+
+    const NAMES: [(u8, &'static str); 13] = [
+        (0, "unspec"),
+        (1, "redirect"),
+        (2, "kernel"),
+        (3, "boot"),
+        (4, "static"),
+        (9, "ra"),
+        (11, "zebra"),
+        (12, "bird"),
+        (16, "dhcp"),
+        (186, "bgp"),
+        (187, "isis"),
+        (188, "ospf"),
+        (189, "rip"),
+    ];
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match Protocol::NAMES.iter().find(|(n, _)| *n == self.0) {
+            Some((_, name)) => f.write_str(name),
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+
+impl FromStr for Protocol {
+    type Err = Error;
+
+    /// A name from iproute2's `rt_protos` (`kernel`, `boot`, `static`, `bird`, ...) or 0-255.
+    fn from_str(s: &str) -> Result<Protocol> {
+        if let Some((n, _)) = Protocol::NAMES.iter().find(|(_, name)| *name == s) {
+            return Ok(Protocol(*n));
+        }
+        s.parse().map(Protocol).map_err(|_| {
+            Error::invalid(
+                "route protocol",
+                s,
+                "expected a name like static or a number 0-255",
+            )
+        })
+    }
+}
+
+/// A route's type (`RTN_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum RouteType {
+    /// A gateway or direct route.
+    #[default]
+    Unicast,
+    /// Local delivery.
+    Local,
+    /// Broadcast.
+    Broadcast,
+    /// Anycast.
+    Anycast,
+    /// Multicast.
+    Multicast,
+    /// Silently discard.
+    Blackhole,
+    /// Discard with ICMP host unreachable.
+    Unreachable,
+    /// Discard with ICMP administratively prohibited.
+    Prohibit,
+    /// Continue the lookup in the next rule.
+    Throw,
+    /// Another type, by number.
+    Other(u8),
+}
+
+impl RouteType {
+    fn to_u8(self) -> u8 {
+        match self {
+            RouteType::Unicast => 1,
+            RouteType::Local => 2,
+            RouteType::Broadcast => 3,
+            RouteType::Anycast => 4,
+            RouteType::Multicast => 5,
+            RouteType::Blackhole => 6,
+            RouteType::Unreachable => 7,
+            RouteType::Prohibit => 8,
+            RouteType::Throw => 9,
+            RouteType::Other(n) => n,
+        }
+    }
+
+    fn from_u8(n: u8) -> RouteType {
+        match n {
+            1 => RouteType::Unicast,
+            2 => RouteType::Local,
+            3 => RouteType::Broadcast,
+            4 => RouteType::Anycast,
+            5 => RouteType::Multicast,
+            6 => RouteType::Blackhole,
+            7 => RouteType::Unreachable,
+            8 => RouteType::Prohibit,
+            9 => RouteType::Throw,
+            n => RouteType::Other(n),
+        }
+    }
+}
+
+impl fmt::Display for RouteType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            RouteType::Unicast => "unicast",
+            RouteType::Local => "local",
+            RouteType::Broadcast => "broadcast",
+            RouteType::Anycast => "anycast",
+            RouteType::Multicast => "multicast",
+            RouteType::Blackhole => "blackhole",
+            RouteType::Unreachable => "unreachable",
+            RouteType::Prohibit => "prohibit",
+            RouteType::Throw => "throw",
+            RouteType::Other(n) => return write!(f, "{n}"),
+        };
+        f.write_str(s)
+    }
+}
+
+/// One path of a multipath route (`nexthop via GW dev IF weight N`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Nexthop {
+    /// Gateway.
+    pub via: Option<IpAddr>,
+    /// Interface index.
+    pub dev: Option<u32>,
+    /// Weight, 1-255 (0 is taken as 1).
+    pub weight: u8,
+}
+
+impl Nexthop {
+    /// A path through gateway `via` with weight 1.
+    pub fn via(via: IpAddr) -> Nexthop {
+        Nexthop {
+            via: Some(via),
+            dev: None,
+            weight: 1,
+        }
+    }
+
+    /// Set the interface.
+    pub fn dev(mut self, index: u32) -> Nexthop {
+        self.dev = Some(index);
+        self
+    }
+
+    /// Set the weight.
+    pub fn weight(mut self, weight: u8) -> Nexthop {
+        self.weight = weight;
+        self
+    }
+}
+
+/// A route to add, replace or delete, built the way `ip route` reads its words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteSpec {
+    /// Destination.
+    pub dst: IpNet,
+    /// Gateway (`via`).
+    pub via: Option<IpAddr>,
+    /// Output interface index (`dev`).
+    pub dev: Option<u32>,
+    /// Metric (`RTA_PRIORITY`).
+    pub metric: Option<u32>,
+    /// Table; `None` = main.
+    pub table: Option<u32>,
+    /// Preferred source (`src`).
+    pub src: Option<IpAddr>,
+    /// Scope; `None` lets ip's rule decide (link without gateway, else global).
+    pub scope: Option<Scope>,
+    /// Protocol; `None` = `boot` on add (as ip), any on delete.
+    pub protocol: Option<Protocol>,
+    /// Type; `None` = unicast on add, any on delete.
+    pub kind: Option<RouteType>,
+    /// Multipath nexthops.
+    pub nexthops: Vec<Nexthop>,
+    /// Interface names, only used to word errors: (index, name).
+    pub dev_names: Vec<(u32, String)>,
+}
+
+impl RouteSpec {
+    /// A route to `dst`.
+    pub fn to(dst: IpNet) -> RouteSpec {
+        RouteSpec {
+            dst: dst.network(),
+            via: None,
+            dev: None,
+            metric: None,
+            table: None,
+            src: None,
+            scope: None,
+            protocol: None,
+            kind: None,
+            nexthops: Vec::new(),
+            dev_names: Vec::new(),
+        }
+    }
+
+    /// The IPv4 default route `0.0.0.0/0`.
+    pub fn default_v4() -> RouteSpec {
+        RouteSpec::to(IpNet::default_route(Family::V4))
+    }
+
+    /// The IPv6 default route `::/0`.
+    pub fn default_v6() -> RouteSpec {
+        RouteSpec::to(IpNet::default_route(Family::V6))
+    }
+
+    /// Through gateway `gw`.
+    pub fn via(mut self, gw: IpAddr) -> Self {
+        self.via = Some(gw);
+        self
+    }
+
+    /// Out of the interface with index `index`.
+    pub fn dev(mut self, index: u32) -> Self {
+        self.dev = Some(index);
+        self
+    }
+
+    /// With metric `metric`.
+    pub fn metric(mut self, metric: u32) -> Self {
+        self.metric = Some(metric);
+        self
+    }
+
+    /// In table `table`.
+    pub fn table(mut self, table: u32) -> Self {
+        self.table = Some(table);
+        self
+    }
+
+    /// With preferred source address `src`.
+    pub fn src(mut self, src: IpAddr) -> Self {
+        self.src = Some(src);
+        self
+    }
+
+    /// With scope `scope`.
+    pub fn scope(mut self, scope: Scope) -> Self {
+        self.scope = Some(scope);
+        self
+    }
+
+    /// With protocol `protocol`.
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.protocol = Some(protocol);
+        self
+    }
+
+    /// Of type `kind`.
+    pub fn kind(mut self, kind: RouteType) -> Self {
+        self.kind = Some(kind);
+        self
+    }
+
+    /// A blackhole route (drop silently).
+    pub fn blackhole(self) -> Self {
+        self.kind(RouteType::Blackhole)
+    }
+
+    /// An unreachable route (drop, ICMP host unreachable).
+    pub fn unreachable(self) -> Self {
+        self.kind(RouteType::Unreachable)
+    }
+
+    /// A prohibit route (drop, ICMP administratively prohibited).
+    pub fn prohibit(self) -> Self {
+        self.kind(RouteType::Prohibit)
+    }
+
+    /// Add a multipath nexthop (call once per path).
+    pub fn nexthop(mut self, nh: Nexthop) -> Self {
+        self.nexthops.push(nh);
+        self
+    }
+
+    /// Name interface `index` as `name` in errors.
+    pub fn dev_name(mut self, index: u32, name: impl Into<String>) -> Self {
+        self.dev_names.push((index, name.into()));
+        self
+    }
+
+    fn dev_label(&self, index: u32) -> String {
+        match self.dev_names.iter().find(|(i, _)| *i == index) {
+            Some((_, n)) => n.clone(),
+            None => format!("#{index}"),
+        }
+    }
+
+    /// The route in ip's words, as used in errors (`10.1.0.0/24 via 10.0.0.254 dev eth0`).
+    pub fn describe(&self) -> String {
+        let mut s = String::new();
+        if let Some(k) = self.kind.filter(|k| *k != RouteType::Unicast) {
+            s.push_str(&format!("{k} "));
+        }
+        if self.dst.is_default() {
+            s.push_str("default");
+            if self.dst.family() == Family::V6 {
+                s.push_str(" (IPv6)");
+            }
+        } else {
+            s.push_str(&self.dst.to_string());
+        }
+        if let Some(gw) = self.via {
+            s.push_str(&format!(" via {gw}"));
+        }
+        if let Some(d) = self.dev {
+            s.push_str(&format!(" dev {}", self.dev_label(d)));
+        }
+        for nh in &self.nexthops {
+            s.push_str(" nexthop");
+            if let Some(gw) = nh.via {
+                s.push_str(&format!(" via {gw}"));
+            }
+            if let Some(d) = nh.dev {
+                s.push_str(&format!(" dev {}", self.dev_label(d)));
+            }
+        }
+        if let Some(t) = self.table {
+            s.push_str(&format!(" table {t}"));
+        }
+        if let Some(m) = self.metric {
+            s.push_str(&format!(" metric {m}"));
+        }
+        s
+    }
+
+    /// Check what the kernel would refuse less clearly: mixed families, weights.
+    fn validate(&self) -> Result<()> {
+        let fam = self.dst.family();
+        let bad = |reason: String| Err(Error::invalid("route", self.describe(), reason));
+        if let Some(src) = self.src
+            && Family::of(&src) != fam
+        {
+            return bad(format!("source {src} is not of the destination's family"));
+        }
+        if self.via.is_some() && !self.nexthops.is_empty() {
+            return bad("give either via or nexthops, not both".into());
+        }
+        if self.table == Some(ALL) {
+            return bad("table 0 is not a table".into());
+        }
+        if self.via.is_some() && self.kind.is_some_and(|k| k != RouteType::Unicast) {
+            return bad("a blackhole, unreachable or prohibit route has no gateway".into());
+        }
+        for nh in &self.nexthops {
+            if nh.via.is_none() && nh.dev.is_none() {
+                return bad("a nexthop needs via or dev".into());
+            }
+            if let Some(gw) = nh.via
+                && fam == Family::V6
+                && Family::of(&gw) == Family::V4
+            {
+                return bad(format!("nexthop {gw} is IPv4 on an IPv6 route"));
+            }
+        }
+        if let Some(gw) = self.via
+            && fam == Family::V6
+            && Family::of(&gw) == Family::V4
+        {
+            return bad(format!("gateway {gw} is IPv4 on an IPv6 route"));
+        }
+        Ok(())
+    }
+
+    fn message(&self, delete: bool) -> RouteMessage {
+        let fam = self.dst.family();
+        let mut m = RouteMessage::default();
+        let h = &mut m.header;
+        h.address_family = fam.to_netlink();
+        h.destination_prefix_length = self.dst.prefix;
+        let table = self.table.unwrap_or(MAIN);
+        h.table = u8::try_from(table).unwrap_or(0);
+        let kind = match (self.kind, delete) {
+            (Some(k), _) => Some(k),
+            (None, false) => Some(RouteType::Unicast),
+            (None, true) => None,
+        };
+        h.kind = kind.map_or(0, RouteType::to_u8).into();
+        h.protocol = match (self.protocol, delete) {
+            (Some(p), _) => p.0,
+            (None, false) => Protocol::BOOT.0,
+            (None, true) => 0,
+        }
+        .into();
+        let scope = self.scope.unwrap_or(if delete {
+            Scope::NOWHERE
+        } else if fam == Family::V6 {
+            Scope::UNIVERSE
+        } else if kind == Some(RouteType::Unicast) && self.via.is_none() && self.nexthops.is_empty()
+        {
+            Scope::LINK
+        } else {
+            Scope::UNIVERSE
+        });
+        h.scope = scope.0.into();
+        let a = &mut m.attributes;
+        a.push(RouteAttribute::Table(table));
+        if !self.dst.is_default() {
+            a.push(RouteAttribute::Destination(RouteAddress::from(
+                self.dst.addr,
+            )));
+        }
+        if let Some(gw) = self.via {
+            a.push(gateway_attr(fam, gw));
+        }
+        if let Some(d) = self.dev {
+            a.push(RouteAttribute::Oif(d));
+        }
+        if let Some(mt) = self.metric {
+            a.push(RouteAttribute::Priority(mt));
+        }
+        if let Some(src) = self.src {
+            a.push(RouteAttribute::PrefSource(RouteAddress::from(src)));
+        }
+        if !self.nexthops.is_empty() {
+            let hops = self
+                .nexthops
+                .iter()
+                .map(|nh| {
+                    let mut h = RouteNextHop::default();
+                    h.interface_index = nh.dev.unwrap_or(0);
+                    h.hops = nh.weight.max(1) - 1;
+                    if let Some(gw) = nh.via {
+                        h.attributes.push(gateway_attr(fam, gw));
+                    }
+                    h
+                })
+                .collect();
+            a.push(RouteAttribute::MultiPath(hops));
+        }
+        m
+    }
+
+    /// The `RTM_NEWROUTE` request of `ip route add` (`NLM_F_CREATE | NLM_F_EXCL`).
+    pub fn request_add(&self) -> Request {
+        self.request(
+            RouteNetlinkMessage::NewRoute(self.message(false)),
+            NLM_F_CREATE | NLM_F_EXCL,
+            "add route",
+        )
+    }
+
+    /// The `RTM_NEWROUTE` request of `ip route replace` (`NLM_F_CREATE | NLM_F_REPLACE`).
+    pub fn request_replace(&self) -> Request {
+        self.request(
+            RouteNetlinkMessage::NewRoute(self.message(false)),
+            NLM_F_CREATE | NLM_F_REPLACE,
+            "replace route",
+        )
+    }
+
+    /// The `RTM_DELROUTE` request of `ip route del`.
+    pub fn request_del(&self) -> Request {
+        self.request(
+            RouteNetlinkMessage::DelRoute(self.message(true)),
+            0,
+            "delete route",
+        )
+    }
+
+    fn request(&self, msg: RouteNetlinkMessage, flags: u16, op: &'static str) -> Request {
+        Request::new(msg, flags, op, self.describe())
+    }
+
+    /// Validate, then build the add request.
+    pub fn checked_request_add(&self) -> Result<Request> {
+        self.validate().map(|()| self.request_add())
+    }
+}
+
+/// `RTA_GATEWAY` for a gateway of the route's family, `RTA_VIA` for an IPv6 gateway of an IPv4
+/// route.
+fn gateway_attr(fam: Family, gw: IpAddr) -> RouteAttribute {
+    match (fam, gw) {
+        (Family::V4, IpAddr::V6(v6)) => RouteAttribute::Via(RouteVia::Inet6(v6)),
+        _ => RouteAttribute::Gateway(RouteAddress::from(gw)),
+    }
+}
+
+/// Which routes [`Handle::routes`] lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RouteFilter {
+    /// Table: `None` = main, `Some(ALL)` = every table.
+    pub table: Option<u32>,
+    /// Family: `None` = both.
+    pub family: Option<Family>,
+}
+
+/// The inputs of a route lookup beyond the destination (`ip route get ADDR from .. iif ..`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RouteQuery {
+    /// Source address.
+    pub from: Option<IpAddr>,
+    /// Input interface index (as if the packet arrived there).
+    pub iif: Option<u32>,
+    /// Output interface index.
+    pub oif: Option<u32>,
+    /// Firewall mark.
+    pub mark: Option<u32>,
+}
+
+/// A route as the kernel reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// Destination (`0.0.0.0/0` or `::/0` for default).
+    pub dst: IpNet,
+    /// Gateway.
+    pub gateway: Option<IpAddr>,
+    /// Output interface index.
+    pub oif: Option<u32>,
+    /// Metric (`RTA_PRIORITY`).
+    pub metric: Option<u32>,
+    /// Table.
+    pub table: u32,
+    /// Protocol.
+    pub protocol: Protocol,
+    /// Scope.
+    pub scope: Scope,
+    /// Type.
+    pub kind: RouteType,
+    /// Preferred source.
+    pub prefsrc: Option<IpAddr>,
+    /// Multipath nexthops (weights as ip shows them: hops + 1).
+    pub nexthops: Vec<Nexthop>,
+    /// `RTM_F_*` and `RTNH_F_*` flags of the header.
+    pub flags: u32,
+}
+
+impl Route {
+    /// The family.
+    pub fn family(&self) -> Family {
+        self.dst.family()
+    }
+
+    /// Decode a `RTM_NEWROUTE` message; `None` for families other than IPv4 and IPv6.
+    pub fn from_message(m: &RouteMessage) -> Option<Route> {
+        let h = &m.header;
+        let family = Family::from_netlink(h.address_family)?;
+        let mut r = Route {
+            dst: IpNet::default_route(family),
+            gateway: None,
+            oif: None,
+            metric: None,
+            table: u32::from(h.table),
+            protocol: Protocol(h.protocol.into()),
+            scope: Scope(h.scope.into()),
+            kind: RouteType::from_u8(h.kind.into()),
+            prefsrc: None,
+            nexthops: Vec::new(),
+            flags: h.flags.bits(),
+        };
+        r.dst.prefix = h.destination_prefix_length;
+        for a in &m.attributes {
+            match a {
+                RouteAttribute::Destination(d) => {
+                    if let Some(ip) = route_ip(d) {
+                        r.dst.addr = ip;
+                    }
+                }
+                RouteAttribute::Gateway(g) => r.gateway = route_ip(g),
+                RouteAttribute::Via(v) => r.gateway = via_ip(v),
+                RouteAttribute::Oif(i) => r.oif = Some(*i),
+                RouteAttribute::Priority(p) => r.metric = Some(*p),
+                RouteAttribute::Table(t) => r.table = *t,
+                RouteAttribute::PrefSource(s) => r.prefsrc = route_ip(s),
+                RouteAttribute::MultiPath(hops) => {
+                    r.nexthops = hops
+                        .iter()
+                        .map(|nh| Nexthop {
+                            via: nh.attributes.iter().find_map(|a| match a {
+                                RouteAttribute::Gateway(g) => route_ip(g),
+                                RouteAttribute::Via(v) => via_ip(v),
+                                _ => None,
+                            }),
+                            dev: Some(nh.interface_index).filter(|i| *i != 0),
+                            weight: nh.hops.saturating_add(1),
+                        })
+                        .collect();
+                }
+                _ => {}
+            }
+        }
+        Some(r)
+    }
+}
+
+fn route_ip(a: &RouteAddress) -> Option<IpAddr> {
+    match a {
+        RouteAddress::Inet(v4) => Some(IpAddr::V4(*v4)),
+        RouteAddress::Inet6(v6) => Some(IpAddr::V6(*v6)),
+        _ => None,
+    }
+}
+
+fn via_ip(v: &RouteVia) -> Option<IpAddr> {
+    match v {
+        RouteVia::Inet(v4) => Some(IpAddr::V4(*v4)),
+        RouteVia::Inet6(v6) => Some(IpAddr::V6(*v6)),
+        _ => None,
+    }
+}
+
+/// The `RTM_GETROUTE` lookup request of `ip route get DST ...` (with `RTM_F_LOOKUP_TABLE`, so
+/// the reply names the table the route came from).
+pub fn route_get_request(dst: IpAddr, q: &RouteQuery) -> Result<Request> {
+    let fam = Family::of(&dst);
+    let mut m = RouteMessage::default();
+    m.header.address_family = fam.to_netlink();
+    m.header.destination_prefix_length = fam.max_prefix();
+    m.header.flags = RouteFlags::LookupTable;
+    m.attributes
+        .push(RouteAttribute::Destination(RouteAddress::from(dst)));
+    let mut object = dst.to_string();
+    if let Some(src) = q.from {
+        if Family::of(&src) != fam {
+            return Err(Error::invalid(
+                "route lookup",
+                object,
+                format!("from {src} is not of the same family"),
+            ));
+        }
+        m.header.source_prefix_length = fam.max_prefix();
+        m.attributes
+            .push(RouteAttribute::Source(RouteAddress::from(src)));
+        object.push_str(&format!(" from {src}"));
+    }
+    if let Some(i) = q.iif {
+        m.attributes.push(RouteAttribute::Iif(i));
+        object.push_str(&format!(" iif #{i}"));
+    }
+    if let Some(o) = q.oif {
+        m.attributes.push(RouteAttribute::Oif(o));
+        object.push_str(&format!(" oif #{o}"));
+    }
+    if let Some(mark) = q.mark {
+        m.attributes.push(RouteAttribute::Mark(mark));
+        object.push_str(&format!(" mark {mark}"));
+    }
+    Ok(Request::new(
+        RouteNetlinkMessage::GetRoute(m),
+        0,
+        "look up route to",
+        object,
+    ))
+}
+
+impl Handle {
+    /// Add a route (`ip route add ...`).
+    pub fn route_add(&self, spec: &RouteSpec) -> Result<()> {
+        spec.validate()?;
+        self.ack(spec.request_add())
+    }
+
+    /// Add or replace a route (`ip route replace ...`).
+    pub fn route_replace(&self, spec: &RouteSpec) -> Result<()> {
+        spec.validate()?;
+        self.ack(spec.request_replace())
+    }
+
+    /// Delete a route (`ip route del ...`): unset fields match any route.
+    pub fn route_del(&self, spec: &RouteSpec) -> Result<()> {
+        self.ack(spec.request_del())
+    }
+
+    /// The routes of one table (default main) or all, of one family or both. Cached clones
+    /// (`RTM_F_CLONED`) are left out, as `ip route show` does.
+    pub fn routes(&self, filter: RouteFilter) -> Result<Vec<Route>> {
+        let mut m = RouteMessage::default();
+        if let Some(f) = filter.family {
+            m.header.address_family = f.to_netlink();
+        }
+        let req = Request::new(RouteNetlinkMessage::GetRoute(m), 0, "list routes", "*");
+        let table = filter.table.unwrap_or(MAIN);
+        Ok(self
+            .dump(req)?
+            .iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewRoute(r) => Route::from_message(r),
+                _ => None,
+            })
+            .filter(|r| r.flags & RouteFlags::Cloned.bits() == 0)
+            .filter(|r| table == ALL || r.table == table)
+            .filter(|r| filter.family.is_none_or(|f| r.family() == f))
+            .collect())
+    }
+
+    /// Ask the kernel which route it would use for `dst` (`ip route get`). An unroutable
+    /// destination is the kernel's errno (`ENETUNREACH`, `EHOSTUNREACH` for an unreachable
+    /// route, `EINVAL` for a blackhole, `EACCES` for prohibit).
+    pub fn route_get(&self, dst: IpAddr, q: RouteQuery) -> Result<Route> {
+        let req = route_get_request(dst, &q)?;
+        match self.get(req)? {
+            RouteNetlinkMessage::NewRoute(m) => {
+                Route::from_message(&m).ok_or_else(|| Error::Decode {
+                    op: "look up route to",
+                    ns: self.ns().label().into(),
+                    reason: "reply of an unknown family".into(),
+                })
+            }
+            _ => Err(Error::Decode {
+                op: "look up route to",
+                ns: self.ns().label().into(),
+                reason: "unexpected reply".into(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(r: &Request) -> RouteMessage {
+        match r.message() {
+            RouteNetlinkMessage::NewRoute(m) | RouteNetlinkMessage::DelRoute(m) => m.clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn default_via_is_boot_universe_unicast_in_main() {
+        let spec = RouteSpec::default_v4().via("10.0.0.1".parse().unwrap());
+        let m = msg(&spec.request_add());
+        assert_eq!(m.header.table, 254);
+        assert_eq!(u8::from(m.header.protocol), 3);
+        assert_eq!(u8::from(m.header.scope), 0);
+        assert_eq!(u8::from(m.header.kind), 1);
+        assert!(
+            !m.attributes
+                .iter()
+                .any(|a| matches!(a, RouteAttribute::Destination(_)))
+        );
+        assert_eq!(spec.describe(), "default via 10.0.0.1");
+    }
+
+    #[test]
+    fn dev_only_route_is_link_scope_and_delete_matches_any() {
+        let spec = RouteSpec::to("10.9.0.7/16".parse().unwrap())
+            .dev(4)
+            .dev_name(4, "eth0");
+        assert_eq!(spec.dst.to_string(), "10.9.0.0/16");
+        let m = msg(&spec.request_add());
+        assert_eq!(u8::from(m.header.scope), 253);
+        let d = msg(&spec.request_del());
+        assert_eq!(u8::from(d.header.scope), 255);
+        assert_eq!(u8::from(d.header.protocol), 0);
+        assert_eq!(u8::from(d.header.kind), 0);
+        assert_eq!(spec.request_del().object, "10.9.0.0/16 dev eth0");
+    }
+
+    #[test]
+    fn big_tables_go_in_the_attribute() {
+        let m = msg(&RouteSpec::default_v6().dev(2).table(1000).request_add());
+        assert_eq!(m.header.table, 0);
+        assert!(m.attributes.contains(&RouteAttribute::Table(1000)));
+    }
+
+    #[test]
+    fn multipath_weights_are_hops_plus_one() {
+        let spec = RouteSpec::to("10.5.0.0/24".parse().unwrap())
+            .nexthop(Nexthop::via("10.0.0.1".parse().unwrap()).dev(2).weight(3))
+            .nexthop(Nexthop::via("10.0.1.1".parse().unwrap()).dev(3));
+        let m = msg(&spec.request_add());
+        let hops = m
+            .attributes
+            .iter()
+            .find_map(|a| match a {
+                RouteAttribute::MultiPath(h) => Some(h.clone()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(hops.len(), 2);
+        assert_eq!((hops[0].hops, hops[0].interface_index), (2, 2));
+        assert_eq!(hops[1].hops, 0);
+        let back = Route::from_message(&m).unwrap();
+        assert_eq!(back.nexthops, spec.nexthops);
+    }
+
+    #[test]
+    fn invalid_combinations_are_refused_before_sending() {
+        let v6 = RouteSpec::default_v6().via("10.0.0.1".parse().unwrap());
+        assert!(
+            v6.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("IPv4 on an IPv6 route")
+        );
+        let bh = RouteSpec::to("10.0.0.0/8".parse().unwrap())
+            .blackhole()
+            .via("10.0.0.1".parse().unwrap());
+        assert!(bh.validate().is_err());
+        let src = RouteSpec::default_v4().src("fd00::1".parse().unwrap());
+        assert!(src.validate().is_err());
+    }
+
+    #[test]
+    fn protocol_names_round_trip() {
+        for p in ["kernel", "boot", "static", "bird", "77"] {
+            assert_eq!(p.parse::<Protocol>().unwrap().to_string(), p);
+        }
+        assert!("nope".parse::<Protocol>().is_err());
+    }
+}

@@ -10,8 +10,12 @@ use crate::netns::{NetNs, io_errno};
 pub fn key_path(key: &str) -> Result<PathBuf> {
     let rel = key.replace('.', "/");
     let ok = rel.starts_with("net/")
-        && !rel.split('/').any(|c| c.is_empty() || c == ".." || c == ".")
-        && rel.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_-".contains(&b));
+        && !rel
+            .split('/')
+            .any(|c| c.is_empty() || c == ".." || c == ".")
+        && rel
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/_-".contains(&b));
     if !ok {
         return Err(Error::invalid(
             "sysctl key",
@@ -43,6 +47,19 @@ pub fn set_many(ns: &NetNs, pairs: &[(&str, &str)]) -> Result<()> {
     ns.run(|| paths.iter().try_for_each(|(p, v)| write_here(p, v)))
 }
 
+/// Turn IP forwarding on or off inside `ns`: `net.ipv4.ip_forward` and
+/// `net.ipv6.conf.all.forwarding` together, from one thread.
+pub fn forwarding(ns: &NetNs, on: bool) -> Result<()> {
+    let v = if on { "1" } else { "0" };
+    set_many(
+        ns,
+        &[
+            ("net.ipv4.ip_forward", v),
+            ("net.ipv6.conf.all.forwarding", v),
+        ],
+    )
+}
+
 /// Write a sysctl in the calling thread's namespace (for code already inside one).
 pub fn write_here(path: &std::path::Path, value: &str) -> Result<()> {
     std::fs::write(path, value).map_err(|e| Error::os("write sysctl", path, io_errno(&e)))
@@ -61,12 +78,21 @@ mod tests {
 
     #[test]
     fn keys_map_to_proc_paths() {
-        assert_eq!(key_path("net.ipv4.ip_forward").unwrap(), PathBuf::from("/proc/sys/net/ipv4/ip_forward"));
+        assert_eq!(
+            key_path("net.ipv4.ip_forward").unwrap(),
+            PathBuf::from("/proc/sys/net/ipv4/ip_forward")
+        );
         assert_eq!(
             key_path("net/ipv4/conf/all/rp_filter").unwrap(),
             PathBuf::from("/proc/sys/net/ipv4/conf/all/rp_filter")
         );
-        for bad in ["kernel.pid_max", "net..x", "net/../../etc", "net.ipv4.a b", ""] {
+        for bad in [
+            "kernel.pid_max",
+            "net..x",
+            "net/../../etc",
+            "net.ipv4.a b",
+            "",
+        ] {
             assert!(key_path(bad).is_err(), "{bad}");
         }
     }

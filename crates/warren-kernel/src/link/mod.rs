@@ -32,7 +32,10 @@ pub fn validate_ifname(name: &str) -> Result<()> {
         "longer than 15 bytes"
     } else if name == "." || name == ".." {
         "is '.' or '..'"
-    } else if name.bytes().any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b == 0) {
+    } else if name
+        .bytes()
+        .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b == 0)
+    {
         "contains '/', ':', a NUL or white space"
     } else {
         return Ok(());
@@ -122,12 +125,21 @@ impl Link {
 
 /// Format a MAC address the usual way.
 pub fn format_mac(m: &[u8; 6]) -> String {
-    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// Parse `aa:bb:cc:dd:ee:ff`.
 pub fn parse_mac(s: &str) -> Result<[u8; 6]> {
-    let bad = || Error::invalid("MAC address", s, "expected six hex bytes like 02:00:00:00:00:01");
+    let bad = || {
+        Error::invalid(
+            "MAC address",
+            s,
+            "expected six hex bytes like 02:00:00:00:00:01",
+        )
+    };
     let parts: Vec<&str> = s.split(':').collect();
     if parts.len() != 6 {
         return Err(bad());
@@ -161,8 +173,13 @@ fn operstate_name(s: &State) -> &'static str {
 
 /// A `RTM_NEWLINK` create request (`NLM_F_CREATE | NLM_F_EXCL`) for a message built by a kind.
 pub(crate) fn create_request(msg: LinkMessage, name: &str, kind: &str) -> Request {
-    Request::new(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL, "create link", name)
-        .creating_kind(kind)
+    Request::new(
+        RouteNetlinkMessage::NewLink(msg),
+        NLM_F_CREATE | NLM_F_EXCL,
+        "create link",
+        name,
+    )
+    .creating_kind(kind)
 }
 
 /// Something that can be created as a link: each kind (`Veth`, `Bridge`, `MacVlan`, ...)
@@ -175,12 +192,17 @@ pub trait LinkSpec {
 impl Handle {
     /// Create a link (`ip link add ...`).
     pub fn link_add(&self, spec: &dyn LinkSpec) -> Result<()> {
-        self.ack(spec.request()?)
+        self.ack(spec.request()?).map_err(explain)
     }
 
     /// Every link in this namespace.
     pub fn links(&self) -> Result<Vec<Link>> {
-        let req = Request::new(RouteNetlinkMessage::GetLink(LinkMessage::default()), 0, "list links", "*");
+        let req = Request::new(
+            RouteNetlinkMessage::GetLink(LinkMessage::default()),
+            0,
+            "list links",
+            "*",
+        );
         Ok(self
             .dump(req)?
             .iter()
@@ -203,7 +225,11 @@ impl Handle {
         let req = Request::new(RouteNetlinkMessage::GetLink(msg), 0, "get link", name);
         match self.get(req) {
             Ok(RouteNetlinkMessage::NewLink(l)) => Ok(Link::from_message(&l)),
-            Ok(_) => Err(Error::Decode { op: "get link", ns: self.ns().label().into(), reason: "unexpected reply".into() }),
+            Ok(_) => Err(Error::Decode {
+                op: "get link",
+                ns: self.ns().label().into(),
+                reason: "unexpected reply".into(),
+            }),
             Err(e) if e.errno() == Some(nix::errno::Errno::ENODEV) => Err(Error::NotFound {
                 what: "link",
                 name: name.to_owned(),
@@ -217,10 +243,19 @@ impl Handle {
     pub fn link_by_index(&self, index: u32) -> Result<Link> {
         let mut msg = LinkMessage::default();
         msg.header.index = index;
-        let req = Request::new(RouteNetlinkMessage::GetLink(msg), 0, "get link", format!("index {index}"));
+        let req = Request::new(
+            RouteNetlinkMessage::GetLink(msg),
+            0,
+            "get link",
+            format!("index {index}"),
+        );
         match self.get(req) {
             Ok(RouteNetlinkMessage::NewLink(l)) => Ok(Link::from_message(&l)),
-            Ok(_) => Err(Error::Decode { op: "get link", ns: self.ns().label().into(), reason: "unexpected reply".into() }),
+            Ok(_) => Err(Error::Decode {
+                op: "get link",
+                ns: self.ns().label().into(),
+                reason: "unexpected reply".into(),
+            }),
             Err(e) if e.errno() == Some(nix::errno::Errno::ENODEV) => Err(Error::NotFound {
                 what: "link",
                 name: format!("index {index}"),
@@ -256,12 +291,21 @@ pub fn up_request(index: u32, up: bool, name: &str) -> Request {
     if up {
         msg.header.flags = LinkFlags::Up;
     }
-    Request::new(RouteNetlinkMessage::SetLink(msg), 0, if up { "set link up" } else { "set link down" }, name)
+    Request::new(
+        RouteNetlinkMessage::SetLink(msg),
+        0,
+        if up { "set link up" } else { "set link down" },
+        name,
+    )
 }
 
 fn validate_lookup_name(name: &str) -> Result<()> {
     if name.is_empty() || name.len() > 127 || name.contains('\0') {
-        return Err(Error::invalid("interface name", name, "empty, too long, or contains NUL"));
+        return Err(Error::invalid(
+            "interface name",
+            name,
+            "empty, too long, or contains NUL",
+        ));
     }
     Ok(())
 }
@@ -292,8 +336,120 @@ mod tests {
     fn macs_round_trip() {
         let m = parse_mac("02:aB:00:00:0f:01").unwrap();
         assert_eq!(format_mac(&m), "02:ab:00:00:0f:01");
-        for bad in ["", "02:00:00:00:00", "02:00:00:00:00:100", "zz:00:00:00:00:00"] {
+        for bad in [
+            "",
+            "02:00:00:00:00",
+            "02:00:00:00:00:100",
+            "zz:00:00:00:00:00",
+        ] {
             assert!(parse_mac(bad).is_err(), "{bad}");
         }
+    }
+}
+
+/// A link message for a new link called `name`: `IFLA_IFNAME` first, as ip sends it.
+pub(crate) fn named_message(name: &str) -> LinkMessage {
+    let mut msg = LinkMessage::default();
+    msg.attributes.push(LinkAttribute::IfName(name.to_owned()));
+    msg
+}
+
+/// Options every kind shares at creation: MTU, MAC, master, up. Added after the kind's own
+/// attributes so messages keep ip's attribute order where it matters to byte tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Common {
+    pub(crate) mtu: Option<u32>,
+    pub(crate) mac: Option<[u8; 6]>,
+    pub(crate) master: Option<u32>,
+    pub(crate) up: bool,
+}
+
+impl Common {
+    pub(crate) fn apply(&self, msg: &mut LinkMessage) {
+        if let Some(mtu) = self.mtu {
+            msg.attributes.push(LinkAttribute::Mtu(mtu));
+        }
+        if let Some(mac) = self.mac {
+            msg.attributes.push(LinkAttribute::Address(mac.to_vec()));
+        }
+        if let Some(master) = self.master {
+            msg.attributes.push(LinkAttribute::Controller(master));
+        }
+        if self.up {
+            msg.header.flags |= LinkFlags::Up;
+            msg.header.change_mask |= LinkFlags::Up;
+        }
+    }
+}
+
+/// Add context to a refusal the kernel gives without text: a full bridge answers `EXFULL`.
+pub(crate) fn explain(e: Error) -> Error {
+    match e {
+        Error::Netlink {
+            op,
+            object,
+            ns,
+            mut source,
+        } if source.errno == nix::errno::Errno::EXFULL && source.extack.is_none() => {
+            source.extack = Some(
+                "the bridge has no free port number (a bridge takes at most 1023 ports)".into(),
+            );
+            Error::Netlink {
+                op,
+                object,
+                ns,
+                source,
+            }
+        }
+        e => e,
+    }
+}
+
+/// Hand-written uapi layouts for byte-for-byte tests of requests.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    /// `struct nlmsghdr` for a message whose payload is `payload_len` bytes.
+    pub(crate) fn nlmsghdr(payload_len: usize, ty: u16, flags: u16, seq: u32) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend(((16 + payload_len) as u32).to_ne_bytes());
+        v.extend(ty.to_ne_bytes());
+        v.extend(flags.to_ne_bytes());
+        v.extend(seq.to_ne_bytes());
+        v.extend(0u32.to_ne_bytes());
+        v
+    }
+
+    /// `struct ifinfomsg`: AF_UNSPEC, ARPHRD 0, index, flags, change mask.
+    pub(crate) fn ifinfomsg(index: u32, flags: u32, change: u32) -> Vec<u8> {
+        let mut v = vec![0u8, 0];
+        v.extend(0u16.to_ne_bytes());
+        v.extend(index.to_ne_bytes());
+        v.extend(flags.to_ne_bytes());
+        v.extend(change.to_ne_bytes());
+        v
+    }
+
+    /// One `struct rtattr` with its payload, padded to 4 bytes.
+    pub(crate) fn attr(ty: u16, payload: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend(((4 + payload.len()) as u16).to_ne_bytes());
+        v.extend(ty.to_ne_bytes());
+        v.extend_from_slice(payload);
+        while v.len() % 4 != 0 {
+            v.push(0);
+        }
+        v
+    }
+
+    /// A NUL-terminated string attribute.
+    pub(crate) fn attr_str(ty: u16, s: &str) -> Vec<u8> {
+        let mut p = s.as_bytes().to_vec();
+        p.push(0);
+        attr(ty, &p)
+    }
+
+    /// A nested attribute (`NLA_F_NESTED` is not set by ip nor by us).
+    pub(crate) fn nested(ty: u16, parts: &[Vec<u8>]) -> Vec<u8> {
+        attr(ty, &parts.concat())
     }
 }

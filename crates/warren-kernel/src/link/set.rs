@@ -1,1 +1,263 @@
-//! (being written)
+//! Changing a link: rename, MTU, MAC, master, namespace, queue length, up/down, altnames, and
+//! deleting it. Several changes go in one `RTM_NEWLINK` as `ip link set` sends them; each also
+//! has a function returning its [`Request`] so callers can batch.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+
+use netlink_packet_route::RouteNetlinkMessage;
+use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage, Prop};
+
+use super::{explain, validate_ifname};
+use crate::error::{Error, Result};
+use crate::handle::Handle;
+use crate::netlink::Request;
+use crate::netns::NetNs;
+
+/// Changes to make to one link at once; `None` leaves a property alone.
+#[derive(Debug, Clone, Default)]
+pub struct LinkChange<'ns> {
+    /// Administrative state.
+    pub up: Option<bool>,
+    /// New name.
+    pub name: Option<String>,
+    /// MTU.
+    pub mtu: Option<u32>,
+    /// MAC address.
+    pub mac: Option<[u8; 6]>,
+    /// `Some(Some(i))`: make it a port of bridge `i`; `Some(None)`: detach (`nomaster`).
+    pub master: Option<Option<u32>>,
+    /// Move it into this namespace.
+    pub netns: Option<BorrowedFd<'ns>>,
+    /// Transmit queue length.
+    pub txqueuelen: Option<u32>,
+}
+
+impl<'ns> LinkChange<'ns> {
+    /// Move the link into `ns`.
+    pub fn netns(mut self, ns: &'ns NetNs) -> Self {
+        self.netns = Some(ns.as_fd());
+        self
+    }
+}
+
+/// The request making `change` to the link with index `index` (`label` names it in errors).
+pub fn change_request(index: u32, label: &str, change: &LinkChange<'_>) -> Result<Request> {
+    let mut msg = LinkMessage::default();
+    msg.header.index = index;
+    if let Some(fd) = change.netns {
+        msg.attributes.push(LinkAttribute::NetNsFd(fd.as_raw_fd()));
+    }
+    if let Some(name) = &change.name {
+        validate_ifname(name)?;
+        msg.attributes.push(LinkAttribute::IfName(name.clone()));
+    }
+    if let Some(mtu) = change.mtu {
+        msg.attributes.push(LinkAttribute::Mtu(mtu));
+    }
+    if let Some(mac) = change.mac {
+        msg.attributes.push(LinkAttribute::Address(mac.to_vec()));
+    }
+    if let Some(master) = change.master {
+        msg.attributes
+            .push(LinkAttribute::Controller(master.unwrap_or(0)));
+    }
+    if let Some(q) = change.txqueuelen {
+        msg.attributes.push(LinkAttribute::TxQueueLen(q));
+    }
+    if let Some(up) = change.up {
+        msg.header.change_mask = LinkFlags::Up;
+        if up {
+            msg.header.flags = LinkFlags::Up;
+        }
+    }
+    let op = match (&change.name, change.netns) {
+        (Some(_), _) => "rename link",
+        (None, Some(_)) => "move link",
+        _ => "set link",
+    };
+    let object = match &change.name {
+        Some(new) => format!("{label} to {new}"),
+        None => label.to_owned(),
+    };
+    Ok(Request::new(
+        RouteNetlinkMessage::SetLink(msg),
+        0,
+        op,
+        object,
+    ))
+}
+
+/// The request making link `index` a port of `master`, or detaching it with `None`.
+pub fn master_request(index: u32, label: &str, master: Option<u32>) -> Request {
+    let mut msg = LinkMessage::default();
+    msg.header.index = index;
+    msg.attributes
+        .push(LinkAttribute::Controller(master.unwrap_or(0)));
+    let op = if master.is_some() {
+        "set master of link"
+    } else {
+        "remove master of link"
+    };
+    Request::new(RouteNetlinkMessage::SetLink(msg), 0, op, label)
+}
+
+/// The request adding (`add`) or deleting an alternative name of link `index`.
+pub fn altname_request(index: u32, label: &str, altname: &str, add: bool) -> Result<Request> {
+    if altname.is_empty() || altname.len() > 127 || altname.contains(['/', ':', '\0']) {
+        return Err(Error::invalid(
+            "alternative name",
+            altname,
+            "must be 1–127 bytes without '/', ':' or NUL",
+        ));
+    }
+    let mut msg = LinkMessage::default();
+    msg.header.index = index;
+    msg.attributes
+        .push(LinkAttribute::PropList(vec![Prop::AltIfName(
+            altname.to_owned(),
+        )]));
+    let object = format!("{altname} of {label}");
+    Ok(if add {
+        Request::new(
+            RouteNetlinkMessage::NewLinkProp(msg),
+            netlink_packet_core::NLM_F_CREATE | netlink_packet_core::NLM_F_APPEND,
+            "add altname",
+            object,
+        )
+    } else {
+        Request::new(
+            RouteNetlinkMessage::DelLinkProp(msg),
+            0,
+            "delete altname",
+            object,
+        )
+    })
+}
+
+/// The request deleting the link called `name` (looked up by the kernel, no round trip).
+pub fn del_request(name: &str) -> Result<Request> {
+    validate_ifname(name)?;
+    let mut msg = LinkMessage::default();
+    msg.attributes.push(LinkAttribute::IfName(name.to_owned()));
+    Ok(Request::new(
+        RouteNetlinkMessage::DelLink(msg),
+        0,
+        "delete link",
+        name,
+    ))
+}
+
+/// The request deleting the link with index `index`.
+pub fn del_index_request(index: u32, label: &str) -> Request {
+    let mut msg = LinkMessage::default();
+    msg.header.index = index;
+    Request::new(RouteNetlinkMessage::DelLink(msg), 0, "delete link", label)
+}
+
+impl Handle {
+    /// Make several changes to the link `name` in one request (`ip link set NAME ...`).
+    pub fn link_set(&self, name: &str, change: &LinkChange<'_>) -> Result<()> {
+        let index = self.link_index(name)?;
+        self.ack(change_request(index, name, change)?)
+            .map_err(explain)
+    }
+
+    /// Rename a link (it must be down, as the kernel requires).
+    pub fn link_rename(&self, name: &str, new: &str) -> Result<()> {
+        validate_ifname(new)?;
+        self.link_set(
+            name,
+            &LinkChange {
+                name: Some(new.to_owned()),
+                ..LinkChange::default()
+            },
+        )
+    }
+
+    /// Set the MTU.
+    pub fn link_set_mtu(&self, name: &str, mtu: u32) -> Result<()> {
+        self.link_set(
+            name,
+            &LinkChange {
+                mtu: Some(mtu),
+                ..LinkChange::default()
+            },
+        )
+    }
+
+    /// Set the MAC address.
+    pub fn link_set_mac(&self, name: &str, mac: [u8; 6]) -> Result<()> {
+        self.link_set(
+            name,
+            &LinkChange {
+                mac: Some(mac),
+                ..LinkChange::default()
+            },
+        )
+    }
+
+    /// Set the transmit queue length.
+    pub fn link_set_txqueuelen(&self, name: &str, len: u32) -> Result<()> {
+        self.link_set(
+            name,
+            &LinkChange {
+                txqueuelen: Some(len),
+                ..LinkChange::default()
+            },
+        )
+    }
+
+    /// Move the link into `ns` (`ip link set NAME netns NS`).
+    pub fn link_set_netns(&self, name: &str, ns: &NetNs) -> Result<()> {
+        self.link_set(name, &LinkChange::default().netns(ns))
+    }
+
+    /// Add an alternative name (`ip link property add dev NAME altname ALT`).
+    pub fn link_altname_add(&self, name: &str, altname: &str) -> Result<()> {
+        let index = self.link_index(name)?;
+        self.ack(altname_request(index, name, altname, true)?)
+    }
+
+    /// Delete an alternative name.
+    pub fn link_altname_del(&self, name: &str, altname: &str) -> Result<()> {
+        let index = self.link_index(name)?;
+        self.ack(altname_request(index, name, altname, false)?)
+    }
+
+    /// Delete the link called `name` (`ip link del NAME`); a veth takes its peer with it.
+    pub fn link_del(&self, name: &str) -> Result<()> {
+        match self.ack(del_request(name)?) {
+            Err(e) if e.errno() == Some(nix::errno::Errno::ENODEV) => Err(Error::NotFound {
+                what: "link",
+                name: name.to_owned(),
+                ns: self.ns().label().into(),
+            }),
+            r => r,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_new_name_is_refused_before_sending() {
+        let change = LinkChange {
+            name: Some("x".repeat(16)),
+            ..LinkChange::default()
+        };
+        assert!(change_request(1, "a", &change).is_err());
+        assert!(altname_request(1, "a", "a/b", true).is_err());
+        assert!(del_request("a:b").is_err());
+    }
+
+    #[test]
+    fn nomaster_is_master_zero() {
+        let r = master_request(3, "p", None);
+        let RouteNetlinkMessage::SetLink(m) = r.message() else {
+            panic!()
+        };
+        assert_eq!(m.attributes, vec![LinkAttribute::Controller(0)]);
+    }
+}

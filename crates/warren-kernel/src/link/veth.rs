@@ -1,1 +1,180 @@
-//! (being written)
+//! veth pairs (`ip link add NAME type veth peer name PEER ...`).
+//!
+//! Everything about a pair goes into one `RTM_NEWLINK`: the peer's namespace (the peer is
+//! created directly inside it), its index, MAC and up state, and this end's bridge master and
+//! up state. On a full bridge the whole create fails and nothing is left behind.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+
+use netlink_packet_route::link::{
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+};
+
+use super::{Common, LinkSpec, create_request, named_message, validate_ifname};
+use crate::error::Result;
+use crate::netlink::Request;
+use crate::netns::NetNs;
+
+/// A veth pair to create: `NAME` here and `PEER` here or in another namespace.
+#[derive(Debug, Clone)]
+pub struct Veth<'ns> {
+    name: String,
+    peer: String,
+    peer_ns: Option<BorrowedFd<'ns>>,
+    peer_index: Option<u32>,
+    peer_mac: Option<[u8; 6]>,
+    peer_up: bool,
+    common: Common,
+}
+
+impl<'ns> Veth<'ns> {
+    /// A pair `name` / `peer`, both in the handle's namespace unless
+    /// [`peer_netns`](Self::peer_netns) says otherwise.
+    pub fn new(name: impl Into<String>, peer: impl Into<String>) -> Self {
+        Veth {
+            name: name.into(),
+            peer: peer.into(),
+            peer_ns: None,
+            peer_index: None,
+            peer_mac: None,
+            peer_up: false,
+            common: Common::default(),
+        }
+    }
+
+    /// Create the peer directly inside `ns` (`IFLA_NET_NS_FD` in the peer's message).
+    pub fn peer_netns(mut self, ns: &'ns NetNs) -> Self {
+        // The borrow ties the descriptor's validity to `ns`.
+        self.peer_ns = Some(ns.as_fd());
+        self
+    }
+
+    /// Choose the peer's interface index (0 or unset lets the kernel pick).
+    pub fn peer_index(mut self, index: u32) -> Self {
+        self.peer_index = Some(index);
+        self
+    }
+
+    /// Make this end a port of the bridge with index `index` at creation.
+    pub fn master(mut self, index: u32) -> Self {
+        self.common.master = Some(index);
+        self
+    }
+
+    /// Bring this end up at creation.
+    pub fn up(mut self) -> Self {
+        self.common.up = true;
+        self
+    }
+
+    /// Bring the peer up at creation.
+    pub fn peer_up(mut self) -> Self {
+        self.peer_up = true;
+        self
+    }
+
+    /// MTU of both ends.
+    pub fn mtu(mut self, mtu: u32) -> Self {
+        self.common.mtu = Some(mtu);
+        self
+    }
+
+    /// MAC address of this end.
+    pub fn mac(mut self, mac: [u8; 6]) -> Self {
+        self.common.mac = Some(mac);
+        self
+    }
+
+    /// MAC address of the peer.
+    pub fn peer_mac(mut self, mac: [u8; 6]) -> Self {
+        self.peer_mac = Some(mac);
+        self
+    }
+
+    /// This end's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The peer's name.
+    pub fn peer_name(&self) -> &str {
+        &self.peer
+    }
+
+    fn peer_message(&self) -> LinkMessage {
+        let mut peer = named_message(&self.peer);
+        if let Some(index) = self.peer_index {
+            peer.header.index = index;
+        }
+        if let Some(fd) = self.peer_ns {
+            peer.attributes.push(LinkAttribute::NetNsFd(fd.as_raw_fd()));
+        }
+        if let Some(mtu) = self.common.mtu {
+            peer.attributes.push(LinkAttribute::Mtu(mtu));
+        }
+        if let Some(mac) = self.peer_mac {
+            peer.attributes.push(LinkAttribute::Address(mac.to_vec()));
+        }
+        if self.peer_up {
+            peer.header.flags |= LinkFlags::Up;
+            peer.header.change_mask |= LinkFlags::Up;
+        }
+        peer
+    }
+}
+
+impl LinkSpec for Veth<'_> {
+    fn request(&self) -> Result<Request> {
+        validate_ifname(&self.name)?;
+        validate_ifname(&self.peer)?;
+        let mut msg = named_message(&self.name);
+        msg.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::Kind(InfoKind::Veth),
+            LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(self.peer_message()))),
+        ]));
+        self.common.apply(&mut msg);
+        let object = format!("{} (peer {})", self.name, self.peer);
+        Ok(create_request(msg, &object, "veth"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::link::tests_support::{attr, attr_str, ifinfomsg, nlmsghdr};
+
+    #[test]
+    fn veth_with_peer_netns_is_encoded_like_the_uapi() {
+        let ns = NetNs::current().unwrap();
+        let fd = ns.as_raw_fd();
+        let req = Veth::new("v0", "p0")
+            .peer_netns(&ns)
+            .peer_index(7)
+            .peer_up()
+            .up()
+            .request()
+            .unwrap();
+
+        // Peer: ifinfomsg (index 7, up) + IFLA_IFNAME "p0" + IFLA_NET_NS_FD fd.
+        let mut peer = ifinfomsg(7, 1, 1);
+        peer.extend(attr_str(3, "p0"));
+        peer.extend(attr(28, &fd.to_ne_bytes()));
+        // VETH_INFO_PEER = 1 inside IFLA_INFO_DATA (2), with IFLA_INFO_KIND (1) "veth" first.
+        let data = attr(2, &attr(1, &peer));
+        let mut info = attr_str(1, "veth");
+        info.extend(data);
+        let mut body = ifinfomsg(0, 1, 1);
+        body.extend(attr_str(3, "v0"));
+        body.extend(attr(18, &info)); // IFLA_LINKINFO
+        // RTM_NEWLINK = 16; NLM_F_REQUEST|NLM_F_ACK|NLM_F_EXCL|NLM_F_CREATE = 0x605.
+        let mut want = nlmsghdr(body.len(), 16, 0x605, 9);
+        want.extend(body);
+        assert_eq!(req.to_bytes(9), want);
+    }
+
+    #[test]
+    fn names_are_validated_first() {
+        assert!(Veth::new("abcdefghijklmnopq", "p").request().is_err());
+        assert!(Veth::new("a", "b/c").request().is_err());
+    }
+}

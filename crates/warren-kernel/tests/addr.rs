@@ -6,20 +6,15 @@ use std::net::IpAddr;
 use nix::errno::Errno;
 use serde_json::Value;
 use warren_kernel::addr::{AddrSpec, Family, IpNet, Scope};
+use warren_kernel::link::veth::Veth;
 use warren_kernel::netns::{self, Source};
 use warren_kernel::{Error, Handle};
 use warren_testkit::{oracle, sandbox_test};
 
-/// A namespace `name` with a veth pair `a`/`b` inside it, both up. (Made with `ip` in the test
-/// only: the kernel crate's own veth is tested elsewhere.)
+/// A namespace `name` with a veth pair `a`/`b` inside it, both up.
 fn ns_with_veth(name: &str, a: &str, b: &str) -> Handle {
     let h = Handle::new(netns::add_named(name, Source::New).unwrap()).unwrap();
-    warren_testkit::run(
-        "ip",
-        &[
-            "-n", name, "link", "add", a, "type", "veth", "peer", "name", b,
-        ],
-    );
+    h.link_add(&Veth::new(a, b)).unwrap();
     h.link_set_up(a).unwrap();
     h.link_set_up(b).unwrap();
     h

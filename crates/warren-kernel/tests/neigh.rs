@@ -8,18 +8,14 @@ use serde_json::Value;
 use warren_kernel::Handle;
 use warren_kernel::addr::AddrSpec;
 use warren_kernel::link::parse_mac;
+use warren_kernel::link::veth::Veth;
 use warren_kernel::neigh::{NeighState, Neighbour};
 use warren_kernel::netns::{self, Source};
 use warren_testkit::{oracle, sandbox_test};
 
 fn lab() -> (Handle, u32) {
     let h = Handle::new(netns::add_named("red", Source::New).unwrap()).unwrap();
-    warren_testkit::run(
-        "ip",
-        &[
-            "-n", "red", "link", "add", "v0", "type", "veth", "peer", "name", "v1",
-        ],
-    );
+    h.link_add(&Veth::new("v0", "v1")).unwrap();
     let i0 = h.link_index("v0").unwrap();
     h.addr_add(i0, "10.0.0.1/24".parse().unwrap()).unwrap();
     h.addr_add_spec(&AddrSpec::new(i0, "fd00::1/64".parse().unwrap()).nodad())

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use nix::errno::Errno;
 use serde_json::Value;
 use warren_kernel::addr::{AddrSpec, Family, IpNet};
+use warren_kernel::link::veth::Veth;
 use warren_kernel::netns::{self, Source};
 use warren_kernel::route::{
     self, Nexthop, Protocol, Route, RouteFilter, RouteQuery, RouteSpec, RouteType,
@@ -16,15 +17,10 @@ use warren_kernel::{Error, Handle};
 use warren_testkit::{oracle, sandbox_test};
 
 /// Namespace `red`: veth pair v0/v1 (both ends here, up), 10.0.0.1/24 + fd00::1/64 on v0,
-/// 10.0.1.1/24 + fd01::1/64 on v1. (The pair is made with `ip` in the test only.)
+/// 10.0.1.1/24 + fd01::1/64 on v1.
 fn lab() -> (Handle, u32, u32) {
     let h = Handle::new(netns::add_named("red", Source::New).unwrap()).unwrap();
-    warren_testkit::run(
-        "ip",
-        &[
-            "-n", "red", "link", "add", "v0", "type", "veth", "peer", "name", "v1",
-        ],
-    );
+    h.link_add(&Veth::new("v0", "v1")).unwrap();
     let (i0, i1) = (h.link_index("v0").unwrap(), h.link_index("v1").unwrap());
     for (idx, v4, v6) in [
         (i0, "10.0.0.1/24", "fd00::1/64"),

@@ -187,12 +187,20 @@ pub(crate) fn create_request(msg: LinkMessage, name: &str, kind: &str) -> Reques
 pub trait LinkSpec {
     /// The create request (`NLM_F_CREATE | NLM_F_EXCL`), ready to send or to batch.
     fn request(&self) -> Result<Request>;
+
+    /// What [`Handle::link_add`] does after the create succeeded, for settings the kernel
+    /// cannot take in the create message (a veth peer's up state). Nothing by default.
+    fn finish(&self, handle: &Handle) -> Result<()> {
+        let _ = handle;
+        Ok(())
+    }
 }
 
 impl Handle {
     /// Create a link (`ip link add ...`).
     pub fn link_add(&self, spec: &dyn LinkSpec) -> Result<()> {
-        self.ack(spec.request()?).map_err(explain)
+        self.ack(spec.request()?).map_err(explain)?;
+        spec.finish(self)
     }
 
     /// Every link in this namespace.
@@ -218,7 +226,10 @@ impl Handle {
         validate_lookup_name(name)?;
         let mut msg = LinkMessage::default();
         msg.attributes.push(if name.len() > IFNAME_MAX {
-            LinkAttribute::PropList(vec![Prop::AltIfName(name.to_owned())])
+            // IFLA_ALT_IFNAME (53): the kernel looks altnames up by this attribute alone.
+            let mut value = name.as_bytes().to_vec();
+            value.push(0);
+            LinkAttribute::Other(netlink_packet_core::DefaultNla::new(53, value))
         } else {
             LinkAttribute::IfName(name.to_owned())
         });

@@ -4,15 +4,18 @@
 //! created directly inside it), its index, MAC and up state, and this end's bridge master and
 //! up state. On a full bridge the whole create fails and nothing is left behind.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::AsRawFd;
 
 use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
 
 use super::{Common, LinkSpec, create_request, named_message, validate_ifname};
-use crate::error::Result;
-use crate::netlink::Request;
+use netlink_packet_route::RouteNetlinkMessage;
+
+use crate::error::{Error, Result};
+use crate::handle::Handle;
+use crate::netlink::{Request, RouteSocket};
 use crate::netns::NetNs;
 
 /// A veth pair to create: `NAME` here and `PEER` here or in another namespace.
@@ -20,7 +23,8 @@ use crate::netns::NetNs;
 pub struct Veth<'ns> {
     name: String,
     peer: String,
-    peer_ns: Option<BorrowedFd<'ns>>,
+    peer_ns: Option<&'ns NetNs>,
+    index: Option<u32>,
     peer_index: Option<u32>,
     peer_mac: Option<[u8; 6]>,
     peer_up: bool,
@@ -35,6 +39,7 @@ impl<'ns> Veth<'ns> {
             name: name.into(),
             peer: peer.into(),
             peer_ns: None,
+            index: None,
             peer_index: None,
             peer_mac: None,
             peer_up: false,
@@ -44,12 +49,18 @@ impl<'ns> Veth<'ns> {
 
     /// Create the peer directly inside `ns` (`IFLA_NET_NS_FD` in the peer's message).
     pub fn peer_netns(mut self, ns: &'ns NetNs) -> Self {
-        // The borrow ties the descriptor's validity to `ns`.
-        self.peer_ns = Some(ns.as_fd());
+        self.peer_ns = Some(ns);
         self
     }
 
-    /// Choose the peer's interface index (0 or unset lets the kernel pick).
+    /// Choose this end's interface index (0 or unset lets the kernel pick).
+    pub fn index(mut self, index: u32) -> Self {
+        self.index = Some(index);
+        self
+    }
+
+    /// Choose the peer's interface index. The kernel honours it only when this end's index
+    /// is chosen too ([`index`](Self::index)); the request is refused otherwise.
     pub fn peer_index(mut self, index: u32) -> Self {
         self.peer_index = Some(index);
         self
@@ -67,7 +78,9 @@ impl<'ns> Veth<'ns> {
         self
     }
 
-    /// Bring the peer up at creation.
+    /// Bring the peer up once created. The kernel cannot open a veth end before the pair is
+    /// linked, so this is a second request (see [`peer_up_request`](Self::peer_up_request)),
+    /// sent by [`Handle::link_add`] from inside the peer's namespace.
     pub fn peer_up(mut self) -> Self {
         self.peer_up = true;
         self
@@ -106,8 +119,8 @@ impl<'ns> Veth<'ns> {
         if let Some(index) = self.peer_index {
             peer.header.index = index;
         }
-        if let Some(fd) = self.peer_ns {
-            peer.attributes.push(LinkAttribute::NetNsFd(fd.as_raw_fd()));
+        if let Some(ns) = self.peer_ns {
+            peer.attributes.push(LinkAttribute::NetNsFd(ns.as_raw_fd()));
         }
         if let Some(mtu) = self.common.mtu {
             peer.attributes.push(LinkAttribute::Mtu(mtu));
@@ -115,11 +128,21 @@ impl<'ns> Veth<'ns> {
         if let Some(mac) = self.peer_mac {
             peer.attributes.push(LinkAttribute::Address(mac.to_vec()));
         }
-        if self.peer_up {
-            peer.header.flags |= LinkFlags::Up;
-            peer.header.change_mask |= LinkFlags::Up;
-        }
         peer
+    }
+
+    /// The request bringing the peer up, to send in the peer's namespace after the create
+    /// (the peer is looked up by name, so it can go in the same batch as the create).
+    pub fn peer_up_request(&self) -> Request {
+        let mut msg = named_message(&self.peer);
+        msg.header.flags = LinkFlags::Up;
+        msg.header.change_mask = LinkFlags::Up;
+        Request::new(
+            RouteNetlinkMessage::SetLink(msg),
+            0,
+            "set link up",
+            self.peer.clone(),
+        )
     }
 }
 
@@ -127,7 +150,17 @@ impl LinkSpec for Veth<'_> {
     fn request(&self) -> Result<Request> {
         validate_ifname(&self.name)?;
         validate_ifname(&self.peer)?;
+        if self.peer_index.is_some() && self.index.is_none() {
+            return Err(Error::invalid(
+                "veth peer index",
+                self.peer.clone(),
+                "the kernel uses a chosen peer index only when this end's index is chosen too",
+            ));
+        }
         let mut msg = named_message(&self.name);
+        if let Some(index) = self.index {
+            msg.header.index = index;
+        }
         msg.attributes.push(LinkAttribute::LinkInfo(vec![
             LinkInfo::Kind(InfoKind::Veth),
             LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(self.peer_message()))),
@@ -135,6 +168,16 @@ impl LinkSpec for Veth<'_> {
         self.common.apply(&mut msg);
         let object = format!("{} (peer {})", self.name, self.peer);
         Ok(create_request(msg, &object, "veth"))
+    }
+
+    fn finish(&self, handle: &Handle) -> Result<()> {
+        if !self.peer_up {
+            return Ok(());
+        }
+        match self.peer_ns {
+            None => handle.ack(self.peer_up_request()),
+            Some(ns) => ns.run(|| RouteSocket::open(ns.label())?.ack(self.peer_up_request())),
+        }
     }
 }
 
@@ -155,15 +198,15 @@ mod tests {
             .request()
             .unwrap();
 
-        // Peer: ifinfomsg (index 7, up) + IFLA_IFNAME "p0" + IFLA_NET_NS_FD fd.
-        let mut peer = ifinfomsg(7, 1, 1);
+        // Peer: ifinfomsg (index 7) + IFLA_IFNAME "p0" + IFLA_NET_NS_FD fd.
+        let mut peer = ifinfomsg(7, 0, 0);
         peer.extend(attr_str(3, "p0"));
         peer.extend(attr(28, &fd.to_ne_bytes()));
         // VETH_INFO_PEER = 1 inside IFLA_INFO_DATA (2), with IFLA_INFO_KIND (1) "veth" first.
         let data = attr(2, &attr(1, &peer));
         let mut info = attr_str(1, "veth");
         info.extend(data);
-        let mut body = ifinfomsg(0, 1, 1);
+        let mut body = ifinfomsg(6, 1, 1);
         body.extend(attr_str(3, "v0"));
         body.extend(attr(18, &info)); // IFLA_LINKINFO
         // RTM_NEWLINK = 16; NLM_F_REQUEST|NLM_F_ACK|NLM_F_EXCL|NLM_F_CREATE = 0x605.

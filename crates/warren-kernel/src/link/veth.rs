@@ -192,6 +192,7 @@ mod tests {
         let fd = ns.as_raw_fd();
         let req = Veth::new("v0", "p0")
             .peer_netns(&ns)
+            .index(6)
             .peer_index(7)
             .peer_up()
             .up()

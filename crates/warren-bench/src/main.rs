@@ -1,0 +1,301 @@
+//! `warren-bench`: the measured work behind `bench/run NAME`.
+//!
+//! ```text
+//! warren-bench wiring [--n N] [--per-bridge P] [--script-n M] [--warren PATH] [--out FILE]
+//!                     [--parts a,b] [--contenders LIST]
+//! ```
+//!
+//! The parent process only orchestrates: every contender runs in a fresh sandbox (this program
+//! re-executed as `warren-bench child ...` in new user, network and mount namespaces with a
+//! private `/run`), one after the other, and the parent waits for the kernel to finish freeing
+//! one contender's namespaces before starting the next. The figures are printed as a table and
+//! written as JSON.
+
+mod nl;
+mod nscli;
+mod plan;
+mod report;
+mod rss;
+mod sandbox;
+mod wiring;
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::plan::Plan;
+
+const USAGE: &str = "usage: warren-bench wiring [--n N] [--per-bridge P] [--script-n M] \
+[--warren PATH] [--out FILE] [--parts a,b] [--contenders raw,warren,ip-batch,ip-script,ip-each,\
+warren-each,warren-bulk]\n       warren-bench list";
+
+/// Benchmarks this program knows, with a one-line description.
+const BENCHMARKS: &[(&str, &str)] = &[(
+    "wiring",
+    "1,000 namespaces on bridges (veth, address, default route) up and down: warren library vs \
+     raw netlink vs ip script vs ip -batch; warren ns vs ip netns, one process per name and bulk",
+)];
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("wiring") => wiring_main(&args[1..]),
+        Some("child") => return child_main(&args[1..]),
+        Some("list") => {
+            for (name, what) in BENCHMARKS {
+                println!("{name}\t{what}");
+            }
+            Ok(())
+        }
+        Some("-h" | "--help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => Err(USAGE.to_owned()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("warren-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Options of `warren-bench wiring`.
+#[derive(Debug, Clone)]
+struct Opts {
+    n: usize,
+    per_bridge: usize,
+    script_n: usize,
+    warren: String,
+    out: Option<String>,
+    parts: Vec<String>,
+    contenders: Option<Vec<String>>,
+}
+
+fn parse_opts(args: &[String]) -> Result<Opts, String> {
+    let mut o = Opts {
+        n: 1000,
+        per_bridge: 500,
+        script_n: 0,
+        warren: "warren".into(),
+        out: None,
+        parts: vec!["a".into(), "b".into()],
+        contenders: None,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut val = || {
+            it.next()
+                .cloned()
+                .ok_or(format!("{a} needs a value\n{USAGE}"))
+        };
+        let num = |v: String| {
+            v.parse::<usize>()
+                .map_err(|_| format!("{a}: not a number: {v}"))
+        };
+        match a.as_str() {
+            "--n" => o.n = num(val()?)?,
+            "--per-bridge" => o.per_bridge = num(val()?)?,
+            "--script-n" => o.script_n = num(val()?)?,
+            "--warren" => o.warren = val()?,
+            "--out" => o.out = Some(val()?),
+            "--parts" => o.parts = val()?.split(',').map(str::to_owned).collect(),
+            "--contenders" => o.contenders = Some(val()?.split(',').map(str::to_owned).collect()),
+            _ => return Err(format!("unknown option {a}\n{USAGE}")),
+        }
+    }
+    if o.n == 0 {
+        return Err("--n must be at least 1".into());
+    }
+    if o.script_n == 0 || o.script_n > o.n {
+        o.script_n = o.n;
+    }
+    Plan {
+        n: o.n,
+        per_bridge: o.per_bridge,
+    }
+    .validate()?;
+    Ok(o)
+}
+
+fn wanted(o: &Opts, name: &str) -> bool {
+    o.contenders
+        .as_ref()
+        .is_none_or(|c| c.iter().any(|x| x == name))
+}
+
+fn wiring_main(args: &[String]) -> Result<(), String> {
+    let o = parse_opts(args)?;
+    let started = Instant::now();
+    let baseline = sandbox::netns_slab_active();
+    let mut part_a = Vec::new();
+    if o.parts.iter().any(|p| p == "a") {
+        for name in wiring::CONTENDERS.iter().filter(|c| wanted(&o, c)) {
+            let n = if *name == "ip-script" {
+                o.script_n
+            } else {
+                o.n
+            };
+            eprintln!("[wiring a] {name}: {n} namespaces up, verify, down ...");
+            let args = vec![
+                "wiring-a".into(),
+                (*name).into(),
+                n.to_string(),
+                o.per_bridge.to_string(),
+            ];
+            let r = sandbox::run_child(&args)
+                .unwrap_or_else(|e| json!({"contender": name, "n": n, "error": e}));
+            if let Some(e) = r.get("error").and_then(Value::as_str) {
+                eprintln!("[wiring a] {name}: FAILED: {e}");
+            }
+            part_a.push(r);
+            let waited = sandbox::wait_netns_freed(baseline, Duration::from_secs(120));
+            eprintln!(
+                "[wiring a] {name}: done; waited {:.1} s for the kernel to free namespaces",
+                waited.as_secs_f64()
+            );
+        }
+    }
+    let mut part_b = Vec::new();
+    if o.parts.iter().any(|p| p == "b") {
+        for name in nscli::CONTENDERS.iter().filter(|c| wanted(&o, c)) {
+            eprintln!("[wiring b] {name}: {} names add, delete ...", o.n);
+            let args = vec![
+                "ns".into(),
+                (*name).into(),
+                o.n.to_string(),
+                o.warren.clone(),
+            ];
+            let r = sandbox::run_child(&args)
+                .unwrap_or_else(|e| json!({"contender": name, "n": o.n, "error": e}));
+            if let Some(e) = r.get("error").and_then(Value::as_str) {
+                eprintln!("[wiring b] {name}: FAILED: {e}");
+            }
+            part_b.push(r);
+            sandbox::wait_netns_freed(baseline, Duration::from_secs(120));
+        }
+    }
+    let doc = report::wiring_document(
+        o.n,
+        o.per_bridge,
+        o.script_n,
+        &o.warren,
+        part_a,
+        part_b,
+        started.elapsed(),
+    );
+    println!("{}", report::wiring_table(&doc));
+    if let Some(out) = &o.out {
+        let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
+        std::fs::write(out, text + "\n").map_err(|e| format!("writing {out}: {e}"))?;
+        println!("results written to {out}");
+    }
+    Ok(())
+}
+
+/// Inside the sandbox: run one contender, print one JSON line.
+fn child_main(args: &[String]) -> ExitCode {
+    let result = sandbox::enter_child().and_then(|()| match args.first().map(String::as_str) {
+        Some("wiring-a") => child_wiring(&args[1..]),
+        Some("ns") => child_ns(&args[1..]),
+        _ => Err("unknown child command".into()),
+    });
+    match result {
+        Ok(v) => {
+            println!("{v}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("{}", json!({ "error": e }));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn arg(args: &[String], i: usize) -> Result<&str, String> {
+    args.get(i)
+        .map(String::as_str)
+        .ok_or_else(|| "missing child argument".to_owned())
+}
+
+fn child_wiring(args: &[String]) -> Result<Value, String> {
+    let name = arg(args, 0)?;
+    let n: usize = arg(args, 1)?.parse().map_err(|_| "bad n")?;
+    let per_bridge: usize = arg(args, 2)?.parse().map_err(|_| "bad per-bridge")?;
+    let plan = Plan { n, per_bridge };
+    let mut c = wiring::contender(name)?;
+    c.prepare(&plan)?;
+    let base_rss = rss::self_rss_kib();
+    let fail = |stage: &str, e: String| json!({"contender": name, "n": n, "error": format!("{stage}: {e}")});
+
+    rss::reset_self_peak();
+    let t = Instant::now();
+    if let Err(e) = c.up(&plan) {
+        return Ok(fail("up", e));
+    }
+    let up = t.elapsed();
+    let peak_up = rss::self_peak_kib();
+    let verified = match wiring::verify(&plan) {
+        Ok(v) => v,
+        Err(e) => return Ok(fail("verify", e)),
+    };
+    rss::reset_self_peak();
+    let t = Instant::now();
+    if let Err(e) = c.down(&plan) {
+        return Ok(fail("down", e));
+    }
+    let down = t.elapsed();
+    let peak_down = rss::self_peak_kib();
+    // The kernel destroys namespaces asynchronously; their host veth ends go when it has.
+    let mut settled = None;
+    while t.elapsed() < Duration::from_secs(120) {
+        if wiring::link_count()? <= 1 {
+            settled = Some(t.elapsed());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let left = nscli::live_named_namespaces()?.len();
+    if left != 0 {
+        return Ok(fail(
+            "after down",
+            format!("{left} namespaces left under /run/netns"),
+        ));
+    }
+    Ok(json!({
+        "contender": name,
+        "n": n,
+        "up_s": up.as_secs_f64(),
+        "down_s": down.as_secs_f64(),
+        "settled_s": settled.map(|d| d.as_secs_f64()),
+        "in_process": c.in_process(),
+        "self_base_rss_kib": base_rss,
+        "self_peak_rss_kib": peak_up.max(peak_down),
+        "children_peak_rss_kib": rss::children_peak_kib(),
+        "verified": verified,
+        "what": c.describe(&plan),
+    }))
+}
+
+fn child_ns(args: &[String]) -> Result<Value, String> {
+    let name = arg(args, 0)?;
+    let n: usize = arg(args, 1)?.parse().map_err(|_| "bad n")?;
+    let warren = arg(args, 2)?;
+    match nscli::measure(name, n, warren) {
+        Ok((up, down, what)) => Ok(json!({
+            "contender": name,
+            "n": n,
+            "add_s": up.as_secs_f64(),
+            "delete_s": down.as_secs_f64(),
+            "children_peak_rss_kib": rss::children_peak_kib(),
+            "verified": format!("{n} live namespaces after add, none left after delete"),
+            "what": what,
+        })),
+        Err(e) => Ok(
+            json!({"contender": name, "n": n, "error": e, "children_peak_rss_kib": rss::children_peak_kib()}),
+        ),
+    }
+}

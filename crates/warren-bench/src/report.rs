@@ -1,0 +1,406 @@
+//! The results: one JSON document per run (machine, parameters, per-contender figures, ratios,
+//! goals) and the table printed from it.
+
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+/// UTC time as `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn timestamp() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+fn first_line_of(cmd: &str, args: &[&str]) -> Option<String> {
+    let out = std::process::Command::new(cmd).args(args).output().ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .map(str::to_owned)
+}
+
+/// What the figures were measured on.
+pub fn machine() -> Value {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let cpuinfo = read("/proc/cpuinfo");
+    let cpu = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(|s| s.trim().to_owned());
+    let meminfo = read("/proc/meminfo");
+    let mem_kib = meminfo
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse::<u64>().ok());
+    json!({
+        "kernel": read("/proc/sys/kernel/osrelease").trim(),
+        "hostname": read("/proc/sys/kernel/hostname").trim(),
+        "cpu": cpu,
+        "cpus": std::thread::available_parallelism().map_or(0, |n| n.get()),
+        "mem_total_kib": mem_kib,
+        "loadavg_at_start": read("/proc/loadavg").split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+        "iproute2": first_line_of("ip", &["-V"]),
+        "warren_commit": std::env::var("WARREN_BENCH_COMMIT").ok(),
+    })
+}
+
+fn f(v: &Value, k: &str) -> Option<f64> {
+    v.get(k).and_then(Value::as_f64)
+}
+
+fn peak_rss(r: &Value) -> Option<(u64, &'static str)> {
+    if r.get("in_process").and_then(Value::as_bool) == Some(true) {
+        r.get("self_peak_rss_kib")
+            .and_then(Value::as_u64)
+            .map(|k| (k, "own VmHWM"))
+    } else {
+        r.get("children_peak_rss_kib")
+            .and_then(Value::as_u64)
+            .map(|k| (k, "largest child"))
+    }
+}
+
+/// Build the results document of a `wiring` run, adding per-namespace figures and ratios.
+#[allow(clippy::too_many_arguments)]
+pub fn wiring_document(
+    n: usize,
+    per_bridge: usize,
+    script_n: usize,
+    warren: &str,
+    mut part_a: Vec<Value>,
+    mut part_b: Vec<Value>,
+    elapsed: Duration,
+) -> Value {
+    let per = |r: &Value, k: &str| Some(f(r, k)? / f(r, "n")? * 1e3);
+    let raw = part_a
+        .iter()
+        .find(|r| r["contender"] == "raw" && r.get("error").is_none())
+        .cloned();
+    let raw_up = raw.as_ref().and_then(|r| per(r, "up_s"));
+    let raw_down = raw.as_ref().and_then(|r| per(r, "down_s"));
+    for r in &mut part_a {
+        if r.get("error").is_some() {
+            continue;
+        }
+        let (up, down, settled) = (per(r, "up_s"), per(r, "down_s"), per(r, "settled_s"));
+        let obj = r.as_object_mut().expect("contender results are objects");
+        obj.insert("per_ns_up_ms".into(), json!(up));
+        obj.insert("per_ns_down_ms".into(), json!(down));
+        obj.insert("per_ns_settled_ms".into(), json!(settled));
+        obj.insert(
+            "up_ratio_to_raw".into(),
+            json!(up.zip(raw_up).map(|(a, b)| a / b)),
+        );
+        obj.insert(
+            "down_ratio_to_raw".into(),
+            json!(down.zip(raw_down).map(|(a, b)| a / b)),
+        );
+        let rn = obj.get("n").and_then(Value::as_u64).unwrap_or(0) as usize;
+        if rn != n {
+            let k = n as f64 / rn.max(1) as f64;
+            obj.insert(
+                "extrapolated".into(),
+                json!({
+                    "note": format!("measured with {rn} namespaces; linear extrapolation to {n}"),
+                    "up_s": obj.get("up_s").and_then(Value::as_f64).map(|v| v * k),
+                    "down_s": obj.get("down_s").and_then(Value::as_f64).map(|v| v * k),
+                }),
+            );
+        }
+        if let Some((kib, src)) = peak_rss(&Value::Object(obj.clone())) {
+            obj.insert("peak_rss_kib".into(), json!(kib));
+            obj.insert("peak_rss_source".into(), json!(src));
+        }
+    }
+    for r in &mut part_b {
+        if r.get("error").is_some() {
+            continue;
+        }
+        let (a, d) = (per(r, "add_s"), per(r, "delete_s"));
+        let obj = r.as_object_mut().expect("contender results are objects");
+        obj.insert("per_add_ms".into(), json!(a));
+        obj.insert("per_delete_ms".into(), json!(d));
+    }
+    let get = |v: &[Value], name: &str, k: &str| -> Option<f64> {
+        v.iter()
+            .find(|r| r["contender"] == name)
+            .and_then(|r| f(r, k))
+    };
+    let warren_up = get(&part_a, "warren", "per_ns_up_ms");
+    let script_up = get(&part_a, "ip-script", "per_ns_up_ms");
+    let batch_up = get(&part_a, "ip-batch", "per_ns_up_ms");
+    let warren_ratio = get(&part_a, "warren", "up_ratio_to_raw");
+    let warren_down = get(&part_a, "warren", "down_s");
+    let warren_settled = get(&part_a, "warren", "settled_s");
+    let warren_n = get(&part_a, "warren", "n");
+    let div = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a / b);
+    let ratios = json!({
+        "ip_script_over_warren_up": div(script_up, warren_up),
+        "ip_batch_over_warren_up": div(batch_up, warren_up),
+        "warren_over_raw_up": warren_ratio,
+        "ns_add_ip_each_over_warren_each": div(get(&part_b, "ip-each", "add_s"), get(&part_b, "warren-each", "add_s")),
+        "ns_delete_ip_each_over_warren_each": div(get(&part_b, "ip-each", "delete_s"), get(&part_b, "warren-each", "delete_s")),
+        "ns_add_ip_batch_over_warren_bulk": div(get(&part_b, "ip-batch", "add_s"), get(&part_b, "warren-bulk", "add_s")),
+        "ns_delete_ip_batch_over_warren_bulk": div(get(&part_b, "ip-batch", "delete_s"), get(&part_b, "warren-bulk", "delete_s")),
+    });
+    let goal = |name: &str, target: &str, value: Option<f64>, ok: Option<bool>| json!({"goal": name, "target": target, "measured": value, "met": ok});
+    let full = warren_n.is_some_and(|wn| wn as usize == n);
+    let goals = vec![
+        goal(
+            "warren within 1.5x of the raw netlink loop (up)",
+            "<= 1.5",
+            warren_ratio,
+            warren_ratio.map(|r| r <= 1.5),
+        ),
+        goal(
+            "warren >= 10x faster than the ip script (up, per namespace)",
+            ">= 10",
+            div(script_up, warren_up),
+            div(script_up, warren_up).map(|r| r >= 10.0),
+        ),
+        goal(
+            "teardown of 1,000 under 2 s (warren, caller's time)",
+            "< 2 s",
+            warren_down,
+            warren_down.filter(|_| full && n >= 1000).map(|d| d < 2.0),
+        ),
+        goal(
+            "teardown of 1,000 under 2 s (warren, until the kernel removed every veth)",
+            "< 2 s",
+            warren_settled,
+            warren_settled
+                .filter(|_| full && n >= 1000)
+                .map(|d| d < 2.0),
+        ),
+    ];
+    json!({
+        "benchmark": "wiring",
+        "timestamp": timestamp(),
+        "machine": machine(),
+        "params": {
+            "n": n,
+            "per_bridge": per_bridge,
+            "bridges": n.div_ceil(per_bridge),
+            "ip_script_n": script_n,
+            "warren_binary": warren,
+        },
+        "wall_s": elapsed.as_secs_f64(),
+        "setup": part_a,
+        "ns_cli": part_b,
+        "ratios": ratios,
+        "goals": goals,
+        "notes": [
+            "Each contender runs alone in a fresh sandbox (user, net and mount namespaces, private /run); \
+             the next starts only after the kernel has freed the previous one's namespaces.",
+            "down = the caller's time; settled = until the kernel has destroyed every namespace's veth \
+             (namespace cleanup is asynchronous).",
+            "Peak RSS: in-process contenders report their own VmHWM (this harness included); the others \
+             the largest ru_maxrss among their child processes (RUSAGE_CHILDREN).",
+            "A shared 2-core machine: compare ratios within one run, not absolute times across runs.",
+        ],
+    })
+}
+
+fn secs(v: Option<f64>) -> String {
+    v.map_or("-".into(), |s| {
+        if s < 10.0 {
+            format!("{s:.3} s")
+        } else {
+            format!("{s:.1} s")
+        }
+    })
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or("-".into(), |m| {
+        if m < 1.0 {
+            format!("{:.0} µs", m * 1e3)
+        } else {
+            format!("{m:.2} ms")
+        }
+    })
+}
+
+fn ratio(v: Option<f64>) -> String {
+    v.map_or("-".into(), |r| format!("{r:.2}x"))
+}
+
+fn mib(kib: Option<u64>) -> String {
+    kib.map_or("-".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
+}
+
+fn label(name: &str) -> &str {
+    match name {
+        "raw" => "raw netlink loop",
+        "warren" => "warren (library)",
+        "ip-batch" => "ip -batch",
+        "ip-script" => "ip script (1 call/step)",
+        "ip-each" => "ip netns add (1 proc/name)",
+        "warren-each" => "warren ns add (1 proc/name)",
+        "warren-bulk" => "warren ns add --count",
+        other => other,
+    }
+}
+
+/// The human table of a `wiring` document.
+pub fn wiring_table(doc: &Value) -> String {
+    let mut t = String::new();
+    let n = doc["params"]["n"].as_u64().unwrap_or(0);
+    let m = &doc["machine"];
+    let _ = writeln!(
+        t,
+        "\nwiring — {} | kernel {} | {} CPUs | {} | {}",
+        doc["timestamp"].as_str().unwrap_or(""),
+        m["kernel"].as_str().unwrap_or("?"),
+        m["cpus"],
+        m["iproute2"].as_str().unwrap_or("ip ?"),
+        m["cpu"].as_str().unwrap_or("")
+    );
+    let _ = writeln!(
+        t,
+        "\n(a) {n} namespaces, each: veth (host end a port of one of {} bridges), eth0 up inside, address, default route; then teardown",
+        doc["params"]["bridges"]
+    );
+    let _ = writeln!(
+        t,
+        "{:<26} {:>5} {:>9} {:>9} {:>9} {:>10} {:>10} {:>8} {:>8} {:>10}  verified",
+        "contender",
+        "n",
+        "up",
+        "down",
+        "settled",
+        "per-ns up",
+        "per-ns dn",
+        "up×raw",
+        "dn×raw",
+        "peak RSS",
+    );
+    for r in doc["setup"].as_array().into_iter().flatten() {
+        let name = r["contender"].as_str().unwrap_or("?");
+        if let Some(e) = r.get("error").and_then(Value::as_str) {
+            let _ = writeln!(t, "{:<26} FAILED: {e}", label(name));
+            continue;
+        }
+        let _ = writeln!(
+            t,
+            "{:<26} {:>5} {:>9} {:>9} {:>9} {:>10} {:>10} {:>8} {:>8} {:>10}  {}",
+            label(name),
+            r["n"].as_u64().unwrap_or(0),
+            secs(f(r, "up_s")),
+            secs(f(r, "down_s")),
+            secs(f(r, "settled_s")),
+            ms(f(r, "per_ns_up_ms")),
+            ms(f(r, "per_ns_down_ms")),
+            ratio(f(r, "up_ratio_to_raw")),
+            ratio(f(r, "down_ratio_to_raw")),
+            mib(r.get("peak_rss_kib").and_then(Value::as_u64)),
+            if r.get("verified").is_some() {
+                "ok"
+            } else {
+                "no"
+            }
+        );
+        if let Some(x) = r.get("extrapolated") {
+            let _ = writeln!(
+                t,
+                "{:<26} {:>5} {:>9} {:>9}   (extrapolated from n={}, linear)",
+                "",
+                n,
+                secs(f(x, "up_s")),
+                secs(f(x, "down_s")),
+                r["n"].as_u64().unwrap_or(0)
+            );
+        }
+    }
+    let ra = &doc["ratios"];
+    let _ = writeln!(
+        t,
+        "ip script / warren (up, per namespace): {}    ip -batch / warren: {}    warren / raw: {}",
+        ratio(f(ra, "ip_script_over_warren_up")),
+        ratio(f(ra, "ip_batch_over_warren_up")),
+        ratio(f(ra, "warren_over_raw_up"))
+    );
+    let _ = writeln!(
+        t,
+        "\n(b) namespaces only: {n} names added, then deleted, by the command-line tools"
+    );
+    let _ = writeln!(
+        t,
+        "{:<30} {:>5} {:>9} {:>9} {:>10} {:>10} {:>10}",
+        "contender", "n", "add", "delete", "per add", "per del", "peak RSS"
+    );
+    for r in doc["ns_cli"].as_array().into_iter().flatten() {
+        let name = r["contender"].as_str().unwrap_or("?");
+        if let Some(e) = r.get("error").and_then(Value::as_str) {
+            let _ = writeln!(t, "{:<30} FAILED: {e}", label(name));
+            continue;
+        }
+        let _ = writeln!(
+            t,
+            "{:<30} {:>5} {:>9} {:>9} {:>10} {:>10} {:>10}",
+            label(name),
+            r["n"].as_u64().unwrap_or(0),
+            secs(f(r, "add_s")),
+            secs(f(r, "delete_s")),
+            ms(f(r, "per_add_ms")),
+            ms(f(r, "per_delete_ms")),
+            mib(r.get("children_peak_rss_kib").and_then(Value::as_u64)),
+        );
+    }
+    let _ = writeln!(
+        t,
+        "ip/warren, one process per name: add {} delete {}    ip -batch / warren bulk: add {} delete {}",
+        ratio(f(ra, "ns_add_ip_each_over_warren_each")),
+        ratio(f(ra, "ns_delete_ip_each_over_warren_each")),
+        ratio(f(ra, "ns_add_ip_batch_over_warren_bulk")),
+        ratio(f(ra, "ns_delete_ip_batch_over_warren_bulk")),
+    );
+    let _ = writeln!(t, "\ngoals (printed, not enforced):");
+    for g in doc["goals"].as_array().into_iter().flatten() {
+        let met = match g["met"].as_bool() {
+            Some(true) => "met",
+            Some(false) => "NOT met",
+            None => "n/a",
+        };
+        let v = f(g, "measured");
+        let shown = if g["target"].as_str().is_some_and(|s| s.ends_with(" s")) {
+            secs(v)
+        } else {
+            ratio(v)
+        };
+        let _ = writeln!(
+            t,
+            "  {:<75} target {:<6} measured {:<9} {met}",
+            g["goal"].as_str().unwrap_or(""),
+            g["target"].as_str().unwrap_or(""),
+            shown
+        );
+    }
+    let _ = writeln!(
+        t,
+        "\nper-ns = time / n; ×raw = per-namespace time over the raw loop's; settled = until the kernel removed every veth;\n\
+         peak RSS = own VmHWM for in-process contenders (harness included), else the largest child process."
+    );
+    t
+}

@@ -1,0 +1,68 @@
+//! Each contender runs in a private sandbox: this program re-executed in fresh user (root
+//! inside), network and mount namespaces with a private tmpfs on `/run` (see
+//! `warren_kernel::sandbox`). Nothing it does is visible from the host's namespaces.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Run `warren-bench child ARGS...` in a fresh sandbox and return the one JSON document it
+/// prints on stdout. Its stderr goes to ours.
+pub fn run_child(args: &[String]) -> Result<serde_json::Value, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("child")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    warren_kernel::sandbox::isolate(&mut cmd);
+    let out = cmd
+        .output()
+        .map_err(|e| format!("spawning the sandbox: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let last = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or("");
+    match serde_json::from_str::<serde_json::Value>(last) {
+        Ok(v) => Ok(v),
+        Err(_) => Err(format!(
+            "sandboxed contender exited with {} and printed no result",
+            out.status
+        )),
+    }
+}
+
+/// Called first thing in the sandboxed child.
+pub fn enter_child() -> Result<(), String> {
+    warren_kernel::sandbox::setup_mounts().map_err(|e| format!("sandbox mounts: {e}"))
+}
+
+/// Number of live network namespaces on the machine as the `net_namespace` slab cache counts
+/// them (approximate: SLUB counts objects of per-CPU slabs as active). `None` if unreadable.
+pub fn netns_slab_active() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/slabinfo").ok()?;
+    let line = s.lines().find(|l| l.starts_with("net_namespace "))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Wait until the kernel has finished destroying the namespaces of the previous contender
+/// (their cleanup runs asynchronously and would slow the next one down): until the slab count
+/// is back near `baseline`, or `limit` passes. Returns how long it waited.
+pub fn wait_netns_freed(baseline: Option<u64>, limit: Duration) -> Duration {
+    let start = Instant::now();
+    let Some(base) = baseline else {
+        std::thread::sleep(Duration::from_secs(2));
+        return start.elapsed();
+    };
+    // Other work on the machine makes namespaces too: allow some slack.
+    while start.elapsed() < limit {
+        match netns_slab_active() {
+            Some(n) if n <= base + 64 => break,
+            None => break,
+            _ => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    start.elapsed()
+}

@@ -68,6 +68,10 @@ pub struct Link {
     pub link_netnsid: Option<i32>,
     /// Alternative names.
     pub altnames: Vec<String>,
+    /// Interface flags as ip prints them (`BROADCAST`, `MULTICAST`, `UP`, `LOWER_UP`, ...).
+    pub flags: Vec<String>,
+    /// Transmit queue length.
+    pub txqueuelen: Option<u32>,
 }
 
 impl Link {
@@ -85,11 +89,14 @@ impl Link {
             link: None,
             link_netnsid: None,
             altnames: Vec::new(),
+            flags: flag_names(m.header.flags),
+            txqueuelen: None,
         };
         for a in &m.attributes {
             match a {
                 LinkAttribute::IfName(n) => l.name = n.clone(),
                 LinkAttribute::Mtu(v) => l.mtu = *v,
+                LinkAttribute::TxQueueLen(v) => l.txqueuelen = Some(*v),
                 LinkAttribute::Address(a) if a.len() == 6 => {
                     l.mac = a.as_slice().try_into().ok();
                 }
@@ -121,6 +128,41 @@ impl Link {
     pub fn mac_string(&self) -> Option<String> {
         self.mac.map(|m| format_mac(&m))
     }
+}
+
+/// Interface flags in the order and spelling of `ip link` (`NO-CARRIER` when up without
+/// carrier).
+pub fn flag_names(f: LinkFlags) -> Vec<String> {
+    const ORDER: [(LinkFlags, &str); 17] = [
+        (LinkFlags::Loopback, "LOOPBACK"),
+        (LinkFlags::Broadcast, "BROADCAST"),
+        (LinkFlags::Pointopoint, "POINTOPOINT"),
+        (LinkFlags::Multicast, "MULTICAST"),
+        (LinkFlags::Noarp, "NOARP"),
+        (LinkFlags::Allmulti, "ALLMULTI"),
+        (LinkFlags::Promisc, "PROMISC"),
+        (LinkFlags::Notrailers, "NOTRAILERS"),
+        (LinkFlags::Debug, "DEBUG"),
+        (LinkFlags::Dynamic, "DYNAMIC"),
+        (LinkFlags::Automedia, "AUTOMEDIA"),
+        (LinkFlags::Portsel, "PORTSEL"),
+        (LinkFlags::Controller, "MASTER"),
+        (LinkFlags::Port, "SLAVE"),
+        (LinkFlags::Up, "UP"),
+        (LinkFlags::LowerUp, "LOWER_UP"),
+        (LinkFlags::Dormant, "DORMANT"),
+    ];
+    let mut out = Vec::new();
+    if f.contains(LinkFlags::Up) && !f.contains(LinkFlags::Running) {
+        out.push("NO-CARRIER".to_owned());
+    }
+    out.extend(
+        ORDER
+            .iter()
+            .filter(|(bit, _)| f.contains(*bit))
+            .map(|(_, n)| (*n).to_owned()),
+    );
+    out
 }
 
 /// Format a MAC address the usual way.

@@ -109,6 +109,12 @@ impl Vxlan {
         self
     }
 
+    /// Make it a port of the bridge with index `index` at creation.
+    pub fn master(mut self, index: u32) -> Self {
+        self.common.master = Some(index);
+        self
+    }
+
     /// Bring it up at creation.
     pub fn up(mut self) -> Self {
         self.common.up = true;

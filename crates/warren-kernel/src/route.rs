@@ -3,14 +3,13 @@
 //! prohibit), [`Route`] as the kernel reports it, and the kernel's own lookup
 //! ([`Handle::route_get`]).
 
-use std::fmt;
 use std::net::IpAddr;
-use std::str::FromStr;
 
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteFlags, RouteMessage, RouteNextHop, RouteVia,
+    RouteAddress, RouteAttribute, RouteFlags, RouteMessage, RouteNextHop, RouteNextHopFlags,
+    RouteVia,
 };
 
 use crate::addr::{Family, IpNet, Scope};
@@ -25,173 +24,13 @@ pub const MAIN: u32 = 254;
 /// The local table (255).
 pub const LOCAL: u32 = 255;
 
-/// A route's origin (`RTPROT_*`): `kernel`, `boot` (what `ip route add` uses), `static`, ...
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct Protocol(pub u8);
+mod listing;
+mod lookup;
+mod types;
 
-impl Protocol {
-    /// Unspecified (0): on delete, matches any.
-    pub const UNSPEC: Protocol = Protocol(0);
-    /// Added by the kernel (prefix routes of addresses).
-    pub const KERNEL: Protocol = Protocol(2);
-    /// Added by an administrator (`ip route add` default).
-    pub const BOOT: Protocol = Protocol(3);
-    /// Static.
-    pub const STATIC: Protocol = Protocol(4);
-
-    const NAMES: [(u8, &'static str); 13] = [
-        (0, "unspec"),
-        (1, "redirect"),
-        (2, "kernel"),
-        (3, "boot"),
-        (4, "static"),
-        (9, "ra"),
-        (11, "zebra"),
-        (12, "bird"),
-        (16, "dhcp"),
-        (186, "bgp"),
-        (187, "isis"),
-        (188, "ospf"),
-        (189, "rip"),
-    ];
-}
-
-impl fmt::Display for Protocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match Protocol::NAMES.iter().find(|(n, _)| *n == self.0) {
-            Some((_, name)) => f.write_str(name),
-            None => write!(f, "{}", self.0),
-        }
-    }
-}
-
-impl FromStr for Protocol {
-    type Err = Error;
-
-    /// A name from iproute2's `rt_protos` (`kernel`, `boot`, `static`, `bird`, ...) or 0-255.
-    fn from_str(s: &str) -> Result<Protocol> {
-        if let Some((n, _)) = Protocol::NAMES.iter().find(|(_, name)| *name == s) {
-            return Ok(Protocol(*n));
-        }
-        s.parse().map(Protocol).map_err(|_| {
-            Error::invalid(
-                "route protocol",
-                s,
-                "expected a name like static or a number 0-255",
-            )
-        })
-    }
-}
-
-/// A route's type (`RTN_*`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum RouteType {
-    /// A gateway or direct route.
-    #[default]
-    Unicast,
-    /// Local delivery.
-    Local,
-    /// Broadcast.
-    Broadcast,
-    /// Anycast.
-    Anycast,
-    /// Multicast.
-    Multicast,
-    /// Silently discard.
-    Blackhole,
-    /// Discard with ICMP host unreachable.
-    Unreachable,
-    /// Discard with ICMP administratively prohibited.
-    Prohibit,
-    /// Continue the lookup in the next rule.
-    Throw,
-    /// Another type, by number.
-    Other(u8),
-}
-
-impl RouteType {
-    fn to_u8(self) -> u8 {
-        match self {
-            RouteType::Unicast => 1,
-            RouteType::Local => 2,
-            RouteType::Broadcast => 3,
-            RouteType::Anycast => 4,
-            RouteType::Multicast => 5,
-            RouteType::Blackhole => 6,
-            RouteType::Unreachable => 7,
-            RouteType::Prohibit => 8,
-            RouteType::Throw => 9,
-            RouteType::Other(n) => n,
-        }
-    }
-
-    fn from_u8(n: u8) -> RouteType {
-        match n {
-            1 => RouteType::Unicast,
-            2 => RouteType::Local,
-            3 => RouteType::Broadcast,
-            4 => RouteType::Anycast,
-            5 => RouteType::Multicast,
-            6 => RouteType::Blackhole,
-            7 => RouteType::Unreachable,
-            8 => RouteType::Prohibit,
-            9 => RouteType::Throw,
-            n => RouteType::Other(n),
-        }
-    }
-}
-
-impl fmt::Display for RouteType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = match self {
-            RouteType::Unicast => "unicast",
-            RouteType::Local => "local",
-            RouteType::Broadcast => "broadcast",
-            RouteType::Anycast => "anycast",
-            RouteType::Multicast => "multicast",
-            RouteType::Blackhole => "blackhole",
-            RouteType::Unreachable => "unreachable",
-            RouteType::Prohibit => "prohibit",
-            RouteType::Throw => "throw",
-            RouteType::Other(n) => return write!(f, "{n}"),
-        };
-        f.write_str(s)
-    }
-}
-
-/// One path of a multipath route (`nexthop via GW dev IF weight N`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct Nexthop {
-    /// Gateway.
-    pub via: Option<IpAddr>,
-    /// Interface index.
-    pub dev: Option<u32>,
-    /// Weight, 1-255 (0 is taken as 1).
-    pub weight: u8,
-}
-
-impl Nexthop {
-    /// A path through gateway `via` with weight 1.
-    pub fn via(via: IpAddr) -> Nexthop {
-        Nexthop {
-            via: Some(via),
-            dev: None,
-            weight: 1,
-        }
-    }
-
-    /// Set the interface.
-    pub fn dev(mut self, index: u32) -> Nexthop {
-        self.dev = Some(index);
-        self
-    }
-
-    /// Set the weight.
-    pub fn weight(mut self, weight: u8) -> Nexthop {
-        self.weight = weight;
-        self
-    }
-}
+pub use listing::{Route, RouteFilter};
+pub use lookup::{RouteQuery, route_get_request};
+pub use types::{Nexthop, Protocol, RouteType};
 
 /// A route to add, replace or delete, built the way `ip route` reads its words.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,6 +57,9 @@ pub struct RouteSpec {
     pub nexthops: Vec<Nexthop>,
     /// Interface names, only used to word errors: (index, name).
     pub dev_names: Vec<(u32, String)>,
+    /// `onlink`: take the gateway as directly reachable on `dev` even if no connected
+    /// network covers it (e.g. `default via 169.254.1.1 dev eth0 onlink`).
+    pub onlink: bool,
 }
 
 impl RouteSpec {
@@ -235,6 +77,7 @@ impl RouteSpec {
             kind: None,
             nexthops: Vec::new(),
             dev_names: Vec::new(),
+            onlink: false,
         }
     }
 
@@ -311,6 +154,12 @@ impl RouteSpec {
         self.kind(RouteType::Prohibit)
     }
 
+    /// Treat the gateway (of the route or of every nexthop) as on-link.
+    pub fn onlink(mut self) -> Self {
+        self.onlink = true;
+        self
+    }
+
     /// Add a multipath nexthop (call once per path).
     pub fn nexthop(mut self, nh: Nexthop) -> Self {
         self.nexthops.push(nh);
@@ -358,6 +207,9 @@ impl RouteSpec {
             if let Some(d) = nh.dev {
                 s.push_str(&format!(" dev {}", self.dev_label(d)));
             }
+        }
+        if self.onlink {
+            s.push_str(" onlink");
         }
         if let Some(t) = self.table {
             s.push_str(&format!(" table {t}"));
@@ -437,6 +289,9 @@ impl RouteSpec {
             Scope::UNIVERSE
         });
         h.scope = scope.0.into();
+        if self.onlink && self.nexthops.is_empty() {
+            h.flags = RouteFlags::Onlink;
+        }
         let a = &mut m.attributes;
         a.push(RouteAttribute::Table(table));
         if !self.dst.is_default() {
@@ -462,6 +317,9 @@ impl RouteSpec {
                 .iter()
                 .map(|nh| {
                     let mut h = RouteNextHop::default();
+                    if self.onlink {
+                        h.flags = RouteNextHopFlags::Onlink;
+                    }
                     h.interface_index = nh.dev.unwrap_or(0);
                     h.hops = nh.weight.max(1) - 1;
                     if let Some(gw) = nh.via {
@@ -521,173 +379,6 @@ fn gateway_attr(fam: Family, gw: IpAddr) -> RouteAttribute {
     }
 }
 
-/// Which routes [`Handle::routes`] lists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct RouteFilter {
-    /// Table: `None` = main, `Some(ALL)` = every table.
-    pub table: Option<u32>,
-    /// Family: `None` = both.
-    pub family: Option<Family>,
-}
-
-/// The inputs of a route lookup beyond the destination (`ip route get ADDR from .. iif ..`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct RouteQuery {
-    /// Source address.
-    pub from: Option<IpAddr>,
-    /// Input interface index (as if the packet arrived there).
-    pub iif: Option<u32>,
-    /// Output interface index.
-    pub oif: Option<u32>,
-    /// Firewall mark.
-    pub mark: Option<u32>,
-}
-
-/// A route as the kernel reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Route {
-    /// Destination (`0.0.0.0/0` or `::/0` for default).
-    pub dst: IpNet,
-    /// Gateway.
-    pub gateway: Option<IpAddr>,
-    /// Output interface index.
-    pub oif: Option<u32>,
-    /// Metric (`RTA_PRIORITY`).
-    pub metric: Option<u32>,
-    /// Table.
-    pub table: u32,
-    /// Protocol.
-    pub protocol: Protocol,
-    /// Scope.
-    pub scope: Scope,
-    /// Type.
-    pub kind: RouteType,
-    /// Preferred source.
-    pub prefsrc: Option<IpAddr>,
-    /// Multipath nexthops (weights as ip shows them: hops + 1).
-    pub nexthops: Vec<Nexthop>,
-    /// `RTM_F_*` and `RTNH_F_*` flags of the header.
-    pub flags: u32,
-}
-
-impl Route {
-    /// The family.
-    pub fn family(&self) -> Family {
-        self.dst.family()
-    }
-
-    /// Decode a `RTM_NEWROUTE` message; `None` for families other than IPv4 and IPv6.
-    pub fn from_message(m: &RouteMessage) -> Option<Route> {
-        let h = &m.header;
-        let family = Family::from_netlink(h.address_family)?;
-        let mut r = Route {
-            dst: IpNet::default_route(family),
-            gateway: None,
-            oif: None,
-            metric: None,
-            table: u32::from(h.table),
-            protocol: Protocol(h.protocol.into()),
-            scope: Scope(h.scope.into()),
-            kind: RouteType::from_u8(h.kind.into()),
-            prefsrc: None,
-            nexthops: Vec::new(),
-            flags: h.flags.bits(),
-        };
-        r.dst.prefix = h.destination_prefix_length;
-        for a in &m.attributes {
-            match a {
-                RouteAttribute::Destination(d) => {
-                    if let Some(ip) = route_ip(d) {
-                        r.dst.addr = ip;
-                    }
-                }
-                RouteAttribute::Gateway(g) => r.gateway = route_ip(g),
-                RouteAttribute::Via(v) => r.gateway = via_ip(v),
-                RouteAttribute::Oif(i) => r.oif = Some(*i),
-                RouteAttribute::Priority(p) => r.metric = Some(*p),
-                RouteAttribute::Table(t) => r.table = *t,
-                RouteAttribute::PrefSource(s) => r.prefsrc = route_ip(s),
-                RouteAttribute::MultiPath(hops) => {
-                    r.nexthops = hops
-                        .iter()
-                        .map(|nh| Nexthop {
-                            via: nh.attributes.iter().find_map(|a| match a {
-                                RouteAttribute::Gateway(g) => route_ip(g),
-                                RouteAttribute::Via(v) => via_ip(v),
-                                _ => None,
-                            }),
-                            dev: Some(nh.interface_index).filter(|i| *i != 0),
-                            weight: nh.hops.saturating_add(1),
-                        })
-                        .collect();
-                }
-                _ => {}
-            }
-        }
-        Some(r)
-    }
-}
-
-fn route_ip(a: &RouteAddress) -> Option<IpAddr> {
-    match a {
-        RouteAddress::Inet(v4) => Some(IpAddr::V4(*v4)),
-        RouteAddress::Inet6(v6) => Some(IpAddr::V6(*v6)),
-        _ => None,
-    }
-}
-
-fn via_ip(v: &RouteVia) -> Option<IpAddr> {
-    match v {
-        RouteVia::Inet(v4) => Some(IpAddr::V4(*v4)),
-        RouteVia::Inet6(v6) => Some(IpAddr::V6(*v6)),
-        _ => None,
-    }
-}
-
-/// The `RTM_GETROUTE` lookup request of `ip route get DST ...` (with `RTM_F_LOOKUP_TABLE`, so
-/// the reply names the table the route came from).
-pub fn route_get_request(dst: IpAddr, q: &RouteQuery) -> Result<Request> {
-    let fam = Family::of(&dst);
-    let mut m = RouteMessage::default();
-    m.header.address_family = fam.to_netlink();
-    m.header.destination_prefix_length = fam.max_prefix();
-    m.header.flags = RouteFlags::LookupTable;
-    m.attributes
-        .push(RouteAttribute::Destination(RouteAddress::from(dst)));
-    let mut object = dst.to_string();
-    if let Some(src) = q.from {
-        if Family::of(&src) != fam {
-            return Err(Error::invalid(
-                "route lookup",
-                object,
-                format!("from {src} is not of the same family"),
-            ));
-        }
-        m.header.source_prefix_length = fam.max_prefix();
-        m.attributes
-            .push(RouteAttribute::Source(RouteAddress::from(src)));
-        object.push_str(&format!(" from {src}"));
-    }
-    if let Some(i) = q.iif {
-        m.attributes.push(RouteAttribute::Iif(i));
-        object.push_str(&format!(" iif #{i}"));
-    }
-    if let Some(o) = q.oif {
-        m.attributes.push(RouteAttribute::Oif(o));
-        object.push_str(&format!(" oif #{o}"));
-    }
-    if let Some(mark) = q.mark {
-        m.attributes.push(RouteAttribute::Mark(mark));
-        object.push_str(&format!(" mark {mark}"));
-    }
-    Ok(Request::new(
-        RouteNetlinkMessage::GetRoute(m),
-        0,
-        "look up route to",
-        object,
-    ))
-}
-
 impl Handle {
     /// Add a route (`ip route add ...`).
     pub fn route_add(&self, spec: &RouteSpec) -> Result<()> {
@@ -704,49 +395,6 @@ impl Handle {
     /// Delete a route (`ip route del ...`): unset fields match any route.
     pub fn route_del(&self, spec: &RouteSpec) -> Result<()> {
         self.ack(spec.request_del())
-    }
-
-    /// The routes of one table (default main) or all, of one family or both. Cached clones
-    /// (`RTM_F_CLONED`) are left out, as `ip route show` does.
-    pub fn routes(&self, filter: RouteFilter) -> Result<Vec<Route>> {
-        let mut m = RouteMessage::default();
-        if let Some(f) = filter.family {
-            m.header.address_family = f.to_netlink();
-        }
-        let req = Request::new(RouteNetlinkMessage::GetRoute(m), 0, "list routes", "*");
-        let table = filter.table.unwrap_or(MAIN);
-        Ok(self
-            .dump(req)?
-            .iter()
-            .filter_map(|m| match m {
-                RouteNetlinkMessage::NewRoute(r) => Route::from_message(r),
-                _ => None,
-            })
-            .filter(|r| r.flags & RouteFlags::Cloned.bits() == 0)
-            .filter(|r| table == ALL || r.table == table)
-            .filter(|r| filter.family.is_none_or(|f| r.family() == f))
-            .collect())
-    }
-
-    /// Ask the kernel which route it would use for `dst` (`ip route get`). An unroutable
-    /// destination is the kernel's errno (`ENETUNREACH`, `EHOSTUNREACH` for an unreachable
-    /// route, `EINVAL` for a blackhole, `EACCES` for prohibit).
-    pub fn route_get(&self, dst: IpAddr, q: RouteQuery) -> Result<Route> {
-        let req = route_get_request(dst, &q)?;
-        match self.get(req)? {
-            RouteNetlinkMessage::NewRoute(m) => {
-                Route::from_message(&m).ok_or_else(|| Error::Decode {
-                    op: "look up route to",
-                    ns: self.ns().label().into(),
-                    reason: "reply of an unknown family".into(),
-                })
-            }
-            _ => Err(Error::Decode {
-                op: "look up route to",
-                ns: self.ns().label().into(),
-                reason: "unexpected reply".into(),
-            }),
-        }
     }
 }
 
@@ -835,13 +483,5 @@ mod tests {
         assert!(bh.validate().is_err());
         let src = RouteSpec::default_v4().src("fd00::1".parse().unwrap());
         assert!(src.validate().is_err());
-    }
-
-    #[test]
-    fn protocol_names_round_trip() {
-        for p in ["kernel", "boot", "static", "bird", "77"] {
-            assert_eq!(p.parse::<Protocol>().unwrap().to_string(), p);
-        }
-        assert!("nope".parse::<Protocol>().is_err());
     }
 }

@@ -387,3 +387,29 @@ sandbox_test! {
         assert_eq!(ip(&["route", "show", "table", "all"]), before);
     }
 }
+
+sandbox_test! {
+    fn onlink_gateway_and_ipv6_gateway_for_ipv4() {
+        let (h, i0, _) = lab();
+        let n = names(&h);
+        // Outside every connected network: refused, unless onlink (as Calico and Docker's
+        // macvlan setups use it).
+        let spec = RouteSpec::default_v4().via(ipa("169.254.1.1")).dev(i0);
+        let e = h.route_add(&spec).unwrap_err();
+        assert_eq!(e.errno(), Some(Errno::ENETUNREACH), "{e}");
+        h.route_add(&spec.clone().onlink()).unwrap();
+        let r = ours(&h, V4, "default");
+        assert!(r.onlink(), "{r:?}");
+        let o = theirs(&["route", "show"], "default");
+        assert_eq!(o["flags"], serde_json::json!(["onlink"]), "{o}");
+        assert_same(&r, &o, &n);
+
+        // An IPv4 route through an IPv6 gateway goes out as RTA_VIA.
+        h.route_add(&RouteSpec::to("10.50.0.0/16".parse().unwrap()).via(ipa("fd00::fe")).dev(i0)).unwrap();
+        let r = ours(&h, V4, "10.50.0.0/16");
+        assert_eq!(r.gateway, Some(ipa("fd00::fe")));
+        let o = theirs(&["route", "show"], "10.50.0.0/16");
+        assert_eq!(o["via"]["host"], "fd00::fe", "{o}");
+        assert_eq!(o["via"]["family"], "inet6", "{o}");
+    }
+}

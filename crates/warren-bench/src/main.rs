@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! warren-bench wiring [--n N] [--per-bridge P] [--script-n M] [--warren PATH] [--out FILE]
-//!                     [--parts a,b] [--contenders LIST]
+//!                     [--parts a,b] [--repeat R] [--contenders LIST]
 //! ```
 //!
 //! The parent process only orchestrates: every contender runs in a fresh sandbox (this program
@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 use crate::plan::Plan;
 
 const USAGE: &str = "usage: warren-bench wiring [--n N] [--per-bridge P] [--script-n M] \
-[--warren PATH] [--out FILE] [--parts a,b] [--contenders raw,warren,ip-batch,ip-script,ip-each,\
+[--warren PATH] [--out FILE] [--parts a,b] [--repeat R] [--contenders raw,warren,ip-batch,ip-script,ip-each,\
 warren-each,warren-bulk]\n       warren-bench list";
 
 /// Benchmarks this program knows, with a one-line description.
@@ -73,6 +73,7 @@ struct Opts {
     out: Option<String>,
     parts: Vec<String>,
     contenders: Option<Vec<String>>,
+    repeat: usize,
 }
 
 fn parse_opts(args: &[String]) -> Result<Opts, String> {
@@ -84,6 +85,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
         out: None,
         parts: vec!["a".into(), "b".into()],
         contenders: None,
+        repeat: 1,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -100,6 +102,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
             "--n" => o.n = num(val()?)?,
             "--per-bridge" => o.per_bridge = num(val()?)?,
             "--script-n" => o.script_n = num(val()?)?,
+            "--repeat" => o.repeat = num(val()?)?.max(1),
             "--warren" => o.warren = val()?,
             "--out" => o.out = Some(val()?),
             "--parts" => o.parts = val()?.split(',').map(str::to_owned).collect(),
@@ -127,62 +130,88 @@ fn wanted(o: &Opts, name: &str) -> bool {
         .is_none_or(|c| c.iter().any(|x| x == name))
 }
 
+/// Run one contender in its own sandbox, then wait for the kernel to free its namespaces.
+fn run_one(part: &str, args: Vec<String>, baseline: Option<u64>) -> Value {
+    let (name, n) = (args[1].clone(), args[2].clone());
+    let r = sandbox::run_child(&args)
+        .unwrap_or_else(|e| json!({"contender": name, "n": n.parse::<u64>().ok(), "error": e}));
+    let waited = sandbox::wait_netns_freed(baseline, Duration::from_secs(120));
+    match r.get("error").and_then(Value::as_str) {
+        Some(e) => eprintln!("[wiring {part}] {name}: FAILED: {e}"),
+        None => eprintln!(
+            "[wiring {part}] {name}: done ({:.1} s waiting for the kernel to free namespaces)",
+            waited.as_secs_f64()
+        ),
+    }
+    r
+}
+
 fn wiring_main(args: &[String]) -> Result<(), String> {
     let o = parse_opts(args)?;
     let started = Instant::now();
     let baseline = sandbox::netns_slab_active();
-    let mut part_a = Vec::new();
-    if o.parts.iter().any(|p| p == "a") {
-        for name in wiring::CONTENDERS.iter().filter(|c| wanted(&o, c)) {
+    let a: Vec<&str> = if o.parts.iter().any(|p| p == "a") {
+        wiring::CONTENDERS
+            .iter()
+            .copied()
+            .filter(|c| wanted(&o, c))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let b: Vec<&str> = if o.parts.iter().any(|p| p == "b") {
+        nscli::CONTENDERS
+            .iter()
+            .copied()
+            .filter(|c| wanted(&o, c))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut runs_a: Vec<Vec<Value>> = vec![Vec::new(); a.len()];
+    let mut runs_b: Vec<Vec<Value>> = vec![Vec::new(); b.len()];
+    // Rounds interleave the contenders, so drift in the machine's load hits all of them alike.
+    for round in 1..=o.repeat {
+        for (k, name) in a.iter().enumerate() {
             let n = if *name == "ip-script" {
                 o.script_n
             } else {
                 o.n
             };
-            eprintln!("[wiring a] {name}: {n} namespaces up, verify, down ...");
+            eprintln!(
+                "[wiring a] round {round}/{}: {name}: {n} namespaces up, verify, down ...",
+                o.repeat
+            );
             let args = vec![
                 "wiring-a".into(),
                 (*name).into(),
                 n.to_string(),
                 o.per_bridge.to_string(),
             ];
-            let r = sandbox::run_child(&args)
-                .unwrap_or_else(|e| json!({"contender": name, "n": n, "error": e}));
-            if let Some(e) = r.get("error").and_then(Value::as_str) {
-                eprintln!("[wiring a] {name}: FAILED: {e}");
-            }
-            part_a.push(r);
-            let waited = sandbox::wait_netns_freed(baseline, Duration::from_secs(120));
-            eprintln!(
-                "[wiring a] {name}: done; waited {:.1} s for the kernel to free namespaces",
-                waited.as_secs_f64()
-            );
+            runs_a[k].push(run_one("a", args, baseline));
         }
-    }
-    let mut part_b = Vec::new();
-    if o.parts.iter().any(|p| p == "b") {
-        for name in nscli::CONTENDERS.iter().filter(|c| wanted(&o, c)) {
-            eprintln!("[wiring b] {name}: {} names add, delete ...", o.n);
+        for (k, name) in b.iter().enumerate() {
+            eprintln!(
+                "[wiring b] round {round}/{}: {name}: {} names add, delete ...",
+                o.repeat, o.n
+            );
             let args = vec![
                 "ns".into(),
                 (*name).into(),
                 o.n.to_string(),
                 o.warren.clone(),
             ];
-            let r = sandbox::run_child(&args)
-                .unwrap_or_else(|e| json!({"contender": name, "n": o.n, "error": e}));
-            if let Some(e) = r.get("error").and_then(Value::as_str) {
-                eprintln!("[wiring b] {name}: FAILED: {e}");
-            }
-            part_b.push(r);
-            sandbox::wait_netns_freed(baseline, Duration::from_secs(120));
+            runs_b[k].push(run_one("b", args, baseline));
         }
     }
+    let part_a = runs_a.into_iter().map(report::aggregate).collect();
+    let part_b = runs_b.into_iter().map(report::aggregate).collect();
     let doc = report::wiring_document(
         o.n,
         o.per_bridge,
         o.script_n,
         &o.warren,
+        o.repeat,
         part_a,
         part_b,
         started.elapsed(),
@@ -276,6 +305,7 @@ fn child_wiring(args: &[String]) -> Result<Value, String> {
         "self_peak_rss_kib": peak_up.max(peak_down),
         "children_peak_rss_kib": rss::children_peak_kib(),
         "verified": verified,
+        "phases_s": c.phases().into_iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
         "what": c.describe(&plan),
     }))
 }

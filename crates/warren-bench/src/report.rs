@@ -81,6 +81,60 @@ fn peak_rss(r: &Value) -> Option<(u64, &'static str)> {
     }
 }
 
+/// Fold the runs of one contender into one result: medians of the times, maxima of the peak
+/// RSS figures, every run kept under `runs`. A failed run makes the result a failure.
+pub fn aggregate(runs: Vec<Value>) -> Value {
+    if let Some(failed) = runs.iter().find(|r| r.get("error").is_some()) {
+        let mut f = failed.clone();
+        if let Some(o) = f.as_object_mut() {
+            o.insert("repeat".into(), json!(runs.len()));
+        }
+        return f;
+    }
+    let Some(mut out) = runs.first().cloned() else {
+        return json!({"error": "no runs"});
+    };
+    let times = ["up_s", "down_s", "settled_s", "add_s", "delete_s"];
+    let peaks = [
+        "self_peak_rss_kib",
+        "children_peak_rss_kib",
+        "self_base_rss_kib",
+    ];
+    let obj = out.as_object_mut().expect("contender results are objects");
+    for k in times {
+        let mut v: Vec<f64> = runs.iter().filter_map(|r| f(r, k)).collect();
+        if v.is_empty() {
+            continue;
+        }
+        v.sort_by(f64::total_cmp);
+        obj.insert(k.into(), json!(v[v.len() / 2]));
+    }
+    for k in peaks {
+        if let Some(m) = runs
+            .iter()
+            .filter_map(|r| r.get(k).and_then(Value::as_u64))
+            .max()
+        {
+            obj.insert(k.into(), json!(m));
+        }
+    }
+    let brief: Vec<Value> = runs
+        .iter()
+        .map(|r| {
+            let mut m = serde_json::Map::new();
+            for k in times.iter().chain(peaks.iter()) {
+                if let Some(v) = r.get(*k) {
+                    m.insert((*k).into(), v.clone());
+                }
+            }
+            Value::Object(m)
+        })
+        .collect();
+    obj.insert("repeat".into(), json!(runs.len()));
+    obj.insert("runs".into(), json!(brief));
+    out
+}
+
 /// Build the results document of a `wiring` run, adding per-namespace figures and ratios.
 #[allow(clippy::too_many_arguments)]
 pub fn wiring_document(
@@ -88,6 +142,7 @@ pub fn wiring_document(
     per_bridge: usize,
     script_n: usize,
     warren: &str,
+    repeat: usize,
     mut part_a: Vec<Value>,
     mut part_b: Vec<Value>,
     elapsed: Duration,
@@ -203,6 +258,7 @@ pub fn wiring_document(
             "per_bridge": per_bridge,
             "bridges": n.div_ceil(per_bridge),
             "ip_script_n": script_n,
+            "repeat": repeat,
             "warren_binary": warren,
         },
         "wall_s": elapsed.as_secs_f64(),
@@ -263,6 +319,13 @@ fn label(name: &str) -> &str {
     }
 }
 
+fn repeat_note(doc: &Value) -> String {
+    match doc["params"]["repeat"].as_u64() {
+        Some(r) if r > 1 => format!(" (times: median of {r} interleaved runs)"),
+        _ => String::new(),
+    }
+}
+
 /// The human table of a `wiring` document.
 pub fn wiring_table(doc: &Value) -> String {
     let mut t = String::new();
@@ -279,7 +342,8 @@ pub fn wiring_table(doc: &Value) -> String {
     );
     let _ = writeln!(
         t,
-        "\n(a) {n} namespaces, each: veth (host end a port of one of {} bridges), eth0 up inside, address, default route; then teardown",
+        "\n(a) {n} namespaces{}, each: veth (host end a port of one of {} bridges), eth0 up inside, address, default route; then teardown",
+        repeat_note(doc),
         doc["params"]["bridges"]
     );
     let _ = writeln!(
@@ -333,6 +397,31 @@ pub fn wiring_table(doc: &Value) -> String {
             );
         }
     }
+    for r in doc["setup"].as_array().into_iter().flatten() {
+        let phases = r
+            .get("phases_s")
+            .and_then(Value::as_array)
+            .filter(|p| !p.is_empty());
+        let (Some(phases), Some(rn)) = (phases, r["n"].as_f64()) else {
+            continue;
+        };
+        let parts: Vec<String> = phases
+            .iter()
+            .filter_map(|p| {
+                Some(format!(
+                    "{} {}",
+                    p[0].as_str()?,
+                    ms(Some(p[1].as_f64()? / rn * 1e3))
+                ))
+            })
+            .collect();
+        let _ = writeln!(
+            t,
+            "  where {}'s up went, per namespace: {}",
+            label(r["contender"].as_str().unwrap_or("?")),
+            parts.join(", ")
+        );
+    }
     let ra = &doc["ratios"];
     let _ = writeln!(
         t,
@@ -343,7 +432,8 @@ pub fn wiring_table(doc: &Value) -> String {
     );
     let _ = writeln!(
         t,
-        "\n(b) namespaces only: {n} names added, then deleted, by the command-line tools"
+        "\n(b) namespaces only{}: {n} names added, then deleted, by the command-line tools",
+        repeat_note(doc)
     );
     let _ = writeln!(
         t,

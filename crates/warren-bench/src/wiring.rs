@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, open};
@@ -31,6 +32,10 @@ pub trait Contender {
     fn up(&mut self, plan: &Plan) -> Result<(), String>;
     /// Remove everything (namespaces and bridges).
     fn down(&mut self, plan: &Plan) -> Result<(), String>;
+    /// Where the time of `up` went, for in-process contenders: (phase, seconds).
+    fn phases(&self) -> Vec<(&'static str, f64)> {
+        Vec::new()
+    }
     /// Whether the work runs in this process (peak RSS = our own) or in child processes.
     fn in_process(&self) -> bool;
     /// What exactly this contender does, for the report.
@@ -59,6 +64,7 @@ fn io_err(what: &str) -> impl Fn(std::io::Error) -> String + '_ {
 #[derive(Debug, Default)]
 pub struct Raw {
     bridges: Vec<u32>,
+    phases: Vec<(&'static str, f64)>,
 }
 
 /// Host-side interface index chosen for namespace `i`'s veth: choosing both ends' indexes lets
@@ -104,6 +110,7 @@ fn prepare_run_netns() -> Result<(), String> {
 
 impl Contender for Raw {
     fn up(&mut self, plan: &Plan) -> Result<(), String> {
+        let t = Instant::now();
         prepare_run_netns()?;
         let mut host = Nl::open().map_err(io_err("netlink socket"))?;
         for b in 0..plan.bridges() {
@@ -115,11 +122,14 @@ impl Contender for Raw {
                 .map_err(io_err("bridge address"))?;
             self.bridges.push(idx);
         }
+        self.phases.push(("bridges", t.elapsed().as_secs_f64()));
         let bridges = &self.bridges;
         // One worker thread moves from namespace to namespace (unshare per namespace, as ip).
-        std::thread::scope(|s| {
-            s.spawn(move || -> Result<(), String> {
+        let (ns_t, veth_t, inside_t) = std::thread::scope(|s| {
+            s.spawn(move || -> Result<(Duration, Duration, Duration), String> {
+                let (mut ns_t, mut veth_t, mut inside_t) = Default::default();
                 for i in 0..plan.n {
+                    let t0 = Instant::now();
                     let path = format!("/run/netns/{}", plan.ns(i));
                     let fd = open(
                         path.as_str(),
@@ -140,6 +150,8 @@ impl Contender for Raw {
                     let nsfd =
                         File::open("/proc/thread-self/ns/net").map_err(io_err("open netns"))?;
                     let mut inside = Nl::open().map_err(io_err("netlink socket in namespace"))?;
+                    let t1 = Instant::now();
+                    ns_t += t1 - t0;
                     let b = plan.bridge_of(i);
                     let veth = nl::veth_create(
                         &plan.host_veth(i),
@@ -150,6 +162,8 @@ impl Contender for Raw {
                         nsfd.as_raw_fd(),
                     );
                     host.request(veth).map_err(io_err("create veth"))?;
+                    let t2 = Instant::now();
+                    veth_t += t2 - t1;
                     let eth0 = RAW_PEER_INDEX as u32;
                     let mut msgs = [
                         Msg::new(
@@ -163,12 +177,23 @@ impl Contender for Raw {
                     inside
                         .batch(&mut msgs)
                         .map_err(io_err("eth0 up, address, route"))?;
+                    inside_t += t2.elapsed();
                 }
-                Ok(())
+                Ok((ns_t, veth_t, inside_t))
             })
             .join()
             .unwrap_or_else(|_| Err("raw worker panicked".into()))
-        })
+        })?;
+        self.phases
+            .push(("namespaces (+ socket inside)", ns_t.as_secs_f64()));
+        self.phases.push(("veth creates", veth_t.as_secs_f64()));
+        self.phases
+            .push(("eth0 up + address + route", inside_t.as_secs_f64()));
+        Ok(())
+    }
+
+    fn phases(&self) -> Vec<(&'static str, f64)> {
+        self.phases.clone()
     }
 
     fn down(&mut self, plan: &Plan) -> Result<(), String> {
@@ -204,6 +229,7 @@ impl Contender for Raw {
 pub struct Warren {
     handles: Vec<warren_kernel::Handle>,
     bridges: Vec<u32>,
+    phases: Vec<(&'static str, f64)>,
 }
 
 fn werr(what: &str) -> impl Fn(warren_kernel::Error) -> String + '_ {
@@ -213,12 +239,13 @@ fn werr(what: &str) -> impl Fn(warren_kernel::Error) -> String + '_ {
 impl Contender for Warren {
     fn up(&mut self, plan: &Plan) -> Result<(), String> {
         use warren_kernel::addr::{IpNet, addr_add_request};
+        use warren_kernel::link::LinkSpec;
         use warren_kernel::link::bridge::Bridge;
         use warren_kernel::link::veth::Veth;
-        use warren_kernel::link::{LinkSpec, up_request};
         use warren_kernel::netns::{self, Source};
         use warren_kernel::route::RouteSpec;
 
+        let t = Instant::now();
         let host = warren_kernel::Handle::current().map_err(werr("host handle"))?;
         for b in 0..plan.bridges() {
             let name = plan.bridge(b);
@@ -229,6 +256,8 @@ impl Contender for Warren {
             host.addr_add(idx, net).map_err(werr("bridge address"))?;
             self.bridges.push(idx);
         }
+        self.phases.push(("bridges", t.elapsed().as_secs_f64()));
+        let t = Instant::now();
         let names: Vec<String> = (0..plan.n).map(|i| plan.ns(i)).collect();
         // Every namespace made by one worker thread, a netlink socket opened inside each.
         let made = netns::add_named_many(&names, Source::New, warren_kernel::Handle::here);
@@ -236,29 +265,53 @@ impl Contender for Warren {
             let (_ns, h) = r.map_err(werr("create namespace"))?;
             self.handles.push(h);
         }
-        // All veth pairs in one batch on the host socket.
-        let mut reqs = Vec::with_capacity(plan.n);
-        for (i, h) in self.handles.iter().enumerate() {
-            let veth = Veth::new(plan.host_veth(i), PEER)
-                .peer_netns(h.ns())
-                .master(self.bridges[plan.bridge_of(i)])
-                .up();
-            reqs.push(veth.request().map_err(werr("veth request"))?);
-        }
-        host.execute_all(reqs).map_err(werr("create veth"))?;
-        // In each namespace: eth0 up, address, default route in one batch.
-        for (i, h) in self.handles.iter().enumerate() {
-            let idx = h.link_index(PEER).map_err(werr("eth0 index"))?;
+        self.phases
+            .push(("namespaces (+ socket inside)", t.elapsed().as_secs_f64()));
+        let t = Instant::now();
+        // All veth pairs in one batch on the host socket. Both ends' indexes are chosen (as in
+        // the raw loop), so eth0 needs no lookup afterwards.
+        let veths: Vec<Veth<'_>> = self
+            .handles
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                Veth::new(plan.host_veth(i), PEER)
+                    .index(raw_host_index(i) as u32)
+                    .peer_index(RAW_PEER_INDEX as u32)
+                    .peer_netns(h.ns())
+                    .master(self.bridges[plan.bridge_of(i)])
+                    .up()
+                    .peer_up()
+            })
+            .collect();
+        let reqs = veths
+            .iter()
+            .map(|v| v.request().map_err(werr("veth request")));
+        host.execute_all(reqs.collect::<Result<_, _>>()?)
+            .map_err(werr("create veth"))?;
+        self.phases
+            .push(("veth creates", t.elapsed().as_secs_f64()));
+        let t = Instant::now();
+        // In each namespace: eth0 up (the kernel cannot open a veth end before the pair is
+        // linked, so it is a second request), address and default route in one batch.
+        let eth0 = RAW_PEER_INDEX as u32;
+        for (i, (h, veth)) in self.handles.iter().zip(&veths).enumerate() {
             let net = IpNet::new(IpAddr::V4(plan.addr(i)), PREFIX).map_err(werr("address"))?;
             let gw = IpAddr::V4(plan.gw(plan.bridge_of(i)));
             h.execute_all(vec![
-                up_request(idx, true, PEER),
-                addr_add_request(idx, net),
+                veth.peer_up_request(),
+                addr_add_request(eth0, net),
                 RouteSpec::default_v4().via(gw).request_add(),
             ])
             .map_err(werr("eth0 up, address, route"))?;
         }
+        self.phases
+            .push(("eth0 up + address + route", t.elapsed().as_secs_f64()));
         Ok(())
+    }
+
+    fn phases(&self) -> Vec<(&'static str, f64)> {
+        self.phases.clone()
     }
 
     fn down(&mut self, plan: &Plan) -> Result<(), String> {
@@ -283,10 +336,11 @@ impl Contender for Warren {
     fn describe(&self, _plan: &Plan) -> String {
         "warren_kernel in this process: Bridge::new().up() + addr_add per bridge; \
          netns::add_named_many (one worker thread, Handle::here opens a socket in each); all \
-         Veth::new(host, eth0).peer_netns(ns).master(br).up() in one Handle::execute batch on the \
-         host socket; per namespace link_index(eth0) then one batch of up_request + \
-         addr_add_request + RouteSpec::default_v4().via(gw); teardown: drop handles, \
-         netns::delete_named per name, delete the bridges in one batch"
+         Veth::new(host, eth0).index(i).peer_index(2).peer_netns(ns).master(br).up().peer_up() \
+         in one Handle::execute batch on the host socket; per namespace one Handle::execute of \
+         Veth::peer_up_request + addr_add_request + RouteSpec::default_v4().via(gw).request_add \
+         on the handle's socket; teardown: drop the handles, netns::delete_named per name, \
+         delete the bridges in one batch"
             .into()
     }
 }

@@ -508,3 +508,23 @@ sandbox_test! {
         assert_eq!(ports, 1023);
     }
 }
+
+sandbox_test! {
+    fn link_add_all_batches_creates_and_brings_peers_up() {
+        let here = Handle::current().unwrap();
+        let red = anon("red");
+        let specs: Vec<Veth<'_>> =
+            (0..20).map(|i| Veth::new(format!("b{i}"), format!("q{i}")).peer_netns(red.ns()).up().peer_up()).collect();
+        let bad = Veth::new("this-name-is-too-long", "x");
+        let mut all: Vec<&dyn LinkSpec> = specs.iter().map(|s| s as &dyn LinkSpec).collect();
+        all.push(&bad);
+        let results = here.link_add_all(&all);
+        assert_eq!(results.len(), 21);
+        assert!(results[..20].iter().all(Result::is_ok), "{results:?}");
+        assert!(matches!(results[20], Err(Error::Invalid { .. })));
+        for i in 0..20 {
+            let q = link(red.ns(), &format!("q{i}"));
+            assert!(q["flags"].as_array().unwrap().iter().any(|f| f == "UP"), "{q}");
+        }
+    }
+}

@@ -147,10 +147,13 @@ pub struct BridgePortOptions {
     pub priority: Option<u16>,
 }
 
+/// How one on/off port flag becomes its attribute.
+type PortFlag = fn(bool) -> InfoBridgePort;
+
 impl BridgePortOptions {
     fn attributes(&self) -> Vec<InfoBridgePort> {
         let mut v = Vec::new();
-        let flags: [(Option<bool>, fn(bool) -> InfoBridgePort); 8] = [
+        let flags: [(Option<bool>, PortFlag); 8] = [
             (self.hairpin, InfoBridgePort::HairpinMode),
             (self.learning, InfoBridgePort::Learning),
             (self.flood, InfoBridgePort::UnicastFlood),

@@ -245,6 +245,29 @@ impl Handle {
         spec.finish(self)
     }
 
+    /// Create many links with one batch of create requests (one `sendmsg` per 64 KiB), then
+    /// finish each that succeeded (e.g. bring veth peers up). Results are in `specs` order; a
+    /// spec that fails validation is reported without sending anything for it.
+    pub fn link_add_all(&self, specs: &[&dyn LinkSpec]) -> Vec<Result<()>> {
+        let mut results: Vec<Option<Result<()>>> = Vec::with_capacity(specs.len());
+        let mut reqs = Vec::with_capacity(specs.len());
+        let mut sent = Vec::with_capacity(specs.len());
+        for (i, spec) in specs.iter().enumerate() {
+            match spec.request() {
+                Ok(r) => {
+                    reqs.push(r);
+                    sent.push(i);
+                    results.push(None);
+                }
+                Err(e) => results.push(Some(Err(e))),
+            }
+        }
+        for (i, r) in sent.into_iter().zip(self.execute(reqs)) {
+            results[i] = Some(r.map_err(explain).and_then(|()| specs[i].finish(self)));
+        }
+        results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect()
+    }
+
     /// Every link in this namespace.
     pub fn links(&self) -> Result<Vec<Link>> {
         let req = Request::new(

@@ -162,7 +162,7 @@ impl Handle {
             .map_err(explain)
     }
 
-    /// Rename a link (it must be down, as the kernel requires).
+    /// Rename a link (most kinds must be down; the kernel answers EBUSY otherwise).
     pub fn link_rename(&self, name: &str, new: &str) -> Result<()> {
         validate_ifname(new)?;
         self.link_set(

@@ -91,7 +91,12 @@ pub fn aggregate(runs: Vec<Value>) -> Value {
         }
         return f;
     }
-    let Some(mut out) = runs.first().cloned() else {
+    // The run with the median first time (up or add) gives the details (phases); every time
+    // is then replaced by its own median.
+    let key = |r: &Value| f(r, "up_s").or_else(|| f(r, "add_s")).unwrap_or(0.0);
+    let mut order: Vec<&Value> = runs.iter().collect();
+    order.sort_by(|a, b| key(a).total_cmp(&key(b)));
+    let Some(mut out) = order.get(order.len() / 2).map(|v| (*v).clone()) else {
         return json!({"error": "no runs"});
     };
     let times = ["up_s", "down_s", "settled_s", "add_s", "delete_s"];

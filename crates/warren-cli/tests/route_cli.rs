@@ -69,7 +69,7 @@ fn lab() {
 
 /// Our JSON route against ip's, key by key (ip leaves out defaults: boot, global, unicast).
 fn assert_same(m: &Value, t: &Value) {
-    for key in ["dst", "gateway", "dev", "metric", "prefsrc"] {
+    for key in ["dst", "gateway", "dev", "metric", "prefsrc", "flags"] {
         assert_eq!(m.get(key), t.get(key), "{key}: {m} vs {t}");
     }
     assert_eq!(
@@ -118,6 +118,7 @@ sandbox_test! {
               "nexthop", "via", "10.0.1.254", "dev", "v1", "weight", "3"]);
         red(&["route", "add", "default", "via", "fd00::fe", "dev", "v0"]);
         red(&["route", "add", "10.4.0.0/16", "via", "10.0.0.254", "table", "100"]);
+        red(&["route", "add", "10.60.0.0/16", "via", "169.254.1.1", "dev", "v0", "onlink"]);
 
         assert_all_same(&red_json(&["route", "show"]), &ip(&["route", "show"]));
         assert_all_same(&red_json(&["route"]), &ip(&["route", "show"]));
@@ -135,6 +136,7 @@ sandbox_test! {
             "blackhole 10.6.0.0/16",
             "10.7.0.9 dev v0 proto static scope link src 10.0.0.1",
             "\tnexthop via 10.0.1.254 dev v1 weight 3",
+            "10.60.0.0/16 via 169.254.1.1 dev v0 onlink",
         ] {
             assert!(text.lines().any(|l| l == line), "{line:?} not in\n{text}");
         }

@@ -160,6 +160,12 @@ sandbox_test! {
         assert!(ip_ids.contains("nsid 7 (iproute2 netns name: a1)"), "{ip_ids}");
         assert_eq!(ok(&["ns", "list-id"]), ip_ids);
         assert_eq!(ok(&["ns", "list-id", "nsid", "9"]), run("ip", &["netns", "list-id", "nsid", "9"]));
+        // Seen from a1 (target-nsid 7): give a1 ids for b1 and a2, then compare.
+        run("ip", &["-n", "a1", "netns", "set", "b1", "3"]);
+        ok(&["-n", "a1", "ns", "set", "a2", "4"]);
+        let ip_target = run("ip", &["netns", "list-id", "target-nsid", "7"]);
+        assert!(ip_target.contains("nsid 3 current-nsid 9 "), "{ip_target}");
+        assert_eq!(ok(&["ns", "list-id", "target-nsid", "7"]), ip_target);
         // Readdir order, ids, text and JSON exactly as ip prints them.
         let ip_list = run("ip", &["netns", "list"]);
         assert!(ip_list.contains("b1 (id: 9)"), "{ip_list}");

@@ -100,6 +100,12 @@ impl RouteSocket {
         Ok(RouteSocket { sock, seq: 0, ns, rx: Vec::with_capacity(RECV_BUF) })
     }
 
+    /// Turn strict checking of requests on or off (`NETLINK_GET_STRICT_CHK`, as iproute2 sets
+    /// it). The kernel honours some dump filters only under it, e.g. `NETNSA_TARGET_NSID`.
+    pub fn set_strict_check(&mut self, on: bool) -> Result<()> {
+        self.sock.set_netlink_get_strict_chk(on).map_err(|source| Error::Socket { ns: self.ns.clone(), source })
+    }
+
     /// The label of this socket's namespace, as used in errors.
     pub fn ns_label(&self) -> &str {
         &self.ns

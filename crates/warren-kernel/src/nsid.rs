@@ -10,7 +10,7 @@ use netlink_packet_route::nsid::{NsidAttribute, NsidMessage};
 
 use crate::error::{Error, Result};
 use crate::handle::Handle;
-use crate::netlink::Request;
+use crate::netlink::{Request, RouteSocket};
 use crate::netns::NetNs;
 
 /// The kernel's `NETNSA_NSID_NOT_ASSIGNED`.
@@ -117,8 +117,19 @@ impl Handle {
             "dump nsids",
             "",
         );
+        let replies = match target_nsid {
+            None => self.dump(req)?,
+            // The kernel reads NETNSA_TARGET_NSID of a dump only on a strict socket: use a
+            // strict one, opened inside this handle's namespace, for this dump alone.
+            Some(_) => {
+                let label = self.ns().label().to_owned();
+                let mut sock = self.ns().run(|| RouteSocket::open(label))?;
+                sock.set_strict_check(true)?;
+                sock.dump(req)?
+            }
+        };
         let mut out = Vec::new();
-        for m in self.dump(req)? {
+        for m in replies {
             if let RouteNetlinkMessage::NewNsId(m) = m
                 && let Some(e) = NsidEntry::from_message(&m)
             {

@@ -204,7 +204,7 @@ pub struct IdEntry {
 }
 
 /// `ip netns list-id [target-nsid N] [nsid N]`: the nsids of the current namespace (or of the
-/// target's), each with the `/run/netns` name having that nsid here, as ip's cache finds it.
+/// target's), each with the `/run/netns` name of the peer, found by the id it has here.
 pub fn list_ids(target_nsid: Option<i32>, nsid: Option<i32>) -> Result<Vec<IdEntry>> {
     let home = Handle::current()?;
     let entries: Vec<NsidEntry> = match nsid {
@@ -222,10 +222,12 @@ pub fn list_ids(target_nsid: Option<i32>, nsid: Option<i32>) -> Result<Vec<IdEnt
     Ok(entries
         .into_iter()
         .map(|e| {
-            // ip removes a cache entry once printed: a name shows at most once.
+            // The name of the peer with this id here (the current-nsid, with a target), as
+            // ip finds it; ip drops a cache entry once printed, so a name shows once.
+            let here = e.current_nsid.unwrap_or(e.nsid);
             let name = cache
                 .iter()
-                .position(|(id, _)| *id == e.nsid)
+                .position(|(id, _)| *id == here)
                 .map(|i| cache.remove(i).1);
             IdEntry {
                 nsid: e.nsid,

@@ -19,7 +19,8 @@ use netlink_packet_route::link::{
 
 use crate::error::{Error, Result};
 use crate::handle::Handle;
-use crate::netlink::Request;
+use crate::netlink::{Request, RouteSocket};
+use crate::netns::NetNs;
 
 /// Linux's limit on an interface name, without the NUL (IFNAMSIZ - 1).
 pub const IFNAME_MAX: usize = 15;
@@ -230,24 +231,78 @@ pub trait LinkSpec {
     /// The create request (`NLM_F_CREATE | NLM_F_EXCL`), ready to send or to batch.
     fn request(&self) -> Result<Request>;
 
-    /// What [`Handle::link_add`] does after the create succeeded, for settings the kernel
-    /// cannot take in the create message (a veth peer's up state). Nothing by default.
-    fn finish(&self, handle: &Handle) -> Result<()> {
-        let _ = handle;
-        Ok(())
+    /// A request to send after the create succeeded, for settings the kernel cannot take in
+    /// the create message (a veth peer's up state), and the namespace to send it in (`None`:
+    /// the handle's own). Nothing by default.
+    fn follow_up(&self) -> Option<FollowUp<'_>> {
+        None
     }
+}
+
+/// A request that must follow a create, possibly in another namespace.
+#[derive(Debug)]
+pub struct FollowUp<'ns> {
+    /// Where to send it; `None` is the creating handle's namespace.
+    pub ns: Option<&'ns NetNs>,
+    /// The request.
+    pub request: Request,
+}
+
+/// Send follow-ups: those for the handle's namespace in one batch on its socket, the others
+/// in one batch per namespace from a thread inside it (a socket there is opened once).
+fn send_follow_ups(h: &Handle, ups: Vec<(usize, FollowUp<'_>)>) -> Vec<(usize, Result<()>)> {
+    let mut groups: Vec<(Option<&NetNs>, Vec<(usize, Request)>)> = Vec::new();
+    for (i, f) in ups {
+        let key = f.ns.map(NetNs::id);
+        match groups.iter_mut().find(|(ns, _)| ns.map(NetNs::id) == key) {
+            Some((_, v)) => v.push((i, f.request)),
+            None => groups.push((f.ns, vec![(i, f.request)])),
+        }
+    }
+    let mut out = Vec::new();
+    for (ns, items) in groups {
+        let (idx, reqs): (Vec<usize>, Vec<Request>) = items.into_iter().unzip();
+        let results = match ns {
+            None => h.execute(reqs),
+            Some(ns) => {
+                let n = reqs.len();
+                match ns.run(|| Ok(RouteSocket::open(ns.label())?.execute(reqs))) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let msg = e.to_string();
+                        (0..n)
+                            .map(|_| {
+                                Err(Error::Socket {
+                                    ns: ns.label().into(),
+                                    source: std::io::Error::other(msg.clone()),
+                                })
+                            })
+                            .collect()
+                    }
+                }
+            }
+        };
+        out.extend(idx.into_iter().zip(results));
+    }
+    out
 }
 
 impl Handle {
     /// Create a link (`ip link add ...`).
     pub fn link_add(&self, spec: &dyn LinkSpec) -> Result<()> {
         self.ack(spec.request()?).map_err(explain)?;
-        spec.finish(self)
+        match spec.follow_up() {
+            None => Ok(()),
+            Some(f) => send_follow_ups(self, vec![(0, f)])
+                .pop()
+                .map_or(Ok(()), |(_, r)| r),
+        }
     }
 
     /// Create many links with one batch of create requests (one `sendmsg` per 64 KiB), then
-    /// finish each that succeeded (e.g. bring veth peers up). Results are in `specs` order; a
-    /// spec that fails validation is reported without sending anything for it.
+    /// send the follow-ups of those that succeeded (e.g. veth peers up) batched per
+    /// namespace. Results are in `specs` order; a spec that fails validation is reported
+    /// without sending anything for it.
     pub fn link_add_all(&self, specs: &[&dyn LinkSpec]) -> Vec<Result<()>> {
         let mut results: Vec<Option<Result<()>>> = Vec::with_capacity(specs.len());
         let mut reqs = Vec::with_capacity(specs.len());
@@ -262,8 +317,17 @@ impl Handle {
                 Err(e) => results.push(Some(Err(e))),
             }
         }
+        let mut ups = Vec::new();
         for (i, r) in sent.into_iter().zip(self.execute(reqs)) {
-            results[i] = Some(r.map_err(explain).and_then(|()| specs[i].finish(self)));
+            if r.is_ok()
+                && let Some(f) = specs[i].follow_up()
+            {
+                ups.push((i, f));
+            }
+            results[i] = Some(r.map_err(explain));
+        }
+        for (i, r) in send_follow_ups(self, ups) {
+            results[i] = Some(r);
         }
         results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect()
     }

@@ -10,12 +10,11 @@ use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
 
-use super::{Common, LinkSpec, create_request, named_message, validate_ifname};
+use super::{Common, FollowUp, LinkSpec, create_request, named_message, validate_ifname};
 use netlink_packet_route::RouteNetlinkMessage;
 
 use crate::error::{Error, Result};
-use crate::handle::Handle;
-use crate::netlink::{Request, RouteSocket};
+use crate::netlink::Request;
 use crate::netns::NetNs;
 
 /// A veth pair to create: `NAME` here and `PEER` here or in another namespace.
@@ -80,7 +79,8 @@ impl<'ns> Veth<'ns> {
 
     /// Bring the peer up once created. The kernel cannot open a veth end before the pair is
     /// linked, so this is a second request (see [`peer_up_request`](Self::peer_up_request)),
-    /// sent by [`Handle::link_add`] from inside the peer's namespace.
+    /// sent by [`Handle::link_add`](crate::Handle::link_add) (and batched per namespace by
+    /// [`Handle::link_add_all`](crate::Handle::link_add_all)) from inside the peer's namespace.
     pub fn peer_up(mut self) -> Self {
         self.peer_up = true;
         self
@@ -170,14 +170,11 @@ impl LinkSpec for Veth<'_> {
         Ok(create_request(msg, &object, "veth"))
     }
 
-    fn finish(&self, handle: &Handle) -> Result<()> {
-        if !self.peer_up {
-            return Ok(());
-        }
-        match self.peer_ns {
-            None => handle.ack(self.peer_up_request()),
-            Some(ns) => ns.run(|| RouteSocket::open(ns.label())?.ack(self.peer_up_request())),
-        }
+    fn follow_up(&self) -> Option<FollowUp<'_>> {
+        self.peer_up.then(|| FollowUp {
+            ns: self.peer_ns,
+            request: self.peer_up_request(),
+        })
     }
 }
 

@@ -528,3 +528,32 @@ sandbox_test! {
         }
     }
 }
+
+/// A veth whose follow-up is bound to fail, to check that link_add undoes the create.
+struct FailingFollowUp<'a>(Veth<'a>);
+
+impl LinkSpec for FailingFollowUp<'_> {
+    fn request(&self) -> warren_kernel::Result<warren_kernel::Request> {
+        self.0.request()
+    }
+
+    fn follow_up(&self) -> Option<warren_kernel::link::FollowUp<'_>> {
+        Some(warren_kernel::link::FollowUp {
+            ns: None,
+            request: warren_kernel::link::up_request(99_999, true, "nosuch"),
+            undo: warren_kernel::link::set::del_request(self.0.name()).ok(),
+        })
+    }
+}
+
+sandbox_test! {
+    fn a_failed_follow_up_removes_the_created_link() {
+        let here = Handle::current().unwrap();
+        let red = anon("red");
+        let spec = FailingFollowUp(Veth::new("u0", "u1").peer_netns(red.ns()));
+        let e = here.link_add(&spec).unwrap_err();
+        assert_eq!(e.errno(), Some(Errno::ENODEV), "{e}");
+        assert!(here.link_get("u0").is_err(), "u0 left behind");
+        assert!(red.link_get("u1").is_err(), "u1 left behind");
+    }
+}

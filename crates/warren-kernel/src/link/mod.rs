@@ -246,13 +246,20 @@ pub struct FollowUp<'ns> {
     pub ns: Option<&'ns NetNs>,
     /// The request.
     pub request: Request,
+    /// What removes the created link again if the follow-up fails (sent in the creating
+    /// handle's namespace), so a failed add leaves nothing behind.
+    pub undo: Option<Request>,
 }
 
 /// Send follow-ups: those for the handle's namespace in one batch on its socket, the others
 /// in one batch per namespace from a thread inside it (a socket there is opened once).
 fn send_follow_ups(h: &Handle, ups: Vec<(usize, FollowUp<'_>)>) -> Vec<(usize, Result<()>)> {
     let mut groups: Vec<(Option<&NetNs>, Vec<(usize, Request)>)> = Vec::new();
+    let mut undos: Vec<(usize, Request)> = Vec::new();
     for (i, f) in ups {
+        if let Some(u) = f.undo {
+            undos.push((i, u));
+        }
         let key = f.ns.map(NetNs::id);
         match groups.iter_mut().find(|(ns, _)| ns.map(NetNs::id) == key) {
             Some((_, v)) => v.push((i, f.request)),
@@ -284,11 +291,22 @@ fn send_follow_ups(h: &Handle, ups: Vec<(usize, FollowUp<'_>)>) -> Vec<(usize, R
         };
         out.extend(idx.into_iter().zip(results));
     }
+    // Undo the creates whose follow-up failed. The follow-up's error is what the caller
+    // sees; a failing undo (the link vanished meanwhile) changes nothing about that.
+    let failed: Vec<Request> = undos
+        .into_iter()
+        .filter(|(i, _)| out.iter().any(|(j, r)| j == i && r.is_err()))
+        .map(|(_, u)| u)
+        .collect();
+    if !failed.is_empty() {
+        let _ = h.execute(failed);
+    }
     out
 }
 
 impl Handle {
-    /// Create a link (`ip link add ...`).
+    /// Create a link (`ip link add ...`). If the kind needs a follow-up request (a veth
+    /// peer brought up) and that fails, the link is deleted again and the error returned.
     pub fn link_add(&self, spec: &dyn LinkSpec) -> Result<()> {
         self.ack(spec.request()?).map_err(explain)?;
         match spec.follow_up() {

@@ -174,6 +174,7 @@ impl LinkSpec for Veth<'_> {
         self.peer_up.then(|| FollowUp {
             ns: self.peer_ns,
             request: self.peer_up_request(),
+            undo: super::set::del_request(&self.name).ok(),
         })
     }
 }

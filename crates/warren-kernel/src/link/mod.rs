@@ -251,11 +251,14 @@ pub struct FollowUp<'ns> {
     pub undo: Option<Request>,
 }
 
+/// Requests tagged with the index of the spec they belong to.
+type Batch = Vec<(usize, Request)>;
+
 /// Send follow-ups: those for the handle's namespace in one batch on its socket, the others
 /// in one batch per namespace from a thread inside it (a socket there is opened once).
 fn send_follow_ups(h: &Handle, ups: Vec<(usize, FollowUp<'_>)>) -> Vec<(usize, Result<()>)> {
-    let mut groups: Vec<(Option<&NetNs>, Vec<(usize, Request)>)> = Vec::new();
-    let mut undos: Vec<(usize, Request)> = Vec::new();
+    let mut groups: Vec<(Option<&NetNs>, Batch)> = Vec::new();
+    let mut undos: Batch = Vec::new();
     for (i, f) in ups {
         if let Some(u) = f.undo {
             undos.push((i, u));

@@ -262,11 +262,26 @@ sandbox_test! {
         let alive = Sleeper::spawn("sleep", &["60"]);
         std::os::unix::fs::symlink(format!("/proc/{}/ns/net", alive.pid()), "/run/netns/alive").unwrap();
 
+        // A name mounted only in another mount namespace (made with private propagation):
+        // an empty file here, but live there. Unlinking it would unmount it there.
+        std::fs::write("/run/netns/private", "").unwrap();
+        let _private = Sleeper::spawn(
+            "unshare",
+            &[
+                "-m",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                "mount --bind /proc/self/ns/net /run/netns/private && exec sleep 60",
+            ],
+        );
+
         let dry = ok(&["ns", "gc", "--dry-run"]);
         assert!(dry.contains("would remove /run/netns/ghost (placeholder"), "{dry}");
         assert!(dry.contains("would remove /run/netns/dead (dangling symlink"), "{dry}");
         assert_eq!(dry.lines().count(), 2, "{dry}");
-        assert_eq!(run_dir_entries(), ["alive", "dead", "ghost", "live"]);
+        assert_eq!(run_dir_entries(), ["alive", "dead", "ghost", "live", "private"]);
 
         let json: serde_json::Value = serde_json::from_str(&ok(&["ns", "gc", "--dry-run", "-j"])).unwrap();
         assert_eq!(json.as_array().map(Vec::len), Some(2), "{json}");
@@ -274,7 +289,7 @@ sandbox_test! {
         let done = ok(&["ns", "gc"]);
         assert!(done.contains("removed /run/netns/ghost"), "{done}");
         assert!(done.contains("removed /run/netns/dead"), "{done}");
-        assert_eq!(run_dir_entries(), ["alive", "live"]);
+        assert_eq!(run_dir_entries(), ["alive", "live", "private"]);
         assert!(warren_kernel::netns::is_live_mount(Path::new("/run/netns/live")));
         assert_eq!(ok(&["ns", "gc"]), "", "nothing left to collect");
     }
@@ -359,5 +374,34 @@ sandbox_test! {
         }
         assert!(table.contains("/run/docker/netns/x"), "{table}");
         drop(fd_held);
+    }
+}
+
+sandbox_test! {
+    fn attach_names_a_process_namespace() {
+        let sleeper = Sleeper::spawn("unshare", &["-n", "sleep", "60"]);
+        let pid = sleeper.pid().to_string();
+        ok(&["ns", "attach", "att", &pid]);
+        assert_eq!(ino("/run/netns/att"), ino(&format!("/proc/{pid}/ns/net")));
+        assert_eq!(ok(&["ns", "identify", &pid]), "att\n");
+        assert_eq!(warren_testkit::run("ip", &["netns", "identify", &pid]), "att\n");
+        // The name outlives the process, as with ip.
+        drop(sleeper);
+        assert!(warren_kernel::netns::is_live_mount(Path::new("/run/netns/att")));
+    }
+}
+
+sandbox_test! {
+    fn exec_all_runs_in_each_namespace_like_ip_all() {
+        ok(&["ns", "add", "x1", "x2"]);
+        let ours = ok(&["ns", "exec", "--all", "sh", "-c", "readlink /proc/self/ns/net; exit 3"]);
+        let ips = warren_testkit::run("ip", &["-all", "netns", "exec", "sh", "-c", "readlink /proc/self/ns/net; exit 3"]);
+        assert_eq!(ours, ips, "same blocks, same order, exit 0 despite failures");
+        let want: String = warren_testkit::run("ip", &["netns", "list"])
+            .lines()
+            .map(|n| format!("\nnetns: {n}\nnet:[{}]\n", ino(&format!("/run/netns/{n}"))))
+            .collect();
+        assert_eq!(ours, want);
+        assert_eq!(ok(&["ns", "-all", "exec", "true"]).matches("netns: ").count(), 2);
     }
 }

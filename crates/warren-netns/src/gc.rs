@@ -6,17 +6,19 @@
 //! `/proc/PID/ns/net` of a dead process). A live bind mount, a symlink to a live namespace,
 //! a directory, or any other mount point is kept.
 
+use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use nix::fcntl::{Flock, FlockArg};
 use serde::Serialize;
+use warren_kernel::NsId;
 use warren_kernel::netns::{self, RUN_DIR};
 
 use crate::error::{Error, Result};
-use crate::named;
 use crate::scan::parse;
+use crate::{named, procfs};
 
 /// A placeholder younger than this may be an `ip netns add` between its two steps: look again
 /// a moment later before calling it stale.
@@ -61,12 +63,36 @@ fn judge(path: &Path, mountinfo: &str) -> Option<Staleness> {
     if !lmd.file_type().is_file() || netns::is_live_mount(path) {
         return None;
     }
-    // Something else mounted there (a file bind mount of some other kind) is not ours.
+    // Something mounted there, here or in another mount namespace (a namespace made with
+    // private propagation, or a bind of another kind), is not ours: unlinking it would
+    // unmount it there too.
     let p = path.to_str()?;
     if parse::is_mount_point(mountinfo, p) {
         return None;
     }
     Some(Staleness::Placeholder)
+}
+
+/// The mountinfo of this mount namespace followed by that of every other one a process lives
+/// in.
+fn all_mountinfo() -> Result<String> {
+    let mut text = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| Error::Io {
+        op: "read",
+        path: "/proc/self/mountinfo".into(),
+        source: e,
+    })?;
+    let mut seen: HashSet<NsId> = procfs::mnt_ns_of(std::process::id().try_into().unwrap_or(0))
+        .into_iter()
+        .collect();
+    for pid in procfs::pids() {
+        if let Some(mnt) = procfs::mnt_ns_of(pid)
+            && seen.insert(mnt)
+            && let Some(mi) = procfs::mountinfo(Some(pid))
+        {
+            text.push_str(&mi);
+        }
+    }
+    Ok(text)
 }
 
 fn is_young(path: &Path) -> bool {
@@ -94,11 +120,7 @@ pub fn gc(dry_run: bool) -> Result<Vec<Stale>> {
         }
     };
     let _lock = Flock::lock(dir, FlockArg::LockExclusive).ok();
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| Error::Io {
-        op: "read",
-        path: "/proc/self/mountinfo".into(),
-        source: e,
-    })?;
+    let mountinfo = all_mountinfo()?;
     let mut out = Vec::new();
     let mut young = Vec::new();
     for name in named::names()? {
@@ -114,7 +136,7 @@ pub fn gc(dry_run: bool) -> Result<Vec<Stale>> {
     if !young.is_empty() {
         // ip releases its lock before creating the file: give a concurrent add time to mount.
         std::thread::sleep(Duration::from_millis(200));
-        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mountinfo = all_mountinfo().unwrap_or_default();
         for path in young {
             if let Some(why) = judge(&path, &mountinfo) {
                 out.push(Stale { path, why });

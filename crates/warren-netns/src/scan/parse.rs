@@ -167,7 +167,7 @@ mod tests {
 
     #[test]
     fn command_lines() {
-        assert_eq!(cmdline(b"sleep\0100\0"), "sleep 100");
+        assert_eq!(cmdline(b"sleep\x00100\x00"), "sleep 100");
         assert_eq!(cmdline(b""), "");
         assert_eq!(cmdline(b"nginx: worker process"), "nginx: worker process");
     }

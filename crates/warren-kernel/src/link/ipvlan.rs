@@ -1,7 +1,7 @@
 //! ipvlan links (`ip link add NAME link PARENT type ipvlan mode l2|l3|l3s [bridge|private|vepa]`).
 //!
 //! Kernels built without ipvlan refuse the create with `EOPNOTSUPP` "Unknown device type",
-//! which comes back as [`Error::KernelLacks`](crate::Error::KernelLacks) with feature `ipvlan`.
+//! which comes back as [`crate::Error::KernelLacks`] with feature `ipvlan`.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 

@@ -208,23 +208,19 @@ pub struct FdbCmd {
 /// Words of one command, with helpers that name the command in errors.
 struct Words<'a> {
     cmd: &'static str,
-    it: std::iter::Peekable<std::slice::Iter<'a, String>>,
+    it: std::slice::Iter<'a, String>,
 }
 
 impl<'a> Words<'a> {
     fn new(cmd: &'static str, args: &'a [String]) -> Self {
         Words {
             cmd,
-            it: args.iter().peekable(),
+            it: args.iter(),
         }
     }
 
     fn next(&mut self) -> Option<&'a str> {
         self.it.next().map(String::as_str)
-    }
-
-    fn peek(&mut self) -> Option<&'a str> {
-        self.it.peek().map(|s| s.as_str())
     }
 
     fn value(&mut self, key: &str) -> Result<&'a str, ParseError> {
@@ -274,6 +270,14 @@ impl<'a> Words<'a> {
     fn unknown(&self, w: &str) -> ParseError {
         perr(self.cmd, format!("unknown argument {w:?}"))
     }
+}
+
+/// A name to look a link up by: an interface name, or an altname (up to 127 bytes).
+fn check_lookup_name(cmd: &str, name: &str) -> Result<(), ParseError> {
+    if name.len() > 15 && name.len() < 128 && !name.contains(['/', ':', '\0', ' ']) {
+        return Ok(());
+    }
+    check_ifname(cmd, name)
 }
 
 fn check_ifname(cmd: &str, name: &str) -> Result<(), ParseError> {
@@ -537,13 +541,7 @@ fn parse_set(args: &[String]) -> Result<LinkCmd, ParseError> {
     while let Some(word) = w.next() {
         if s.name.is_empty() {
             let name = if word == "dev" { w.value("dev")? } else { word };
-            check_ifname("set", name).or_else(|e| {
-                if name.len() > 15 && name.len() < 128 {
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            })?;
+            check_lookup_name("set", name)?;
             s.name = name.to_owned();
             continue;
         }
@@ -575,12 +573,10 @@ fn parse_set(args: &[String]) -> Result<LinkCmd, ParseError> {
                         format!("type {t:?}: only bridge_slave can be set"),
                     ));
                 }
-                if any
-                    && s != (SetCmd {
-                        name: s.name.clone(),
-                        ..SetCmd::default()
-                    })
-                {
+                if s != (SetCmd {
+                    name: s.name.clone(),
+                    ..SetCmd::default()
+                }) {
                     return Err(perr(
                         "set",
                         "type bridge_slave cannot be mixed with other changes",
@@ -731,7 +727,6 @@ fn parse_fdb(args: &[String]) -> Result<LinkCmd, ParseError> {
     } else {
         FdbTarget::Master
     });
-    let _ = w.peek();
     Ok(LinkCmd::Fdb(c))
 }
 

@@ -228,3 +228,23 @@ sandbox_test! {
         assert_eq!(after, before, "nothing left behind");
     }
 }
+
+sandbox_test! {
+    fn peer_netns_by_path_and_pid_and_show_inside() {
+        netns::add_named("green", Source::New).unwrap();
+        ok("add g0 type veth peer g1 netns /run/netns/green");
+        assert!(oracle::link_in("/run/netns/green", "g1").is_some());
+        let pid = std::process::id().to_string();
+        ok(&format!("add h0 type veth peer h1 netns pid:{pid}"));
+        assert!(link_here("h1").is_some(), "pid:N of this process is this namespace");
+        let o = warren(&["-n", "green", "-j", "link", "show"]);
+        assert_eq!(o.code, 0, "{}", o.stderr);
+        let v: Value = serde_json::from_str(&o.stdout).unwrap();
+        let g1 = v.as_array().unwrap().iter().find(|l| l["ifname"] == "g1").expect("g1 listed");
+        assert!(g1["link_netnsid"].is_number(), "{g1}");
+        assert_eq!(g1["info_kind"], "veth");
+        let err = fails("add k0 type veth peer k1 netns pid:notanumber", 1);
+        assert!(err.contains("pid:notanumber"), "{err}");
+        assert!(link_here("k0").is_none());
+    }
+}

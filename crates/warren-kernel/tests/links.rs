@@ -367,6 +367,15 @@ sandbox_test! {
         let group = Vxlan::new("vx1", 7).group(ip4("239.1.1.1")).dev(par).dstport(4789);
         here.link_add(&group).unwrap();
         assert_eq!(info_data(&link(here.ns(), "vx1"))["group"], "239.1.1.1");
+
+        let v6 = Vxlan::new("vx6", 9)
+            .local("2001:db8::1".parse().unwrap())
+            .remote("2001:db8::2".parse().unwrap())
+            .dstport(4790);
+        here.link_add(&v6).unwrap();
+        let d6 = info_data(&link(here.ns(), "vx6")).clone();
+        assert_eq!(d6["remote6"], "2001:db8::2", "{d6}");
+        assert_eq!(d6["local6"], "2001:db8::1", "{d6}");
     }
 }
 

@@ -87,6 +87,16 @@ sandbox_test! {
         }
         // And back the other way.
         ping(lab.b.ns(), ipa("10.0.1.2")).unwrap();
+
+        // The router's own view of a packet arriving from lan-a: forwarded out of to-b.
+        let from_a = RouteQuery {
+            from: Some(ipa("10.0.1.2")),
+            iif: Some(lab.r.link_index("to-a").unwrap()),
+            ..RouteQuery::default()
+        };
+        let fwd = lab.r.route_get(ipa("10.0.2.2"), from_a).unwrap();
+        assert_eq!(fwd.oif, Some(lab.r.link_index("to-b").unwrap()), "{fwd:?}");
+        assert_eq!(fwd.gateway, None, "directly connected");
     }
 }
 
@@ -98,6 +108,14 @@ sandbox_test! {
         assert_eq!(sysctl::get(lab.r.ns(), "net.ipv4.ip_forward").unwrap(), "0");
         assert!(ping(lab.a.ns(), ipa("10.0.2.2")).is_err(), "forwarding is off");
         assert!(ping(lab.a.ns(), ipa("fd02::2")).is_err(), "IPv6 forwarding is off");
+        // The kernel's own lookup says why: it would not forward.
+        let from_a = RouteQuery {
+            from: Some(ipa("10.0.1.2")),
+            iif: Some(lab.r.link_index("to-a").unwrap()),
+            ..RouteQuery::default()
+        };
+        let e = lab.r.route_get(ipa("10.0.2.2"), from_a).unwrap_err();
+        assert_eq!(e.errno(), Some(nix::errno::Errno::EHOSTUNREACH), "{e}");
         // The router itself still answers on both sides.
         ping(lab.a.ns(), ipa("10.0.1.1")).unwrap();
         ping(lab.a.ns(), ipa("10.0.2.1")).unwrap();

@@ -88,28 +88,38 @@ sandbox_test! {
     }
 }
 
+/// A child killed and reaped when dropped, so a failing test does not wait for it.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 sandbox_test! {
     fn identify_and_pids_agree_with_ip() {
         ok(&["ns", "add", "w1"]);
         run("ip", &["netns", "add", "i1"]);
         let mut sleepers = Vec::new();
         for (tool, name) in [(WARREN, "w1"), ("ip", "i1")] {
-            let args: Vec<&str> = if tool == "ip" { vec!["netns", "exec", name, "sleep", "60"] } else { vec!["ns", "exec", name, "sleep", "60"] };
-            sleepers.push((name, Command::new(tool).args(&args).spawn().unwrap()));
+            let args: Vec<&str> = if tool == "ip" {
+                vec!["netns", "exec", name, "sleep", "60"]
+            } else {
+                vec!["ns", "exec", name, "sleep", "60"]
+            };
+            sleepers.push((name, Killed(Command::new(tool).args(&args).spawn().unwrap())));
         }
         std::thread::sleep(Duration::from_millis(300));
         for (name, child) in &sleepers {
-            let pid = child.id().to_string();
+            let pid = child.0.id().to_string();
             let ip_says = run("ip", &["netns", "identify", &pid]);
             assert_eq!(ip_says, format!("{name}\n"));
             assert_eq!(ok(&["ns", "identify", &pid]), ip_says);
             assert_eq!(ok(&["ns", "pids", name]), run("ip", &["netns", "pids", name]));
         }
         assert_eq!(ok(&["ns", "identify"]), run("ip", &["netns", "identify"]));
-        for (_, mut c) in sleepers {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
     }
 }
 

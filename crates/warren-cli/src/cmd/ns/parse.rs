@@ -582,3 +582,59 @@ mod tests {
         assert_eq!(parse_s32("-5"), Some(-5));
     }
 }
+
+#[cfg(test)]
+mod no_panic {
+    use super::*;
+
+    /// Every sequence of up to three words from a vocabulary of ip's keywords and edge cases
+    /// parses to a command or an error, never a panic.
+    #[test]
+    fn no_word_sequence_panics() {
+        let vocab = [
+            "",
+            "l",
+            "list",
+            "list-id",
+            "add",
+            "set",
+            "delete",
+            "exec",
+            "attach",
+            "gc",
+            "-all",
+            "--all",
+            "-j",
+            "--count",
+            "--prefix",
+            "--lo-up",
+            "nsid",
+            "target-nsid",
+            "auto",
+            "0",
+            "-1",
+            "0x1f",
+            "a/b",
+            "..",
+            "x",
+            "pid:",
+            "pid:1",
+            "/",
+            "--dry-run",
+        ];
+        let mut n = 0;
+        for a in vocab {
+            for b in vocab {
+                for c in vocab {
+                    for len in 1..=3 {
+                        let words: Vec<String> =
+                            [a, b, c][..len].iter().map(|w| w.to_string()).collect();
+                        let _ = parse(&words, false);
+                        n += 1;
+                    }
+                }
+            }
+        }
+        assert!(n > 10_000);
+    }
+}

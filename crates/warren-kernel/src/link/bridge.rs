@@ -445,3 +445,57 @@ impl FdbEntry {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::link::tests_support::{attr, attr_str, ifinfomsg, nested, nlmsghdr};
+
+    #[test]
+    fn port_flags_go_as_bridge_slave_data() {
+        let opts = BridgePortOptions {
+            hairpin: Some(true),
+            learning: Some(false),
+            isolated: Some(true),
+            ..BridgePortOptions::default()
+        };
+        let req = port_set_request(7, "hv0", &opts);
+        // IFLA_LINKINFO { IFLA_INFO_SLAVE_KIND (4) "bridge", IFLA_INFO_SLAVE_DATA (5) {
+        //   IFLA_BRPORT_MODE (4) 1, IFLA_BRPORT_LEARNING (8) 0, IFLA_BRPORT_ISOLATED (33) 1 } }
+        let data = nested(5, &[attr(4, &[1]), attr(8, &[0]), attr(33, &[1])]);
+        let info = nested(18, &[attr_str(4, "bridge"), data]);
+        let mut body = ifinfomsg(7, 0, 0);
+        body.extend(info);
+        // RTM_NEWLINK without create flags: NLM_F_REQUEST | NLM_F_ACK.
+        let mut want = nlmsghdr(body.len(), 16, 0x5, 3);
+        want.extend(body);
+        assert_eq!(req.to_bytes(3), want);
+    }
+
+    #[test]
+    fn fdb_entry_is_an_af_bridge_neighbour() {
+        let mut e = FdbEntry::new([2, 0, 0, 0, 0, 1], 4);
+        e.state = FdbState::Static;
+        e.dst = Some(IpAddr::from([192, 0, 2, 9]));
+        let req = fdb_add_request(&e, FdbAdd::Exclusive);
+        // struct ndmsg: AF_BRIDGE (7), pad, ifindex 4, state NUD_NOARP (0x40), NTF_MASTER (4),
+        // type 0; then NDA_LLADDR (2) and NDA_DST (1).
+        let mut body = vec![7u8, 0, 0, 0];
+        body.extend(4u32.to_ne_bytes());
+        body.extend(0x40u16.to_ne_bytes());
+        body.extend([4u8, 0]);
+        body.extend(attr(2, &[2, 0, 0, 0, 0, 1]));
+        body.extend(attr(1, &[192, 0, 2, 9]));
+        // RTM_NEWNEIGH = 28; NLM_F_REQUEST | NLM_F_ACK | NLM_F_EXCL | NLM_F_CREATE.
+        let mut want = nlmsghdr(body.len(), 28, 0x605, 1);
+        want.extend(body);
+        assert_eq!(req.to_bytes(1), want);
+    }
+
+    #[test]
+    fn bad_vlan_is_refused() {
+        let mut e = FdbEntry::new([2, 0, 0, 0, 0, 1], 4);
+        e.vlan = Some(4095);
+        assert!(e.validate().is_err());
+    }
+}

@@ -963,4 +963,81 @@ mod tests {
             assert!(e.0.starts_with("link"), "{line}: {e}");
         }
     }
+
+    #[test]
+    fn random_word_salads_never_panic() {
+        // A cheap deterministic fuzzer: sequences of keywords, values and junk.
+        const VOCAB: &[&str] = &[
+            "add",
+            "del",
+            "set",
+            "show",
+            "fdb",
+            "property",
+            "type",
+            "veth",
+            "bridge",
+            "macvlan",
+            "macvtap",
+            "ipvlan",
+            "vxlan",
+            "tun",
+            "tap",
+            "peer",
+            "name",
+            "netns",
+            "address",
+            "mtu",
+            "master",
+            "nomaster",
+            "up",
+            "down",
+            "link",
+            "mode",
+            "id",
+            "remote",
+            "group",
+            "local",
+            "dev",
+            "dstport",
+            "altname",
+            "bridge_slave",
+            "hairpin",
+            "on",
+            "off",
+            "0",
+            "1",
+            "42",
+            "-1",
+            "99999999999",
+            "v0",
+            "02:00:00:00:00:01",
+            "10.0.0.1",
+            "::1",
+            "self",
+            "append",
+            "vlan",
+            "a-name-of-16-byt",
+            "",
+            "l2",
+            "private",
+            "user",
+        ];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let len = (next() % 12) as usize;
+            let words: Vec<String> = (0..len)
+                .map(|_| VOCAB[(next() % VOCAB.len() as u64) as usize].to_owned())
+                .collect();
+            if let Ok(LinkCmd::Add(a)) = parse(&words) {
+                assert!(validate_ifname(&a.name).is_ok(), "{words:?}");
+            }
+        }
+    }
 }

@@ -38,6 +38,33 @@ pub fn net_ns_of(pid: i32) -> Option<NsId> {
     ns_of(pid, "net")
 }
 
+/// The network namespaces of the threads of a multithreaded process, by thread ID (empty
+/// for a single-threaded one).
+pub fn thread_net_ns(pid: i32) -> Vec<(i32, NsId)> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    let tids: Vec<i32> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(parse_pid))
+        .collect();
+    if tids.len() < 2 {
+        return Vec::new();
+    }
+    tids.into_iter()
+        .filter_map(|tid| {
+            let md = std::fs::metadata(format!("/proc/{pid}/task/{tid}/ns/net")).ok()?;
+            Some((
+                tid,
+                NsId {
+                    dev: md.dev(),
+                    ino: md.ino(),
+                },
+            ))
+        })
+        .collect()
+}
+
 /// The mount namespace of a process.
 pub fn mnt_ns_of(pid: i32) -> Option<NsId> {
     ns_of(pid, "mnt")

@@ -67,3 +67,27 @@ sandbox_test! {
         assert!(rows[0].current, "the current namespace comes first");
     }
 }
+
+sandbox_test! {
+    fn a_namespace_held_only_by_a_thread_counts_its_process() {
+        let anon = NetNs::new_anonymous("thread-only").unwrap();
+        let id = anon.id();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            anon.enter().unwrap();
+            drop(anon);
+            ready_tx.send(()).unwrap();
+            let _ = stop_rx.recv();
+        });
+        ready_rx.recv().unwrap();
+        let rows = scan::all().unwrap();
+        let r = rows.iter().find(|r| r.ino == id.ino).expect("thread-held namespace listed");
+        assert_eq!(r.processes, 1);
+        assert_eq!(r.main.as_ref().map(|m| m.pid), Some(i32::try_from(std::process::id()).unwrap()));
+        assert!(r.fds.is_empty());
+        assert_eq!(r.interfaces, Some(1), "opened through the thread's ns file");
+        stop_tx.send(()).unwrap();
+        t.join().unwrap();
+    }
+}

@@ -1,5 +1,5 @@
 //! Discovery of every network namespace on the host, however it is kept alive: named under
-//! `/run/netns`, by processes, by bind mounts anywhere (in this mount namespace and in the
+//! `/run/netns`, by processes (or one of their threads), by bind mounts anywhere (in this mount namespace and in the
 //! others that processes live in, e.g. `/run/docker/netns/*`), or only by open descriptors.
 //!
 //! One row per namespace (nsfs device and inode). The walk of `/proc` is sequential; opening
@@ -158,8 +158,21 @@ fn collect_processes(
     let mut seen_mnt: HashSet<NsId> = own_mnt.into_iter().collect();
     let mut foreign = Vec::new();
     for pid in procfs::pids() {
-        if let Some(id) = procfs::net_ns_of(pid) {
+        let main = procfs::net_ns_of(pid);
+        if let Some(id) = main {
             acc.entry(id).or_default().pids.push(pid);
+        }
+        // A thread that entered another namespace (as warren's own workers do) makes its
+        // process live there too.
+        for (tid, id) in procfs::thread_net_ns(pid) {
+            if Some(id) != main {
+                let a = acc.entry(id).or_default();
+                if !a.pids.contains(&pid) {
+                    a.pids.push(pid);
+                    a.openers
+                        .push(PathBuf::from(format!("/proc/{pid}/task/{tid}/ns/net")));
+                }
+            }
         }
         if pid == me {
             continue;

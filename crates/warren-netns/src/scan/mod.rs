@@ -1,6 +1,7 @@
 //! Discovery of every network namespace on the host, however it is kept alive: named under
-//! `/run/netns`, by processes (or one of their threads), by bind mounts anywhere (in this mount namespace and in the
-//! others that processes live in, e.g. `/run/docker/netns/*`), or only by open descriptors.
+//! `/run/netns`, by processes (or one of their threads), by bind mounts anywhere (in this
+//! mount namespace and in the others that processes live in, e.g. `/run/docker/netns/*`), or
+//! only by open descriptors.
 //!
 //! One row per namespace (nsfs device and inode). The walk of `/proc` is sequential; opening
 //! each namespace to read its nsid and count its links runs on a few threads, each entering

@@ -1,18 +1,21 @@
 //! veth pairs (`ip link add NAME type veth peer name PEER ...`).
 //!
 //! Everything about a pair goes into one `RTM_NEWLINK`: the peer's namespace (the peer is
-//! created directly inside it), its index, MAC and up state, and this end's bridge master and
-//! up state. On a full bridge the whole create fails and nothing is left behind.
+//! created directly inside it), its index and MAC, and this end's bridge master and up state.
+//! On a full bridge the whole create fails and nothing is left behind.
+//!
+//! The peer's up state cannot go in: the kernel opens the peer before the two ends are linked
+//! and refuses with `ENOTCONN`. [`Veth::peer_up`] therefore adds a follow-up request, sent in
+//! the peer's namespace after the create ([`Veth::peer_up_request`] for callers that batch).
 
 use std::os::fd::AsRawFd;
 
+use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
 
 use super::{Common, FollowUp, LinkSpec, create_request, named_message, validate_ifname};
-use netlink_packet_route::RouteNetlinkMessage;
-
 use crate::error::{Error, Result};
 use crate::netlink::Request;
 use crate::netns::NetNs;
@@ -131,8 +134,9 @@ impl<'ns> Veth<'ns> {
         peer
     }
 
-    /// The request bringing the peer up, to send in the peer's namespace after the create
-    /// (the peer is looked up by name, so it can go in the same batch as the create).
+    /// The request bringing the peer up, to send in the peer's namespace after the create.
+    /// The peer is looked up by name, so when both ends are in one namespace it can follow
+    /// the create in the same batch.
     pub fn peer_up_request(&self) -> Request {
         let mut msg = named_message(&self.peer);
         msg.header.flags = LinkFlags::Up;

@@ -46,14 +46,22 @@ use crate::{CliError, Global};
 
 /// Arguments of `warren link`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "SYNTAX (as ip link):\n  \
-    add NAME [mtu N] [address MAC] [master BR] [up] type veth|bridge|macvlan|macvtap|ipvlan|vxlan|tun|tap ...\n  \
-    del NAME\n  \
-    set NAME up|down|mtu N|address MAC|name NEW|master BR|nomaster|netns NS|altname add|del A ...\n  \
-    set NAME type bridge_slave hairpin|learning|flood|isolated on|off ...\n  \
-    show [NAME]\n  \
-    fdb add|del MAC dev PORT [master|self] [dst IP] [vlan N]\n  \
-    fdb show [dev IF]")]
+#[command(after_help = "SYNTAX (as ip link):
+  add NAME [mtu N] [address MAC] [master BR] [up] type KIND [ARGS]
+    veth peer [name] P [netns NS] [address MAC]
+    bridge [stp_state 0|1] [vlan_filtering 0|1]
+    macvlan|macvtap link PARENT mode private|vepa|bridge|passthru|source
+    ipvlan link PARENT mode l2|l3|l3s [bridge|private|vepa]
+    vxlan id VNI [local IP] [remote IP] [group IP] [dev IF] [dstport N] [nolearning]
+    tun|tap [user U] [group G] [multi_queue]
+  del NAME
+  set NAME up|down|mtu N|address MAC|name NEW|master BR|nomaster|netns NS
+           txqueuelen N|altname add A|altname del A ...
+  set NAME type bridge_slave hairpin|learning|flood|isolated on|off ...
+  show [NAME]
+  fdb add|del MAC dev PORT [master|self] [static] [dst IP] [vlan N]
+  fdb show [dev IF]
+NS is a name under /run/netns, a path, or pid:N.")]
 pub struct Args {
     /// Subcommand and its arguments, in ip's syntax.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]

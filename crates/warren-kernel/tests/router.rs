@@ -37,13 +37,15 @@ fn wire() -> Lab {
     let (a, r, b) = (open("lan-a"), open("router"), open("lan-b"));
     for h in [&a, &r, &b] {
         h.link_set_up("lo").unwrap();
+        // Links made from here on skip DAD for their link-local address too: a router only
+        // sends neighbour solicitations for forwarded IPv6 packets from a link-local address
+        // that has finished DAD, which would hold the first packets for about two seconds.
+        sysctl::set(h.ns(), "net.ipv6.conf.default.accept_dad", "0").unwrap();
     }
-    r.link_add(&Veth::new("to-a", "eth0").peer_netns(a.ns()).up())
+    r.link_add(&Veth::new("to-a", "eth0").peer_netns(a.ns()).up().peer_up())
         .unwrap();
-    r.link_add(&Veth::new("to-b", "eth0").peer_netns(b.ns()).up())
+    r.link_add(&Veth::new("to-b", "eth0").peer_netns(b.ns()).up().peer_up())
         .unwrap();
-    a.link_set_up("eth0").unwrap();
-    b.link_set_up("eth0").unwrap();
     for (h, dev, v4, v6) in [
         (&r, "to-a", "10.0.1.1/24", "fd01::1/64"),
         (&r, "to-b", "10.0.2.1/24", "fd02::1/64"),

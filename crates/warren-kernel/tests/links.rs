@@ -479,7 +479,7 @@ sandbox_test! {
 
         let e = here.link_add(&MacVlan::new("mv0", 9999, MacVlanMode::Bridge)).unwrap_err();
         assert_eq!(e.errno(), Some(Errno::ENODEV), "{e}");
-        assert!(e.to_string().contains("mv0"), "{e}");
+        assert!(e.to_string().contains("mv0 on link index 9999"), "{e}");
         let e = here.link_add(&Veth::new("v1", "p1").master(9999)).unwrap_err();
         assert!(e.errno().is_some(), "{e}");
 

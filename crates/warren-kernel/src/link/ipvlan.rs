@@ -148,7 +148,11 @@ impl LinkSpec for IpVlan<'_> {
             ])),
         ]));
         self.common.apply(&mut msg);
-        Ok(create_request(msg, &self.name, "ipvlan"))
+        Ok(create_request(
+            msg,
+            &format!("{} on link index {}", self.name, self.parent),
+            "ipvlan",
+        ))
     }
 }
 

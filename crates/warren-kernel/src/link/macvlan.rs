@@ -192,7 +192,11 @@ impl LinkSpec for MacVlan<'_> {
             LinkInfo::Data(self.data()),
         ]));
         self.common.apply(&mut msg);
-        Ok(create_request(msg, &self.name, name))
+        Ok(create_request(
+            msg,
+            &format!("{} on link index {}", self.name, self.parent),
+            name,
+        ))
     }
 }
 

@@ -63,7 +63,8 @@ pub struct RouteSpec {
 }
 
 impl RouteSpec {
-    /// A route to `dst`.
+    /// A route to `dst`'s network: host bits are cleared (`10.0.0.1/24` → `10.0.0.0/24`),
+    /// so an interface address can be passed as it is.
     pub fn to(dst: IpNet) -> RouteSpec {
         RouteSpec {
             dst: dst.network(),

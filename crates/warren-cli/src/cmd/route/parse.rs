@@ -295,7 +295,18 @@ fn set_dst(cmd: &str, r: &mut RouteWords, seen: &mut bool, w: &str) -> Result<()
     }
     *seen = true;
     if w != "default" {
-        r.dst = Some(w.parse::<IpNet>().map_err(|e| perr(cmd, e))?);
+        let net = w.parse::<IpNet>().map_err(|e| perr(cmd, e))?;
+        if net != net.network() {
+            // As ip: a prefix with host bits set is a typo more often than not.
+            return Err(perr(
+                cmd,
+                format!(
+                    "invalid prefix {w:?}: host bits set (did you mean {}?)",
+                    net.network()
+                ),
+            ));
+        }
+        r.dst = Some(net);
     }
     Ok(())
 }
@@ -521,6 +532,10 @@ mod tests {
             ("add 10.0.0.0/8 nexthop weight 3", "a nexthop needs"),
             ("add 10.0.0.0/8 10.1.0.0/16", "unexpected \"10.1.0.0/16\""),
             ("add 10.0.0.0/8 to 10.1.0.0/16", "destination given twice"),
+            (
+                "add 10.0.0.1/24 dev eth0",
+                "host bits set (did you mean 10.0.0.0/24?)",
+            ),
             ("add -6 10.0.0.0/8 dev eth0", "is not an IPv6 prefix"),
             ("add default via", "\"via\" needs a value"),
             ("show table", "\"table\" needs a value"),

@@ -1,7 +1,7 @@
 //! `warren ns` and iproute2's `ip netns` are interchangeable: each uses the other's
 //! namespaces, they list, identify and number them alike, and leave the same mounts.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -88,6 +88,32 @@ sandbox_test! {
     }
 }
 
+/// Wait until process `pid` runs the program `comm` (after its namespace switches).
+fn wait_for_comm(pid: u32, comm: &str) {
+    for _ in 0..500 {
+        if std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("process {pid} never became {comm}");
+}
+
+/// Wait until process `pid` has an inotify instance with a watch on it.
+fn wait_for_inotify(pid: u32) {
+    for _ in 0..500 {
+        let watching = std::fs::read_dir(format!("/proc/{pid}/fdinfo")).is_ok_and(|d| {
+            d.flatten()
+                .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains("inotify wd:")))
+        });
+        if watching {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("process {pid} never watched anything");
+}
+
 /// A child killed and reaped when dropped, so a failing test does not wait for it.
 struct Killed(std::process::Child);
 
@@ -111,7 +137,9 @@ sandbox_test! {
             };
             sleepers.push((name, Killed(Command::new(tool).args(&args).spawn().unwrap())));
         }
-        std::thread::sleep(Duration::from_millis(300));
+        for (_, child) in &sleepers {
+            wait_for_comm(child.0.id(), "sleep");
+        }
         for (name, child) in &sleepers {
             let pid = child.0.id().to_string();
             let ip_says = run("ip", &["netns", "identify", &pid]);
@@ -147,15 +175,19 @@ sandbox_test! {
         assert_eq!(mount_shape(&mi, "/run/netns").len(), ip_dir.len(), "{mi}");
         assert_eq!(mount_shape(&mi, "/run/netns/byip2"), mount_shape(&mi, "/run/netns/bywarren2"));
         // A namespace mounted now propagates into a mount namespace made later, as with ip.
-        let seen = Command::new("unshare")
-            .args(["-m", "--propagation", "unchanged", "sh", "-c", "sleep 0.3; ls /run/netns"])
+        let mut seen = Command::new("unshare")
+            .args(["-m", "--propagation", "unchanged", "sh", "-c", "echo ready; read go; ls /run/netns"])
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(100));
+        let mut lines = BufReader::new(seen.stdout.take().unwrap()).lines();
+        assert_eq!(lines.next().unwrap().unwrap(), "ready", "the later mount namespace exists");
         ok(&["ns", "add", "late"]);
-        let out = seen.wait_with_output().unwrap();
-        assert!(String::from_utf8_lossy(&out.stdout).lines().any(|l| l == "late"));
+        writeln!(seen.stdin.take().unwrap(), "go").unwrap();
+        let listed: Vec<String> = lines.map_while(Result::ok).collect();
+        let _ = seen.wait();
+        assert!(listed.iter().any(|l| l == "late"), "{listed:?}");
     }
 }
 
@@ -212,7 +244,7 @@ sandbox_test! {
                 }
             }
         });
-        std::thread::sleep(Duration::from_millis(200));
+        wait_for_inotify(mon.id());
         ok(&["ns", "add", "m1"]);
         run("ip", &["netns", "add", "m2"]);
         ok(&["ns", "delete", "m1"]);

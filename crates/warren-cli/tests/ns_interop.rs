@@ -229,6 +229,15 @@ sandbox_test! {
         assert!(String::from_utf8_lossy(&out.stderr).contains("Error: Peer netns reference is invalid."));
         let out = warren(&["ns", "set", "nosuch", "3"]);
         assert_eq!(out.status.code(), Some(1));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "warren: Cannot open network namespace \"nosuch\": No such file or directory\n"
+        );
+        // A number naming no namespace is a PID (as upstream iproute2 does).
+        let sleeper = Killed(Command::new("unshare").args(["-n", "sleep", "60"]).spawn().unwrap());
+        wait_for_comm(sleeper.0.id(), "sleep");
+        ok(&["ns", "set", &sleeper.0.id().to_string(), "11"]);
+        assert!(run("ip", &["netns", "list-id"]).contains("nsid 11 "));
     }
 }
 

@@ -183,9 +183,22 @@ pub fn pids(id: NsId) -> Vec<i32> {
 }
 
 /// `ip netns set NAME NSID|auto`: assign an nsid (seen from the current namespace) to a
-/// named namespace. `None` lets the kernel choose.
+/// named namespace. `None` lets the kernel choose. As upstream iproute2 (d6a1612b), a number
+/// that names no namespace is taken as a PID.
 pub fn set_nsid(spec: &str, nsid: Option<i32>) -> Result<()> {
-    let (ns, _) = open_spec(spec)?;
+    let ns = match open_spec(spec) {
+        Ok((ns, _)) => ns,
+        Err(
+            e @ Error::Open {
+                source: Errno::ENOENT,
+                ..
+            },
+        ) => match procfs::parse_pid(spec) {
+            Some(pid) => NetNs::open_pid(pid).map_err(|_| e)?,
+            None => return Err(e),
+        },
+        Err(e) => return Err(e),
+    };
     Handle::current()?.nsid_set(&ns, nsid)?;
     Ok(())
 }

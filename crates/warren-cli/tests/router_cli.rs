@@ -112,8 +112,16 @@ sandbox_test! {
         let peer = udp_exchange(&b, &a, SocketAddr::new(ipa("10.0.1.2"), 7001)).unwrap();
         assert_eq!(peer.ip(), ipa("10.0.2.2"));
 
+        // The router's own lookup for a packet arriving from lan-a.
+        let fwd = ok(&["-n", "router", "route", "get", "10.0.2.2", "from", "10.0.1.2", "iif", "to-a"]);
+        assert!(fwd.starts_with("10.0.2.2 dev to-b"), "{fwd}");
+
         ok(&["-n", "router", "sysctl", "net.ipv4.ip_forward=0"]);
         assert!(tcp_exchange(&a, &b, SocketAddr::new(ipa("10.0.2.2"), 7002)).is_err(), "forwarding off");
+        let (code, err) = fails(&["-n", "router", "route", "get", "10.0.2.2", "from", "10.0.1.2", "iif", "to-a"]);
+        assert_eq!(code, 2);
+        assert!(err.starts_with("warren: look up route to 10.0.2.2 from 10.0.1.2 iif #"), "{err}");
+        assert!(err.ends_with("(netns router): No route to host\n"), "{err}");
         ok(&["-n", "router", "sysctl", "net.ipv4.ip_forward=1"]);
         tcp_exchange(&a, &b, SocketAddr::new(ipa("10.0.2.2"), 7003)).unwrap();
     }

@@ -483,6 +483,17 @@ sandbox_test! {
         let e = here.link_add(&Veth::new("v1", "p1").master(9999)).unwrap_err();
         assert!(e.errno().is_some(), "{e}");
 
+        // EOPNOTSUPP without "Unknown device type" is not a missing kind.
+        here.link_add(&Veth::new("np0", "np1")).unwrap();
+        let np0 = here.link_index("np0").unwrap();
+        let e = here.link_add(&Veth::new("v2", "p2").master(np0)).unwrap_err();
+        assert!(!e.is_kernel_lacks(), "{e}");
+        assert_eq!(e.errno(), Some(Errno::EOPNOTSUPP), "{e}");
+        let e = here.link_set_master("np1", Some(np0)).unwrap_err();
+        assert!(e.to_string().contains("is it a bridge?"), "{e}");
+        assert!(e.to_string().contains("np1"), "{e}");
+        here.link_del("np0").unwrap();
+
         let e = here.link_del("nothere").unwrap_err();
         assert!(matches!(e, Error::NotFound { .. }), "{e}");
         let e = here.link_set_master("nothere", None).unwrap_err();

@@ -18,7 +18,7 @@ use netlink_packet_route::neighbour::{
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
-use super::{Common, LinkSpec, create_request, explain, named_message, validate_ifname};
+use super::{Common, LinkSpec, create_request, named_message, validate_ifname};
 use crate::error::{Error, Result};
 use crate::handle::Handle;
 use crate::netlink::Request;
@@ -380,7 +380,7 @@ impl Handle {
     pub fn link_set_master(&self, port: &str, master: Option<u32>) -> Result<()> {
         let index = self.link_index(port)?;
         self.ack(super::set::master_request(index, port, master))
-            .map_err(explain)
+            .map_err(super::explain_master)
     }
 
     /// Set bridge-port flags on `port` (`ip link set PORT type bridge_slave ...`).

@@ -544,17 +544,54 @@ impl Common {
 }
 
 /// Add context to a refusal the kernel gives without text: a full bridge answers `EXFULL`.
+/// And undo a misreading: a kernel without a link kind says "Unknown device type" in its
+/// extended ack, so an `EOPNOTSUPP` *without* text on a create is some other refusal (a master
+/// that cannot take ports, an option the kernel was built without), not a missing kind.
 pub(crate) fn explain(e: Error) -> Error {
+    use nix::errno::Errno;
     match e {
         Error::Netlink {
             op,
             object,
             ns,
             mut source,
-        } if source.errno == nix::errno::Errno::EXFULL && source.extack.is_none() => {
+        } if source.errno == Errno::EXFULL && source.extack.is_none() => {
             source.extack = Some(
                 "the bridge has no free port number (a bridge takes at most 1023 ports)".into(),
             );
+            Error::Netlink {
+                op,
+                object,
+                ns,
+                source,
+            }
+        }
+        Error::KernelLacks {
+            op,
+            object,
+            ns,
+            source,
+            ..
+        } if source.errno == Errno::EOPNOTSUPP && source.extack.is_none() => Error::Netlink {
+            op,
+            object,
+            ns,
+            source,
+        },
+        e => e,
+    }
+}
+
+/// `EOPNOTSUPP` when making a link a port means the master is no bridge (or bond, ...).
+pub(crate) fn explain_master(e: Error) -> Error {
+    match explain(e) {
+        Error::Netlink {
+            op,
+            object,
+            ns,
+            mut source,
+        } if source.errno == nix::errno::Errno::EOPNOTSUPP && source.extack.is_none() => {
+            source.extack = Some("the master cannot take ports (is it a bridge?)".into());
             Error::Netlink {
                 op,
                 object,

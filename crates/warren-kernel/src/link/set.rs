@@ -7,7 +7,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage, Prop};
 
-use super::{explain, validate_ifname};
+use super::{explain, explain_master, validate_ifname};
 use crate::error::{Error, Result};
 use crate::handle::Handle;
 use crate::netlink::Request;
@@ -70,10 +70,14 @@ pub fn change_request(index: u32, label: &str, change: &LinkChange<'_>) -> Resul
             msg.header.flags = LinkFlags::Up;
         }
     }
-    let op = match (&change.name, change.netns) {
-        (Some(_), _) => "rename link",
-        (None, Some(_)) => "move link",
-        _ => "set link",
+    let op = if change.name.is_some() {
+        "rename link"
+    } else if change.netns.is_some() {
+        "move link"
+    } else if matches!(change.master, Some(Some(_))) {
+        "set master of link"
+    } else {
+        "set link"
     };
     let object = match &change.name {
         Some(new) => format!("{label} to {new}"),
@@ -158,8 +162,9 @@ impl Handle {
     /// Make several changes to the link `name` in one request (`ip link set NAME ...`).
     pub fn link_set(&self, name: &str, change: &LinkChange<'_>) -> Result<()> {
         let index = self.link_index(name)?;
+        let to_port = matches!(change.master, Some(Some(_)));
         self.ack(change_request(index, name, change)?)
-            .map_err(explain)
+            .map_err(if to_port { explain_master } else { explain })
     }
 
     /// Rename a link (most kinds must be down; the kernel answers EBUSY otherwise).

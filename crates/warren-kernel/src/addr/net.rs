@@ -299,4 +299,26 @@ mod tests {
         }
         assert!("galaxy".parse::<Scope>().is_err());
     }
+
+    /// Every string of up to five characters from an alphabet of address pieces parses or
+    /// fails cleanly, and whatever parses prints back to something that parses the same.
+    #[test]
+    fn no_short_string_panics_and_parses_round_trip() {
+        let alphabet: Vec<char> = "0129./:af%x".chars().collect();
+        let n = alphabet.len();
+        for len in 0..=5u32 {
+            for mut code in 0..n.pow(len) {
+                let mut text = String::new();
+                for _ in 0..len {
+                    text.push(alphabet[code % n]);
+                    code /= n;
+                }
+                if let Ok(net) = text.parse::<IpNet>() {
+                    assert_eq!(net.to_string().parse::<IpNet>().unwrap(), net, "{text}");
+                    assert!(net.prefix <= net.family().max_prefix());
+                    assert!(net.contains(net.addr));
+                }
+            }
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //! deleting it. Several changes go in one `RTM_NEWLINK` as `ip link set` sends them; each also
 //! has a function returning its [`Request`] so callers can batch.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::AsRawFd;
 
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage, Prop};
@@ -27,7 +27,7 @@ pub struct LinkChange<'ns> {
     /// `Some(Some(i))`: make it a port of bridge `i`; `Some(None)`: detach (`nomaster`).
     pub master: Option<Option<u32>>,
     /// Move it into this namespace.
-    pub netns: Option<BorrowedFd<'ns>>,
+    pub netns: Option<&'ns NetNs>,
     /// Transmit queue length.
     pub txqueuelen: Option<u32>,
 }
@@ -35,7 +35,7 @@ pub struct LinkChange<'ns> {
 impl<'ns> LinkChange<'ns> {
     /// Move the link into `ns`.
     pub fn netns(mut self, ns: &'ns NetNs) -> Self {
-        self.netns = Some(ns.as_fd());
+        self.netns = Some(ns);
         self
     }
 }
@@ -44,8 +44,8 @@ impl<'ns> LinkChange<'ns> {
 pub fn change_request(index: u32, label: &str, change: &LinkChange<'_>) -> Result<Request> {
     let mut msg = LinkMessage::default();
     msg.header.index = index;
-    if let Some(fd) = change.netns {
-        msg.attributes.push(LinkAttribute::NetNsFd(fd.as_raw_fd()));
+    if let Some(ns) = change.netns {
+        msg.attributes.push(LinkAttribute::NetNsFd(ns.as_raw_fd()));
     }
     if let Some(name) = &change.name {
         validate_ifname(name)?;

@@ -221,8 +221,11 @@ impl RouteSpec {
         s
     }
 
-    /// Check what the kernel would refuse less clearly: mixed families, weights.
-    fn validate(&self) -> Result<()> {
+    /// Check what the kernel would refuse less clearly (mixed families, a gateway on a
+    /// blackhole, via together with nexthops, table 0). [`Handle::route_add`] and
+    /// [`Handle::route_replace`] call it; callers batching [`request_add`](Self::request_add)
+    /// themselves may call it first.
+    pub fn validate(&self) -> Result<()> {
         let fam = self.dst.family();
         let bad = |reason: String| Err(Error::invalid("route", self.describe(), reason));
         if let Some(src) = self.src
@@ -363,11 +366,6 @@ impl RouteSpec {
 
     fn request(&self, msg: RouteNetlinkMessage, flags: u16, op: &'static str) -> Request {
         Request::new(msg, flags, op, self.describe())
-    }
-
-    /// Validate, then build the add request.
-    pub fn checked_request_add(&self) -> Result<Request> {
-        self.validate().map(|()| self.request_add())
     }
 }
 

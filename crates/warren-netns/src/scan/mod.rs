@@ -7,10 +7,11 @@
 //! each namespace to read its nsid and count its links runs on a few threads, each entering
 //! the namespaces in turn, so a thousand namespaces take a small fraction of a second.
 
+pub mod group;
 pub mod hint;
 pub mod parse;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -19,6 +20,7 @@ use warren_kernel::{Handle, NetNs, NsId};
 
 use crate::error::Result;
 use crate::{named, procfs};
+use group::{Acc, Facts, ProcFacts};
 pub use hint::Hint;
 
 /// Threads that open namespaces to count their links.
@@ -82,46 +84,12 @@ pub struct NsRow {
     pub interfaces: Option<usize>,
 }
 
-/// Everything known about one namespace while scanning.
-#[derive(Default)]
-struct Acc {
-    names: Vec<String>,
-    mounts: Vec<MountRef>,
-    pids: Vec<i32>,
-    fds: Vec<FdRef>,
-    /// Paths that open it, best first.
-    openers: Vec<PathBuf>,
-}
-
 /// Scan the host for every network namespace. Namespaces that exist only inside processes we
 /// may not inspect are missing; rows that could not be entered have no interface count.
 pub fn all() -> Result<Vec<NsRow>> {
-    let current = named::id_of(Path::new("/proc/thread-self/ns/net"))?;
-    let mut acc: BTreeMap<NsId, Acc> = BTreeMap::new();
-    acc.entry(current)
-        .or_default()
-        .openers
-        .push("/proc/thread-self/ns/net".into());
-    collect_named(current, &mut acc);
-    let own_mnt = procfs::mnt_ns_of(self_pid());
-    if let Some(mi) = procfs::mountinfo(None) {
-        for m in parse::nsfs_mounts(&mi) {
-            let a = acc
-                .entry(NsId {
-                    dev: m.dev,
-                    ino: m.ino,
-                })
-                .or_default();
-            a.openers.push(PathBuf::from(&m.mount_point));
-            a.mounts.push(MountRef {
-                path: m.mount_point,
-                mount_ns_pid: None,
-            });
-        }
-    }
-    let foreign = collect_processes(current.dev, own_mnt, &mut acc);
-    collect_foreign_mounts(&foreign, &mut acc);
-    let mut rows: Vec<(NsRow, Vec<PathBuf>)> = acc
+    let facts = read_facts()?;
+    let current = facts.current;
+    let mut rows: Vec<(NsRow, Vec<PathBuf>)> = group::group(&facts)
         .into_iter()
         .map(|(id, a)| row(id, id == current, a))
         .collect();
@@ -131,95 +99,51 @@ pub fn all() -> Result<Vec<NsRow>> {
     Ok(out)
 }
 
-fn self_pid() -> i32 {
-    i32::try_from(std::process::id()).unwrap_or(i32::MAX)
-}
-
-fn collect_named(current: NsId, acc: &mut BTreeMap<NsId, Acc>) {
-    for name in named::names().unwrap_or_default() {
-        let path = named::path(&name);
-        if let Ok(id) = named::id_of(&path)
-            && id.dev == current.dev
-        {
-            let a = acc.entry(id).or_default();
-            a.openers.push(path);
-            a.names.push(name);
-        }
-    }
-}
-
-/// Walk `/proc`: which namespace each process is in, which descriptors hold namespaces, and
-/// one process per mount namespace other than ours.
-fn collect_processes(
-    nsfs_dev: u64,
-    own_mnt: Option<NsId>,
-    acc: &mut BTreeMap<NsId, Acc>,
-) -> Vec<i32> {
-    let me = self_pid();
-    let mut seen_mnt: HashSet<NsId> = own_mnt.into_iter().collect();
+/// Read everything the grouping needs from `/run/netns` and `/proc`.
+fn read_facts() -> Result<Facts> {
+    let current = named::id_of(Path::new("/proc/thread-self/ns/net"))?;
+    let self_pid = i32::try_from(std::process::id()).unwrap_or(i32::MAX);
+    let named = named::names()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|n| named::id_of(&named::path(&n)).ok().map(|id| (n, id)))
+        .collect();
+    let own_mounts = procfs::mountinfo(None)
+        .map(|mi| parse::nsfs_mounts(&mi))
+        .unwrap_or_default();
+    let mut seen_mnt: HashSet<NsId> = procfs::mnt_ns_of(self_pid).into_iter().collect();
     let mut foreign = Vec::new();
+    let mut procs = Vec::new();
     for pid in procfs::pids() {
-        let main = procfs::net_ns_of(pid);
-        if let Some(id) = main {
-            acc.entry(id).or_default().pids.push(pid);
-        }
-        // A thread that entered another namespace (as warren's own workers do) makes its
-        // process live there too.
-        for (tid, id) in procfs::thread_net_ns(pid) {
-            if Some(id) != main {
-                let a = acc.entry(id).or_default();
-                if !a.pids.contains(&pid) {
-                    a.pids.push(pid);
-                    a.openers
-                        .push(PathBuf::from(format!("/proc/{pid}/task/{tid}/ns/net")));
-                }
-            }
-        }
-        if pid == me {
-            continue;
-        }
-        for (path, ino) in procfs::net_fds(pid) {
-            let fd = path
-                .file_name()
-                .and_then(|f| f.to_str())
-                .and_then(|f| f.parse().ok())
-                .unwrap_or(-1);
-            let a = acc.entry(NsId { dev: nsfs_dev, ino }).or_default();
-            a.openers.push(path);
-            a.fds.push(FdRef { pid, fd });
-        }
+        let net_fds = if pid == self_pid {
+            Vec::new()
+        } else {
+            procfs::net_fds(pid)
+                .into_iter()
+                .filter_map(|(path, ino)| Some((path.file_name()?.to_str()?.parse().ok()?, ino)))
+                .collect()
+        };
+        procs.push(ProcFacts {
+            pid,
+            net: procfs::net_ns_of(pid),
+            threads: procfs::thread_net_ns(pid),
+            net_fds,
+        });
         if let Some(mnt) = procfs::mnt_ns_of(pid)
             && seen_mnt.insert(mnt)
+            && let Some(mi) = procfs::mountinfo(Some(pid))
         {
-            foreign.push(pid);
+            foreign.push((pid, parse::nsfs_mounts(&mi)));
         }
     }
-    foreign
-}
-
-fn collect_foreign_mounts(foreign: &[i32], acc: &mut BTreeMap<NsId, Acc>) {
-    for &pid in foreign {
-        let Some(mi) = procfs::mountinfo(Some(pid)) else {
-            continue;
-        };
-        for m in parse::nsfs_mounts(&mi) {
-            let a = acc
-                .entry(NsId {
-                    dev: m.dev,
-                    ino: m.ino,
-                })
-                .or_default();
-            if a.mounts.iter().any(|r| r.path == m.mount_point) {
-                continue;
-            }
-            a.openers
-                .push(PathBuf::from(format!("/proc/{pid}/root{}", m.mount_point)));
-            a.mounts.push(MountRef {
-                path: m.mount_point,
-                mount_ns_pid: Some(pid),
-            });
-        }
-    }
+    Ok(Facts {
+        current,
+        self_pid,
+        named,
+        own_mounts,
+        procs,
+        foreign_mounts: foreign,
+    })
 }
 
 /// The row of one namespace, and the paths that may open it (best first).

@@ -223,6 +223,11 @@ sandbox_test! {
         assert_eq!(e.errno(), Some(Errno::ESRCH), "{e}");
         h.route_del(&RouteSpec::to("10.4.0.0/16".parse().unwrap()).table(100)).unwrap();
         assert!(ip(&["route", "show", "table", "100"]).as_array().unwrap().is_empty());
+        // A listed route names itself for deletion.
+        for r in h.routes(t1000).unwrap() {
+            h.route_del(&r.to_spec()).unwrap();
+        }
+        assert!(ip(&["route", "show", "table", "1000"]).as_array().unwrap().is_empty());
     }
 }
 
@@ -252,6 +257,12 @@ sandbox_test! {
         // Lookups land on one of the two paths.
         let got = h.route_get(ipa("10.5.0.9"), RouteQuery::default()).unwrap();
         assert!([ipa("10.0.0.254"), ipa("10.0.1.254")].contains(&got.gateway.unwrap()), "{got:?}");
+
+        // Listed multipath routes delete themselves exactly.
+        h.route_del(&r.to_spec()).unwrap();
+        h.route_del(&r6.to_spec()).unwrap();
+        assert!(ip(&["route", "show", "10.5.0.0/24"]).as_array().unwrap().is_empty());
+        assert!(ip(&["-6", "route", "show", "fd05::/64"]).as_array().unwrap().is_empty());
     }
 }
 

@@ -7,7 +7,7 @@ use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteFlags, RouteMessage, RouteVia,
 };
 
-use super::{ALL, MAIN, Nexthop, Protocol, RouteType};
+use super::{ALL, MAIN, Nexthop, Protocol, RouteSpec, RouteType};
 use crate::addr::{Family, IpNet, Scope};
 use crate::error::Result;
 use crate::handle::Handle;
@@ -53,6 +53,23 @@ impl Route {
     /// The family.
     pub fn family(&self) -> Family {
         self.dst.family()
+    }
+
+    /// The spec naming exactly this route: pass it to [`Handle::route_del`] to delete it, or
+    /// change it and pass it to [`Handle::route_replace`].
+    pub fn to_spec(&self) -> RouteSpec {
+        let mut spec = RouteSpec::to(self.dst);
+        spec.via = self.gateway;
+        spec.dev = self.oif;
+        spec.metric = self.metric;
+        spec.table = Some(self.table);
+        spec.src = self.prefsrc;
+        spec.scope = Some(self.scope);
+        spec.protocol = Some(self.protocol);
+        spec.kind = Some(self.kind);
+        spec.nexthops.clone_from(&self.nexthops);
+        spec.onlink = self.onlink();
+        spec
     }
 
     /// Whether the route is `onlink` (`RTNH_F_ONLINK`).

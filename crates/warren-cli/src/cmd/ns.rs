@@ -20,6 +20,7 @@ use parse::Cmd;
 
 /// Arguments of `warren ns`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = USAGE)]
 pub struct Args {
     /// Subcommand and its arguments, in ip's syntax.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]

@@ -118,6 +118,9 @@ sandbox_test! {
         // The command's own options stay its own.
         let links: serde_json::Value = serde_json::from_str(&ok(&["ns", "exec", "red", "ip", "-j", "link"])).unwrap();
         assert_eq!(links.as_array().map(Vec::len), Some(1));
+        // warren's own options after the namespace belong to the command.
+        let echoed = ok(&["ns", "exec", "red", "sh", "-c", "echo \"$@\"", "sh", "--help", "-n", "x", "-j", "-V"]);
+        assert_eq!(echoed, "--help -n x -j -V\n");
         // Failing to exec: ip's message, exit 1.
         let err = fails(&["ns", "exec", "red", "/nonexistent/prog"], 1);
         assert!(err.contains("exec of \"/nonexistent/prog\" failed: No such file or directory"), "{err}");

@@ -88,6 +88,10 @@ sandbox_test! {
         ok(&["-n", "red", "addr", "delete", "fd00::1/64", "dev", "v0"]);
         let left = ip_addrs("v0");
         assert!(left.iter().all(|a| a["local"] != "10.0.0.1" && a["local"] != "fd00::1"), "{left:?}");
+
+        ok(&["-n", "red", "addr", "add", "10.0.1.2/24", "dev", "v1"]);
+        ok(&["-n", "red", "addr", "flush", "dev", "v1", "-4"]);
+        assert!(ip_addrs("v1").iter().all(|a| a["family"] != "inet"), "{:?}", ip_addrs("v1"));
     }
 }
 

@@ -248,6 +248,31 @@ impl Handle {
         self.ack(addr_del_request(index, net))
     }
 
+    /// Delete every address of the interface with index `index` (of one family, or both), as
+    /// `ip addr flush dev IF`: all deletions go in one batch; an address already gone (an IPv4
+    /// secondary removed with its primary) is not an error; otherwise the first failure is
+    /// returned after every deletion was tried. Returns how many addresses were deleted.
+    pub fn addr_flush(&self, index: u32, family: Option<Family>) -> Result<usize> {
+        let reqs: Vec<Request> = self
+            .addrs(Some(index))?
+            .iter()
+            .filter(|a| family.is_none_or(|f| a.family == f))
+            .map(|a| addr_del_request(index, a.net()))
+            .collect();
+        let mut deleted = 0;
+        let mut first_err = None;
+        for r in self.execute(reqs) {
+            match r {
+                Ok(()) => deleted += 1,
+                Err(e) if e.errno() == Some(nix::errno::Errno::EADDRNOTAVAIL) => {}
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        first_err.map_or(Ok(deleted), Err)
+    }
+
     /// Every IPv4 and IPv6 address, or those of one interface.
     pub fn addrs(&self, index: Option<u32>) -> Result<Vec<Address>> {
         let req = Request::new(

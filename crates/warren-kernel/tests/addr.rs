@@ -117,3 +117,25 @@ sandbox_test! {
         }
     }
 }
+
+sandbox_test! {
+    fn flush_deletes_every_address_of_one_link() {
+        let h = ns_with_veth("red", "v0", "v1");
+        let (i0, i1) = (h.link_index("v0").unwrap(), h.link_index("v1").unwrap());
+        for n in ["10.0.0.1/24", "10.0.0.2/24", "10.0.9.1/16"] {
+            h.addr_add(i0, n.parse().unwrap()).unwrap();
+        }
+        h.addr_add_spec(&AddrSpec::new(i0, "fd00::1/64".parse().unwrap()).nodad()).unwrap();
+        h.addr_add(i1, "10.1.0.1/24".parse().unwrap()).unwrap();
+
+        // IPv4 only: 10.0.0.2 goes with its primary, and that is not an error.
+        let n = h.addr_flush(i0, Some(Family::V4)).unwrap();
+        assert!((2..=3).contains(&n), "{n}");
+        let left = addr_info("red", "v0");
+        assert!(left.iter().all(|a| a["family"] == "inet6"), "{left:?}");
+        assert!(find(&left, "fd00::1").is_some());
+        h.addr_flush(i0, None).unwrap();
+        assert!(addr_info("red", "v0").is_empty());
+        assert!(find(&addr_info("red", "v1"), "10.1.0.1").is_some(), "other links untouched");
+    }
+}

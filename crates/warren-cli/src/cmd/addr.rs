@@ -1,6 +1,6 @@
-//! `warren addr`: `add|del ADDR/PLEN dev IF [nodad] [scope S] [label L] [noprefixroute]` and
-//! `show [dev IF]`, in ip's words. Parsing is pure ([`parse`]); [`run`] resolves names and talks
-//! to the kernel.
+//! `warren addr`: `add|del ADDR/PLEN dev IF [nodad] [scope S] [label L] [noprefixroute]`,
+//! `show [dev IF]` and `flush dev IF [-4|-6]`, in ip's words. Parsing is pure ([`parse`]);
+//! [`run`] resolves names and talks to the kernel.
 //!
 //! Also home of the small helpers the address, route and sysctl commands share: [`ParseError`]
 //! and [`handle`].
@@ -98,6 +98,13 @@ pub enum Cmd {
         /// Only this interface.
         dev: Option<String>,
     },
+    /// `flush dev IF [-4|-6]`.
+    Flush {
+        /// Interface name.
+        dev: String,
+        /// Only this family.
+        family: Option<Family>,
+    },
 }
 
 /// Parse the words after `warren addr`.
@@ -125,9 +132,24 @@ pub fn parse(args: &[String]) -> Result<Cmd, ParseError> {
             }
             Ok(Cmd::Show { dev })
         }
+        "flush" | "f" => {
+            let (mut dev, mut family) = (None, None);
+            let mut it = rest.iter();
+            while let Some(w) = it.next() {
+                match w.as_str() {
+                    "dev" => dev = Some(value("addr flush", &mut it, "dev")?.to_owned()),
+                    "-4" => family = Some(Family::V4),
+                    "-6" => family = Some(Family::V6),
+                    w if dev.is_none() && !w.starts_with('-') => dev = Some(w.to_owned()),
+                    w => return Err(perr("addr flush", format!("unexpected {w:?}"))),
+                }
+            }
+            let dev = dev.ok_or_else(|| perr("addr flush", "missing \"dev IF\""))?;
+            Ok(Cmd::Flush { dev, family })
+        }
         other => Err(perr(
             "addr",
-            format!("unknown command {other:?} (expected add, del, replace or show)"),
+            format!("unknown command {other:?} (expected add, del, replace, show or flush)"),
         )),
     }
 }
@@ -205,6 +227,9 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode, CliError> {
         Cmd::Del { net, dev } => {
             let spec = AddrSpec::new(h.link_index(&dev)?, net).dev_name(&dev);
             h.ack(spec.request_del())?;
+        }
+        Cmd::Flush { dev, family } => {
+            h.addr_flush(h.link_index(&dev)?, family)?;
         }
         Cmd::Show { dev } => {
             let links = match &dev {
@@ -366,6 +391,7 @@ mod tests {
                 "invalid scope \"galaxy\"",
             ),
             ("frob", "unknown command \"frob\""),
+            ("flush", "missing \"dev IF\""),
             (
                 "add 10.0.0.256/24 dev eth0",
                 "\"10.0.0.256\" is not an IPv4 or IPv6 address",

@@ -35,7 +35,7 @@ fn fails(args: &[&str]) -> (i32, String) {
 }
 
 /// Namespace `red` (by `warren ns add`) with a veth pair v0/v1 inside, up. (The pair is made
-/// with `ip` here until `warren link add` lands.)
+/// with `ip`, so a failure here is about addresses alone.)
 fn lab() {
     ok(&["ns", "add", "--lo-up", "red"]);
     warren_testkit::run(

@@ -51,7 +51,7 @@ fn ip(args: &[&str]) -> Value {
 }
 
 /// Namespace `red`: veth v0/v1 (both here, up), 10.0.0.1/24 + fd00::1/64 on v0, 10.0.1.1/24
-/// on v1. (The pair is made with `ip` until `warren link add` lands.)
+/// on v1. (The pair is made with `ip`, so a failure here is about routes alone.)
 fn lab() {
     ok(&["ns", "add", "--lo-up", "red"]);
     warren_testkit::run(

@@ -1,5 +1,6 @@
-//! The classic router example wired with `warren` commands (as examples/router.sh does), checked
-//! with sockets opened inside the namespaces; and `warren sysctl` per namespace.
+//! The classic router example wired with `warren` commands only (ns, link, addr, route, sysctl,
+//! as examples/router.sh does), checked with sockets opened inside the namespaces; and
+//! `warren sysctl` per namespace.
 //!
 //! ```text
 //! lan-a eth0 10.0.1.2 -- to-a | router 10.0.1.1 / 10.0.2.1 | to-b -- eth0 10.0.2.2 lan-b
@@ -38,32 +39,12 @@ fn fails(args: &[&str]) -> (i32, String) {
     (out.status.code().unwrap_or(-1), err)
 }
 
-/// `warren link add` is another command's work: while it cannot make a veth yet, the pair is
-/// made with `ip` (the only non-warren step).
 fn veth(ns: &str, name: &str, peer: &str, peer_ns: &str) {
-    let by_warren = warren(&[
+    ok(&[
         "-n", ns, "link", "add", name, "type", "veth", "peer", "name", peer, "netns", peer_ns,
     ]);
-    if !by_warren.status.success() {
-        warren_testkit::run(
-            "ip",
-            &[
-                "-n", ns, "link", "add", name, "type", "veth", "peer", "name", peer, "netns",
-                peer_ns,
-            ],
-        );
-    }
-    link_up(ns, name);
-    link_up(peer_ns, peer);
-}
-
-fn link_up(ns: &str, dev: &str) {
-    if !warren(&["-n", ns, "link", "set", dev, "up"])
-        .status
-        .success()
-    {
-        warren_testkit::run("ip", &["-n", ns, "link", "set", dev, "up"]);
-    }
+    ok(&["-n", ns, "link", "set", name, "up"]);
+    ok(&["-n", peer_ns, "link", "set", peer, "up"]);
 }
 
 fn ipa(s: &str) -> IpAddr {

@@ -248,3 +248,17 @@ sandbox_test! {
         assert!(link_here("k0").is_none());
     }
 }
+
+sandbox_test! {
+    fn macvlan_created_inside_a_named_namespace() {
+        netns::add_named("red", Source::New).unwrap();
+        ok("add par up type veth peer parp");
+        ok("add mv0 link par netns red up type macvlan mode bridge");
+        assert!(link_here("mv0").is_none());
+        let mv = oracle::link_in("/run/netns/red", "mv0").expect("mv0 in red");
+        assert_eq!(mv["linkinfo"]["info_data"]["mode"], "bridge");
+        assert!(mv["flags"].as_array().unwrap().iter().any(|f| f == "UP"), "{mv}");
+        let err = fails("add br9 netns red type bridge", 1);
+        assert!(err.contains("netns NS applies to macvlan"), "{err}");
+    }
+}

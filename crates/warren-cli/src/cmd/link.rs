@@ -1,8 +1,8 @@
 //! `warren link`, in ip's words:
 //!
 //! ```text
-//! warren link add NAME [mtu N] [address MAC] [master BR] [up] type KIND [ARGS]
-//!     veth [peer [name] P [netns NS] [address MAC]]
+//! warren link add NAME [mtu N] [address MAC] [master BR] [netns NS] [up] type KIND [ARGS]
+//!     veth peer [name] P [netns NS] [address MAC]
 //!     bridge [stp_state 0|1] [vlan_filtering 0|1] [forward_delay CS] [ageing_time CS]
 //!     macvlan|macvtap link PARENT mode private|vepa|bridge|passthru|source
 //!     ipvlan link PARENT mode l2|l3|l3s [bridge|private|vepa]
@@ -47,7 +47,7 @@ use crate::{CliError, Global};
 /// Arguments of `warren link`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "SYNTAX (as ip link):
-  add NAME [mtu N] [address MAC] [master BR] [up] type KIND [ARGS]
+  add NAME [mtu N] [address MAC] [master BR] [netns NS] [up] type KIND [ARGS]
     veth peer [name] P [netns NS] [address MAC]
     bridge [stp_state 0|1] [vlan_filtering 0|1]
     macvlan|macvtap link PARENT mode private|vepa|bridge|passthru|source
@@ -102,6 +102,12 @@ fn index_of(h: &Handle, name: &str) -> Result<u32, CliError> {
 
 fn add(h: &Handle, a: &AddCmd) -> Result<(), CliError> {
     let master = a.master.as_deref().map(|m| index_of(h, m)).transpose()?;
+    let netns = a
+        .netns
+        .as_deref()
+        .map(super::open_ns_spec)
+        .transpose()?
+        .map(|(ns, _)| ns);
     match &a.kind {
         Kind::Veth { peer, netns, mac } => {
             let ns = netns
@@ -147,6 +153,9 @@ fn add(h: &Handle, a: &AddCmd) -> Result<(), CliError> {
         }
         Kind::MacVlan { parent, mode, tap } => {
             let mut spec = MacVlan::new(a.name.as_str(), index_of(h, parent)?, *mode);
+            if let Some(ns) = &netns {
+                spec = spec.netns(ns);
+            }
             if *tap {
                 spec = spec.tap();
             }
@@ -158,6 +167,9 @@ fn add(h: &Handle, a: &AddCmd) -> Result<(), CliError> {
         }
         Kind::IpVlan { parent, mode, flag } => {
             let mut spec = IpVlan::new(a.name.as_str(), index_of(h, parent)?, *mode).flag(*flag);
+            if let Some(ns) = &netns {
+                spec = spec.netns(ns);
+            }
             if let Some(m) = master {
                 spec = spec.master(m);
             }

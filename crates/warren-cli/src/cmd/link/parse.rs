@@ -76,6 +76,8 @@ pub struct AddCmd {
     pub mac: Option<[u8; 6]>,
     /// `master BR`.
     pub master: Option<String>,
+    /// `netns NS`: create it inside NS (macvlan, macvtap and ipvlan, whose parent stays here).
+    pub netns: Option<String>,
     /// `up`.
     pub up: bool,
     /// `type KIND ...`.
@@ -336,6 +338,7 @@ fn parse_add(args: &[String]) -> Result<AddCmd, ParseError> {
     let mut mac = None;
     let mut master = None;
     let mut up = false;
+    let mut netns = None;
     let mut parent: Option<String> = None;
     let mut kind = None;
     while let Some(word) = w.next() {
@@ -346,6 +349,7 @@ fn parse_add(args: &[String]) -> Result<AddCmd, ParseError> {
             "master" => master = Some(w.ifname("master")?),
             "link" => parent = Some(w.value("link")?.to_owned()),
             "up" => up = true,
+            "netns" => netns = Some(w.value("netns")?.to_owned()),
             "type" => {
                 let t = w.value("type")?;
                 kind = Some(parse_kind(t, &mut w, parent.take())?);
@@ -360,11 +364,20 @@ fn parse_add(args: &[String]) -> Result<AddCmd, ParseError> {
     }
     let name = name.ok_or_else(|| perr("add", "needs the new link's NAME"))?;
     let kind = kind.ok_or_else(|| perr("add", format!("{name}: needs type KIND")))?;
+    if netns.is_some() && !matches!(kind, Kind::MacVlan { .. } | Kind::IpVlan { .. }) {
+        return Err(perr(
+            "add",
+            format!(
+                "{name}: netns NS applies to macvlan, macvtap and ipvlan; move others with set NAME netns NS"
+            ),
+        ));
+    }
     Ok(AddCmd {
         name,
         mtu,
         mac,
         master,
+        netns,
         up,
         kind,
     })
@@ -931,6 +944,7 @@ mod tests {
         let cases = [
             ("add a-name-of-16-byt type bridge", "longer than 15 bytes"),
             ("add v0 type veth", "needs peer NAME"),
+            ("add b0 netns red type bridge", "applies to macvlan"),
             ("add v0 type veth peer", "needs peer NAME"),
             ("add v0", "needs type KIND"),
             ("add v0 type dummy", "unknown type \"dummy\""),

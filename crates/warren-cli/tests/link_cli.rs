@@ -79,6 +79,18 @@ sandbox_test! {
     fn every_kind_is_created_and_shown() {
         ok("add par up type veth peer parp");
         ok("add mv0 type macvlan link par mode private");
+        ok("add lone type veth");
+        let lone = link_here("lone").expect("lone");
+        let peer = oracle::ip_json_in("/proc/self/ns/net", &["link", "show"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["ifindex"] == lone["link_index"] || l["ifname"] == lone["link"])
+            .cloned();
+        assert!(
+            peer.as_ref().is_some_and(|p| p["ifname"].as_str().unwrap().starts_with("veth")),
+            "kernel-named peer: {lone} {peer:?}"
+        );
         ok("add mvt0 link par type macvtap mode bridge");
         ok("add vx0 type vxlan id 42 remote 192.0.2.2 dev par dstport 4789 nolearning");
         ok("add tap0 mtu 1300 up type tap multi_queue");

@@ -35,7 +35,8 @@ pub struct Veth<'ns> {
 
 impl<'ns> Veth<'ns> {
     /// A pair `name` / `peer`, both in the handle's namespace unless
-    /// [`peer_netns`](Self::peer_netns) says otherwise.
+    /// [`peer_netns`](Self::peer_netns) says otherwise. An empty `peer` lets the kernel name
+    /// it (`vethN`), as `ip link add NAME type veth` does.
     pub fn new(name: impl Into<String>, peer: impl Into<String>) -> Self {
         Veth {
             name: name.into(),
@@ -118,7 +119,11 @@ impl<'ns> Veth<'ns> {
     }
 
     fn peer_message(&self) -> LinkMessage {
-        let mut peer = named_message(&self.peer);
+        let mut peer = if self.peer.is_empty() {
+            LinkMessage::default()
+        } else {
+            named_message(&self.peer)
+        };
         if let Some(index) = self.peer_index {
             peer.header.index = index;
         }
@@ -153,7 +158,17 @@ impl<'ns> Veth<'ns> {
 impl LinkSpec for Veth<'_> {
     fn request(&self) -> Result<Request> {
         validate_ifname(&self.name)?;
-        validate_ifname(&self.peer)?;
+        if self.peer.is_empty() {
+            if self.peer_up {
+                return Err(Error::invalid(
+                    "veth peer name",
+                    "",
+                    "a peer named by the kernel cannot be brought up by name",
+                ));
+            }
+        } else {
+            validate_ifname(&self.peer)?;
+        }
         if self.peer_index.is_some() && self.index.is_none() {
             return Err(Error::invalid(
                 "veth peer index",
@@ -222,5 +237,11 @@ mod tests {
     fn names_are_validated_first() {
         assert!(Veth::new("abcdefghijklmnopq", "p").request().is_err());
         assert!(Veth::new("a", "b/c").request().is_err());
+        assert!(Veth::new("a", "").peer_up().request().is_err());
+        let RouteNetlinkMessage::NewLink(m) = Veth::new("a", "").request().unwrap().msg else {
+            panic!()
+        };
+        let peer_named = format!("{m:?}").matches("IfName").count();
+        assert_eq!(peer_named, 1, "only this end is named");
     }
 }

@@ -386,25 +386,31 @@ fn parse_add(args: &[String]) -> Result<AddCmd, ParseError> {
 fn parse_kind(t: &str, w: &mut Words<'_>, mut parent: Option<String>) -> Result<Kind, ParseError> {
     let kind = match t {
         "veth" => {
+            // Without `peer ...` the kernel names the peer (vethN), as with ip.
+            let Some(word) = w.next() else {
+                return Ok(Kind::Veth {
+                    peer: String::new(),
+                    netns: None,
+                    mac: None,
+                });
+            };
+            if word != "peer" {
+                return Err(w.unknown(word));
+            }
             let (mut peer, mut netns, mut mac) = (None, None, None);
-            if let Some(word) = w.next() {
-                if word != "peer" {
-                    return Err(w.unknown(word));
-                }
-                while let Some(word) = w.next() {
-                    match word {
-                        "name" => peer = Some(w.ifname("peer name")?),
-                        "netns" => netns = Some(w.value("netns")?.to_owned()),
-                        "address" => mac = Some(w.mac("peer address")?),
-                        _ if peer.is_none() => {
-                            check_ifname("add", word)?;
-                            peer = Some(word.to_owned());
-                        }
-                        _ => return Err(w.unknown(word)),
+            while let Some(word) = w.next() {
+                match word {
+                    "name" => peer = Some(w.ifname("peer name")?),
+                    "netns" => netns = Some(w.value("netns")?.to_owned()),
+                    "address" => mac = Some(w.mac("peer address")?),
+                    _ if peer.is_none() => {
+                        check_ifname("add", word)?;
+                        peer = Some(word.to_owned());
                     }
+                    _ => return Err(w.unknown(word)),
                 }
             }
-            let peer = peer.ok_or_else(|| perr("add", "type veth needs peer NAME"))?;
+            let peer = peer.ok_or_else(|| perr("add", "peer needs a NAME"))?;
             return Ok(Kind::Veth { peer, netns, mac });
         }
         "bridge" => {
@@ -943,9 +949,9 @@ mod tests {
     fn bad_input_names_the_problem() {
         let cases = [
             ("add a-name-of-16-byt type bridge", "longer than 15 bytes"),
-            ("add v0 type veth", "needs peer NAME"),
             ("add b0 netns red type bridge", "applies to macvlan"),
-            ("add v0 type veth peer", "needs peer NAME"),
+            ("add v0 type veth peer", "peer needs a NAME"),
+            ("add v0 type veth peer netns red", "peer needs a NAME"),
             ("add v0", "needs type KIND"),
             ("add v0 type dummy", "unknown type \"dummy\""),
             ("add mv0 type macvlan mode bridge", "needs link PARENT"),

@@ -141,6 +141,11 @@ sandbox_test! {
             assert!(text.lines().any(|l| l == line), "{line:?} not in\n{text}");
         }
 
+        // Line for line what `ip route show` prints (but for trailing blanks).
+        let ip_text = warren_testkit::run("ip", &["-n", "red", "route", "show"]);
+        let trimmed = |t: &str| t.lines().map(|l| l.trim_end().to_owned()).collect::<Vec<_>>();
+        assert_eq!(trimmed(&text), trimmed(&ip_text));
+
         // replace, then delete.
         red(&["route", "replace", "10.3.0.0/16", "via", "10.0.0.254", "metric", "50"]);
         let r = ip(&["route", "show", "10.3.0.0/16"]);

@@ -81,6 +81,18 @@ sandbox_test! {
         assert!(v0.contains("10.0.0.1/24") && v0.contains("fd00::1/64"), "{v0}");
         assert!(table.lines().any(|l| l.starts_with("lo ") && l.contains("127.0.0.1/8")), "{table}");
         assert!(table.lines().any(|l| l.starts_with("v1 ") && l.contains("10.0.1.1/24")), "{table}");
+        // Line for line `ip -br addr` (ip names a veth `v0@v1`; warren says `v0`).
+        let ip_br = warren_testkit::run("ip", &["-n", "red", "-br", "addr"]);
+        let norm = |t: &str| {
+            t.lines()
+                .map(|l| {
+                    let mut f: Vec<String> = l.split_whitespace().map(str::to_owned).collect();
+                    f[0] = f[0].split('@').next().unwrap_or_default().to_owned();
+                    f.join(" ")
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(norm(&table), norm(&ip_br));
         let all: Value = serde_json::from_str(&ok(&["-n", "red", "-j", "addr"])).unwrap();
         assert_eq!(all.as_array().unwrap().len(), 3, "lo, v0, v1: {all}");
 

@@ -96,25 +96,21 @@ fn handle(global: &Global) -> Result<Handle, CliError> {
     }
 }
 
+/// Open `netns NS` (a name, a path or pid:N), if given.
+fn open_ns(spec: Option<&str>) -> Result<Option<NetNs>, CliError> {
+    Ok(spec.map(super::open_ns_spec).transpose()?.map(|(ns, _)| ns))
+}
+
 fn index_of(h: &Handle, name: &str) -> Result<u32, CliError> {
     Ok(h.link_index(name)?)
 }
 
 fn add(h: &Handle, a: &AddCmd) -> Result<(), CliError> {
     let master = a.master.as_deref().map(|m| index_of(h, m)).transpose()?;
-    let netns = a
-        .netns
-        .as_deref()
-        .map(super::open_ns_spec)
-        .transpose()?
-        .map(|(ns, _)| ns);
+    let link_ns = open_ns(a.netns.as_deref())?;
     match &a.kind {
         Kind::Veth { peer, netns, mac } => {
-            let ns = netns
-                .as_deref()
-                .map(super::open_ns_spec)
-                .transpose()?
-                .map(|(ns, _)| ns);
+            let ns = open_ns(netns.as_deref())?;
             let mut spec = Veth::new(a.name.as_str(), peer.as_str());
             if let Some(ns) = &ns {
                 spec = spec.peer_netns(ns);
@@ -153,7 +149,7 @@ fn add(h: &Handle, a: &AddCmd) -> Result<(), CliError> {
         }
         Kind::MacVlan { parent, mode, tap } => {
             let mut spec = MacVlan::new(a.name.as_str(), index_of(h, parent)?, *mode);
-            if let Some(ns) = &netns {
+            if let Some(ns) = &link_ns {
                 spec = spec.netns(ns);
             }
             if *tap {
@@ -167,7 +163,7 @@ fn add(h: &Handle, a: &AddCmd) -> Result<(), CliError> {
         }
         Kind::IpVlan { parent, mode, flag } => {
             let mut spec = IpVlan::new(a.name.as_str(), index_of(h, parent)?, *mode).flag(*flag);
-            if let Some(ns) = &netns {
+            if let Some(ns) = &link_ns {
                 spec = spec.netns(ns);
             }
             if let Some(m) = master {
@@ -340,12 +336,7 @@ fn resolve_group(link: &str, g: &str) -> Result<u32, CliError> {
 }
 
 fn set(h: &Handle, s: &SetCmd) -> Result<(), CliError> {
-    let ns: Option<NetNs> = s
-        .netns
-        .as_deref()
-        .map(super::open_ns_spec)
-        .transpose()?
-        .map(|(ns, _)| ns);
+    let ns = open_ns(s.netns.as_deref())?;
     let master = match &s.master {
         None => None,
         Some(None) => Some(None),

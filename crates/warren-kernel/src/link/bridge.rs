@@ -4,6 +4,19 @@
 //! Port flags go as bridge-port data (`IFLA_INFO_SLAVE_DATA`) in an `RTM_NEWLINK` without
 //! create flags, as `ip link set dev PORT type bridge_slave ...` sends them. The FDB is
 //! `RTM_{NEW,DEL,GET}NEIGH` in family `AF_BRIDGE`.
+//!
+//! ```no_run
+//! use warren_kernel::Handle;
+//! use warren_kernel::link::bridge::{BridgePortOptions, FdbEntry, FdbState};
+//!
+//! let h = Handle::current()?;
+//! let opts = BridgePortOptions { hairpin: Some(true), isolated: Some(true), ..Default::default() };
+//! h.bridge_port_set("hv1", &opts)?;
+//! let mut entry = FdbEntry::new([2, 0, 0, 0, 0, 1], h.link_index("hv1")?);
+//! entry.state = FdbState::Static;
+//! h.fdb_add(&entry)?;
+//! # Ok::<(), warren_kernel::Error>(())
+//! ```
 
 use std::net::IpAddr;
 use std::time::Duration;

@@ -7,6 +7,19 @@
 //! The peer's up state cannot go in: the kernel opens the peer before the two ends are linked
 //! and refuses with `ENOTCONN`. [`Veth::peer_up`] therefore adds a follow-up request, sent in
 //! the peer's namespace after the create ([`Veth::peer_up_request`] for callers that batch).
+//!
+//! ```no_run
+//! use warren_kernel::link::{bridge::Bridge, veth::Veth};
+//! use warren_kernel::{Handle, NetNs};
+//!
+//! let host = Handle::current()?;
+//! host.link_add(&Bridge::new("br0").up())?;
+//! let br = host.link_index("br0")?;
+//! let c1 = NetNs::new_anonymous("c1")?;
+//! // Host end `hv1` on br0 and up; peer `eth0` created inside c1 and brought up there.
+//! host.link_add(&Veth::new("hv1", "eth0").peer_netns(&c1).master(br).up().peer_up())?;
+//! # Ok::<(), warren_kernel::Error>(())
+//! ```
 
 use std::os::fd::AsRawFd;
 

@@ -69,7 +69,7 @@ fn lab() {
 
 /// Our JSON route against ip's, key by key (ip leaves out defaults: boot, global, unicast).
 fn assert_same(m: &Value, t: &Value) {
-    for key in ["dst", "gateway", "dev", "metric", "prefsrc", "flags"] {
+    for key in ["dst", "gateway", "dev", "metric", "prefsrc", "flags", "pref"] {
         assert_eq!(m.get(key), t.get(key), "{key}: {m} vs {t}");
     }
     assert_eq!(
@@ -145,6 +145,11 @@ sandbox_test! {
         let ip_text = warren_testkit::run("ip", &["-n", "red", "route", "show"]);
         let trimmed = |t: &str| t.lines().map(|l| l.trim_end().to_owned()).collect::<Vec<_>>();
         assert_eq!(trimmed(&text), trimmed(&ip_text));
+        red(&["route", "add", "fd09::/64", "dev", "v0", "pref", "high", "metric", "7"]);
+        let text6 = red(&["route", "show", "-6"]);
+        let ip_text6 = warren_testkit::run("ip", &["-n", "red", "-6", "route", "show"]);
+        assert_eq!(trimmed(&text6), trimmed(&ip_text6));
+        assert!(text6.lines().any(|l| l == "fd09::/64 dev v0 metric 7 pref high"), "{text6}");
 
         // replace, then delete.
         red(&["route", "replace", "10.3.0.0/16", "via", "10.0.0.254", "metric", "50"]);

@@ -30,7 +30,7 @@ mod types;
 
 pub use listing::{Route, RouteFilter};
 pub use lookup::{RouteQuery, route_get_request};
-pub use types::{Nexthop, Protocol, RouteType};
+pub use types::{Nexthop, Protocol, RoutePref, RouteType};
 
 /// A route to add, replace or delete, built the way `ip route` reads its words.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +60,8 @@ pub struct RouteSpec {
     /// `onlink`: take the gateway as directly reachable on `dev` even if no connected
     /// network covers it (e.g. `default via 169.254.1.1 dev eth0 onlink`).
     pub onlink: bool,
+    /// IPv6 route preference (`pref low|medium|high`).
+    pub pref: Option<RoutePref>,
 }
 
 impl RouteSpec {
@@ -79,6 +81,7 @@ impl RouteSpec {
             nexthops: Vec::new(),
             dev_names: Vec::new(),
             onlink: false,
+            pref: None,
         }
     }
 
@@ -153,6 +156,12 @@ impl RouteSpec {
     /// A prohibit route (drop, ICMP administratively prohibited).
     pub fn prohibit(self) -> Self {
         self.kind(RouteType::Prohibit)
+    }
+
+    /// With IPv6 route preference `pref`.
+    pub fn pref(mut self, pref: RoutePref) -> Self {
+        self.pref = Some(pref);
+        self
     }
 
     /// Treat the gateway (of the route or of every nexthop) as on-link.
@@ -236,6 +245,9 @@ impl RouteSpec {
         if self.via.is_some() && !self.nexthops.is_empty() {
             return bad("give either via or nexthops, not both".into());
         }
+        if self.pref.is_some() && fam == Family::V4 {
+            return bad("pref is for IPv6 routes".into());
+        }
         if self.table == Some(ALL) {
             return bad("table 0 is not a table".into());
         }
@@ -311,6 +323,9 @@ impl RouteSpec {
         }
         if let Some(mt) = self.metric {
             a.push(RouteAttribute::Priority(mt));
+        }
+        if let Some(p) = self.pref {
+            a.push(RouteAttribute::Preference(p.to_netlink()));
         }
         if let Some(src) = self.src {
             a.push(RouteAttribute::PrefSource(RouteAddress::from(src)));

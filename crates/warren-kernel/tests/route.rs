@@ -11,7 +11,7 @@ use warren_kernel::addr::{AddrSpec, Family, IpNet};
 use warren_kernel::link::veth::Veth;
 use warren_kernel::netns::{self, Source};
 use warren_kernel::route::{
-    self, Nexthop, Protocol, Route, RouteFilter, RouteQuery, RouteSpec, RouteType,
+    self, Nexthop, Protocol, Route, RouteFilter, RoutePref, RouteQuery, RouteSpec, RouteType,
 };
 use warren_kernel::{Error, Handle};
 use warren_testkit::{oracle, sandbox_test};
@@ -92,6 +92,7 @@ fn assert_same(r: &Route, o: &Value, names: &HashMap<u32, String>) {
         s(&o["prefsrc"]),
         "prefsrc of {o}"
     );
+    assert_eq!(r.pref.map(|p| p.to_string()), s(&o["pref"]), "pref of {o}");
     let nhs = o["nexthops"].as_array().cloned().unwrap_or_default();
     assert_eq!(r.nexthops.len(), nhs.len(), "nexthops of {o}");
     for (n, on) in r.nexthops.iter().zip(&nhs) {
@@ -176,6 +177,15 @@ sandbox_test! {
             assert_same(r, o, &n);
         }
 
+        h.route_add(&RouteSpec::to("fd09::/64".parse().unwrap()).dev(i0).pref(RoutePref::High))
+            .unwrap();
+        let p6 = ours(&h, V6, "fd09::/64");
+        assert_eq!(p6.pref, Some(RoutePref::High));
+        let o = theirs(&["-6", "route", "show"], "fd09::/64");
+        assert_eq!(o["pref"], "high", "{o}");
+        assert_same(&p6, &o, &n);
+        let e = h.route_add(&RouteSpec::to("10.10.0.0/16".parse().unwrap()).dev(i0).pref(RoutePref::Low)).unwrap_err();
+        assert!(matches!(e, Error::Invalid { .. }), "{e}");
         let d6 = ours(&h, V6, "default");
         assert_eq!((d6.gateway, d6.oif, d6.metric), (Some(ipa("fd00::fe")), Some(i0), Some(1024)));
         assert_same(&d6, &theirs(&["-6", "route", "show"], "default"), &n);

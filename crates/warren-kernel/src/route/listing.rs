@@ -7,7 +7,7 @@ use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteFlags, RouteMessage, RouteVia,
 };
 
-use super::{ALL, MAIN, Nexthop, Protocol, RouteSpec, RouteType};
+use super::{ALL, MAIN, Nexthop, Protocol, RoutePref, RouteSpec, RouteType};
 use crate::addr::{Family, IpNet, Scope};
 use crate::error::Result;
 use crate::handle::Handle;
@@ -47,6 +47,8 @@ pub struct Route {
     pub nexthops: Vec<Nexthop>,
     /// `RTM_F_*` and `RTNH_F_*` flags of the header.
     pub flags: u32,
+    /// IPv6 route preference.
+    pub pref: Option<RoutePref>,
 }
 
 impl Route {
@@ -69,6 +71,7 @@ impl Route {
         spec.kind = Some(self.kind);
         spec.nexthops.clone_from(&self.nexthops);
         spec.onlink = self.onlink();
+        spec.pref = self.pref;
         spec
     }
 
@@ -91,6 +94,7 @@ impl Route {
             scope: Scope(h.scope.into()),
             kind: RouteType::from_u8(h.kind.into()),
             prefsrc: None,
+            pref: None,
             nexthops: Vec::new(),
             flags: h.flags.bits(),
         };
@@ -108,6 +112,7 @@ impl Route {
                 RouteAttribute::Priority(p) => r.metric = Some(*p),
                 RouteAttribute::Table(t) => r.table = *t,
                 RouteAttribute::PrefSource(s) => r.prefsrc = route_ip(s),
+                RouteAttribute::Preference(p) => r.pref = RoutePref::from_netlink(*p),
                 RouteAttribute::MultiPath(hops) => {
                     r.nexthops = hops
                         .iter()

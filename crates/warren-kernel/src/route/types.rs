@@ -4,6 +4,8 @@ use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
+use netlink_packet_route::route::RoutePreference;
+
 use crate::error::{Error, Result};
 
 /// A route's origin (`RTPROT_*`): `kernel`, `boot` (what `ip route add` uses), `static`, ...
@@ -173,6 +175,64 @@ impl Nexthop {
     pub fn weight(mut self, weight: u8) -> Nexthop {
         self.weight = weight;
         self
+    }
+}
+
+/// An IPv6 route's preference (`RTA_PREF`, RFC 4191): `low`, `medium`, `high`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RoutePref {
+    /// Low.
+    Low,
+    /// Medium (the kernel's default for IPv6 routes).
+    Medium,
+    /// High.
+    High,
+}
+
+impl RoutePref {
+    pub(crate) fn to_netlink(self) -> RoutePreference {
+        match self {
+            RoutePref::Low => RoutePreference::Low,
+            RoutePref::Medium => RoutePreference::Medium,
+            RoutePref::High => RoutePreference::High,
+        }
+    }
+
+    pub(crate) fn from_netlink(p: RoutePreference) -> Option<RoutePref> {
+        match p {
+            RoutePreference::Low => Some(RoutePref::Low),
+            RoutePreference::Medium => Some(RoutePref::Medium),
+            RoutePreference::High => Some(RoutePref::High),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for RoutePref {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RoutePref::Low => "low",
+            RoutePref::Medium => "medium",
+            RoutePref::High => "high",
+        })
+    }
+}
+
+impl FromStr for RoutePref {
+    type Err = Error;
+
+    /// `low`, `medium` or `high`.
+    fn from_str(s: &str) -> Result<RoutePref> {
+        match s {
+            "low" => Ok(RoutePref::Low),
+            "medium" => Ok(RoutePref::Medium),
+            "high" => Ok(RoutePref::High),
+            _ => Err(Error::invalid(
+                "route preference",
+                s,
+                "expected low, medium or high",
+            )),
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use warren_kernel::addr::{Family, IpNet, Scope};
-use warren_kernel::route::{self, Nexthop, Protocol, RouteSpec, RouteType};
+use warren_kernel::route::{self, Nexthop, Protocol, RoutePref, RouteSpec, RouteType};
 
 use crate::CliError;
 use crate::cmd::addr::{ParseError, perr, value};
@@ -58,6 +58,8 @@ pub struct RouteWords {
     pub nexthops: Vec<NexthopWords>,
     /// `onlink`.
     pub onlink: bool,
+    /// `pref low|medium|high` (IPv6).
+    pub pref: Option<RoutePref>,
 }
 
 /// What `warren route` was asked to do.
@@ -217,6 +219,10 @@ fn parse_modify(
                 r.scope = Some(s.parse().map_err(|e| perr(cmd, e))?);
             }
             "onlink" => r.onlink = true,
+            "pref" => {
+                let p = value(cmd, &mut it, "pref")?;
+                r.pref = Some(p.parse().map_err(|e| perr(cmd, e))?);
+            }
             "nexthop" => r.nexthops.push(NexthopWords {
                 weight: 1,
                 ..NexthopWords::default()
@@ -366,6 +372,7 @@ impl RouteWords {
         spec.protocol = self.protocol;
         spec.kind = self.kind;
         spec.onlink = self.onlink;
+        spec.pref = self.pref;
         if let Some(d) = &self.dev {
             let i = index(d)?;
             spec = spec.dev(i).dev_name(i, d);

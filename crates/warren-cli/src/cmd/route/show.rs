@@ -70,6 +70,9 @@ pub fn route_line(r: &Route, names: &HashMap<u32, String>, show_table: bool) -> 
     if r.onlink() {
         s.push_str(" onlink");
     }
+    if let Some(p) = r.pref {
+        s.push_str(&format!(" pref {p}"));
+    }
     for nh in &r.nexthops {
         s.push_str("\n\tnexthop");
         if let Some(g) = nh.via {
@@ -84,7 +87,7 @@ pub fn route_line(r: &Route, names: &HashMap<u32, String>, show_table: bool) -> 
 }
 
 /// One route as JSON with ip's keys: `dst`, `type`, `table`, `protocol`, `scope`, `flags`, and
-/// when set `gateway`, `dev`, `prefsrc`, `metric`, `nexthops: [{gateway, dev, weight}]`.
+/// when set `gateway`, `dev`, `prefsrc`, `metric`, `pref`, `nexthops: [{gateway, dev, weight}]`.
 pub fn route_json(r: &Route, names: &HashMap<u32, String>) -> Value {
     let mut o = json!({
         "dst": dst_text(r),
@@ -105,6 +108,9 @@ pub fn route_json(r: &Route, names: &HashMap<u32, String>) -> Value {
     }
     if let Some(m) = r.metric {
         o["metric"] = json!(m);
+    }
+    if let Some(p) = r.pref {
+        o["pref"] = json!(p.to_string());
     }
     if !r.nexthops.is_empty() {
         let nhs: Vec<Value> = r
@@ -153,6 +159,7 @@ mod tests {
             prefsrc: None,
             nexthops: vec![],
             flags: 0,
+            pref: None,
         };
         assert_eq!(
             route_line(&r, &names, false),

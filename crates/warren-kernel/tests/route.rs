@@ -434,3 +434,24 @@ sandbox_test! {
         assert_eq!(o["via"]["family"], "inet6", "{o}");
     }
 }
+
+sandbox_test! {
+    fn thousands_of_routes_in_one_batch_and_one_dump() {
+        let (h, i0, _) = lab();
+        let specs: Vec<RouteSpec> = (0..3000u32)
+            .map(|i| {
+                let dst = IpNet::host(IpAddr::V4(std::net::Ipv4Addr::from(0x0a64_0000 + i)));
+                RouteSpec::to(dst).via(ipa("10.0.0.254")).table(200)
+            })
+            .collect();
+        h.execute_all(specs.iter().map(RouteSpec::request_add).collect()).unwrap();
+        let t200 = RouteFilter { table: Some(200), family: Some(Family::V4) };
+        let listed = h.routes(t200).unwrap();
+        assert_eq!(listed.len(), 3000);
+        assert!(listed.iter().all(|r| r.oif == Some(i0) && r.gateway == Some(ipa("10.0.0.254"))));
+        let o = ip(&["route", "show", "table", "200"]);
+        assert_eq!(o.as_array().unwrap().len(), 3000);
+        h.execute_all(listed.iter().map(|r| r.to_spec().request_del()).collect()).unwrap();
+        assert!(h.routes(t200).unwrap().is_empty());
+    }
+}

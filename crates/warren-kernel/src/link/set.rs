@@ -258,6 +258,37 @@ mod tests {
     }
 
     #[test]
+    fn altname_and_change_requests_match_the_uapi() {
+        use crate::link::tests_support::{attr, attr_str, ifinfomsg, nested, nlmsghdr};
+        // RTM_NEWLINKPROP (108), NLM_F_CREATE | NLM_F_APPEND | REQUEST | ACK:
+        // ifinfomsg(index 5) + IFLA_PROP_LIST (52, flagged NLA_F_NESTED as ip sends it)
+        // { IFLA_ALT_IFNAME (53) "long-name" }.
+        let req = altname_request(5, "v0", "long-name", true).unwrap();
+        let mut body = ifinfomsg(5, 0, 0);
+        body.extend(nested(52 | 0x8000, &[attr_str(53, "long-name")]));
+        let mut want = nlmsghdr(body.len(), 108, 0x0c05, 2);
+        want.extend(body);
+        assert_eq!(req.to_bytes(2), want);
+
+        // RTM_SETLINK (19): down + IFLA_IFNAME + IFLA_MTU (4) + IFLA_MASTER (10) in one.
+        let change = LinkChange {
+            up: Some(false),
+            name: Some("v9".into()),
+            mtu: Some(1300),
+            master: Some(Some(3)),
+            ..LinkChange::default()
+        };
+        let req = change_request(5, "v0", &change).unwrap();
+        let mut body = ifinfomsg(5, 0, 1);
+        body.extend(attr_str(3, "v9"));
+        body.extend(attr(4, &1300u32.to_ne_bytes()));
+        body.extend(attr(10, &3u32.to_ne_bytes()));
+        let mut want = nlmsghdr(body.len(), 19, 0x5, 4);
+        want.extend(body);
+        assert_eq!(req.to_bytes(4), want);
+    }
+
+    #[test]
     fn nomaster_is_master_zero() {
         let r = master_request(3, "p", None);
         let RouteNetlinkMessage::SetLink(m) = r.message() else {

@@ -279,9 +279,10 @@ fn child_wiring(args: &[String]) -> Result<Value, String> {
     let down = t.elapsed();
     let peak_down = rss::self_peak_kib();
     // The kernel destroys namespaces asynchronously; their host veth ends go when it has.
+    let keep = 1 + plan.bridges();
     let mut settled = None;
     while t.elapsed() < Duration::from_secs(120) {
-        if wiring::link_count()? <= 1 {
+        if wiring::link_count()? <= keep {
             settled = Some(t.elapsed());
             break;
         }
@@ -294,12 +295,25 @@ fn child_wiring(args: &[String]) -> Result<Value, String> {
             format!("{left} namespaces left under /run/netns"),
         ));
     }
+    let t = Instant::now();
+    if let Err(e) = c.down_bridges(&plan) {
+        return Ok(fail("bridges down", e));
+    }
+    let bridges_down = t.elapsed();
+    let links = wiring::link_count()?;
+    if links != 1 {
+        return Ok(fail(
+            "after down",
+            format!("{links} links left, expected only lo"),
+        ));
+    }
     Ok(json!({
         "contender": name,
         "n": n,
         "up_s": up.as_secs_f64(),
         "down_s": down.as_secs_f64(),
         "settled_s": settled.map(|d| d.as_secs_f64()),
+        "bridges_down_s": bridges_down.as_secs_f64(),
         "in_process": c.in_process(),
         "self_base_rss_kib": base_rss,
         "self_peak_rss_kib": peak_up.max(peak_down),

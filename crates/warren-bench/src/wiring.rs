@@ -20,7 +20,7 @@ use crate::nl::{self, Msg, Nl};
 use crate::plan::{PEER, PREFIX, Plan};
 
 /// The contenders of part (a), in the order they run.
-pub const CONTENDERS: &[&str] = &["raw", "warren", "ip-batch", "ip-script"];
+pub const CONTENDERS: &[&str] = &["raw", "raw-phased", "warren", "ip-batch", "ip-script"];
 
 /// A contender: prepare (untimed), bring everything up, tear everything down.
 pub trait Contender {
@@ -30,8 +30,10 @@ pub trait Contender {
     }
     /// Create everything.
     fn up(&mut self, plan: &Plan) -> Result<(), String>;
-    /// Remove everything (namespaces and bridges).
+    /// Remove every namespace (which removes each veth pair).
     fn down(&mut self, plan: &Plan) -> Result<(), String>;
+    /// Remove the bridges (after the kernel has finished with the namespaces).
+    fn down_bridges(&mut self, plan: &Plan) -> Result<(), String>;
     /// Where the time of `up` went, for in-process contenders: (phase, seconds).
     fn phases(&self) -> Vec<(&'static str, f64)> {
         Vec::new()
@@ -46,6 +48,7 @@ pub trait Contender {
 pub fn contender(name: &str) -> Result<Box<dyn Contender>, String> {
     Ok(match name {
         "raw" => Box::new(Raw::default()),
+        "raw-phased" => Box::new(RawPhased::default()),
         "warren" => Box::new(Warren::default()),
         "ip-script" => Box::new(IpScript),
         "ip-batch" => Box::new(IpBatch),
@@ -113,15 +116,7 @@ impl Contender for Raw {
         let t = Instant::now();
         prepare_run_netns()?;
         let mut host = Nl::open().map_err(io_err("netlink socket"))?;
-        for b in 0..plan.bridges() {
-            let name = plan.bridge(b);
-            host.request(nl::bridge_create(&name))
-                .map_err(io_err("create bridge"))?;
-            let idx = host.link_index(&name).map_err(io_err("bridge index"))?;
-            host.request(nl::addr_add(idx, plan.gw(b), PREFIX))
-                .map_err(io_err("bridge address"))?;
-            self.bridges.push(idx);
-        }
+        self.bridges = raw_bridges(&mut host, plan)?;
         self.phases.push(("bridges", t.elapsed().as_secs_f64()));
         let bridges = &self.bridges;
         // One worker thread moves from namespace to namespace (unshare per namespace, as ip).
@@ -197,14 +192,11 @@ impl Contender for Raw {
     }
 
     fn down(&mut self, plan: &Plan) -> Result<(), String> {
-        for i in 0..plan.n {
-            let path = format!("/run/netns/{}", plan.ns(i));
-            let _ = umount2(path.as_str(), MntFlags::MNT_DETACH);
-            std::fs::remove_file(&path).map_err(io_err("remove namespace file"))?;
-        }
-        let mut host = Nl::open().map_err(io_err("netlink socket"))?;
-        let mut dels: Vec<Msg> = self.bridges.iter().map(|&i| nl::link_delete(i)).collect();
-        host.batch(&mut dels).map_err(io_err("delete bridges"))
+        raw_down(plan)
+    }
+
+    fn down_bridges(&mut self, _plan: &Plan) -> Result<(), String> {
+        raw_down_bridges(&self.bridges)
     }
 
     fn in_process(&self) -> bool {
@@ -216,7 +208,161 @@ impl Contender for Raw {
          /run/netns (as ip), then one RTM_NEWLINK creating the veth with master, up, peer eth0 \
          created in the namespace by fd (both ifindexes chosen, so no lookup), then one batch of \
          eth0 up + RTM_NEWADDR + RTM_NEWROUTE on a socket opened inside the namespace; teardown: \
-         umount + unlink per name, delete the bridges"
+         umount + unlink per name (then, once settled, delete the bridges in one batch)"
+            .into()
+    }
+}
+
+/// Create the plan's bridges (up, with their gateway address) on `host`; their indexes.
+fn raw_bridges(host: &mut Nl, plan: &Plan) -> Result<Vec<u32>, String> {
+    let mut out = Vec::new();
+    for b in 0..plan.bridges() {
+        let name = plan.bridge(b);
+        host.request(nl::bridge_create(&name))
+            .map_err(io_err("create bridge"))?;
+        let idx = host.link_index(&name).map_err(io_err("bridge index"))?;
+        host.request(nl::addr_add(idx, plan.gw(b), PREFIX))
+            .map_err(io_err("bridge address"))?;
+        out.push(idx);
+    }
+    Ok(out)
+}
+
+/// Unmount and unlink every name.
+fn raw_down(plan: &Plan) -> Result<(), String> {
+    for i in 0..plan.n {
+        let path = format!("/run/netns/{}", plan.ns(i));
+        let _ = umount2(path.as_str(), MntFlags::MNT_DETACH);
+        std::fs::remove_file(&path).map_err(io_err("remove namespace file"))?;
+    }
+    Ok(())
+}
+
+/// Delete the bridges in one batch.
+fn raw_down_bridges(bridges: &[u32]) -> Result<(), String> {
+    let mut host = Nl::open().map_err(io_err("netlink socket"))?;
+    let mut dels: Vec<Msg> = bridges.iter().map(|&i| nl::link_delete(i)).collect();
+    host.batch(&mut dels).map_err(io_err("delete bridges"))
+}
+
+/// The same minimal messages as [`Raw`], in warren's order: all namespaces first (one thread,
+/// a socket and an fd kept for each), then every veth in batches on the host socket, then one
+/// batch inside each namespace. The order matters: with the per-namespace loop, each `eth0`
+/// comes up while the rest is still being built, and the IPv6 link-local traffic of the early
+/// ones (DAD, router and MLD solicitations, flooded by the bridge to every port) competes with
+/// the later setup work.
+#[derive(Debug, Default)]
+pub struct RawPhased {
+    bridges: Vec<u32>,
+    phases: Vec<(&'static str, f64)>,
+}
+
+/// Messages per `sendmsg` when batching on one socket (acks must fit the receive buffer).
+const RAW_CHUNK: usize = 200;
+
+impl Contender for RawPhased {
+    fn up(&mut self, plan: &Plan) -> Result<(), String> {
+        let t = Instant::now();
+        prepare_run_netns()?;
+        let mut host = Nl::open().map_err(io_err("netlink socket"))?;
+        self.bridges = raw_bridges(&mut host, plan)?;
+        self.phases.push(("bridges", t.elapsed().as_secs_f64()));
+        let t = Instant::now();
+        let made = std::thread::scope(|s| {
+            s.spawn(move || -> Result<Vec<(File, Nl)>, String> {
+                let mut out = Vec::with_capacity(plan.n);
+                for i in 0..plan.n {
+                    let path = format!("/run/netns/{}", plan.ns(i));
+                    let fd = open(
+                        path.as_str(),
+                        OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_EXCL,
+                        Mode::empty(),
+                    )
+                    .map_err(|e| format!("create {path}: {e}"))?;
+                    drop(fd);
+                    unshare(CloneFlags::CLONE_NEWNET).map_err(|e| format!("unshare: {e}"))?;
+                    mount(
+                        Some("/proc/thread-self/ns/net"),
+                        path.as_str(),
+                        Some("none"),
+                        MsFlags::MS_BIND,
+                        None::<&str>,
+                    )
+                    .map_err(|e| format!("bind mount {path}: {e}"))?;
+                    let nsfd =
+                        File::open("/proc/thread-self/ns/net").map_err(io_err("open netns"))?;
+                    let inside = Nl::open().map_err(io_err("netlink socket in namespace"))?;
+                    out.push((nsfd, inside));
+                }
+                Ok(out)
+            })
+            .join()
+            .unwrap_or_else(|_| Err("raw worker panicked".into()))
+        })?;
+        self.phases
+            .push(("namespaces (+ socket inside)", t.elapsed().as_secs_f64()));
+        let t = Instant::now();
+        let mut veths: Vec<Msg> = made
+            .iter()
+            .enumerate()
+            .map(|(i, (nsfd, _))| {
+                nl::veth_create(
+                    &plan.host_veth(i),
+                    raw_host_index(i),
+                    self.bridges[plan.bridge_of(i)],
+                    PEER,
+                    RAW_PEER_INDEX,
+                    nsfd.as_raw_fd(),
+                )
+            })
+            .collect();
+        for chunk in veths.chunks_mut(RAW_CHUNK) {
+            host.batch(chunk).map_err(io_err("create veth"))?;
+        }
+        self.phases
+            .push(("veth creates", t.elapsed().as_secs_f64()));
+        let t = Instant::now();
+        for (i, (_, mut inside)) in made.into_iter().enumerate() {
+            let mut msgs = [
+                Msg::new(
+                    nl::RTM_NEWLINK,
+                    0,
+                    &nl::ifinfomsg(RAW_PEER_INDEX, nl::IFF_UP),
+                ),
+                nl::addr_add(RAW_PEER_INDEX as u32, plan.addr(i), PREFIX),
+                nl::default_route_add(plan.gw(plan.bridge_of(i))),
+            ];
+            inside
+                .batch(&mut msgs)
+                .map_err(io_err("eth0 up, address, route"))?;
+        }
+        self.phases
+            .push(("eth0 up + address + route", t.elapsed().as_secs_f64()));
+        Ok(())
+    }
+
+    fn down(&mut self, plan: &Plan) -> Result<(), String> {
+        raw_down(plan)
+    }
+
+    fn down_bridges(&mut self, _plan: &Plan) -> Result<(), String> {
+        raw_down_bridges(&self.bridges)
+    }
+
+    fn phases(&self) -> Vec<(&'static str, f64)> {
+        self.phases.clone()
+    }
+
+    fn in_process(&self) -> bool {
+        true
+    }
+
+    fn describe(&self, _plan: &Plan) -> String {
+        "the raw loop's messages in warren's order: one thread creates every namespace (open \
+         O_CREAT|O_EXCL + unshare + bind mount, an fd and a socket inside kept for each), then \
+         all veth creates (master, up, peer eth0 in the namespace by fd, chosen ifindexes) in \
+         batches of 200 per sendmsg on the host socket, then per namespace one batch of eth0 up \
+         + RTM_NEWADDR + RTM_NEWROUTE on its socket (closed right after); teardown as raw"
             .into()
     }
 }
@@ -320,6 +466,10 @@ impl Contender for Warren {
         for i in 0..plan.n {
             warren_kernel::netns::delete_named(&plan.ns(i)).map_err(werr("delete namespace"))?;
         }
+        Ok(())
+    }
+
+    fn down_bridges(&mut self, _plan: &Plan) -> Result<(), String> {
         let host = warren_kernel::Handle::current().map_err(werr("host handle"))?;
         let reqs = self
             .bridges
@@ -339,8 +489,8 @@ impl Contender for Warren {
          Veth::new(host, eth0).index(i).peer_index(2).peer_netns(ns).master(br).up().peer_up() \
          in one Handle::execute batch on the host socket; per namespace one Handle::execute of \
          Veth::peer_up_request + addr_add_request + RouteSpec::default_v4().via(gw).request_add \
-         on the handle's socket; teardown: drop the handles, netns::delete_named per name, \
-         delete the bridges in one batch"
+         on the handle's socket; teardown: drop the handles, netns::delete_named per name \
+         (then, once settled, the bridges in one batch)"
             .into()
     }
 }
@@ -365,6 +515,18 @@ fn run_sh(script: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("{script} failed: {st}"))
+    }
+}
+
+fn ip_batch_file(file: &str) -> Result<(), String> {
+    let st = Command::new("ip")
+        .args(["-batch", file])
+        .status()
+        .map_err(io_err("ip"))?;
+    if st.success() {
+        Ok(())
+    } else {
+        Err(format!("ip -batch {file} failed: {st}"))
     }
 }
 
@@ -403,10 +565,12 @@ impl Contender for IpScript {
         for i in 0..plan.n {
             let _ = writeln!(down, "ip netns delete {}", plan.ns(i));
         }
+        let mut bridges = String::new();
         for b in 0..plan.bridges() {
-            let _ = writeln!(down, "ip link delete {}", plan.bridge(b));
+            let _ = writeln!(bridges, "ip link delete {}", plan.bridge(b));
         }
         write(&format!("{WORK}/up.sh"), &up)?;
+        write(&format!("{WORK}/bridges-down.sh"), &bridges)?;
         write(&format!("{WORK}/down.sh"), &down)
     }
 
@@ -416,6 +580,10 @@ impl Contender for IpScript {
 
     fn down(&mut self, _plan: &Plan) -> Result<(), String> {
         run_sh(&format!("{WORK}/down.sh"))
+    }
+
+    fn down_bridges(&mut self, _plan: &Plan) -> Result<(), String> {
+        run_sh(&format!("{WORK}/bridges-down.sh"))
     }
 
     fn in_process(&self) -> bool {
@@ -428,7 +596,7 @@ impl Contender for IpScript {
              `ip link set BR up`; per namespace 6 calls: `ip netns add NS`, `ip link add VETH type \
              veth peer name eth0 netns NS`, `ip link set VETH master BR up`, `ip -n NS link set \
              eth0 up`, `ip -n NS addr add A/16 dev eth0`, `ip -n NS route add default via GW` \
-             ({} ip processes); teardown: `ip netns delete NS` per name, `ip link delete BR`",
+             ({} ip processes); teardown: `ip netns delete NS` per name (then, once settled, `ip link delete BR`)",
             plan.n * 6 + plan.bridges() * 3
         )
     }
@@ -473,9 +641,11 @@ impl Contender for IpBatch {
         for i in 0..plan.n {
             let _ = writeln!(down, "netns delete {}", plan.ns(i));
         }
+        let mut bridges = String::new();
         for b in 0..plan.bridges() {
-            let _ = writeln!(down, "link delete {}", plan.bridge(b));
+            let _ = writeln!(bridges, "link delete {}", plan.bridge(b));
         }
+        write(&format!("{WORK}/bridges-down.batch"), &bridges)?;
         write(&format!("{WORK}/down.batch"), &down)
     }
 
@@ -484,15 +654,11 @@ impl Contender for IpBatch {
     }
 
     fn down(&mut self, _plan: &Plan) -> Result<(), String> {
-        let st = Command::new("ip")
-            .args(["-batch", &format!("{WORK}/down.batch")])
-            .status()
-            .map_err(io_err("ip"))?;
-        if st.success() {
-            Ok(())
-        } else {
-            Err(format!("ip -batch down.batch failed: {st}"))
-        }
+        ip_batch_file(&format!("{WORK}/down.batch"))
+    }
+
+    fn down_bridges(&mut self, _plan: &Plan) -> Result<(), String> {
+        ip_batch_file(&format!("{WORK}/bridges-down.batch"))
     }
 
     fn in_process(&self) -> bool {
@@ -506,7 +672,7 @@ impl Contender for IpBatch {
              per-line -n in a batch, and a peer `up` at creation fails with ENOTCONN on this kernel); \
              then per namespace one `ip -n NS -batch FILE` of `link set eth0 up`, `addr add`, \
              `route add default` ({} ip processes, run by sh); teardown: one `ip -batch` of {n} \
-             `netns delete` + `link delete BR`",
+             `netns delete` (then, once settled, one `ip -batch` of `link delete BR`)",
             1 + plan.n,
             n = plan.n
         )

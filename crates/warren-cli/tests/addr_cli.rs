@@ -63,6 +63,8 @@ sandbox_test! {
         // JSON: ip's keys and values, entry for entry.
         let mine: Value = serde_json::from_str(&ok(&["-n", "red", "-j", "addr", "show", "dev", "v0"])).unwrap();
         assert_eq!(mine.as_array().unwrap().len(), 1, "{mine}");
+        let late_j = ok(&["-n", "red", "addr", "show", "dev", "v0", "-j"]);
+        assert_eq!(serde_json::from_str::<Value>(&late_j).unwrap(), mine, "-j after the words too");
         assert_eq!(mine[0]["ifname"], "v0");
         let theirs = ip_addrs("v0");
         let info = mine[0]["addr_info"].as_array().unwrap();

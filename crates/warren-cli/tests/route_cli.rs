@@ -122,6 +122,8 @@ sandbox_test! {
 
         assert_all_same(&red_json(&["route", "show"]), &ip(&["route", "show"]));
         assert_all_same(&red_json(&["route"]), &ip(&["route", "show"]));
+        let late_j: Value = serde_json::from_str(&red(&["route", "show", "-j"])).unwrap();
+        assert_all_same(&late_j, &ip(&["route", "show"]));
         assert_all_same(&red_json(&["route", "show", "-6"]), &ip(&["-6", "route", "show"]));
         assert_all_same(&red_json(&["route", "show", "table", "100"]), &ip(&["route", "show", "table", "100"]));
         let all = red_json(&["route", "show", "table", "all"]);

@@ -54,6 +54,14 @@ pub(crate) fn value<'a>(
         .ok_or_else(|| perr(cmd, format!("{key:?} needs a value")))
 }
 
+/// Take `-j`/`-json`/`--json` out of the words wherever they stand (as `warren ns` does), and
+/// say whether JSON was asked for there or globally.
+pub(crate) fn take_json(args: &[String], global: &Global) -> (Vec<String>, bool) {
+    let is_json = |w: &String| matches!(w.as_str(), "-j" | "-json" | "--json");
+    let json = global.json || args.iter().any(is_json);
+    (args.iter().filter(|w| !is_json(w)).cloned().collect(), json)
+}
+
 /// A handle on the namespace the command runs in (`-n NS` has already moved this process
 /// there), labelled with the name given so errors say `(netns NS)`.
 pub(crate) fn handle(global: &Global) -> Result<Handle, CliError> {
@@ -193,7 +201,8 @@ fn parse_net(cmd: &str, w: &str) -> Result<IpNet, ParseError> {
 
 /// Run `warren addr`.
 pub fn run(args: Args, global: &Global) -> Result<ExitCode, CliError> {
-    let cmd = parse(&args.args)?;
+    let (words, json) = take_json(&args.args, global);
+    let cmd = parse(&words)?;
     let h = handle(global)?;
     match cmd {
         Cmd::Add {
@@ -251,7 +260,7 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode, CliError> {
                     state: l.operstate.to_uppercase(),
                 })
                 .collect();
-            let out = if global.json {
+            let out = if json {
                 json_rows(&rows).to_string() + "\n"
             } else {
                 table(&rows)

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use serde_json::Value;
 use warren_kernel::route::{self, RouteFilter, RouteQuery};
 
-use super::addr::handle;
+use super::addr::{handle, take_json};
 use crate::{CliError, Global};
 
 /// Arguments of `warren route`.
@@ -28,7 +28,8 @@ pub struct Args {
 
 /// Run `warren route`.
 pub fn run(args: Args, global: &Global) -> Result<ExitCode, CliError> {
-    let cmd = parse(&args.args)?;
+    let (words, json) = take_json(&args.args, global);
+    let cmd = parse(&words)?;
     let h = handle(global)?;
     let mut out = String::new();
     match cmd {
@@ -47,7 +48,7 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode, CliError> {
             })?;
             let names = names(&h)?;
             let all = table == Some(route::ALL);
-            if global.json {
+            if json {
                 let v: Vec<Value> = routes.iter().map(|r| route_json(r, &names)).collect();
                 out = Value::Array(v).to_string() + "\n";
             } else {
@@ -72,7 +73,7 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode, CliError> {
             };
             let r = h.route_get(dst, q)?;
             let names = names(&h)?;
-            out = if global.json {
+            out = if json {
                 Value::Array(vec![route_json(&r, &names)]).to_string() + "\n"
             } else {
                 route_line(&r, &names, true) + "\n"

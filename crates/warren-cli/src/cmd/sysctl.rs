@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use serde_json::{Map, Value};
 use warren_kernel::sysctl;
 
-use super::addr::{ParseError, perr};
+use super::addr::{ParseError, perr, take_json};
 use crate::{CliError, Global};
 
 /// Arguments of `warren sysctl`.
@@ -66,7 +66,8 @@ fn path(key: &str) -> Result<PathBuf, CliError> {
 /// Run `warren sysctl`. This process is already inside the namespace (`-n`), so the files
 /// under `/proc/sys/net` are that namespace's.
 pub fn run(args: Args, global: &Global) -> Result<ExitCode, CliError> {
-    let cmd = parse(&args.args)?;
+    let (words, json) = take_json(&args.args, global);
+    let cmd = parse(&words)?;
     let mut shown: Vec<(String, String)> = Vec::new();
     let mut undo: Vec<(PathBuf, String)> = Vec::new();
     for item in &cmd.items {
@@ -77,7 +78,7 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode, CliError> {
                 sysctl::read_here(&p).and_then(|old| {
                     sysctl::write_here(&p, v)?;
                     undo.push((p, old));
-                    if global.json {
+                    if json {
                         shown.push((k.clone(), v.clone()));
                     }
                     Ok(())
@@ -91,7 +92,7 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode, CliError> {
             return Err(e.into());
         }
     }
-    let out = if global.json {
+    let out = if json {
         let m: Map<String, Value> = shown
             .into_iter()
             .map(|(k, v)| (k, Value::String(v)))

@@ -348,9 +348,11 @@ fn parse_extack(mut tlvs: &[u8]) -> Option<String> {
 }
 
 /// Whether a refusal of RTM_NEWLINK means the kernel has no such link kind (no module to load).
+/// Only the kernel's own words count: EOPNOTSUPP alone also means "this kind cannot do that"
+/// (e.g. a master that is not a bridge), which is an ordinary refusal.
 fn kind_missing(e: &NetlinkError) -> bool {
     e.errno == Errno::EOPNOTSUPP
-        && e.extack.as_deref().is_none_or(|m| m.contains("Unknown device type"))
+        && e.extack.as_deref().is_some_and(|m| m.contains("Unknown device type"))
 }
 
 #[cfg(test)]
@@ -393,6 +395,8 @@ mod tests {
         assert_eq!(e.extack.as_deref(), Some("Unknown device type"));
         assert!(kind_missing(&e));
         assert_eq!(e.to_string(), "Unknown device type (Operation not supported on transport endpoint)");
+        let plain = NetlinkError { errno: Errno::EOPNOTSUPP, extack: None };
+        assert!(!kind_missing(&plain), "EOPNOTSUPP without the kernel's words is not a missing kind");
     }
 
     #[test]

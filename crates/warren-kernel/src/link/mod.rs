@@ -544,9 +544,7 @@ impl Common {
 }
 
 /// Add context to a refusal the kernel gives without text: a full bridge answers `EXFULL`.
-/// And undo a misreading: a kernel without a link kind says "Unknown device type" in its
-/// extended ack, so an `EOPNOTSUPP` *without* text on a create is some other refusal (a master
-/// that cannot take ports, an option the kernel was built without), not a missing kind.
+/// (A missing link kind is recognised by the netlink layer from the kernel's own words.)
 pub(crate) fn explain(e: Error) -> Error {
     use nix::errno::Errno;
     match e {
@@ -566,18 +564,6 @@ pub(crate) fn explain(e: Error) -> Error {
                 source,
             }
         }
-        Error::KernelLacks {
-            op,
-            object,
-            ns,
-            source,
-            ..
-        } if source.errno == Errno::EOPNOTSUPP && source.extack.is_none() => Error::Netlink {
-            op,
-            object,
-            ns,
-            source,
-        },
         e => e,
     }
 }

@@ -69,7 +69,9 @@ fn lab() {
 
 /// Our JSON route against ip's, key by key (ip leaves out defaults: boot, global, unicast).
 fn assert_same(m: &Value, t: &Value) {
-    for key in ["dst", "gateway", "dev", "metric", "prefsrc", "flags", "pref"] {
+    for key in [
+        "dst", "gateway", "dev", "metric", "prefsrc", "flags", "pref",
+    ] {
         assert_eq!(m.get(key), t.get(key), "{key}: {m} vs {t}");
     }
     assert_eq!(
@@ -141,6 +143,22 @@ sandbox_test! {
             "10.60.0.0/16 via 169.254.1.1 dev v0 onlink",
         ] {
             assert!(text.lines().any(|l| l == line), "{line:?} not in\n{text}");
+        }
+
+        // Selectors: an exact prefix, default, a device (ip leaves the selected keys out of its
+        // JSON, so compare destinations).
+        let dsts = |v: &Value| -> Vec<String> {
+            v.as_array().unwrap().iter().map(|r| r["dst"].as_str().unwrap().to_owned()).collect()
+        };
+        for sel in [vec!["10.3.0.0/16"], vec!["default"], vec!["dev", "v1"], vec!["-6", "default"]] {
+            let mut args = vec!["route", "show"];
+            args.extend(&sel);
+            let mut ip_args: Vec<&str> = if sel[0] == "-6" { vec!["-6"] } else { vec![] };
+            ip_args.extend(["route", "show"]);
+            ip_args.extend(sel.iter().filter(|w| **w != "-6"));
+            let (m, t) = (dsts(&red_json(&args)), dsts(&ip(&ip_args)));
+            assert!(!m.is_empty(), "{sel:?}");
+            assert_eq!(m, t, "{sel:?}");
         }
 
         // Line for line what `ip route show` prints (but for trailing blanks).

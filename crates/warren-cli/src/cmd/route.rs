@@ -1,6 +1,6 @@
 //! `warren route`: `add|replace|del [TYPE] [default|PREFIX] [via GW] [dev IF] [metric N]
 //! [table N] [src IP] [proto P] [scope S] [nexthop via GW dev IF weight N ...]`,
-//! `show [table N|all] [-6]` and `get ADDR [from A] [iif IF] [oif IF] [mark M]`, in ip's words.
+//! `show [PREFIX|default] [dev IF] [table N|all] [-6]` and `get ADDR [from A] [iif IF] [oif IF] [mark M]`, in ip's words.
 //! Parsing is pure ([`parse`]); [`run`] resolves interface names and talks to the kernel.
 
 mod parse;
@@ -41,11 +41,19 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode, CliError> {
                 Op::Del => h.route_del(&spec)?,
             }
         }
-        Cmd::Show { table, family } => {
-            let routes = h.routes(RouteFilter {
+        Cmd::Show {
+            table,
+            family,
+            dst,
+            dev,
+        } => {
+            let dev = dev.as_deref().map(|d| h.link_index(d)).transpose()?;
+            let mut routes = h.routes(RouteFilter {
                 table,
                 family: Some(family),
             })?;
+            routes
+                .retain(|r| dst.is_none_or(|d| r.dst == d) && dev.is_none_or(|i| r.oif == Some(i)));
             let names = names(&h)?;
             let all = table == Some(route::ALL);
             if json {

@@ -71,8 +71,12 @@ pub enum Cmd {
     Show {
         /// Table (`None` = main, `Some(0)` = all).
         table: Option<u32>,
-        /// Family (default IPv4, as ip).
+        /// Family (default IPv4, as ip; a prefix given sets it).
         family: Family,
+        /// Only routes to exactly this prefix (`default`, `10.0.0.0/24`; ip's `exact`).
+        dst: Option<IpNet>,
+        /// Only routes out of this interface (as ip: multipath routes have no single one).
+        dev: Option<String>,
     },
     /// `get ADDR [from A] [iif IF] [oif IF] [mark M]`.
     Get {
@@ -111,38 +115,55 @@ pub fn parse(args: &[String]) -> Result<Cmd, ParseError> {
         return Ok(Cmd::Show {
             table: None,
             family: family.unwrap_or(Family::V4),
+            dst: None,
+            dev: None,
         });
     };
     match verb.as_str() {
         "add" | "a" => parse_modify(Op::Add, "route add", family, rest),
         "replace" | "change" => parse_modify(Op::Replace, "route replace", family, rest),
         "del" | "delete" | "d" => parse_modify(Op::Del, "route del", family, rest),
-        "show" | "list" | "ls" | "lst" | "s" => {
-            let mut table = None;
-            let mut it = rest.iter();
-            while let Some(w) = it.next() {
-                match w.as_str() {
-                    "table" => {
-                        table = Some(parse_table(
-                            "route show",
-                            value("route show", &mut it, "table")?,
-                            true,
-                        )?)
-                    }
-                    w => return Err(perr("route show", format!("unexpected {w:?}"))),
-                }
-            }
-            Ok(Cmd::Show {
-                table,
-                family: family.unwrap_or(Family::V4),
-            })
-        }
+        "show" | "list" | "ls" | "lst" | "s" => parse_show(family, rest),
         "get" | "g" => parse_get(rest),
         other => Err(perr(
             "route",
             format!("unknown command {other:?} (expected add, replace, del, show or get)"),
         )),
     }
+}
+
+fn parse_show(family: Option<Family>, rest: &[String]) -> Result<Cmd, ParseError> {
+    let cmd = "route show";
+    let (mut table, mut dev, mut dst_word) = (None, None, None);
+    let mut it = rest.iter();
+    while let Some(w) = it.next() {
+        match w.as_str() {
+            "table" => table = Some(parse_table(cmd, value(cmd, &mut it, "table")?, true)?),
+            "dev" | "oif" => dev = Some(value(cmd, &mut it, "dev")?.to_owned()),
+            "to" | "exact" => dst_word = Some(value(cmd, &mut it, "to")?.to_owned()),
+            w if dst_word.is_none() && !w.starts_with('-') => dst_word = Some(w.to_owned()),
+            w => return Err(perr(cmd, format!("unexpected {w:?}"))),
+        }
+    }
+    let dst = match dst_word.as_deref() {
+        None => None,
+        Some("default") => Some(IpNet::default_route(family.unwrap_or(Family::V4))),
+        Some(w) => Some(w.parse::<IpNet>().map_err(|e| perr(cmd, e))?.network()),
+    };
+    let family = match (family, dst) {
+        (Some(f), Some(d)) if d.family() != f => {
+            return Err(perr(cmd, format!("{d} is not of the family asked for")));
+        }
+        (Some(f), _) => f,
+        (None, Some(d)) => d.family(),
+        (None, None) => Family::V4,
+    };
+    Ok(Cmd::Show {
+        table,
+        family,
+        dst,
+        dev,
+    })
 }
 
 fn ip(cmd: &str, w: &str) -> Result<IpAddr, ParseError> {
@@ -495,14 +516,36 @@ mod tests {
             parse(&[]).unwrap(),
             Cmd::Show {
                 table: None,
-                family: Family::V4
+                family: Family::V4,
+                dst: None,
+                dev: None
             }
         );
         assert_eq!(
             parse(&words("show table all -6")).unwrap(),
             Cmd::Show {
                 table: Some(0),
-                family: Family::V6
+                family: Family::V6,
+                dst: None,
+                dev: None
+            }
+        );
+        assert_eq!(
+            parse(&words("show fd00::/64 dev eth0")).unwrap(),
+            Cmd::Show {
+                table: None,
+                family: Family::V6,
+                dst: Some("fd00::/64".parse().unwrap()),
+                dev: Some("eth0".into())
+            }
+        );
+        assert_eq!(
+            parse(&words("show -6 default")).unwrap(),
+            Cmd::Show {
+                table: None,
+                family: Family::V6,
+                dst: Some(IpNet::default_route(Family::V6)),
+                dev: None
             }
         );
         assert_eq!(

@@ -6,6 +6,7 @@
 //! and [`handle`].
 
 use std::fmt;
+use std::io::Write;
 use std::process::ExitCode;
 
 use serde_json::{Value, json};
@@ -265,7 +266,6 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode, CliError> {
             } else {
                 table(&rows)
             };
-            use std::io::Write;
             std::io::stdout().write_all(out.as_bytes())?;
         }
     }

@@ -48,16 +48,19 @@ pub fn set_many(ns: &NetNs, pairs: &[(&str, &str)]) -> Result<()> {
 }
 
 /// Turn IP forwarding on or off inside `ns`: `net.ipv4.ip_forward` and
-/// `net.ipv6.conf.all.forwarding` together, from one thread.
+/// `net.ipv6.conf.all.forwarding` together, from one thread. On a kernel booted with IPv6
+/// disabled (no `net.ipv6` sysctls) only IPv4 is set.
 pub fn forwarding(ns: &NetNs, on: bool) -> Result<()> {
     let v = if on { "1" } else { "0" };
-    set_many(
-        ns,
-        &[
-            ("net.ipv4.ip_forward", v),
-            ("net.ipv6.conf.all.forwarding", v),
-        ],
-    )
+    let v4 = key_path("net.ipv4.ip_forward")?;
+    let v6 = key_path("net.ipv6.conf.all.forwarding")?;
+    ns.run(|| {
+        write_here(&v4, v)?;
+        if v6.exists() {
+            write_here(&v6, v)?;
+        }
+        Ok(())
+    })
 }
 
 /// Write a sysctl in the calling thread's namespace (for code already inside one).

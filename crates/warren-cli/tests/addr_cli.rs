@@ -95,6 +95,11 @@ sandbox_test! {
                 .collect::<Vec<_>>()
         };
         assert_eq!(norm(&table), norm(&ip_br));
+        for fam in ["-4", "-6"] {
+            let mine = ok(&["-n", "red", "addr", "show", fam]);
+            let theirs = warren_testkit::run("ip", &["-n", "red", "-br", fam, "addr"]);
+            assert_eq!(norm(&mine), norm(&theirs), "{fam}");
+        }
         let all: Value = serde_json::from_str(&ok(&["-n", "red", "-j", "addr"])).unwrap();
         assert_eq!(all.as_array().unwrap().len(), 3, "lo, v0, v1: {all}");
 

@@ -1,5 +1,5 @@
 //! `warren addr`: `add|del ADDR/PLEN dev IF [nodad] [scope S] [label L] [noprefixroute]`,
-//! `show [dev IF]` and `flush dev IF [-4|-6]`, in ip's words. Parsing is pure ([`parse`]);
+//! `show [dev IF] [-4|-6]` and `flush dev IF [-4|-6]`, in ip's words. Parsing is pure ([`parse`]);
 //! [`run`] resolves names and talks to the kernel.
 //!
 //! Also home of the small helpers the address, route and sysctl commands share: [`ParseError`]
@@ -102,10 +102,12 @@ pub enum Cmd {
         /// Interface name.
         dev: String,
     },
-    /// `show [dev IF]`.
+    /// `show [dev IF] [-4|-6]`.
     Show {
         /// Only this interface.
         dev: Option<String>,
+        /// Only this family.
+        family: Option<Family>,
     },
     /// `flush dev IF [-4|-6]`.
     Flush {
@@ -118,8 +120,24 @@ pub enum Cmd {
 
 /// Parse the words after `warren addr`.
 pub fn parse(args: &[String]) -> Result<Cmd, ParseError> {
+    let mut family = None;
+    let args: Vec<String> = args
+        .iter()
+        .filter(|w| match w.as_str() {
+            "-4" => {
+                family = Some(Family::V4);
+                false
+            }
+            "-6" => {
+                family = Some(Family::V6);
+                false
+            }
+            _ => true,
+        })
+        .cloned()
+        .collect();
     let Some((verb, rest)) = args.split_first() else {
-        return Ok(Cmd::Show { dev: None });
+        return Ok(Cmd::Show { dev: None, family });
     };
     match verb.as_str() {
         "add" | "a" | "replace" | "change" => {
@@ -139,16 +157,14 @@ pub fn parse(args: &[String]) -> Result<Cmd, ParseError> {
                     w => return Err(perr("addr show", format!("unexpected {w:?}"))),
                 }
             }
-            Ok(Cmd::Show { dev })
+            Ok(Cmd::Show { dev, family })
         }
         "flush" | "f" => {
-            let (mut dev, mut family) = (None, None);
+            let mut dev = None;
             let mut it = rest.iter();
             while let Some(w) = it.next() {
                 match w.as_str() {
                     "dev" => dev = Some(value("addr flush", &mut it, "dev")?.to_owned()),
-                    "-4" => family = Some(Family::V4),
-                    "-6" => family = Some(Family::V6),
                     w if dev.is_none() && !w.starts_with('-') => dev = Some(w.to_owned()),
                     w => return Err(perr("addr flush", format!("unexpected {w:?}"))),
                 }
@@ -241,7 +257,7 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode, CliError> {
         Cmd::Flush { dev, family } => {
             h.addr_flush(h.link_index(&dev)?, family)?;
         }
-        Cmd::Show { dev } => {
+        Cmd::Show { dev, family } => {
             let links = match &dev {
                 Some(d) => vec![h.link_get(d)?],
                 None => h.links()?,
@@ -253,13 +269,15 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode, CliError> {
                 .map(|l| Row {
                     addrs: addrs
                         .iter()
-                        .filter(|a| a.index == l.index)
+                        .filter(|a| a.index == l.index && family.is_none_or(|f| a.family == f))
                         .cloned()
                         .collect(),
                     index: l.index,
                     name: l.name,
                     state: l.operstate.to_uppercase(),
                 })
+                // As ip: with a family asked for, links without such an address are left out.
+                .filter(|r| family.is_none() || !r.addrs.is_empty())
                 .collect();
             let out = if json {
                 json_rows(&rows).to_string() + "\n"
@@ -369,17 +387,32 @@ mod tests {
                 dev: "eth0".into()
             }
         );
-        assert_eq!(parse(&[]).unwrap(), Cmd::Show { dev: None });
         assert_eq!(
-            parse(&words("show dev lo")).unwrap(),
+            parse(&[]).unwrap(),
             Cmd::Show {
-                dev: Some("lo".into())
+                dev: None,
+                family: None
             }
         );
         assert_eq!(
-            parse(&words("show lo")).unwrap(),
+            parse(&words("show dev lo")).unwrap(),
             Cmd::Show {
-                dev: Some("lo".into())
+                dev: Some("lo".into()),
+                family: None
+            }
+        );
+        assert_eq!(
+            parse(&words("show lo -6")).unwrap(),
+            Cmd::Show {
+                dev: Some("lo".into()),
+                family: Some(Family::V6)
+            }
+        );
+        assert_eq!(
+            parse(&words("-4")).unwrap(),
+            Cmd::Show {
+                dev: None,
+                family: Some(Family::V4)
             }
         );
     }

@@ -121,6 +121,7 @@ sandbox_test! {
         red(&["route", "add", "default", "via", "fd00::fe", "dev", "v0"]);
         red(&["route", "add", "10.4.0.0/16", "via", "10.0.0.254", "table", "100"]);
         red(&["route", "add", "10.60.0.0/16", "via", "169.254.1.1", "dev", "v0", "onlink"]);
+        red(&["route", "add", "10.61.0.0/16", "via", "10.0.0.254", "mtu", "1450", "metric", "9"]);
 
         assert_all_same(&red_json(&["route", "show"]), &ip(&["route", "show"]));
         assert_all_same(&red_json(&["route"]), &ip(&["route", "show"]));

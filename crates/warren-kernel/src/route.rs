@@ -8,8 +8,8 @@ use std::net::IpAddr;
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteFlags, RouteMessage, RouteNextHop, RouteNextHopFlags,
-    RouteVia,
+    RouteAddress, RouteAttribute, RouteFlags, RouteMessage, RouteMetric, RouteNextHop,
+    RouteNextHopFlags, RouteVia,
 };
 
 use crate::addr::{Family, IpNet, Scope};
@@ -62,6 +62,8 @@ pub struct RouteSpec {
     pub onlink: bool,
     /// IPv6 route preference (`pref low|medium|high`).
     pub pref: Option<RoutePref>,
+    /// Path MTU for this route (`mtu N`, `RTAX_MTU`), e.g. below a tunnel's overhead.
+    pub mtu: Option<u32>,
 }
 
 impl RouteSpec {
@@ -82,6 +84,7 @@ impl RouteSpec {
             dev_names: Vec::new(),
             onlink: false,
             pref: None,
+            mtu: None,
         }
     }
 
@@ -158,6 +161,12 @@ impl RouteSpec {
         self.kind(RouteType::Prohibit)
     }
 
+    /// With path MTU `mtu`.
+    pub fn mtu(mut self, mtu: u32) -> Self {
+        self.mtu = Some(mtu);
+        self
+    }
+
     /// With IPv6 route preference `pref`.
     pub fn pref(mut self, pref: RoutePref) -> Self {
         self.pref = Some(pref);
@@ -226,6 +235,9 @@ impl RouteSpec {
         }
         if let Some(m) = self.metric {
             s.push_str(&format!(" metric {m}"));
+        }
+        if let Some(m) = self.mtu {
+            s.push_str(&format!(" mtu {m}"));
         }
         s
     }
@@ -326,6 +338,9 @@ impl RouteSpec {
         }
         if let Some(p) = self.pref {
             a.push(RouteAttribute::Preference(p.to_netlink()));
+        }
+        if let Some(mtu) = self.mtu {
+            a.push(RouteAttribute::Metrics(vec![RouteMetric::Mtu(mtu)]));
         }
         if let Some(src) = self.src {
             a.push(RouteAttribute::PrefSource(RouteAddress::from(src)));

@@ -186,6 +186,13 @@ sandbox_test! {
         assert_same(&p6, &o, &n);
         let e = h.route_add(&RouteSpec::to("10.10.0.0/16".parse().unwrap()).dev(i0).pref(RoutePref::Low)).unwrap_err();
         assert!(matches!(e, Error::Invalid { .. }), "{e}");
+        h.route_add(&RouteSpec::to("10.61.0.0/16".parse().unwrap()).via(ipa("10.0.0.254")).mtu(1400))
+            .unwrap();
+        let m = ours(&h, V4, "10.61.0.0/16");
+        assert_eq!(m.mtu, Some(1400));
+        let o = theirs(&["route", "show"], "10.61.0.0/16");
+        assert_eq!(o["metrics"][0]["mtu"], 1400, "{o}");
+        assert_same(&m, &o, &n);
         let d6 = ours(&h, V6, "default");
         assert_eq!((d6.gateway, d6.oif, d6.metric), (Some(ipa("fd00::fe")), Some(i0), Some(1024)));
         assert_same(&d6, &theirs(&["-6", "route", "show"], "default"), &n);

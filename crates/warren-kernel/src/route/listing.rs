@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteFlags, RouteMessage, RouteVia,
+    RouteAddress, RouteAttribute, RouteFlags, RouteMessage, RouteMetric, RouteVia,
 };
 
 use super::{ALL, MAIN, Nexthop, Protocol, RoutePref, RouteSpec, RouteType};
@@ -49,6 +49,8 @@ pub struct Route {
     pub flags: u32,
     /// IPv6 route preference.
     pub pref: Option<RoutePref>,
+    /// Path MTU (`RTAX_MTU`), when the route sets one.
+    pub mtu: Option<u32>,
 }
 
 impl Route {
@@ -72,6 +74,7 @@ impl Route {
         spec.nexthops.clone_from(&self.nexthops);
         spec.onlink = self.onlink();
         spec.pref = self.pref;
+        spec.mtu = self.mtu;
         spec
     }
 
@@ -95,6 +98,7 @@ impl Route {
             kind: RouteType::from_u8(h.kind.into()),
             prefsrc: None,
             pref: None,
+            mtu: None,
             nexthops: Vec::new(),
             flags: h.flags.bits(),
         };
@@ -113,6 +117,12 @@ impl Route {
                 RouteAttribute::Table(t) => r.table = *t,
                 RouteAttribute::PrefSource(s) => r.prefsrc = route_ip(s),
                 RouteAttribute::Preference(p) => r.pref = RoutePref::from_netlink(*p),
+                RouteAttribute::Metrics(ms) => {
+                    r.mtu = ms.iter().find_map(|m| match m {
+                        RouteMetric::Mtu(v) => Some(*v),
+                        _ => None,
+                    });
+                }
                 RouteAttribute::MultiPath(hops) => {
                     r.nexthops = hops
                         .iter()

@@ -60,6 +60,8 @@ pub struct RouteWords {
     pub onlink: bool,
     /// `pref low|medium|high` (IPv6).
     pub pref: Option<RoutePref>,
+    /// `mtu N`.
+    pub mtu: Option<u32>,
 }
 
 /// What `warren route` was asked to do.
@@ -240,6 +242,7 @@ fn parse_modify(
                 r.scope = Some(s.parse().map_err(|e| perr(cmd, e))?);
             }
             "onlink" => r.onlink = true,
+            "mtu" => r.mtu = Some(num(cmd, "mtu", value(cmd, &mut it, "mtu")?)?),
             "pref" => {
                 let p = value(cmd, &mut it, "pref")?;
                 r.pref = Some(p.parse().map_err(|e| perr(cmd, e))?);
@@ -394,6 +397,7 @@ impl RouteWords {
         spec.kind = self.kind;
         spec.onlink = self.onlink;
         spec.pref = self.pref;
+        spec.mtu = self.mtu;
         if let Some(d) = &self.dev {
             let i = index(d)?;
             spec = spec.dev(i).dev_name(i, d);

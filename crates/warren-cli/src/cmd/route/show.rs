@@ -70,6 +70,9 @@ pub fn route_line(r: &Route, names: &HashMap<u32, String>, show_table: bool) -> 
     if r.onlink() {
         s.push_str(" onlink");
     }
+    if let Some(m) = r.mtu {
+        s.push_str(&format!(" mtu {m}"));
+    }
     if let Some(p) = r.pref {
         s.push_str(&format!(" pref {p}"));
     }
@@ -87,7 +90,8 @@ pub fn route_line(r: &Route, names: &HashMap<u32, String>, show_table: bool) -> 
 }
 
 /// One route as JSON with ip's keys: `dst`, `type`, `table`, `protocol`, `scope`, `flags`, and
-/// when set `gateway`, `dev`, `prefsrc`, `metric`, `pref`, `nexthops: [{gateway, dev, weight}]`.
+/// when set `gateway`, `dev`, `prefsrc`, `metric`, `pref`, `metrics: [{mtu}]`,
+/// `nexthops: [{gateway, dev, weight}]`.
 pub fn route_json(r: &Route, names: &HashMap<u32, String>) -> Value {
     let mut o = json!({
         "dst": dst_text(r),
@@ -111,6 +115,9 @@ pub fn route_json(r: &Route, names: &HashMap<u32, String>) -> Value {
     }
     if let Some(p) = r.pref {
         o["pref"] = json!(p.to_string());
+    }
+    if let Some(m) = r.mtu {
+        o["metrics"] = json!([{"mtu": m}]);
     }
     if !r.nexthops.is_empty() {
         let nhs: Vec<Value> = r
@@ -160,6 +167,7 @@ mod tests {
             nexthops: vec![],
             flags: 0,
             pref: None,
+            mtu: None,
         };
         assert_eq!(
             route_line(&r, &names, false),

@@ -62,6 +62,21 @@ sandbox_test! {
         assert_eq!(o6["nodad"], true, "{o6}");
         assert!(o6.get("tentative").is_none(), "{o6}");
 
+        // As ip: 127/8 gets host scope, a /32 no broadcast, a link-local IPv6 link scope.
+        let lo = h.link_index("lo").unwrap();
+        h.addr_add(lo, "127.0.0.2/8".parse().unwrap()).unwrap();
+        h.addr_add(idx, "10.9.9.9/32".parse().unwrap()).unwrap();
+        h.addr_add_spec(&AddrSpec::new(idx, "fe80::99/64".parse().unwrap()).nodad()).unwrap();
+        let o = oracle::ip_json_in("/run/netns/red", &["addr", "show", "dev", "lo"]);
+        let info = o[0]["addr_info"].as_array().unwrap();
+        assert_eq!(find(info, "127.0.0.2").unwrap()["scope"], "host", "{info:?}");
+        let info = addr_info("red", "v0");
+        assert!(find(&info, "10.9.9.9").unwrap().get("broadcast").is_none(), "{info:?}");
+        assert_eq!(find(&info, "fe80::99").unwrap()["scope"], "link", "{info:?}");
+        let mine = h.addrs(None).unwrap();
+        let scope_of = |ip: &str| mine.iter().find(|a| a.addr == ip.parse::<IpAddr>().unwrap()).unwrap().scope;
+        assert_eq!((scope_of("127.0.0.2"), scope_of("fe80::99")), (Scope::HOST, Scope::LINK));
+
         h.addr_del(idx, v4).unwrap();
         h.ack(AddrSpec::new(idx, v6).request_del()).unwrap();
         let info = addr_info("red", "v0");

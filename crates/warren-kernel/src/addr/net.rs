@@ -170,6 +170,31 @@ impl IpNet {
         Family::of(&ip) == self.family() && mask(ip, self.prefix) == self.network().addr
     }
 
+    /// The `n`th address of the network (`0` is the network address itself), or `None` past
+    /// its end: `10.0.0.0/24`.nth(1) is `10.0.0.1`, a usual gateway.
+    pub fn nth(&self, n: u128) -> Option<IpAddr> {
+        let host_bits = u32::from(self.family().max_prefix() - self.prefix);
+        if host_bits < 128 && n >> host_bits != 0 {
+            return None;
+        }
+        Some(match self.network().addr {
+            IpAddr::V4(a) => IpAddr::V4(Ipv4Addr::from(u32::from(a) | u32::try_from(n).ok()?)),
+            IpAddr::V6(a) => IpAddr::V6(Ipv6Addr::from(u128::from(a) | n)),
+        })
+    }
+
+    /// The last address of the network (all host bits set).
+    pub fn last(&self) -> IpAddr {
+        match self.network().addr {
+            IpAddr::V4(a) => IpAddr::V4(Ipv4Addr::from(
+                u32::from(a) | u32::MAX.checked_shr(u32::from(self.prefix)).unwrap_or(0),
+            )),
+            IpAddr::V6(a) => IpAddr::V6(Ipv6Addr::from(
+                u128::from(a) | u128::MAX.checked_shr(u32::from(self.prefix)).unwrap_or(0),
+            )),
+        }
+    }
+
     /// The IPv4 broadcast address as `ip addr add ... brd +` computes it (host bits set), for
     /// prefixes up to /30; `None` for /31, /32 and IPv6.
     pub fn broadcast(&self) -> Option<Ipv4Addr> {
@@ -320,5 +345,38 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn nth_and_last_address() {
+        let n: IpNet = "10.0.1.77/24".parse().unwrap();
+        assert_eq!(n.nth(0), Some("10.0.1.0".parse().unwrap()));
+        assert_eq!(n.nth(1), Some("10.0.1.1".parse().unwrap()));
+        assert_eq!(n.nth(255), Some("10.0.1.255".parse().unwrap()));
+        assert_eq!(n.nth(256), None);
+        assert_eq!(n.last(), "10.0.1.255".parse::<IpAddr>().unwrap());
+        let h: IpNet = "10.0.0.5/32".parse().unwrap();
+        assert_eq!(
+            (h.nth(0), h.nth(1)),
+            (Some("10.0.0.5".parse().unwrap()), None)
+        );
+        let all4 = IpNet::default_route(Family::V4);
+        assert_eq!(
+            all4.nth(u128::from(u32::MAX)),
+            Some("255.255.255.255".parse().unwrap())
+        );
+        assert_eq!(all4.nth(1 << 32), None);
+        let all6 = IpNet::default_route(Family::V6);
+        assert_eq!(
+            all6.nth(u128::MAX),
+            Some("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff".parse().unwrap())
+        );
+        let v6: IpNet = "fd00:1::9/64".parse().unwrap();
+        assert_eq!(v6.nth(0x10), Some("fd00:1::10".parse().unwrap()));
+        assert_eq!(
+            v6.last(),
+            "fd00:1::ffff:ffff:ffff:ffff".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(v6.nth(1 << 64), None);
     }
 }

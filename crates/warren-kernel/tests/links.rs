@@ -312,7 +312,7 @@ sandbox_test! {
             Err(e) if e.is_kernel_lacks() => {
                 assert!(e.to_string().starts_with("kernel lacks ipvlan"), "{e}");
                 assert!(oracle::link_in(&path(here.ns()), "ipv0").is_none());
-                warren_testkit::skip(&format!("kernel lacks ipvlan: {e}"));
+                warren_testkit::skip(&e.to_string());
             }
             Err(e) => panic!("unexpected refusal: {e}"),
             Ok(()) => {

@@ -21,6 +21,7 @@
 pub mod net;
 pub mod oracle;
 
+use std::io::Write;
 use std::process::{Command, Stdio};
 
 /// Environment variable naming the test that a re-executed binary should run sandboxed.
@@ -67,7 +68,11 @@ pub fn run_sandboxed(module: &str, name: &str, body: impl FnOnce()) {
     let out = match cmd.output() {
         Ok(o) => o,
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied || e.raw_os_error() == Some(22) => {
-            skip(&format!("cannot create a user namespace here ({e}): unprivileged user namespaces are not allowed"));
+            let reason = format!(
+                "cannot create a user namespace here ({e}): unprivileged user namespaces are not allowed"
+            );
+            skip(&reason);
+            let _ = writeln!(std::io::stderr().lock(), "{test}: SKIP: {reason}");
             return;
         }
         Err(e) => panic!("cannot start the sandbox for {test}: {e}"),
@@ -82,7 +87,12 @@ pub fn run_sandboxed(module: &str, name: &str, body: impl FnOnce()) {
         if line.starts_with("test ") && (line.ends_with(" ... ok") || line.ends_with("... ")) {
             continue;
         }
-        eprintln!("{line}");
+        if line.starts_with("SKIP:") {
+            // Skips must be seen even when the test passes: write past libtest's capture.
+            let _ = writeln!(std::io::stderr().lock(), "{test}: {line}");
+        } else {
+            eprintln!("{line}");
+        }
     }
     if !stdout.contains("1 passed") || !out.status.success() {
         panic!("sandboxed test {test} failed ({})", out.status);

@@ -131,11 +131,13 @@ fn wanted(o: &Opts, name: &str) -> bool {
 }
 
 /// Run one contender in its own sandbox, then wait for the kernel to free its namespaces.
-fn run_one(part: &str, args: Vec<String>, baseline: Option<u64>) -> Value {
+fn run_one(part: &str, args: Vec<String>) -> Value {
     let (name, n) = (args[1].clone(), args[2].clone());
+    // Other work on the machine may hold namespaces too: compare with the count just before.
+    let baseline = sandbox::netns_slab_active();
     let r = sandbox::run_child(&args)
         .unwrap_or_else(|e| json!({"contender": name, "n": n.parse::<u64>().ok(), "error": e}));
-    let waited = sandbox::wait_netns_freed(baseline, Duration::from_secs(120));
+    let waited = sandbox::wait_netns_freed(baseline, Duration::from_secs(60));
     match r.get("error").and_then(Value::as_str) {
         Some(e) => eprintln!("[wiring {part}] {name}: FAILED: {e}"),
         None => eprintln!(
@@ -149,7 +151,6 @@ fn run_one(part: &str, args: Vec<String>, baseline: Option<u64>) -> Value {
 fn wiring_main(args: &[String]) -> Result<(), String> {
     let o = parse_opts(args)?;
     let started = Instant::now();
-    let baseline = sandbox::netns_slab_active();
     let a: Vec<&str> = if o.parts.iter().any(|p| p == "a") {
         wiring::CONTENDERS
             .iter()
@@ -188,7 +189,7 @@ fn wiring_main(args: &[String]) -> Result<(), String> {
                 n.to_string(),
                 o.per_bridge.to_string(),
             ];
-            runs_a[k].push(run_one("a", args, baseline));
+            runs_a[k].push(run_one("a", args));
         }
         for (k, name) in b.iter().enumerate() {
             eprintln!(
@@ -201,7 +202,7 @@ fn wiring_main(args: &[String]) -> Result<(), String> {
                 o.n.to_string(),
                 o.warren.clone(),
             ];
-            runs_b[k].push(run_one("b", args, baseline));
+            runs_b[k].push(run_one("b", args));
         }
     }
     let part_a = runs_a.into_iter().map(report::aggregate).collect();

@@ -51,7 +51,7 @@ pub fn contender(name: &str) -> Result<Box<dyn Contender>, String> {
         "raw-phased" => Box::new(RawPhased::default()),
         "warren" => Box::new(Warren::default()),
         "ip-script" => Box::new(IpScript),
-        "ip-batch" => Box::new(IpBatch),
+        "ip-batch" => Box::new(IpBatch::default()),
         other => return Err(format!("unknown wiring contender {other:?}")),
     })
 }
@@ -604,8 +604,10 @@ impl Contender for IpScript {
 
 /// `ip -batch` in the host for the bridges, namespaces and veths, then one `ip -n NS -batch`
 /// per namespace for what must happen inside it.
-#[derive(Debug)]
-pub struct IpBatch;
+#[derive(Debug, Default)]
+pub struct IpBatch {
+    phases: Vec<(&'static str, f64)>,
+}
 
 impl Contender for IpBatch {
     fn prepare(&mut self, plan: &Plan) -> Result<(), String> {
@@ -624,7 +626,7 @@ impl Contender for IpBatch {
             );
         }
         write(&format!("{WORK}/host.batch"), &host)?;
-        let mut up = format!("ip -batch {WORK}/host.batch\n");
+        let mut up = String::new();
         for i in 0..plan.n {
             let ns = plan.ns(i);
             let file = format!("{WORK}/{ns}.batch");
@@ -650,7 +652,21 @@ impl Contender for IpBatch {
     }
 
     fn up(&mut self, _plan: &Plan) -> Result<(), String> {
-        run_sh(&format!("{WORK}/up-batch.sh"))
+        let t = Instant::now();
+        ip_batch_file(&format!("{WORK}/host.batch"))?;
+        self.phases.push((
+            "host ip -batch (bridges, netns add, veth add)",
+            t.elapsed().as_secs_f64(),
+        ));
+        let t = Instant::now();
+        run_sh(&format!("{WORK}/up-batch.sh"))?;
+        self.phases
+            .push(("ip -n NS -batch per namespace", t.elapsed().as_secs_f64()));
+        Ok(())
+    }
+
+    fn phases(&self) -> Vec<(&'static str, f64)> {
+        self.phases.clone()
     }
 
     fn down(&mut self, _plan: &Plan) -> Result<(), String> {

@@ -221,6 +221,9 @@ pub fn dump(ty: u16) -> Msg {
     }
 }
 
+/// Receive buffer: the kernel's dump chunks are at most 32 KiB.
+const RECV_BUF: usize = 64 * 1024;
+
 /// A `NETLINK_ROUTE` socket, bound for life to the namespace of the thread that opened it.
 pub struct Nl {
     sock: Socket,
@@ -248,12 +251,19 @@ impl Nl {
         let mut sock = Socket::new(NETLINK_ROUTE)?;
         sock.bind_auto()?;
         sock.connect(&SocketAddr::new(0, 0))?;
+        // Buffers are allocated on first use: a thousand idle sockets cost no memory.
         Ok(Nl {
             sock,
             seq: 0,
-            rx: Vec::with_capacity(64 * 1024),
-            tx: Vec::with_capacity(4096),
+            rx: Vec::new(),
+            tx: Vec::new(),
         })
+    }
+
+    fn recv(&mut self) -> io::Result<usize> {
+        self.rx.clear();
+        self.rx.reserve(RECV_BUF);
+        self.sock.recv(&mut self.rx, 0)
     }
 
     /// Send all messages in one `sendmsg` and wait for every acknowledgement; the first
@@ -270,8 +280,7 @@ impl Nl {
         let mut left = msgs.len();
         let mut failure = None;
         while left > 0 {
-            self.rx.clear();
-            let n = self.sock.recv(&mut self.rx, 0)?;
+            let n = self.recv()?;
             for (ty, seq, body) in messages(&self.rx[..n]) {
                 if ty != NLMSG_ERROR || seq.wrapping_sub(first) as usize >= msgs.len() {
                     continue;
@@ -303,8 +312,7 @@ impl Nl {
         self.sock.send(bytes, 0)?;
         let mut out = Vec::new();
         loop {
-            self.rx.clear();
-            let n = self.sock.recv(&mut self.rx, 0)?;
+            let n = self.recv()?;
             for (ty, s, body) in messages(&self.rx[..n]) {
                 if s != seq {
                     continue;

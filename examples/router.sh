@@ -12,6 +12,10 @@ if [ "$(id -u)" != 0 ]; then
     echo "router.sh: run as root (network namespaces under /run/netns need it)" >&2
     exit 1
 fi
+if ! command -v ping >/dev/null && command -v apt-get >/dev/null; then
+    echo "router.sh: installing iputils-ping to show the ping (apt-get install iputils-ping)"
+    apt-get update -qq && apt-get install -y -qq iputils-ping >/dev/null
+fi
 cargo build --release --quiet -p warren-cli
 W=$PWD/target/release/warren
 A=wdemo-lan-a R=wdemo-router B=wdemo-lan-b
@@ -41,10 +45,6 @@ done
 w ns list
 w -n "$R" link show
 w -n "$A" route get 10.0.2.2
-if command -v ping >/dev/null; then
-    w ns exec "$A" ping -c 3 -W 2 10.0.2.2
-else
-    echo "(ping is not installed: apt-get install iputils-ping)"
-fi
+w ns exec "$A" ping -c 3 -W 2 10.0.2.2
 echo
 echo "cleaning up: warren ns delete $A $R $B"

@@ -49,20 +49,27 @@ pub fn netns_slab_active() -> Option<u64> {
 
 /// Wait until the kernel has finished destroying the namespaces of the previous contender
 /// (their cleanup runs asynchronously and would slow the next one down): until the slab count
-/// is back near `baseline`, or `limit` passes. Returns how long it waited.
+/// is back near `baseline`, or has stopped falling for 3 s (on 6.18 freed objects may sit in
+/// per-CPU sheaves and still count as active; other work on the machine may hold namespaces
+/// too), or `limit` passes. Returns how long it waited.
 pub fn wait_netns_freed(baseline: Option<u64>, limit: Duration) -> Duration {
     let start = Instant::now();
     let Some(base) = baseline else {
         std::thread::sleep(Duration::from_secs(2));
         return start.elapsed();
     };
-    // Other work on the machine makes namespaces too: allow some slack.
+    let (mut last, mut since) = (u64::MAX, Instant::now());
     while start.elapsed() < limit {
-        match netns_slab_active() {
-            Some(n) if n <= base + 64 => break,
-            None => break,
-            _ => std::thread::sleep(Duration::from_millis(20)),
+        let Some(n) = netns_slab_active() else { break };
+        if n <= base + 64 {
+            break;
         }
+        if n < last {
+            (last, since) = (n, Instant::now());
+        } else if since.elapsed() > Duration::from_secs(3) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
     start.elapsed()
 }

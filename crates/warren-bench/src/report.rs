@@ -442,7 +442,7 @@ pub fn wiring_table(doc: &Value) -> String {
             .collect();
         let _ = writeln!(
             t,
-            "  where {}'s up went, per namespace: {}",
+            "  where {}'s time went, per namespace: {}",
             label(r["contender"].as_str().unwrap_or("?")),
             parts.join(", ")
         );

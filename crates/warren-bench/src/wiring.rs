@@ -462,10 +462,16 @@ impl Contender for Warren {
 
     fn down(&mut self, plan: &Plan) -> Result<(), String> {
         // Handles hold a socket and an fd in each namespace: they must go first.
+        let t = Instant::now();
         self.handles.clear();
+        self.phases
+            .push(("down: drop handles", t.elapsed().as_secs_f64()));
+        let t = Instant::now();
         for i in 0..plan.n {
             warren_kernel::netns::delete_named(&plan.ns(i)).map_err(werr("delete namespace"))?;
         }
+        self.phases
+            .push(("down: delete_named", t.elapsed().as_secs_f64()));
         Ok(())
     }
 

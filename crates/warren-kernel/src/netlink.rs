@@ -59,14 +59,7 @@ impl Request {
 
     /// Serialize to bytes exactly as sent, with the given sequence number and port 0.
     pub fn to_bytes(&self, seq: u32) -> Vec<u8> {
-        let mut hdr = NetlinkHeader::default();
-        hdr.flags = self.flags();
-        hdr.sequence_number = seq;
-        let mut nl = NetlinkMessage::new(hdr, NetlinkPayload::InnerMessage(self.msg.clone()));
-        nl.finalize();
-        let mut buf = vec![0; nl.buffer_len()];
-        nl.serialize(&mut buf);
-        buf
+        encode(&self.msg, self.flags(), seq)
     }
 }
 
@@ -75,7 +68,12 @@ pub struct RouteSocket {
     sock: Socket,
     seq: u32,
     ns: String,
-    rx: Vec<u8>,
+}
+
+thread_local! {
+    /// One receive buffer per thread, not per socket: a process holding thousands of handles
+    /// (one per namespace) would otherwise pay a buffer for each.
+    static RX: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl std::fmt::Debug for RouteSocket {
@@ -97,7 +95,7 @@ impl RouteSocket {
         let _ = sock.set_ext_ack(true);
         let _ = sock.set_cap_ack(true);
         let _ = sock.set_rx_buf_sz(1 << 20);
-        Ok(RouteSocket { sock, seq: 0, ns, rx: Vec::with_capacity(RECV_BUF) })
+        Ok(RouteSocket { sock, seq: 0, ns })
     }
 
     /// Turn strict checking of requests on or off (`NETLINK_GET_STRICT_CHK`, as iproute2 sets
@@ -169,9 +167,14 @@ impl RouteSocket {
         results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect()
     }
 
-    fn recv_datagram(&mut self) -> std::io::Result<usize> {
-        self.rx.clear();
-        self.sock.recv(&mut self.rx, 0)
+    /// Receive one datagram into this thread's buffer and hand it to `f`.
+    fn with_datagram<T>(&self, f: impl FnOnce(&[u8]) -> T) -> std::io::Result<T> {
+        RX.with_borrow_mut(|buf| {
+            buf.clear();
+            buf.reserve(RECV_BUF);
+            let n = self.sock.recv(buf, 0)?;
+            Ok(f(&buf[..n.min(buf.len())]))
+        })
     }
 
     fn recv_acks(
@@ -180,25 +183,22 @@ impl RouteSocket {
         pending: &mut HashMap<u32, usize>,
         results: &mut [Option<Result<()>>],
     ) -> std::io::Result<()> {
-        let n = self.recv_datagram()?;
-        let data = std::mem::take(&mut self.rx);
-        let mut off = 0;
-        while off + 16 <= n {
-            let len = u32::from_ne_bytes(data[off..off + 4].try_into().unwrap_or_default()) as usize;
-            if len < 16 || off + len > n {
-                break;
+        let outcomes = self.with_datagram(|data| {
+            let mut found = Vec::new();
+            for (seq, chunk) in messages(data) {
+                if pending.contains_key(&seq)
+                    && let Some(outcome) = ack_outcome(chunk)
+                {
+                    found.push((seq, outcome));
+                }
             }
-            let seq = u32::from_ne_bytes(data[off + 8..off + 12].try_into().unwrap_or_default());
-            if let Some(idx) = pending.get(&seq).copied()
-                && let Some(outcome) = ack_outcome(&data[off..off + len])
-            {
-                pending.remove(&seq);
-                let req = &reqs[idx];
-                results[idx] = Some(outcome.map_err(|e| self.refusal(req, e)));
+            found
+        })?;
+        for (seq, outcome) in outcomes {
+            if let Some(idx) = pending.remove(&seq) {
+                results[idx] = Some(outcome.map_err(|e| self.refusal(&reqs[idx], e)));
             }
-            off += (len + 3) & !3;
         }
-        self.rx = data;
         Ok(())
     }
 
@@ -235,71 +235,93 @@ impl RouteSocket {
 
     fn collect(&mut self, req: Request, flags: u16) -> Result<Vec<RouteNetlinkMessage>> {
         let seq = self.next_seq();
-        let mut hdr = NetlinkHeader::default();
-        hdr.flags = flags | req.flags;
-        hdr.sequence_number = seq;
-        let mut nl = NetlinkMessage::new(hdr, NetlinkPayload::InnerMessage(req.msg.clone()));
-        nl.finalize();
-        let mut buf = vec![0; nl.buffer_len()];
-        nl.serialize(&mut buf);
+        let bytes = encode(&req.msg, flags | req.flags, seq);
         let sock_err = |ns: &str, source| Error::Socket { ns: ns.to_owned(), source };
-        self.sock.send(&buf, 0).map_err(|e| sock_err(&self.ns, e))?;
+        self.sock.send(&bytes, 0).map_err(|e| sock_err(&self.ns, e))?;
         let dumping = flags & NLM_F_DUMP == NLM_F_DUMP;
         let mut out = Vec::new();
         loop {
-            let n = self.recv_datagram().map_err(|e| sock_err(&self.ns, e))?;
-            let data = std::mem::take(&mut self.rx);
-            let mut off = 0;
+            let pieces = self
+                .with_datagram(|data| {
+                    messages(data)
+                        .filter(|(mseq, _)| *mseq == seq)
+                        .map(|(_, chunk)| Piece::of(chunk))
+                        .collect::<Vec<_>>()
+                })
+                .map_err(|e| sock_err(&self.ns, e))?;
             let mut done = false;
-            while off + 16 <= n {
-                let len = u32::from_ne_bytes(data[off..off + 4].try_into().unwrap_or_default()) as usize;
-                if len < 16 || off + len > n {
-                    break;
-                }
-                let chunk = &data[off..off + len];
-                off += (len + 3) & !3;
-                let mseq = u32::from_ne_bytes(chunk[8..12].try_into().unwrap_or_default());
-                if mseq != seq {
-                    continue;
-                }
-                match NetlinkMessage::<RouteNetlinkMessage>::deserialize(chunk) {
-                    Ok(msg) => match msg.payload {
-                        NetlinkPayload::Done(_) => done = true,
-                        NetlinkPayload::Error(e) => {
-                            if let Some(Err(refusal)) = ack_outcome(chunk) {
-                                self.rx = data;
-                                return Err(self.refusal(&req, refusal));
-                            }
-                            let _ = e;
-                            done = true;
-                        }
-                        NetlinkPayload::InnerMessage(m) => {
-                            out.push(m);
-                            if !dumping {
-                                done = true;
-                            }
-                        }
-                        _ => {}
-                    },
-                    Err(e) => {
-                        // An attribute the crate cannot parse: skip this message, keep the dump.
-                        if !dumping {
-                            self.rx = data;
-                            return Err(Error::Decode {
-                                op: req.op,
-                                ns: self.ns.clone(),
-                                reason: e.to_string(),
-                            });
-                        }
+            for piece in pieces {
+                match piece {
+                    Piece::Message(m) => {
+                        out.push(m);
+                        done |= !dumping;
+                    }
+                    Piece::Done => done = true,
+                    Piece::Refused(e) => return Err(self.refusal(&req, e)),
+                    // An attribute the crate cannot parse: skip that message, keep the dump.
+                    Piece::Undecodable(_) if dumping => {}
+                    Piece::Undecodable(reason) => {
+                        return Err(Error::Decode { op: req.op, ns: self.ns.clone(), reason });
                     }
                 }
             }
-            self.rx = data;
             if done {
                 return Ok(out);
             }
         }
     }
+}
+
+/// One message of a reply, decoded.
+enum Piece {
+    Message(RouteNetlinkMessage),
+    Done,
+    Refused(NetlinkError),
+    Undecodable(String),
+}
+
+impl Piece {
+    fn of(chunk: &[u8]) -> Piece {
+        if let Some(outcome) = ack_outcome(chunk) {
+            return match outcome {
+                Ok(()) => Piece::Done,
+                Err(e) => Piece::Refused(e),
+            };
+        }
+        match NetlinkMessage::<RouteNetlinkMessage>::deserialize(chunk) {
+            Ok(msg) => match msg.payload {
+                NetlinkPayload::InnerMessage(m) => Piece::Message(m),
+                NetlinkPayload::Done(_) => Piece::Done,
+                _ => Piece::Undecodable("unexpected netlink payload".into()),
+            },
+            Err(e) => Piece::Undecodable(e.to_string()),
+        }
+    }
+}
+
+/// Serialize a request with the given flags and sequence number (port 0: the kernel).
+fn encode(msg: &RouteNetlinkMessage, flags: u16, seq: u32) -> Vec<u8> {
+    let mut hdr = NetlinkHeader::default();
+    hdr.flags = flags;
+    hdr.sequence_number = seq;
+    let mut nl = NetlinkMessage::new(hdr, NetlinkPayload::InnerMessage(msg.clone()));
+    nl.finalize();
+    let mut buf = vec![0; nl.buffer_len()];
+    nl.serialize(&mut buf);
+    buf
+}
+
+/// Split a datagram into its netlink messages: (sequence number, whole message).
+fn messages(data: &[u8]) -> impl Iterator<Item = (u32, &[u8])> {
+    let mut off = 0;
+    std::iter::from_fn(move || {
+        let hdr = data.get(off..off + 16)?;
+        let len = u32::from_ne_bytes(hdr[0..4].try_into().ok()?) as usize;
+        let msg = data.get(off..off + len).filter(|_| len >= 16)?;
+        let seq = u32::from_ne_bytes(hdr[8..12].try_into().ok()?);
+        off += (len + 3) & !3;
+        Some((seq, msg))
+    })
 }
 
 /// If `msg` (one whole netlink message) is an ack or a refusal, its outcome.

@@ -14,7 +14,9 @@ sandbox_test! {
         assert!(listed.lines().any(|l| l.starts_with("red")), "ip netns list: {listed}");
         // Same propagation as ip: /run/netns is a shared mount of its own.
         let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-        let line = mi.lines().find(|l| l.split(' ').nth(4) == Some("/run/netns")).unwrap();
+        // The last mount at /run/netns is the visible one (the host may have its own, hidden
+        // under the sandbox's tmpfs).
+        let line = mi.lines().filter(|l| l.split(' ').nth(4) == Some("/run/netns")).last().unwrap();
         assert!(line.contains("shared:"), "{line}");
         assert_ne!(ns.id(), NetNs::current().unwrap().id());
         netns::delete_named("red").unwrap();

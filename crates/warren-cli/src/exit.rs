@@ -24,12 +24,18 @@ pub struct CliError {
 impl CliError {
     /// A failure with exit code 1.
     pub fn fail(message: impl Into<String>) -> Self {
-        CliError { code: 1, message: message.into() }
+        CliError {
+            code: 1,
+            message: message.into(),
+        }
     }
 
     /// A failure with an explicit exit code.
     pub fn with_code(code: u8, message: impl Into<String>) -> Self {
-        CliError { code, message: message.into() }
+        CliError {
+            code,
+            message: message.into(),
+        }
     }
 
     /// Print `warren: MESSAGE` on stderr and return the exit code.
@@ -68,7 +74,10 @@ impl From<warren_kernel::Error> for CliError {
             warren_kernel::Error::Netlink { .. } | warren_kernel::Error::KernelLacks { .. } => 2,
             _ => 1,
         };
-        CliError { code, message: chain(&e) }
+        CliError {
+            code,
+            message: chain(&e),
+        }
     }
 }
 
@@ -76,7 +85,10 @@ impl From<std::io::Error> for CliError {
     fn from(e: std::io::Error) -> Self {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             // A closed pipe (`warren ns list | head`) is not an error.
-            return CliError { code: 0, message: String::new() };
+            return CliError {
+                code: 0,
+                message: String::new(),
+            };
         }
         CliError::fail(e.to_string())
     }

@@ -138,11 +138,23 @@ impl Error {
     }
 
     pub(crate) fn os(op: &'static str, path: impl Into<PathBuf>, source: Errno) -> Self {
-        Error::Os { op, path: path.into(), source }
+        Error::Os {
+            op,
+            path: path.into(),
+            source,
+        }
     }
 
-    pub(crate) fn invalid(what: &'static str, value: impl Into<String>, reason: impl Into<String>) -> Self {
-        Error::Invalid { what, value: value.into(), reason: reason.into() }
+    pub(crate) fn invalid(
+        what: &'static str,
+        value: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
+        Error::Invalid {
+            what,
+            value: value.into(),
+            reason: reason.into(),
+        }
     }
 }
 

@@ -22,27 +22,39 @@ impl Handle {
     pub fn new(ns: NetNs) -> Result<Handle> {
         let label = ns.label().to_owned();
         let sock = ns.run(|| RouteSocket::open(label))?;
-        Ok(Handle { ns, sock: Mutex::new(sock) })
+        Ok(Handle {
+            ns,
+            sock: Mutex::new(sock),
+        })
     }
 
     /// A handle on the calling thread's current namespace.
     pub fn current() -> Result<Handle> {
         let ns = NetNs::current()?;
         let sock = RouteSocket::open(ns.label())?;
-        Ok(Handle { ns, sock: Mutex::new(sock) })
+        Ok(Handle {
+            ns,
+            sock: Mutex::new(sock),
+        })
     }
 
     /// A handle from a namespace and a socket already opened inside it (for code that is
     /// running inside the namespace anyway, e.g. right after creating it).
     pub fn from_parts(ns: NetNs, sock: RouteSocket) -> Handle {
-        Handle { ns, sock: Mutex::new(sock) }
+        Handle {
+            ns,
+            sock: Mutex::new(sock),
+        }
     }
 
     /// Open a handle on the calling thread's namespace, labelled like `ns`: for use on a thread
     /// that is inside `ns`.
     pub fn here(ns: &NetNs) -> Result<Handle> {
         let sock = RouteSocket::open(ns.label())?;
-        Ok(Handle { ns: ns.try_clone()?, sock: Mutex::new(sock) })
+        Ok(Handle {
+            ns: ns.try_clone()?,
+            sock: Mutex::new(sock),
+        })
     }
 
     /// The namespace.

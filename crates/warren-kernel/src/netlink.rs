@@ -38,8 +38,19 @@ pub struct Request {
 impl Request {
     /// A request that expects only an acknowledgement. `flags` are added to
     /// `NLM_F_REQUEST | NLM_F_ACK` (e.g. `NLM_F_CREATE | NLM_F_EXCL`).
-    pub fn new(msg: RouteNetlinkMessage, flags: u16, op: &'static str, object: impl Into<String>) -> Self {
-        Request { msg, flags, op, object: object.into(), kind: None }
+    pub fn new(
+        msg: RouteNetlinkMessage,
+        flags: u16,
+        op: &'static str,
+        object: impl Into<String>,
+    ) -> Self {
+        Request {
+            msg,
+            flags,
+            op,
+            object: object.into(),
+            kind: None,
+        }
     }
 
     pub(crate) fn creating_kind(mut self, kind: &str) -> Self {
@@ -78,7 +89,9 @@ thread_local! {
 
 impl std::fmt::Debug for RouteSocket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RouteSocket").field("ns", &self.ns).finish_non_exhaustive()
+        f.debug_struct("RouteSocket")
+            .field("ns", &self.ns)
+            .finish_non_exhaustive()
     }
 }
 
@@ -87,7 +100,10 @@ impl RouteSocket {
     /// in errors.
     pub fn open(ns: impl Into<String>) -> Result<Self> {
         let ns = ns.into();
-        let io = |source| Error::Socket { ns: ns.clone(), source };
+        let io = |source| Error::Socket {
+            ns: ns.clone(),
+            source,
+        };
         let mut sock = Socket::new(NETLINK_ROUTE).map_err(io)?;
         sock.bind_auto().map_err(io)?;
         sock.connect(&SocketAddr::new(0, 0)).map_err(io)?;
@@ -101,7 +117,12 @@ impl RouteSocket {
     /// Turn strict checking of requests on or off (`NETLINK_GET_STRICT_CHK`, as iproute2 sets
     /// it). The kernel honours some dump filters only under it, e.g. `NETNSA_TARGET_NSID`.
     pub fn set_strict_check(&mut self, on: bool) -> Result<()> {
-        self.sock.set_netlink_get_strict_chk(on).map_err(|source| Error::Socket { ns: self.ns.clone(), source })
+        self.sock
+            .set_netlink_get_strict_chk(on)
+            .map_err(|source| Error::Socket {
+                ns: self.ns.clone(),
+                source,
+            })
     }
 
     /// The label of this socket's namespace, as used in errors.
@@ -214,7 +235,12 @@ impl RouteSocket {
                 source,
             };
         }
-        Error::Netlink { op: req.op, object: req.object.clone(), ns: self.ns.clone(), source }
+        Error::Netlink {
+            op: req.op,
+            object: req.object.clone(),
+            ns: self.ns.clone(),
+            source,
+        }
     }
 
     /// Send a request that the kernel answers with one message (e.g. a route lookup, or
@@ -236,8 +262,13 @@ impl RouteSocket {
     fn collect(&mut self, req: Request, flags: u16) -> Result<Vec<RouteNetlinkMessage>> {
         let seq = self.next_seq();
         let bytes = encode(&req.msg, flags | req.flags, seq);
-        let sock_err = |ns: &str, source| Error::Socket { ns: ns.to_owned(), source };
-        self.sock.send(&bytes, 0).map_err(|e| sock_err(&self.ns, e))?;
+        let sock_err = |ns: &str, source| Error::Socket {
+            ns: ns.to_owned(),
+            source,
+        };
+        self.sock
+            .send(&bytes, 0)
+            .map_err(|e| sock_err(&self.ns, e))?;
         let dumping = flags & NLM_F_DUMP == NLM_F_DUMP;
         let mut out = Vec::new();
         loop {
@@ -261,7 +292,11 @@ impl RouteSocket {
                     // An attribute the crate cannot parse: skip that message, keep the dump.
                     Piece::Undecodable(_) if dumping => {}
                     Piece::Undecodable(reason) => {
-                        return Err(Error::Decode { op: req.op, ns: self.ns.clone(), reason });
+                        return Err(Error::Decode {
+                            op: req.op,
+                            ns: self.ns.clone(),
+                            reason,
+                        });
                     }
                 }
             }
@@ -374,7 +409,9 @@ fn parse_extack(mut tlvs: &[u8]) -> Option<String> {
 /// (e.g. a master that is not a bridge), which is an ordinary refusal.
 fn kind_missing(e: &NetlinkError) -> bool {
     e.errno == Errno::EOPNOTSUPP
-        && e.extack.as_deref().is_some_and(|m| m.contains("Unknown device type"))
+        && e.extack
+            .as_deref()
+            .is_some_and(|m| m.contains("Unknown device type"))
 }
 
 #[cfg(test)]
@@ -416,9 +453,18 @@ mod tests {
         assert_eq!(e.errno, Errno::EOPNOTSUPP);
         assert_eq!(e.extack.as_deref(), Some("Unknown device type"));
         assert!(kind_missing(&e));
-        assert_eq!(e.to_string(), "Unknown device type (Operation not supported on transport endpoint)");
-        let plain = NetlinkError { errno: Errno::EOPNOTSUPP, extack: None };
-        assert!(!kind_missing(&plain), "EOPNOTSUPP without the kernel's words is not a missing kind");
+        assert_eq!(
+            e.to_string(),
+            "Unknown device type (Operation not supported on transport endpoint)"
+        );
+        let plain = NetlinkError {
+            errno: Errno::EOPNOTSUPP,
+            extack: None,
+        };
+        assert!(
+            !kind_missing(&plain),
+            "EOPNOTSUPP without the kernel's words is not a missing kind"
+        );
     }
 
     #[test]

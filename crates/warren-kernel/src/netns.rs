@@ -35,9 +35,16 @@ impl NsId {
     /// The identity of whatever namespace file `path` is (without following a held fd).
     pub fn of_path(path: &Path) -> Result<NsId> {
         let md = std::fs::metadata(path).map_err(|e| {
-            Error::os("stat", path, Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+            Error::os(
+                "stat",
+                path,
+                Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+            )
         })?;
-        Ok(NsId { dev: md.dev(), ino: md.ino() })
+        Ok(NsId {
+            dev: md.dev(),
+            ino: md.ino(),
+        })
     }
 }
 
@@ -51,9 +58,18 @@ pub struct NetNs {
 
 impl NetNs {
     fn from_file(file: File, label: String) -> Result<NetNs> {
-        let md = file.metadata().map_err(|e| Error::os("fstat", &label, io_errno(&e)))?;
-        let id = NsId { dev: md.dev(), ino: md.ino() };
-        Ok(NetNs { fd: file.into(), label, id })
+        let md = file
+            .metadata()
+            .map_err(|e| Error::os("fstat", &label, io_errno(&e)))?;
+        let id = NsId {
+            dev: md.dev(),
+            ino: md.ino(),
+        };
+        Ok(NetNs {
+            fd: file.into(),
+            label,
+            id,
+        })
     }
 
     /// The namespace of the calling thread.
@@ -98,7 +114,11 @@ impl NetNs {
     /// Open the namespace of a process.
     pub fn open_pid(pid: i32) -> Result<NetNs> {
         if pid <= 0 {
-            return Err(Error::invalid("PID", pid.to_string(), "must be a positive number"));
+            return Err(Error::invalid(
+                "PID",
+                pid.to_string(),
+                "must be a positive number",
+            ));
         }
         let path = PathBuf::from(format!("/proc/{pid}/ns/net"));
         NetNs::open_path_labeled(&path, format!("pid:{pid}"))
@@ -109,8 +129,11 @@ impl NetNs {
     pub fn new_anonymous(label: impl Into<String>) -> Result<NetNs> {
         let label = label.into();
         in_new_thread(|| {
-            unshare(CloneFlags::CLONE_NEWNET)
-                .map_err(|e| Error::Sys { op: "unshare(CLONE_NEWNET)", ns: label.clone(), source: e })?;
+            unshare(CloneFlags::CLONE_NEWNET).map_err(|e| Error::Sys {
+                op: "unshare(CLONE_NEWNET)",
+                ns: label.clone(),
+                source: e,
+            })?;
             let ns = NetNs::current()?;
             Ok(NetNs { label, ..ns })
         })
@@ -128,18 +151,26 @@ impl NetNs {
 
     /// Another handle on the same namespace.
     pub fn try_clone(&self) -> Result<NetNs> {
-        let fd = self
-            .fd
-            .try_clone()
-            .map_err(|e| Error::Sys { op: "dup", ns: self.label.clone(), source: io_errno(&e) })?;
-        Ok(NetNs { fd, label: self.label.clone(), id: self.id })
+        let fd = self.fd.try_clone().map_err(|e| Error::Sys {
+            op: "dup",
+            ns: self.label.clone(),
+            source: io_errno(&e),
+        })?;
+        Ok(NetNs {
+            fd,
+            label: self.label.clone(),
+            id: self.id,
+        })
     }
 
     /// Move the calling thread into this namespace. Prefer [`NetNs::run`], which leaves the
     /// caller where it was.
     pub fn enter(&self) -> Result<()> {
-        setns(&self.fd, CloneFlags::CLONE_NEWNET)
-            .map_err(|e| Error::Sys { op: "setns", ns: self.label.clone(), source: e })
+        setns(&self.fd, CloneFlags::CLONE_NEWNET).map_err(|e| Error::Sys {
+            op: "setns",
+            ns: self.label.clone(),
+            source: e,
+        })
     }
 
     /// Run `f` on a new thread that has entered this namespace, and return its result. The
@@ -208,21 +239,43 @@ pub fn prepare_run_dir() -> Result<Flock<File>> {
         Ok(()) | Err(Errno::EEXIST) => {}
         Err(e) => return Err(Error::os("mkdir", RUN_DIR, e)),
     }
-    let dir = open(RUN_DIR, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| Error::os("open netns runtime directory", RUN_DIR, e))?;
+    let dir = open(
+        RUN_DIR,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::os("open netns runtime directory", RUN_DIR, e))?;
     let lock = match Flock::lock(File::from(dir), FlockArg::LockExclusive) {
         Ok(l) => l,
         Err((_, e)) => return Err(Error::os("flock", RUN_DIR, e)),
     };
     let mut bound = false;
     loop {
-        match mount(None::<&str>, RUN_DIR, Some("none"), MsFlags::MS_SHARED | MsFlags::MS_REC, None::<&str>) {
+        match mount(
+            None::<&str>,
+            RUN_DIR,
+            Some("none"),
+            MsFlags::MS_SHARED | MsFlags::MS_REC,
+            None::<&str>,
+        ) {
             Ok(()) => return Ok(lock),
             Err(Errno::EINVAL) if !bound => {
-                mount(Some(RUN_DIR), RUN_DIR, Some("none"), MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-                    .map_err(|e| Error::os("mount --bind", RUN_DIR, e))?;
-                mount(None::<&str>, RUN_DIR, Some("none"), MsFlags::MS_PRIVATE | MsFlags::MS_REC, None::<&str>)
-                    .map_err(|e| Error::os("mount --make-private", RUN_DIR, e))?;
+                mount(
+                    Some(RUN_DIR),
+                    RUN_DIR,
+                    Some("none"),
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    None::<&str>,
+                )
+                .map_err(|e| Error::os("mount --bind", RUN_DIR, e))?;
+                mount(
+                    None::<&str>,
+                    RUN_DIR,
+                    Some("none"),
+                    MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+                    None::<&str>,
+                )
+                .map_err(|e| Error::os("mount --make-private", RUN_DIR, e))?;
                 bound = true;
             }
             Err(e) => return Err(Error::os("mount --make-shared", RUN_DIR, e)),
@@ -241,8 +294,12 @@ pub enum Source {
 
 /// Create the placeholder file of a named namespace; fails with EEXIST like ip.
 fn create_placeholder(path: &Path) -> Result<()> {
-    let fd = open(path, OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| Error::os("create namespace file", path, e))?;
+    let fd = open(
+        path,
+        OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::os("create namespace file", path, e))?;
     drop(fd);
     Ok(())
 }
@@ -253,10 +310,20 @@ fn bind_at(path: &Path, source: Source) -> Result<()> {
         Source::New => PathBuf::from("/proc/thread-self/ns/net"),
         Source::Pid(pid) => PathBuf::from(format!("/proc/{pid}/ns/net")),
     };
-    if let Err(e) = mount(Some(&from), path, Some("none"), MsFlags::MS_BIND, None::<&str>) {
+    if let Err(e) = mount(
+        Some(&from),
+        path,
+        Some("none"),
+        MsFlags::MS_BIND,
+        None::<&str>,
+    ) {
         let _ = umount2(path, MntFlags::MNT_DETACH);
         let _ = std::fs::remove_file(path);
-        return Err(Error::Os { op: "bind mount namespace", path: path.to_owned(), source: e });
+        return Err(Error::Os {
+            op: "bind mount namespace",
+            path: path.to_owned(),
+            source: e,
+        });
     }
     Ok(())
 }
@@ -278,9 +345,7 @@ pub fn add_named_many<N: AsRef<str> + Sync, T: Send>(
     names: &[N],
     source: Source,
     inside: impl Fn(&NetNs) -> Result<T> + Sync,
-) -> Vec<Result<(NetNs, T)>>
-
-{
+) -> Vec<Result<(NetNs, T)>> {
     add_named_many_impl(names, source, &inside)
 }
 
@@ -313,14 +378,22 @@ fn add_named_many_impl<N: AsRef<str> + Sync, T: Send>(
     result.unwrap_or_else(|e| vec![Err(e)])
 }
 
-fn add_one<T>(name: &str, source: Source, inside: &dyn Fn(&NetNs) -> Result<T>) -> Result<(NetNs, T)> {
+fn add_one<T>(
+    name: &str,
+    source: Source,
+    inside: &dyn Fn(&NetNs) -> Result<T>,
+) -> Result<(NetNs, T)> {
     let path = named_path(name);
     create_placeholder(&path)?;
     if let Source::New = source
         && let Err(e) = unshare(CloneFlags::CLONE_NEWNET)
     {
         let _ = std::fs::remove_file(&path);
-        return Err(Error::Sys { op: "unshare(CLONE_NEWNET)", ns: name.to_owned(), source: e });
+        return Err(Error::Sys {
+            op: "unshare(CLONE_NEWNET)",
+            ns: name.to_owned(),
+            source: e,
+        });
     }
     bind_at(&path, source)?;
     let opened = NetNs::open_path_labeled(&path, name.to_owned());
@@ -357,8 +430,12 @@ pub fn delete_named(name: &str) -> Result<()> {
 /// Whether the namespace file at `path` is still a live namespace mount (not a leftover
 /// placeholder or a dangling link).
 pub fn is_live_mount(path: &Path) -> bool {
-    let Ok(md) = std::fs::metadata(path) else { return false };
-    let Ok(cur) = NsId::of_path(Path::new("/proc/thread-self/ns/net")) else { return false };
+    let Ok(md) = std::fs::metadata(path) else {
+        return false;
+    };
+    let Ok(cur) = NsId::of_path(Path::new("/proc/thread-self/ns/net")) else {
+        return false;
+    };
     md.dev() == cur.dev
 }
 
@@ -378,10 +455,19 @@ pub struct SwitchReport {
 pub fn switch_for_exec(ns: &NetNs, etc_name: Option<&str>) -> Result<SwitchReport> {
     let label = ns.label().to_owned();
     ns.enter()?;
-    unshare(CloneFlags::CLONE_NEWNS)
-        .map_err(|e| Error::Sys { op: "unshare(CLONE_NEWNS)", ns: label.clone(), source: e })?;
-    mount(None::<&str>, "/", Some("none"), MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
-        .map_err(|e| Error::os("mount --make-rslave", "/", e))?;
+    unshare(CloneFlags::CLONE_NEWNS).map_err(|e| Error::Sys {
+        op: "unshare(CLONE_NEWNS)",
+        ns: label.clone(),
+        source: e,
+    })?;
+    mount(
+        None::<&str>,
+        "/",
+        Some("none"),
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| Error::os("mount --make-rslave", "/", e))?;
     let mut flags = MsFlags::empty();
     if umount2("/sys", MntFlags::MNT_DETACH).is_err()
         && let Ok(st) = nix::sys::statvfs::statvfs("/sys")
@@ -403,7 +489,9 @@ pub fn switch_for_exec(ns: &NetNs, etc_name: Option<&str>) -> Result<SwitchRepor
 
 fn bind_etc(name: &str, report: &mut SwitchReport) {
     let dir = Path::new(ETC_DIR).join(name);
-    let Ok(entries) = std::fs::read_dir(&dir) else { return };
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let fname = entry.file_name();
         if fname == "." || fname == ".." {
@@ -411,7 +499,13 @@ fn bind_etc(name: &str, report: &mut SwitchReport) {
         }
         let from = dir.join(&fname);
         let to = Path::new("/etc").join(&fname);
-        if let Err(e) = mount(Some(&from), &to, Some("none"), MsFlags::MS_BIND, None::<&str>) {
+        if let Err(e) = mount(
+            Some(&from),
+            &to,
+            Some("none"),
+            MsFlags::MS_BIND,
+            None::<&str>,
+        ) {
             report.warnings.push(format!(
                 "Bind {} -> {} failed: {}",
                 from.display(),

@@ -70,10 +70,22 @@ fn write_proc(path: &std::ffi::CStr, data: &std::ffi::CStr) -> std::io::Result<(
 /// Inside the sandbox: stop mount propagation to the host, put a private tmpfs over `/run` with
 /// warren's directories in it, and mount a sysfs that shows this network namespace.
 pub fn setup_mounts() -> Result<()> {
-    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
-        .map_err(|e| Error::os("mount --make-rprivate", "/", e))?;
-    mount(Some("tmpfs"), "/run", Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=755"))
-        .map_err(|e| Error::os("mount tmpfs", "/run", e))?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|e| Error::os("mount --make-rprivate", "/", e))?;
+    mount(
+        Some("tmpfs"),
+        "/run",
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("mode=755"),
+    )
+    .map_err(|e| Error::os("mount tmpfs", "/run", e))?;
     for dir in RUN_SUBDIRS {
         match nix::unistd::mkdir(*dir, Mode::from_bits_truncate(0o755)) {
             Ok(()) | Err(Errno::EEXIST) => {}
@@ -81,7 +93,13 @@ pub fn setup_mounts() -> Result<()> {
         }
     }
     // A fresh sysfs so /sys/class/net lists this namespace's links (as `ip netns exec` does).
-    mount(Some("sysfs"), "/sys", Some("sysfs"), MsFlags::empty(), None::<&str>)
-        .map_err(|e| Error::os("mount sysfs", "/sys", e))?;
+    mount(
+        Some("sysfs"),
+        "/sys",
+        Some("sysfs"),
+        MsFlags::empty(),
+        None::<&str>,
+    )
+    .map_err(|e| Error::os("mount sysfs", "/sys", e))?;
     Ok(())
 }

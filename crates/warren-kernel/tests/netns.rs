@@ -16,7 +16,7 @@ sandbox_test! {
         let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
         // The last mount at /run/netns is the visible one (the host may have its own, hidden
         // under the sandbox's tmpfs).
-        let line = mi.lines().filter(|l| l.split(' ').nth(4) == Some("/run/netns")).last().unwrap();
+        let line = mi.lines().rfind(|l| l.split(' ').nth(4) == Some("/run/netns")).unwrap();
         assert!(line.contains("shared:"), "{line}");
         assert_ne!(ns.id(), NetNs::current().unwrap().id());
         netns::delete_named("red").unwrap();

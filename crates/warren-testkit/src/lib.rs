@@ -67,7 +67,9 @@ pub fn run_sandboxed(module: &str, name: &str, body: impl FnOnce()) {
     warren_kernel::sandbox::isolate(&mut cmd);
     let out = match cmd.output() {
         Ok(o) => o,
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied || e.raw_os_error() == Some(22) => {
+        Err(e)
+            if e.kind() == std::io::ErrorKind::PermissionDenied || e.raw_os_error() == Some(22) =>
+        {
             let reason = format!(
                 "cannot create a user namespace here ({e}): unprivileged user namespaces are not allowed"
             );
@@ -81,7 +83,10 @@ pub fn run_sandboxed(module: &str, name: &str, body: impl FnOnce()) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     // Relay what the child printed, minus libtest's own chatter.
     for line in stdout.lines().chain(stderr.lines()) {
-        if line.starts_with("running ") || line.starts_with("test result:") || line.trim().is_empty() {
+        if line.starts_with("running ")
+            || line.starts_with("test result:")
+            || line.trim().is_empty()
+        {
             continue;
         }
         if line.starts_with("test ") && (line.ends_with(" ... ok") || line.ends_with("... ")) {

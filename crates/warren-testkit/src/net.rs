@@ -55,7 +55,12 @@ pub fn tcp_exchange(from: &NetNs, server: &NetNs, to: SocketAddr) -> std::io::Re
 /// Send a UDP datagram from `from` to `to` (served in `server`) and wait for the echo.
 pub fn udp_exchange(from: &NetNs, server: &NetNs, to: SocketAddr) -> std::io::Result<SocketAddr> {
     let srv = server
-        .run(|| Ok(UdpSocket::bind(SocketAddr::new(unspecified(to.ip()), to.port()))))
+        .run(|| {
+            Ok(UdpSocket::bind(SocketAddr::new(
+                unspecified(to.ip()),
+                to.port(),
+            )))
+        })
         .expect("enter namespace")?;
     srv.set_read_timeout(Some(TIMEOUT))?;
     let cli = from
@@ -113,7 +118,10 @@ fn ping_here(to: IpAddr) -> std::io::Result<()> {
             }
         }
     }
-    Err(std::io::Error::new(std::io::ErrorKind::TimedOut, format!("no echo reply from {to}")))
+    Err(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("no echo reply from {to}"),
+    ))
 }
 
 fn checksum(data: &[u8]) -> u16 {

@@ -29,7 +29,11 @@ pub fn link_in(ns_path: &str, name: &str) -> Option<Value> {
 pub fn link_names_in(ns_path: &str) -> Vec<String> {
     let v = ip_json_in(ns_path, &["link", "show"]);
     v.as_array()
-        .map(|a| a.iter().filter_map(|l| l["ifname"].as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|l| l["ifname"].as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 

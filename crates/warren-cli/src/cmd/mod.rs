@@ -30,7 +30,13 @@ pub fn open_ns_spec(spec: &str) -> Result<(warren_kernel::NetNs, Option<String>)
         return Ok((warren_kernel::NetNs::open_pid(pid)?, None));
     }
     if spec.contains('/') {
-        return Ok((warren_kernel::NetNs::open_path(std::path::Path::new(spec))?, None));
+        return Ok((
+            warren_kernel::NetNs::open_path(std::path::Path::new(spec))?,
+            None,
+        ));
     }
-    Ok((warren_kernel::NetNs::open_named(spec)?, Some(spec.to_owned())))
+    Ok((
+        warren_kernel::NetNs::open_named(spec)?,
+        Some(spec.to_owned()),
+    ))
 }

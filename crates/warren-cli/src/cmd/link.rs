@@ -19,7 +19,7 @@
 //! warren link fdb show [dev IF]
 //! ```
 //!
-//! Parsing is pure ([`parse`], unit-tested without privileges); [`run`] resolves names and
+//! Parsing is pure ([`parse()`], unit-tested without privileges); [`run`] resolves names and
 //! namespaces, then talks to the kernel. A create that needs a second request (a tun/tap's
 //! master, MTU or state; a bridge's master) deletes what it made if that second step fails.
 

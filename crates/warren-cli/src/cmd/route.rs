@@ -1,7 +1,7 @@
 //! `warren route`: `add|replace|del [TYPE] [default|PREFIX] [via GW] [dev IF] [metric N]
 //! [table N] [src IP] [proto P] [scope S] [nexthop via GW dev IF weight N ...]`,
 //! `show [PREFIX|default] [dev IF] [table N|all] [-6]` and `get ADDR [from A] [iif IF] [oif IF] [mark M]`, in ip's words.
-//! Parsing is pure ([`parse`]); [`run`] resolves interface names and talks to the kernel.
+//! Parsing is pure ([`parse()`]); [`run`] resolves interface names and talks to the kernel.
 
 mod parse;
 mod show;

@@ -1,18 +1,14 @@
 //! `warren addr`: `add|del ADDR/PLEN dev IF [nodad] [scope S] [label L] [noprefixroute]`,
 //! `show [dev IF] [-4|-6]` and `flush dev IF [-4|-6]`, in ip's words. Parsing is pure ([`parse`]);
 //! [`run`] resolves names and talks to the kernel.
-//!
-//! Also home of the small helpers the address, route and sysctl commands share: [`ParseError`]
-//! and [`handle`].
 
-use std::fmt;
 use std::io::Write;
 use std::process::ExitCode;
 
 use serde_json::{Value, json};
-use warren_kernel::Handle;
 use warren_kernel::addr::{AddrSpec, Address, Family, IpNet, Scope};
 
+use super::{ParseError, handle, perr, take_json, value};
 use crate::{CliError, Global};
 
 /// Arguments of `warren addr`.
@@ -21,58 +17,6 @@ pub struct Args {
     /// Subcommand and its arguments, in ip's syntax.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,
-}
-
-/// Words that could not be understood, with the reason; exits 1.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParseError(pub String);
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl From<ParseError> for CliError {
-    fn from(e: ParseError) -> Self {
-        CliError::fail(e.0)
-    }
-}
-
-/// A parse error for command `cmd` (`"addr add"`).
-pub(crate) fn perr(cmd: &str, msg: impl fmt::Display) -> ParseError {
-    ParseError(format!("{cmd}: {msg}"))
-}
-
-/// The value after a keyword, or an error naming the keyword.
-pub(crate) fn value<'a>(
-    cmd: &str,
-    it: &mut std::slice::Iter<'a, String>,
-    key: &str,
-) -> Result<&'a str, ParseError> {
-    it.next()
-        .map(String::as_str)
-        .ok_or_else(|| perr(cmd, format!("{key:?} needs a value")))
-}
-
-/// Take `-j`/`-json`/`--json` out of the words wherever they stand (as `warren ns` does), and
-/// say whether JSON was asked for there or globally.
-pub(crate) fn take_json(args: &[String], global: &Global) -> (Vec<String>, bool) {
-    let is_json = |w: &String| matches!(w.as_str(), "-j" | "-json" | "--json");
-    let json = global.json || args.iter().any(is_json);
-    (args.iter().filter(|w| !is_json(w)).cloned().collect(), json)
-}
-
-/// A handle on the namespace the command runs in (`-n NS` has already moved this process
-/// there), labelled with the name given so errors say `(netns NS)`.
-pub(crate) fn handle(global: &Global) -> Result<Handle, CliError> {
-    match &global.netns {
-        Some(spec) => {
-            let (ns, _) = super::open_ns_spec(spec)?;
-            Ok(Handle::here(&ns)?)
-        }
-        None => Ok(Handle::current()?),
-    }
 }
 
 /// What `warren addr` was asked to do.

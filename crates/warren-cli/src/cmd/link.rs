@@ -30,6 +30,8 @@ use std::process::ExitCode;
 
 use warren_kernel::Handle;
 use warren_kernel::NetNs;
+
+use super::handle;
 use warren_kernel::link::LinkSpec;
 use warren_kernel::link::bridge::{Bridge, FdbEntry};
 use warren_kernel::link::format_mac;
@@ -82,18 +84,6 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode, CliError> {
         LinkCmd::FdbShow { dev } => show::fdb_show(&h, dev.as_deref(), global.json)?,
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// A handle on the namespace the command runs in (`-n NS` has already moved this process
-/// there), labelled with the name given so errors say `(netns NS)`.
-fn handle(global: &Global) -> Result<Handle, CliError> {
-    match &global.netns {
-        Some(spec) => {
-            let (ns, _) = super::open_ns_spec(spec)?;
-            Ok(Handle::here(&ns)?)
-        }
-        None => Ok(Handle::current()?),
-    }
 }
 
 /// Open `netns NS` (a name, a path or pid:N), if given.

@@ -7,7 +7,11 @@ pub mod ns;
 pub mod route;
 pub mod sysctl;
 
-use crate::CliError;
+use std::fmt;
+
+use warren_kernel::Handle;
+
+use crate::{CliError, Global};
 
 /// `-n NS`: switch this (still single-threaded) process into the namespace before the command
 /// runs, exactly as `ip -n` does (including the /sys remount and /etc/netns binds).
@@ -39,4 +43,56 @@ pub fn open_ns_spec(spec: &str) -> Result<(warren_kernel::NetNs, Option<String>)
         warren_kernel::NetNs::open_named(spec)?,
         Some(spec.to_owned()),
     ))
+}
+
+/// Words that could not be understood, with the reason; exits 1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError(pub String);
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<ParseError> for CliError {
+    fn from(e: ParseError) -> Self {
+        CliError::fail(e.0)
+    }
+}
+
+/// A parse error for command `cmd` (`"addr add"`).
+pub(crate) fn perr(cmd: &str, msg: impl fmt::Display) -> ParseError {
+    ParseError(format!("{cmd}: {msg}"))
+}
+
+/// The value after a keyword, or an error naming the keyword.
+pub(crate) fn value<'a>(
+    cmd: &str,
+    it: &mut std::slice::Iter<'a, String>,
+    key: &str,
+) -> Result<&'a str, ParseError> {
+    it.next()
+        .map(String::as_str)
+        .ok_or_else(|| perr(cmd, format!("{key:?} needs a value")))
+}
+
+/// Take `-j`/`-json`/`--json` out of the words wherever they stand (as `warren ns` does), and
+/// say whether JSON was asked for there or globally.
+pub(crate) fn take_json(args: &[String], global: &Global) -> (Vec<String>, bool) {
+    let is_json = |w: &String| matches!(w.as_str(), "-j" | "-json" | "--json");
+    let json = global.json || args.iter().any(is_json);
+    (args.iter().filter(|w| !is_json(w)).cloned().collect(), json)
+}
+
+/// A handle on the namespace the command runs in (`-n NS` has already moved this process
+/// there), labelled with the name given so errors say `(netns NS)`.
+pub(crate) fn handle(global: &Global) -> Result<Handle, CliError> {
+    match &global.netns {
+        Some(spec) => {
+            let (ns, _) = open_ns_spec(spec)?;
+            Ok(Handle::here(&ns)?)
+        }
+        None => Ok(Handle::current()?),
+    }
 }

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use serde_json::Value;
 use warren_kernel::route::{self, RouteFilter, RouteQuery};
 
-use super::addr::{handle, take_json};
+use super::{handle, take_json};
 use crate::{CliError, Global};
 
 /// Arguments of `warren route`.

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use serde_json::{Map, Value};
 use warren_kernel::sysctl;
 
-use super::addr::{ParseError, perr, take_json};
+use super::{ParseError, perr, take_json};
 use crate::{CliError, Global};
 
 /// Arguments of `warren sysctl`.

@@ -7,7 +7,7 @@ use warren_kernel::addr::{Family, IpNet, Scope};
 use warren_kernel::route::{self, Nexthop, Protocol, RoutePref, RouteSpec, RouteType};
 
 use crate::CliError;
-use crate::cmd::addr::{ParseError, perr, value};
+use crate::cmd::{ParseError, perr, value};
 
 /// Add, replace or delete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,26 +10,10 @@ use warren_kernel::link::macvlan::MacVlanMode;
 use warren_kernel::link::tuntap::TunTapMode;
 use warren_kernel::link::{format_mac, parse_mac, validate_ifname};
 
-use crate::CliError;
-
-/// Words that could not be understood, with the reason (exit code 1).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParseError(pub String);
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl From<ParseError> for CliError {
-    fn from(e: ParseError) -> Self {
-        CliError::fail(e.0)
-    }
-}
+pub use crate::cmd::ParseError;
 
 fn perr(cmd: &str, msg: impl fmt::Display) -> ParseError {
-    ParseError(format!("link {cmd}: {msg}"))
+    crate::cmd::perr(&format!("link {cmd}"), msg)
 }
 
 /// What `warren link` was asked to do.

@@ -46,6 +46,9 @@ enum Command {
     Addr(cmd::addr::Args),
     /// Routes: add, delete, show, and look up the route the kernel would use.
     Route(cmd::route::Args),
+    /// Neighbours (ARP and NDP entries): add, replace, delete, show.
+    #[command(visible_alias = "neighbour")]
+    Neigh(cmd::neigh::Args),
     /// Per-namespace sysctls: `warren -n NS sysctl net.ipv4.ip_forward=1`.
     Sysctl(cmd::sysctl::Args),
 }
@@ -67,6 +70,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Link(a) => cmd::link::run(a, &cli.global),
         Command::Addr(a) => cmd::addr::run(a, &cli.global),
         Command::Route(a) => cmd::route::run(a, &cli.global),
+        Command::Neigh(a) => cmd::neigh::run(a, &cli.global),
         Command::Sysctl(a) => cmd::sysctl::run(a, &cli.global),
     }
 }

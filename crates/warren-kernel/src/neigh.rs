@@ -222,6 +222,116 @@ pub fn neigh_del_request(index: u32, ip: IpAddr) -> Request {
     )
 }
 
+/// A neighbour entry to add, replace or delete, with what the plain functions above cannot say:
+/// the `router` flag and the interface's name for errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NeighSpec {
+    /// Interface index.
+    pub index: u32,
+    /// The neighbour's IP address.
+    pub ip: IpAddr,
+    /// Its link-layer address (`lladdr`); add and replace need it.
+    pub mac: Option<[u8; 6]>,
+    /// State (`nud`); [`NeighState::Permanent`] unless set, as ip.
+    pub state: NeighState,
+    /// `NTF_ROUTER`: the neighbour is a router.
+    pub router: bool,
+    /// Name of the interface, only used to word errors.
+    pub dev_name: Option<String>,
+}
+
+impl NeighSpec {
+    /// `ip` on the interface with index `index`, permanent, no MAC yet.
+    pub fn new(index: u32, ip: IpAddr) -> NeighSpec {
+        NeighSpec {
+            index,
+            ip,
+            mac: None,
+            state: NeighState::Permanent,
+            router: false,
+            dev_name: None,
+        }
+    }
+
+    /// Set the link-layer address.
+    pub fn lladdr(mut self, mac: [u8; 6]) -> Self {
+        self.mac = Some(mac);
+        self
+    }
+
+    /// Set the state.
+    pub fn state(mut self, state: NeighState) -> Self {
+        self.state = state;
+        self
+    }
+
+    /// Mark the neighbour as a router (`NTF_ROUTER`).
+    pub fn router(mut self) -> Self {
+        self.router = true;
+        self
+    }
+
+    /// Name the interface in errors (`10.0.0.2 dev eth0` rather than `dev #3`).
+    pub fn dev_name(mut self, name: impl Into<String>) -> Self {
+        self.dev_name = Some(name.into());
+        self
+    }
+
+    fn object(&self, with_mac: bool) -> String {
+        let mut s = self.ip.to_string();
+        if let (true, Some(m)) = (with_mac, &self.mac) {
+            s += &format!(" lladdr {}", format_mac(m));
+        }
+        match &self.dev_name {
+            Some(n) => s + &format!(" dev {n}"),
+            None => s + &format!(" dev #{}", self.index),
+        }
+    }
+
+    fn new_message(&self) -> NeighbourMessage {
+        let mut m = neigh_message(self.index, self.ip, self.mac, self.state);
+        if self.router {
+            m.header.flags |= NeighbourFlags::Router;
+        }
+        m
+    }
+
+    /// The `RTM_NEWNEIGH` request of `ip neigh add` (fails if the entry exists).
+    pub fn request_add(&self) -> Request {
+        Request::new(
+            RouteNetlinkMessage::NewNeighbour(self.new_message()),
+            NLM_F_CREATE | NLM_F_EXCL,
+            "add neighbour",
+            self.object(true),
+        )
+    }
+
+    /// The `RTM_NEWNEIGH` request of `ip neigh replace` (adds or replaces).
+    pub fn request_replace(&self) -> Request {
+        Request::new(
+            RouteNetlinkMessage::NewNeighbour(self.new_message()),
+            NLM_F_CREATE | NLM_F_REPLACE,
+            "replace neighbour",
+            self.object(true),
+        )
+    }
+
+    /// The `RTM_DELNEIGH` request of `ip neigh del` (only the IP and interface count).
+    pub fn request_del(&self) -> Request {
+        Request::new(
+            RouteNetlinkMessage::DelNeighbour(neigh_message(
+                self.index,
+                self.ip,
+                None,
+                NeighState::None,
+            )),
+            0,
+            "delete neighbour",
+            self.object(false),
+        )
+    }
+}
+
 impl Handle {
     /// Add a neighbour entry (fails if one exists).
     pub fn neigh_add(&self, index: u32, ip: IpAddr, mac: [u8; 6], state: NeighState) -> Result<()> {
@@ -288,6 +398,40 @@ mod tests {
             }
         );
         assert_eq!(req.object, "10.0.0.9 lladdr 02:00:00:00:00:09 dev #5");
+    }
+
+    #[test]
+    fn spec_carries_router_and_names_the_device() {
+        let ip: IpAddr = "fd00::2".parse().unwrap();
+        let mac = [2, 0, 0, 0, 0, 2];
+        let spec = NeighSpec::new(3, ip)
+            .lladdr(mac)
+            .state(NeighState::Stale)
+            .router()
+            .dev_name("eth0");
+        let req = spec.request_replace();
+        let RouteNetlinkMessage::NewNeighbour(m) = req.message() else {
+            panic!()
+        };
+        let n = Neighbour::from_message(m).unwrap();
+        assert_eq!(
+            (n.index, n.ip, n.mac, n.state, n.router),
+            (3, ip, Some(mac), NeighState::Stale, true)
+        );
+        assert_eq!(req.object, "fd00::2 lladdr 02:00:00:00:00:02 dev eth0");
+        assert_eq!(req.flags() & NLM_F_REPLACE, NLM_F_REPLACE);
+        let add = NeighSpec::new(3, ip).lladdr(mac).request_add();
+        let RouteNetlinkMessage::NewNeighbour(m) = add.message() else {
+            panic!()
+        };
+        let n = Neighbour::from_message(m).unwrap();
+        assert_eq!((n.state, n.router), (NeighState::Permanent, false));
+        assert_eq!(add.object, "fd00::2 lladdr 02:00:00:00:00:02 dev #3");
+        assert_eq!(
+            spec.request_del().object,
+            "fd00::2 dev eth0",
+            "del names no MAC"
+        );
     }
 
     #[test]

@@ -1,37 +1,19 @@
 //! `warren addr` end to end: the binary adds, shows and deletes addresses inside a namespace;
 //! `ip -j` reads them back; bad input gets one clear line and a non-zero exit.
 
-use std::process::{Command, Output};
+use warren_testkit::cli::Cli;
 
 use serde_json::Value;
 use warren_testkit::{oracle, sandbox_test};
 
-fn warren(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_warren"))
-        .args(args)
-        .output()
-        .expect("run warren")
-}
+const WARREN: Cli = Cli(env!("CARGO_BIN_EXE_warren"));
 
-/// Run warren, expect success, return stdout.
 fn ok(args: &[&str]) -> String {
-    let out = warren(args);
-    assert!(
-        out.status.success(),
-        "warren {args:?} failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    WARREN.ok(args)
 }
 
-/// Run warren, expect failure, return (exit code, stderr).
 fn fails(args: &[&str]) -> (i32, String) {
-    let out = warren(args);
-    assert!(!out.status.success(), "warren {args:?} should fail");
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(err.lines().count(), 1, "one line: {err}");
-    (out.status.code().unwrap_or(-1), err)
+    WARREN.fails(args)
 }
 
 /// Namespace `red` (by `warren ns add`) with a veth pair v0/v1 inside, up. (The pair is made

@@ -6,35 +6,21 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
+use warren_testkit::cli::Cli;
 use warren_testkit::sandbox_test;
 
-const WARREN: &str = env!("CARGO_BIN_EXE_warren");
+const WARREN: Cli = Cli(env!("CARGO_BIN_EXE_warren"));
 
 fn warren(args: &[&str]) -> Output {
-    Command::new(WARREN)
-        .args(args)
-        .output()
-        .expect("run warren")
+    WARREN.output(args)
 }
 
-/// Run warren, expect success, return stdout.
 fn ok(args: &[&str]) -> String {
-    let out = warren(args);
-    assert!(
-        out.status.success(),
-        "warren {args:?}: {:?} {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    WARREN.ok(args)
 }
 
-/// Run warren, expect exit `code`, return stderr.
 fn fails(args: &[&str], code: i32) -> String {
-    let out = warren(args);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(code), "warren {args:?}: {stderr}");
-    stderr
+    WARREN.fails_with(args, code)
 }
 
 fn ino(path: &str) -> u64 {
@@ -104,7 +90,7 @@ sandbox_test! {
         let out = warren(&["ns", "exec", "red", "sh", "-c", "kill -9 $$"]);
         assert_eq!(out.status.signal(), Some(9), "{:?}", out.status);
         // Same PID: no fork.
-        let child = Command::new(WARREN)
+        let child = Command::new(WARREN.0)
             .args(["ns", "exec", "red", "sh", "-c", "echo $$"])
             .stdout(Stdio::piped())
             .spawn()
@@ -170,7 +156,7 @@ sandbox_test! {
     fn exec_pids_and_identify_take_paths_and_pids() {
         ok(&["ns", "add", "red"]);
         let red = ino("/run/netns/red");
-        let sleeper = Sleeper::spawn(WARREN, &["ns", "exec", "red", "sleep", "60"]);
+        let sleeper = Sleeper::spawn(WARREN.0, &["ns", "exec", "red", "sleep", "60"]);
         let pid = sleeper.pid().to_string();
         let spec = format!("pid:{pid}");
         for s in [spec.as_str(), "/run/netns/red", "red"] {

@@ -6,26 +6,17 @@ use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use warren_testkit::cli::Cli;
 use warren_testkit::{run, sandbox_test};
 
-const WARREN: &str = env!("CARGO_BIN_EXE_warren");
+const WARREN: Cli = Cli(env!("CARGO_BIN_EXE_warren"));
 
 fn warren(args: &[&str]) -> Output {
-    Command::new(WARREN)
-        .args(args)
-        .output()
-        .expect("run warren")
+    WARREN.output(args)
 }
 
 fn ok(args: &[&str]) -> String {
-    let out = warren(args);
-    assert!(
-        out.status.success(),
-        "warren {args:?}: {:?} {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    WARREN.ok(args)
 }
 
 fn link_names(json: &str) -> Vec<String> {
@@ -129,7 +120,7 @@ sandbox_test! {
         ok(&["ns", "add", "w1"]);
         run("ip", &["netns", "add", "i1"]);
         let mut sleepers = Vec::new();
-        for (tool, name) in [(WARREN, "w1"), ("ip", "i1")] {
+        for (tool, name) in [(WARREN.0, "w1"), ("ip", "i1")] {
             let args: Vec<&str> = if tool == "ip" {
                 vec!["netns", "exec", name, "sleep", "60"]
             } else {
@@ -243,7 +234,7 @@ sandbox_test! {
 
 sandbox_test! {
     fn monitor_reports_warren_and_ip_changes() {
-        let mut mon = Command::new(WARREN).args(["ns", "monitor"]).stdout(Stdio::piped()).spawn().unwrap();
+        let mut mon = Command::new(WARREN.0).args(["ns", "monitor"]).stdout(Stdio::piped()).spawn().unwrap();
         let stdout = mon.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {

@@ -18,6 +18,7 @@
 //! Skips print their reason. With `WARREN_STRICT_SKIPS=1` (set by CI) every skip whose reason
 //! is not "kernel lacks …" fails the test instead.
 
+pub mod cli;
 pub mod net;
 pub mod oracle;
 

@@ -64,22 +64,7 @@ pub enum Cmd {
 
 /// Parse the words after `warren addr`.
 pub fn parse(args: &[String]) -> Result<Cmd, ParseError> {
-    let mut family = None;
-    let args: Vec<String> = args
-        .iter()
-        .filter(|w| match w.as_str() {
-            "-4" => {
-                family = Some(Family::V4);
-                false
-            }
-            "-6" => {
-                family = Some(Family::V6);
-                false
-            }
-            _ => true,
-        })
-        .cloned()
-        .collect();
+    let (args, family) = crate::cmd::take_family(args);
     let Some((verb, rest)) = args.split_first() else {
         return Ok(Cmd::Show { dev: None, family });
     };

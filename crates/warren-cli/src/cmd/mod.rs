@@ -97,3 +97,25 @@ pub(crate) fn handle(global: &Global) -> Result<Handle, CliError> {
         None => Ok(Handle::current()?),
     }
 }
+
+/// Take `-4`/`-6` out of the words wherever they stand; the last one given wins.
+pub(crate) fn take_family(args: &[String]) -> (Vec<String>, Option<warren_kernel::addr::Family>) {
+    use warren_kernel::addr::Family;
+    let mut family = None;
+    let rest = args
+        .iter()
+        .filter(|w| match w.as_str() {
+            "-4" => {
+                family = Some(Family::V4);
+                false
+            }
+            "-6" => {
+                family = Some(Family::V6);
+                false
+            }
+            _ => true,
+        })
+        .cloned()
+        .collect();
+    (rest, family)
+}

@@ -97,22 +97,7 @@ pub enum Cmd {
 
 /// Parse the words after `warren route`.
 pub fn parse(args: &[String]) -> Result<Cmd, ParseError> {
-    let mut family = None;
-    let words: Vec<String> = args
-        .iter()
-        .filter(|w| match w.as_str() {
-            "-4" => {
-                family = Some(Family::V4);
-                false
-            }
-            "-6" => {
-                family = Some(Family::V6);
-                false
-            }
-            _ => true,
-        })
-        .cloned()
-        .collect();
+    let (words, family) = crate::cmd::take_family(args);
     let Some((verb, rest)) = words.split_first() else {
         return Ok(Cmd::Show {
             table: None,

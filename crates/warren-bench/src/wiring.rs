@@ -126,24 +126,7 @@ impl Contender for Raw {
                 for i in 0..plan.n {
                     let t0 = Instant::now();
                     let path = format!("/run/netns/{}", plan.ns(i));
-                    let fd = open(
-                        path.as_str(),
-                        OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_EXCL,
-                        Mode::empty(),
-                    )
-                    .map_err(|e| format!("create {path}: {e}"))?;
-                    drop(fd);
-                    unshare(CloneFlags::CLONE_NEWNET).map_err(|e| format!("unshare: {e}"))?;
-                    mount(
-                        Some("/proc/thread-self/ns/net"),
-                        path.as_str(),
-                        Some("none"),
-                        MsFlags::MS_BIND,
-                        None::<&str>,
-                    )
-                    .map_err(|e| format!("bind mount {path}: {e}"))?;
-                    let nsfd =
-                        File::open("/proc/thread-self/ns/net").map_err(io_err("open netns"))?;
+                    let nsfd = raw_named_netns(&path)?;
                     let mut inside = Nl::open().map_err(io_err("netlink socket in namespace"))?;
                     let t1 = Instant::now();
                     ns_t += t1 - t0;
@@ -260,6 +243,28 @@ pub struct RawPhased {
 /// Messages per `sendmsg` when batching on one socket (acks must fit the receive buffer).
 const RAW_CHUNK: usize = 200;
 
+/// The raw floor's namespace creation, as iproute2 does it: placeholder file, `unshare` of this
+/// (worker) thread into a new namespace, bind mount of it; returns the namespace's fd.
+fn raw_named_netns(path: &str) -> Result<File, String> {
+    let fd = open(
+        path,
+        OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_EXCL,
+        Mode::empty(),
+    )
+    .map_err(|e| format!("create {path}: {e}"))?;
+    drop(fd);
+    unshare(CloneFlags::CLONE_NEWNET).map_err(|e| format!("unshare: {e}"))?;
+    mount(
+        Some("/proc/thread-self/ns/net"),
+        path,
+        Some("none"),
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| format!("bind mount {path}: {e}"))?;
+    File::open("/proc/thread-self/ns/net").map_err(io_err("open netns"))
+}
+
 impl Contender for RawPhased {
     fn up(&mut self, plan: &Plan) -> Result<(), String> {
         let t = Instant::now();
@@ -273,24 +278,7 @@ impl Contender for RawPhased {
                 let mut out = Vec::with_capacity(plan.n);
                 for i in 0..plan.n {
                     let path = format!("/run/netns/{}", plan.ns(i));
-                    let fd = open(
-                        path.as_str(),
-                        OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_EXCL,
-                        Mode::empty(),
-                    )
-                    .map_err(|e| format!("create {path}: {e}"))?;
-                    drop(fd);
-                    unshare(CloneFlags::CLONE_NEWNET).map_err(|e| format!("unshare: {e}"))?;
-                    mount(
-                        Some("/proc/thread-self/ns/net"),
-                        path.as_str(),
-                        Some("none"),
-                        MsFlags::MS_BIND,
-                        None::<&str>,
-                    )
-                    .map_err(|e| format!("bind mount {path}: {e}"))?;
-                    let nsfd =
-                        File::open("/proc/thread-self/ns/net").map_err(io_err("open netns"))?;
+                    let nsfd = raw_named_netns(&path)?;
                     let inside = Nl::open().map_err(io_err("netlink socket in namespace"))?;
                     out.push((nsfd, inside));
                 }

@@ -23,6 +23,7 @@ pub mod netns;
 pub mod nsid;
 pub mod route;
 pub mod sandbox;
+pub mod sockns;
 pub mod sysctl;
 
 pub use error::{Error, NetlinkError, Result};

@@ -57,7 +57,7 @@ pub struct NetNs {
 }
 
 impl NetNs {
-    fn from_file(file: File, label: String) -> Result<NetNs> {
+    pub(crate) fn from_file(file: File, label: String) -> Result<NetNs> {
         let md = file
             .metadata()
             .map_err(|e| Error::os("fstat", &label, io_errno(&e)))?;

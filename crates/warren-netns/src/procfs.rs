@@ -112,6 +112,23 @@ pub fn net_fds(pid: i32) -> Vec<(PathBuf, u64)> {
         .collect()
 }
 
+/// The descriptor numbers of a process that are sockets (`socket:[INO]`).
+pub fn socket_fds(pid: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let target = std::fs::read_link(e.path()).ok()?;
+            if !target.to_str()?.starts_with("socket:[") {
+                return None;
+            }
+            e.file_name().to_str()?.parse().ok()
+        })
+        .collect()
+}
+
 /// Whether `path` exists (without following a final symlink).
 pub fn exists_nofollow(path: &Path) -> bool {
     std::fs::symlink_metadata(path).is_ok()

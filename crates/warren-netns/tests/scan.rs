@@ -91,3 +91,37 @@ sandbox_test! {
         t.join().unwrap();
     }
 }
+
+sandbox_test! {
+    fn a_namespace_held_only_by_a_socket_is_found() {
+        let anon = NetNs::new_anonymous("sock-only").unwrap();
+        let id = anon.id();
+        // A socket made inside the namespace, handed to a child as its stdin; then every other
+        // reference (our descriptor, our socket) is dropped: only the child's socket pins it.
+        let sock = anon
+            .run(|| Ok(std::net::UdpSocket::bind("127.0.0.1:0").unwrap()))
+            .unwrap();
+        let holder = Killed(
+            std::process::Command::new("sleep")
+                .arg("60")
+                .stdin(std::process::Stdio::from(std::os::fd::OwnedFd::from(sock)))
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        drop(anon);
+        let rows = scan::all().unwrap();
+        let r = rows
+            .iter()
+            .find(|r| r.ino == id.ino)
+            .unwrap_or_else(|| panic!("socket-held namespace {id:?} not found"));
+        let pid = i32::try_from(holder.0.id()).unwrap();
+        assert_eq!(r.fds, [scan::FdRef { pid, fd: 0, socket: true }]);
+        assert_eq!(r.processes, 0, "nobody lives there");
+        assert!(r.names.is_empty() && r.mounts.is_empty());
+        assert_eq!(r.interfaces, Some(1), "opened through the scanner's own duplicate");
+        // The JSON marks the holder as a socket.
+        let json = serde_json::to_value(r).unwrap();
+        assert_eq!(json["fds"][0]["socket"], true, "{json}");
+    }
+}

@@ -20,6 +20,8 @@ pub struct ProcFacts {
     pub threads: Vec<(i32, NsId)>,
     /// Its descriptors that are network namespaces: (fd, namespace inode).
     pub net_fds: Vec<(i32, u64)>,
+    /// Its sockets that live in a namespace other than the process's own: (fd, namespace).
+    pub socket_ns: Vec<(i32, NsId)>,
 }
 
 /// Everything the scan read, before grouping.
@@ -37,6 +39,8 @@ pub struct Facts {
     pub procs: Vec<ProcFacts>,
     /// Namespace mounts of other mount namespaces, with a process living in each.
     pub foreign_mounts: Vec<(i32, Vec<NsfsMount>)>,
+    /// Paths that open namespaces the scanner itself holds open (found through sockets).
+    pub held: Vec<(NsId, PathBuf)>,
 }
 
 /// Everything known about one namespace.
@@ -101,7 +105,23 @@ pub fn group(f: &Facts) -> BTreeMap<NsId, Acc> {
             let a = acc.entry(NsId { dev: nsfs, ino }).or_default();
             a.openers
                 .push(PathBuf::from(format!("/proc/{}/fd/{fd}", p.pid)));
-            a.fds.push(FdRef { pid: p.pid, fd });
+            a.fds.push(FdRef {
+                pid: p.pid,
+                fd,
+                socket: false,
+            });
+        }
+        for &(fd, id) in &p.socket_ns {
+            acc.entry(id).or_default().fds.push(FdRef {
+                pid: p.pid,
+                fd,
+                socket: true,
+            });
+        }
+    }
+    for (id, path) in &f.held {
+        if let Some(a) = acc.get_mut(id) {
+            a.openers.push(path.clone());
         }
     }
     for (pid, mounts) in &f.foreign_mounts {
@@ -152,6 +172,7 @@ mod tests {
             net: Some(id(ino)),
             threads: vec![],
             net_fds: vec![],
+            socket_ns: vec![],
         }
     }
 
@@ -174,12 +195,15 @@ mod tests {
                     net: Some(id(4)),
                     threads: vec![(11, id(5))],
                     net_fds: vec![],
+                    socket_ns: vec![],
                 },
                 ProcFacts {
                     pid: 20,
                     net: Some(id(1)),
                     threads: vec![],
                     net_fds: vec![(5, 6), (7, 6)],
+                    // A socket held open in namespace 10, which nothing else holds.
+                    socket_ns: vec![(9, id(10))],
                 },
                 // The scanner's own descriptors do not count.
                 ProcFacts {
@@ -187,19 +211,30 @@ mod tests {
                     net: None,
                     threads: vec![],
                     net_fds: vec![(3, 8)],
+                    socket_ns: vec![],
                 },
             ],
             foreign_mounts: vec![(
                 30,
                 vec![mount(2, "/run/netns/red"), mount(9, "/run/hidden/y")],
             )],
+            held: vec![(id(10), PathBuf::from("/proc/self/fd/42"))],
         };
         let g = group(&facts);
         assert_eq!(
             g.keys().map(|k| k.ino).collect::<Vec<_>>(),
-            [1, 2, 3, 4, 5, 6, 9],
+            [1, 2, 3, 4, 5, 6, 9, 10],
             "ghost is no namespace"
         );
+        assert_eq!(
+            g[&id(10)].fds,
+            [FdRef {
+                pid: 20,
+                fd: 9,
+                socket: true
+            }]
+        );
+        assert_eq!(g[&id(10)].openers, [PathBuf::from("/proc/self/fd/42")]);
         assert_eq!(g[&id(1)].pids, [1, 100, 20]);
         assert_eq!(g[&id(2)].names, ["red", "alias"]);
         assert_eq!(
@@ -223,7 +258,18 @@ mod tests {
         );
         assert_eq!(
             g[&id(6)].fds,
-            [FdRef { pid: 20, fd: 5 }, FdRef { pid: 20, fd: 7 }]
+            [
+                FdRef {
+                    pid: 20,
+                    fd: 5,
+                    socket: false
+                },
+                FdRef {
+                    pid: 20,
+                    fd: 7,
+                    socket: false
+                }
+            ]
         );
         assert!(g[&id(6)].pids.is_empty());
         assert_eq!(

@@ -12,10 +12,12 @@ pub mod hint;
 pub mod parse;
 
 use std::collections::HashSet;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
+use warren_kernel::sockns::ProcessFds;
 use warren_kernel::{Handle, NetNs, NsId};
 
 use crate::error::Result;
@@ -44,6 +46,9 @@ pub struct FdRef {
     pub pid: i32,
     /// The descriptor number.
     pub fd: i32,
+    /// The descriptor is a socket living in this namespace (not the namespace file itself).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub socket: bool,
 }
 
 /// The main (lowest-PID) process of a namespace.
@@ -87,7 +92,8 @@ pub struct NsRow {
 /// Scan the host for every network namespace. Namespaces that exist only inside processes we
 /// may not inspect are missing; rows that could not be entered have no interface count.
 pub fn all() -> Result<Vec<NsRow>> {
-    let facts = read_facts()?;
+    // `_held` keeps namespaces found only through sockets open until they are counted.
+    let (facts, _held) = read_facts()?;
     let current = facts.current;
     let mut rows: Vec<(NsRow, Vec<PathBuf>)> = group::group(&facts)
         .into_iter()
@@ -100,7 +106,7 @@ pub fn all() -> Result<Vec<NsRow>> {
 }
 
 /// Read everything the grouping needs from `/run/netns` and `/proc`.
-fn read_facts() -> Result<Facts> {
+fn read_facts() -> Result<(Facts, Vec<NetNs>)> {
     let current = named::id_of(Path::new("/proc/thread-self/ns/net"))?;
     let self_pid = i32::try_from(std::process::id()).unwrap_or(i32::MAX);
     let named = named::names()
@@ -114,6 +120,7 @@ fn read_facts() -> Result<Facts> {
     let mut seen_mnt: HashSet<NsId> = procfs::mnt_ns_of(self_pid).into_iter().collect();
     let mut foreign = Vec::new();
     let mut procs = Vec::new();
+    let mut held: Vec<NetNs> = Vec::new();
     for pid in procfs::pids() {
         let net_fds = if pid == self_pid {
             Vec::new()
@@ -123,11 +130,19 @@ fn read_facts() -> Result<Facts> {
                 .filter_map(|(path, ino)| Some((path.file_name()?.to_str()?.parse().ok()?, ino)))
                 .collect()
         };
+        let net = procfs::net_ns_of(pid);
+        let threads = procfs::thread_net_ns(pid);
+        let socket_ns = if pid == self_pid {
+            Vec::new()
+        } else {
+            sockets_elsewhere(pid, net, &threads, &mut held)
+        };
         procs.push(ProcFacts {
             pid,
-            net: procfs::net_ns_of(pid),
-            threads: procfs::thread_net_ns(pid),
+            net,
+            threads,
             net_fds,
+            socket_ns,
         });
         if let Some(mnt) = procfs::mnt_ns_of(pid)
             && seen_mnt.insert(mnt)
@@ -136,14 +151,59 @@ fn read_facts() -> Result<Facts> {
             foreign.push((pid, parse::nsfs_mounts(&mi)));
         }
     }
-    Ok(Facts {
+    let held_paths = held
+        .iter()
+        .map(|ns| {
+            (
+                ns.id(),
+                PathBuf::from(format!("/proc/self/fd/{}", ns.as_raw_fd())),
+            )
+        })
+        .collect();
+    let facts = Facts {
         current,
         self_pid,
         named,
         own_mounts,
         procs,
         foreign_mounts: foreign,
-    })
+        held: held_paths,
+    };
+    Ok((facts, held))
+}
+
+/// The sockets of `pid` that live in a namespace other than the process's (or its threads')
+/// own: such a socket alone keeps its namespace alive. Namespaces seen for the first time are
+/// kept open in `held` so they can be counted. Best effort: a process we may not inspect
+/// (no ptrace access) contributes nothing.
+fn sockets_elsewhere(
+    pid: i32,
+    net: Option<NsId>,
+    threads: &[(i32, NsId)],
+    held: &mut Vec<NetNs>,
+) -> Vec<(i32, NsId)> {
+    let fds = procfs::socket_fds(pid);
+    if fds.is_empty() {
+        return Vec::new();
+    }
+    let Ok(proc_fds) = ProcessFds::open(pid) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for fd in fds {
+        let Ok(ns) = proc_fds.socket_netns(fd) else {
+            continue;
+        };
+        let id = ns.id();
+        if Some(id) == net || threads.iter().any(|(_, t)| *t == id) {
+            continue;
+        }
+        if !held.iter().any(|h| h.id() == id) {
+            held.push(ns);
+        }
+        out.push((fd, id));
+    }
+    out
 }
 
 /// The row of one namespace, and the paths that may open it (best first).

@@ -72,7 +72,10 @@ fn held_by(r: &NsRow) -> String {
             None => parts.push(m.path.clone()),
         }
     }
-    parts.extend(r.fds.iter().map(|f| format!("fd {}/{}", f.pid, f.fd)));
+    parts.extend(r.fds.iter().map(|f| {
+        let what = if f.socket { "socket" } else { "fd" };
+        format!("{what} {}/{}", f.pid, f.fd)
+    }));
     parts.join(", ")
 }
 

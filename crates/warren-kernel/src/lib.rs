@@ -20,6 +20,7 @@ pub mod link;
 pub mod neigh;
 pub mod netlink;
 pub mod netns;
+pub mod nft;
 pub mod nsid;
 pub mod route;
 pub mod sandbox;

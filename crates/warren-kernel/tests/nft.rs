@@ -409,3 +409,107 @@ sandbox_test! {
         assert_eq!(peer.ip(), "192.168.5.1".parse::<IpAddr>().unwrap());
     }
 }
+
+sandbox_test! {
+    fn filter_rules_read_back_as_nft_would_write_them() {
+        if !have_nft() {
+            return;
+        }
+        use warren_kernel::nft::expr::ct_state;
+        use warren_kernel::nft::{CtKey, DataType, Element, MapTo, PayloadBase, Set};
+        let ns = NetNs::current().unwrap();
+        let nft = Nft::new(&ns).unwrap();
+        let t = Table::new(Family::Ip, "wf");
+        let fwd = Chain::base(&t, "forward", ChainType::Filter, Hook::Forward, 0);
+        let inbound = Chain::regular(&t, "inbound");
+        let blocked = Set::new(&t, "blocked", &[DataType::Ipv4Addr]);
+        let svc = Set::new(&t, "svc", &[DataType::InetService]).map_to(MapTo::Verdict);
+        let mut ifname = [0u8; 16];
+        ifname[..4].copy_from_slice(b"eth0");
+        let mut b = Batch::new();
+        b.add_table(&t)
+            .add_chain(&inbound)
+            .add_chain(&fwd)
+            .add_set(&blocked)
+            .add_set(&svc)
+            .add_elements(&blocked, &[Element::key(vec![192, 0, 2, 7])], false)
+            .add_elements(
+                &svc,
+                &[
+                    Element::verdict(22u16.to_be_bytes().to_vec(), Verdict::Accept),
+                    Element::verdict(23u16.to_be_bytes().to_vec(), Verdict::Drop),
+                ],
+                false,
+            )
+            .add_rule(&Rule::new(
+                &fwd,
+                vec![
+                    Expr::Ct { key: CtKey::State, dreg: Reg::R0 },
+                    Expr::Bitwise {
+                        sreg: Reg::R0,
+                        dreg: Reg::R0,
+                        mask: (ct_state::ESTABLISHED | ct_state::RELATED).to_ne_bytes().to_vec(),
+                        xor: vec![0; 4],
+                    },
+                    Expr::Cmp { sreg: Reg::R0, op: CmpOp::Neq, data: vec![0; 4] },
+                    Expr::verdict(Verdict::Accept),
+                ],
+            ))
+            .add_rule(&Rule::new(
+                &fwd,
+                vec![
+                    Expr::Meta { key: MetaKey::IifName, dreg: Reg::R0 },
+                    Expr::Cmp { sreg: Reg::R0, op: CmpOp::Eq, data: ifname.to_vec() },
+                    Expr::verdict(Verdict::Jump("inbound".into())),
+                ],
+            ))
+            .add_rule(&Rule::new(
+                &inbound,
+                vec![
+                    Expr::Payload { base: PayloadBase::Network, offset: 12, len: 4, dreg: Reg::R0 },
+                    Expr::Lookup {
+                        set: "blocked".into(),
+                        sreg: Reg::R0,
+                        dreg: None,
+                        verdict: false,
+                        invert: false,
+                    },
+                    Expr::Counter,
+                    Expr::verdict(Verdict::Drop),
+                ],
+            ))
+            .add_rule(&Rule::new(
+                &inbound,
+                vec![
+                    Expr::Meta { key: MetaKey::L4Proto, dreg: Reg::R0 },
+                    Expr::Cmp { sreg: Reg::R0, op: CmpOp::Eq, data: vec![6] },
+                    Expr::Payload { base: PayloadBase::Transport, offset: 2, len: 2, dreg: Reg::R0 },
+                    Expr::Lookup {
+                        set: "svc".into(),
+                        sreg: Reg::R0,
+                        dreg: None,
+                        verdict: true,
+                        invert: false,
+                    },
+                ],
+            ))
+            .add_rule(&Rule::new(&inbound, vec![Expr::verdict(Verdict::Return)]));
+        nft.apply(&b).unwrap();
+
+        let path = format!("--net={}", ns_path(&ns));
+        let text = warren_testkit::run("nsenter", &[&path, "nft", "list", "table", "ip", "wf"]);
+        let lines: Vec<&str> = text.lines().map(str::trim).collect();
+        for want in [
+            "type filter hook forward priority filter; policy accept;",
+            "ct state established,related accept",
+            "iifname \"eth0\" jump inbound",
+            "ip saddr @blocked counter packets 0 bytes 0 drop",
+            "tcp dport vmap @svc",
+            "return",
+            "elements = { 192.0.2.7 }",
+        ] {
+            assert!(lines.contains(&want), "missing {want:?} in:\n{text}");
+        }
+        assert!(text.contains("22 : accept") && text.contains("23 : drop"), "{text}");
+    }
+}

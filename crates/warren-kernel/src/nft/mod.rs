@@ -25,7 +25,7 @@ pub mod set;
 pub mod wire;
 
 pub use batch::Batch;
-pub use expr::{CmpOp, Data, Expr, MetaKey, NatKind, PayloadBase, Reg, Verdict};
+pub use expr::{CmpOp, CtKey, Data, Expr, MetaKey, NatKind, PayloadBase, Reg, Verdict};
 pub use portmap::{PortMap, Proto};
 pub use rule::Rule;
 pub use set::{DataType, Element, MapTo, Set};

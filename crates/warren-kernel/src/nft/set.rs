@@ -35,13 +35,17 @@ impl DataType {
     }
 }
 
-/// The type number and register length (each part padded to 4 bytes) of a concatenation.
+/// The type number and length of a key or value: a single type has its own length; in a
+/// concatenation each part is padded to 4 bytes (one 32-bit register each).
 fn concat(types: &[DataType]) -> (u32, u32) {
     let id = types.iter().fold(0u32, |acc, t| (acc << 6) | t.id());
-    let len = types
-        .iter()
-        .map(|t| t.size().div_ceil(4) * 4)
-        .sum::<usize>();
+    let len = match types {
+        [one] => one.size(),
+        _ => types
+            .iter()
+            .map(|t| t.size().div_ceil(4) * 4)
+            .sum::<usize>(),
+    };
     (id, len as u32)
 }
 
@@ -187,4 +191,28 @@ pub(crate) fn encode_elements(set: &Set, elems: &[Element], with_data: bool) -> 
         }
     });
     n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_lengths_as_nft_sends_them() {
+        // One type: its own length. Concatenation: one 32-bit register per part, and nft's
+        // type number (6 bits per part): inet_proto . inet_service = 0x30d.
+        assert_eq!(concat(&[DataType::InetService]), (13, 2));
+        assert_eq!(
+            concat(&[DataType::InetProto, DataType::InetService]),
+            (0x30d, 8)
+        );
+        assert_eq!(
+            concat(&[DataType::Ipv4Addr, DataType::InetService]),
+            (0x1cd, 8)
+        );
+        assert_eq!(
+            concat_value(&[&[6], &8080u16.to_be_bytes()]),
+            [6, 0, 0, 0, 0x1f, 0x90, 0, 0]
+        );
+    }
 }

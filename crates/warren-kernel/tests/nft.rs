@@ -363,10 +363,10 @@ sandbox_test! {
 
         nft.apply(&pm.publish(Proto::Tcp, 8080, Ipv4Addr::new(10, 88, 0, 2), 80)).unwrap();
         // Many other published ports cost nothing per connection: one map lookup.
-        let mut many = Batch::new();
-        for p in 20000..21000u16 {
-            many.append(pm.publish(Proto::Tcp, p, Ipv4Addr::new(10, 88, 0, 3), p));
-        }
+        let many: Vec<_> = (20000..30000u16)
+            .map(|p| (Proto::Tcp, p, Ipv4Addr::new(10, 88, 0, 3), p))
+            .collect();
+        let many = pm.publish_many(&many);
         nft.apply(&many).unwrap();
 
         let server = serve_once(lab.ctr.ns(), 80);
@@ -402,7 +402,9 @@ sandbox_test! {
         connect(lab.client.ns(), to).unwrap();
         server.join().unwrap().unwrap();
 
-        nft.apply(&pm.masquerade(Ipv4Addr::new(10, 88, 0, 0), 24, "h-c")).unwrap();
+        assert!(pm.masquerade(Ipv4Addr::new(10, 88, 0, 0), 33, "h-c").is_err());
+        assert!(pm.masquerade(Ipv4Addr::new(10, 88, 0, 0), 24, "sixteen-chars-xx").is_err());
+        nft.apply(&pm.masquerade(Ipv4Addr::new(10, 88, 0, 0), 24, "h-c").unwrap()).unwrap();
         let server = serve_once(lab.client.ns(), 9000);
         connect(lab.ctr.ns(), to).unwrap();
         let peer = server.join().unwrap().unwrap();

@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_NETFILTER};
-use nix::sys::socket::{setsockopt, sockopt::ReceiveTimeout};
+use nix::sys::socket::setsockopt;
+use nix::sys::socket::sockopt::{ReceiveTimeout, SndBuf, SndBufForce};
 use nix::sys::time::TimeVal;
 
 use super::rule::Rule;
@@ -20,6 +21,9 @@ const NLM_F_ACK: u16 = 0x4;
 const NLM_F_EXCL: u16 = 0x200;
 const NLM_F_CREATE: u16 = 0x400;
 const NLM_F_APPEND: u16 = 0x800;
+
+/// Send buffer asked for: room for a transaction of some ten thousand messages.
+const SEND_BUF: usize = 8 << 20;
 
 /// How long to wait for the kernel's answers to a batch before giving up.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -186,29 +190,31 @@ impl Batch {
     /// instead of being left as it is.
     pub fn add_elements(&mut self, s: &Set, elems: &[Element], exclusive: bool) -> &mut Self {
         let flags = NLM_F_CREATE | if exclusive { NLM_F_EXCL } else { 0 };
-        let body = encode_elements(s, elems, true).into_bytes();
-        self.push(
-            msg::NEWSETELEM,
-            flags,
-            s.table.family as u8,
-            body,
-            "add element to",
-            s.describe(),
-        );
+        for body in encode_elements(s, elems, true) {
+            self.push(
+                msg::NEWSETELEM,
+                flags,
+                s.table.family as u8,
+                body,
+                "add element to",
+                s.describe(),
+            );
+        }
         self
     }
 
     /// Delete elements (by key) from a set or map; ENOENT if one is absent.
     pub fn del_elements(&mut self, s: &Set, elems: &[Element]) -> &mut Self {
-        let body = encode_elements(s, elems, false).into_bytes();
-        self.push(
-            msg::DELSETELEM,
-            0,
-            s.table.family as u8,
-            body,
-            "delete element from",
-            s.describe(),
-        );
+        for body in encode_elements(s, elems, false) {
+            self.push(
+                msg::DELSETELEM,
+                0,
+                s.table.family as u8,
+                body,
+                "delete element from",
+                s.describe(),
+            );
+        }
         self
     }
 
@@ -274,6 +280,11 @@ impl NftSocket {
         let _ = sock.set_ext_ack(true);
         let _ = sock.set_cap_ack(true);
         let _ = sock.set_rx_buf_sz(1 << 20);
+        // A whole transaction goes in one sendmsg, which the send buffer must hold: raise it
+        // (beyond the sysctl limit where allowed, as nft does).
+        if setsockopt(&sock, SndBufForce, &SEND_BUF).is_err() {
+            let _ = setsockopt(&sock, SndBuf, &SEND_BUF);
+        }
         let tv = TimeVal::new(ANSWER_TIMEOUT.as_secs() as _, 0);
         setsockopt(&sock, ReceiveTimeout, &tv)
             .map_err(|e| io(std::io::Error::from_raw_os_error(e as i32)))?;

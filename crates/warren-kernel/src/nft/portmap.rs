@@ -17,6 +17,7 @@ use std::net::Ipv4Addr;
 use super::expr::{CmpOp, Expr, MetaKey, NatKind, PayloadBase, RTN_LOCAL, Reg};
 use super::set::{DataType, Element, MapTo, Set, concat_value};
 use super::{Batch, Chain, ChainType, Family, Hook, Rule, Table};
+use crate::error::{Error, Result};
 
 /// Transport protocols a port can be published for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,13 +143,21 @@ impl PortMap {
     /// Publish `host_port` (for `proto`, on every local address) to `to:to_port`. EEXIST if
     /// that host port is already published.
     pub fn publish(&self, proto: Proto, host_port: u16, to: Ipv4Addr, to_port: u16) -> Batch {
-        let value = concat_value(&[&to.octets(), &to_port.to_be_bytes()]);
+        self.publish_many(&[(proto, host_port, to, to_port)])
+    }
+
+    /// Publish several ports in one message: `(proto, host_port, to, to_port)` each. All or
+    /// none are published; EEXIST if one of the host ports already is.
+    pub fn publish_many(&self, ports: &[(Proto, u16, Ipv4Addr, u16)]) -> Batch {
+        let elems: Vec<Element> = ports
+            .iter()
+            .map(|&(proto, host_port, to, to_port)| {
+                let value = concat_value(&[&to.octets(), &to_port.to_be_bytes()]);
+                Element::value(Self::key(proto, host_port), value)
+            })
+            .collect();
         let mut b = Batch::new();
-        b.add_elements(
-            &self.map(),
-            &[Element::value(Self::key(proto, host_port), value)],
-            true,
-        );
+        b.add_elements(&self.map(), &elems, true);
         b
     }
 
@@ -162,14 +171,25 @@ impl PortMap {
     /// Masquerade IPv4 traffic from `src`/`prefix` leaving through any interface but
     /// `except_oif` (the bridge the source subnet lives on): appends one rule to the
     /// postrouting chain.
-    pub fn masquerade(&self, src: Ipv4Addr, prefix: u8, except_oif: &str) -> Batch {
-        let mask = u32::MAX
-            .checked_shl(32 - u32::from(prefix.min(32)))
-            .unwrap_or(0);
+    pub fn masquerade(&self, src: Ipv4Addr, prefix: u8, except_oif: &str) -> Result<Batch> {
+        if prefix > 32 {
+            return Err(Error::invalid(
+                "prefix length",
+                prefix.to_string(),
+                "must be at most 32",
+            ));
+        }
+        if except_oif.is_empty() || except_oif.len() > 15 || except_oif.contains('\0') {
+            return Err(Error::invalid(
+                "interface name",
+                except_oif,
+                "must be 1 to 15 bytes",
+            ));
+        }
+        let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
         let net = u32::from(src) & mask;
         let mut ifname = [0u8; 16];
-        let n = except_oif.len().min(15);
-        ifname[..n].copy_from_slice(&except_oif.as_bytes()[..n]);
+        ifname[..except_oif.len()].copy_from_slice(except_oif.as_bytes());
         let exprs = vec![
             Expr::Payload {
                 base: PayloadBase::Network,
@@ -202,6 +222,6 @@ impl PortMap {
         ];
         let mut b = Batch::new();
         b.add_rule(&Rule::new(&self.postrouting(), exprs));
-        b
+        Ok(b)
     }
 }

@@ -173,24 +173,50 @@ impl Element {
     }
 }
 
-/// The body of NEWSETELEM / DELSETELEM.
-pub(crate) fn encode_elements(set: &Set, elems: &[Element], with_data: bool) -> Nla {
-    let mut n = Nla::new();
-    n.str(attr::SET_ELEM_LIST_TABLE, &set.table.name)
-        .str(attr::SET_ELEM_LIST_SET, &set.name);
-    n.nest(attr::SET_ELEM_LIST_ELEMENTS, |list| {
-        for e in elems {
-            list.nest(super::wire::NFTA_LIST_ELEM, |el| {
-                el.nest(attr::SET_ELEM_KEY, |k| {
-                    k.bytes_attr(attr::DATA_VALUE, &e.key);
-                });
-                if with_data && let Some(d) = &e.data {
-                    el.nest(attr::SET_ELEM_DATA, |v| d.encode(v));
-                }
+/// Most bytes of elements put in one message: an attribute's length is 16 bits, so a set's
+/// elements go in as many NEWSETELEM / DELSETELEM messages as they need.
+const ELEMENTS_PER_MESSAGE_BYTES: usize = 60 * 1024;
+
+/// The bodies of NEWSETELEM / DELSETELEM messages carrying `elems` (one or more messages).
+pub(crate) fn encode_elements(set: &Set, elems: &[Element], with_data: bool) -> Vec<Vec<u8>> {
+    let mut encoded: Vec<Vec<u8>> = Vec::with_capacity(elems.len());
+    for e in elems {
+        let mut one = Nla::new();
+        one.nest(super::wire::NFTA_LIST_ELEM, |el| {
+            el.nest(attr::SET_ELEM_KEY, |k| {
+                k.bytes_attr(attr::DATA_VALUE, &e.key);
             });
-        }
-    });
-    n
+            if with_data && let Some(d) = &e.data {
+                el.nest(attr::SET_ELEM_DATA, |v| d.encode(v));
+            }
+        });
+        encoded.push(one.into_bytes());
+    }
+    let mut bodies = Vec::new();
+    let mut rest = &encoded[..];
+    while !rest.is_empty() {
+        let mut size = 0;
+        let n = rest
+            .iter()
+            .take_while(|e| {
+                size += e.len();
+                size <= ELEMENTS_PER_MESSAGE_BYTES
+            })
+            .count()
+            .max(1);
+        let (chunk, tail) = rest.split_at(n);
+        rest = tail;
+        let mut body = Nla::new();
+        body.str(attr::SET_ELEM_LIST_TABLE, &set.table.name)
+            .str(attr::SET_ELEM_LIST_SET, &set.name);
+        body.nest(attr::SET_ELEM_LIST_ELEMENTS, |list| {
+            for e in chunk {
+                list.raw(e);
+            }
+        });
+        bodies.push(body.into_bytes());
+    }
+    bodies
 }
 
 #[cfg(test)]

@@ -126,6 +126,13 @@ impl Nla {
         self.bytes_attr(ty, &v.to_be_bytes())
     }
 
+    /// Already encoded attributes, appended as they are.
+    pub fn raw(&mut self, encoded: &[u8]) -> &mut Self {
+        self.buf.extend_from_slice(encoded);
+        self.pad();
+        self
+    }
+
     /// A nested attribute whose content `f` writes.
     pub fn nest(&mut self, ty: u16, f: impl FnOnce(&mut Nla)) -> &mut Self {
         let start = self.buf.len();
@@ -137,7 +144,12 @@ impl Nla {
         };
         f(&mut inner);
         self.buf = inner.buf;
-        let len = (self.buf.len() - start) as u16;
+        let len = self.buf.len() - start;
+        assert!(
+            len <= usize::from(u16::MAX),
+            "nested netlink attribute of {len} bytes: split it"
+        );
+        let len = len as u16;
         self.buf[start..start + 2].copy_from_slice(&len.to_ne_bytes());
         self
     }

@@ -1,4 +1,5 @@
-//! warren's kernel-facing core: network namespaces and a synchronous rtnetlink layer.
+//! warren's kernel-facing core: network namespaces, a synchronous rtnetlink layer and nf_tables
+//! spoken over netlink ([`nft`]).
 //!
 //! This is the only crate of warren that contains `unsafe` code and the only one that knows
 //! netlink wire formats. It never forks or executes a program (the sandbox helper only prepares
@@ -20,6 +21,7 @@ pub mod link;
 pub mod neigh;
 pub mod netlink;
 pub mod netns;
+pub mod nft;
 pub mod nsid;
 pub mod route;
 pub mod sandbox;

@@ -347,7 +347,7 @@ fn encode(msg: &RouteNetlinkMessage, flags: u16, seq: u32) -> Vec<u8> {
 }
 
 /// Split a datagram into its netlink messages: (sequence number, whole message).
-fn messages(data: &[u8]) -> impl Iterator<Item = (u32, &[u8])> {
+pub(crate) fn messages(data: &[u8]) -> impl Iterator<Item = (u32, &[u8])> {
     let mut off = 0;
     std::iter::from_fn(move || {
         let hdr = data.get(off..off + 16)?;
@@ -360,7 +360,7 @@ fn messages(data: &[u8]) -> impl Iterator<Item = (u32, &[u8])> {
 }
 
 /// If `msg` (one whole netlink message) is an ack or a refusal, its outcome.
-fn ack_outcome(msg: &[u8]) -> Option<Result<(), NetlinkError>> {
+pub(crate) fn ack_outcome(msg: &[u8]) -> Option<Result<(), NetlinkError>> {
     const NLMSG_ERROR: u16 = 2;
     let mtype = u16::from_ne_bytes(msg[4..6].try_into().ok()?);
     if mtype != NLMSG_ERROR || msg.len() < 20 {

@@ -1,0 +1,223 @@
+//! nf_tables spoken over netlink by warren itself: no `nft` or `iptables` process.
+//!
+//! Changes are [`Batch`]es applied as one kernel transaction (all or nothing); each message of
+//! a batch is acknowledged, so a refusal names the object it was about. warren only ever
+//! touches its own tables: it never flushes, reorders or reads other rules, and never changes
+//! another table's chains.
+//!
+//! ```no_run
+//! use warren_kernel::nft::{Nft, PortMap, Proto};
+//! let ns = warren_kernel::NetNs::current()?;
+//! let nft = Nft::new(&ns)?;
+//! let ports = PortMap::new("warren");
+//! nft.apply(&ports.install())?;
+//! nft.apply(&ports.publish(Proto::Tcp, 8080, "10.88.0.2".parse().unwrap(), 80))?;
+//! # Ok::<(), warren_kernel::Error>(())
+//! ```
+
+use std::sync::Mutex;
+
+pub mod batch;
+pub mod expr;
+pub mod portmap;
+pub mod rule;
+pub mod set;
+pub mod wire;
+
+pub use batch::Batch;
+pub use expr::{CmpOp, CtKey, Data, Expr, MetaKey, NatKind, PayloadBase, Reg, Verdict};
+pub use portmap::{PortMap, Proto};
+pub use rule::Rule;
+pub use set::{DataType, Element, MapTo, Set};
+
+use crate::error::Result;
+use crate::netns::NetNs;
+use batch::NftSocket;
+use wire::{Nla, attr};
+
+/// Address family of a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Family {
+    /// `inet`: IPv4 and IPv6.
+    Inet = 1,
+    /// `ip`: IPv4.
+    Ip = 2,
+    /// `ip6`: IPv6.
+    Ip6 = 10,
+}
+
+impl Family {
+    /// The name `nft` uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Inet => "inet",
+            Family::Ip => "ip",
+            Family::Ip6 => "ip6",
+        }
+    }
+}
+
+/// A table: a family and a name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Table {
+    /// Its family.
+    pub family: Family,
+    /// Its name.
+    pub name: String,
+}
+
+impl Table {
+    /// The table `name` of `family`.
+    pub fn new(family: Family, name: &str) -> Table {
+        Table {
+            family,
+            name: name.to_owned(),
+        }
+    }
+
+    /// How errors name it: `table inet warren`.
+    pub fn describe(&self) -> String {
+        format!("table {} {}", self.family.name(), self.name)
+    }
+
+    pub(crate) fn encode(&self) -> Nla {
+        let mut n = Nla::new();
+        n.str(attr::TABLE_NAME, &self.name)
+            .be32(attr::TABLE_FLAGS, 0);
+        n
+    }
+}
+
+/// Netfilter hooks a base chain can attach to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+    /// `prerouting`.
+    Prerouting = 0,
+    /// `input`.
+    Input = 1,
+    /// `forward`.
+    Forward = 2,
+    /// `output`.
+    Output = 3,
+    /// `postrouting`.
+    Postrouting = 4,
+}
+
+/// Types of base chains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChainType {
+    /// `filter`.
+    Filter,
+    /// `nat`.
+    Nat,
+}
+
+/// What makes a chain a base chain: type, hook and priority (policy is always accept).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BaseChain {
+    /// The chain type.
+    pub kind: ChainType,
+    /// The hook.
+    pub hook: Hook,
+    /// The priority (`dstnat` is -100, `srcnat` 100, `filter` 0).
+    pub priority: i32,
+}
+
+/// A chain: regular (only reached by jumps) or base (attached to a hook).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chain {
+    /// Its table.
+    pub table: Table,
+    /// Its name.
+    pub name: String,
+    /// Hook attachment, for a base chain.
+    pub base: Option<BaseChain>,
+}
+
+impl Chain {
+    /// A regular chain.
+    pub fn regular(table: &Table, name: &str) -> Chain {
+        Chain {
+            table: table.clone(),
+            name: name.to_owned(),
+            base: None,
+        }
+    }
+
+    /// A base chain with policy accept.
+    pub fn base(table: &Table, name: &str, kind: ChainType, hook: Hook, priority: i32) -> Chain {
+        Chain {
+            table: table.clone(),
+            name: name.to_owned(),
+            base: Some(BaseChain {
+                kind,
+                hook,
+                priority,
+            }),
+        }
+    }
+
+    /// How errors name it: `chain inet warren prerouting`.
+    pub fn describe(&self) -> String {
+        format!(
+            "chain {} {} {}",
+            self.table.family.name(),
+            self.table.name,
+            self.name
+        )
+    }
+
+    pub(crate) fn encode(&self) -> Nla {
+        let mut n = Nla::new();
+        n.str(attr::CHAIN_TABLE, &self.table.name)
+            .str(attr::CHAIN_NAME, &self.name);
+        if let Some(b) = self.base {
+            n.nest(attr::CHAIN_HOOK, |h| {
+                h.be32(attr::HOOK_HOOKNUM, b.hook as u32)
+                    .be32(attr::HOOK_PRIORITY, b.priority as u32);
+            });
+            n.be32(attr::CHAIN_POLICY, 1); // NF_ACCEPT
+            n.str(
+                attr::CHAIN_TYPE,
+                match b.kind {
+                    ChainType::Filter => "filter",
+                    ChainType::Nat => "nat",
+                },
+            );
+        }
+        n
+    }
+}
+
+/// nf_tables in one network namespace: a `NETLINK_NETFILTER` socket opened inside it.
+/// Usable from any thread.
+#[derive(Debug)]
+pub struct Nft {
+    sock: Mutex<NftSocket>,
+}
+
+impl std::fmt::Debug for NftSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NftSocket").finish_non_exhaustive()
+    }
+}
+
+impl Nft {
+    /// Open nf_tables in `ns` (the socket is created on a short-lived thread inside it).
+    pub fn new(ns: &NetNs) -> Result<Nft> {
+        let label = ns.label().to_owned();
+        let sock = ns.run(|| NftSocket::open(label))?;
+        Ok(Nft {
+            sock: Mutex::new(sock),
+        })
+    }
+
+    /// Apply a batch as one transaction: everything or, on the first refusal, nothing.
+    pub fn apply(&self, batch: &Batch) -> Result<()> {
+        self.sock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .apply(batch)
+    }
+}

@@ -1,0 +1,244 @@
+//! Sets and maps: key and value types (concatenations included) and elements.
+
+use super::Table;
+use super::expr::{Data, Verdict};
+use super::wire::{Nla, attr};
+
+/// A type of a set key or map value, as `nft` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataType {
+    /// `ipv4_addr` (4 bytes, network order).
+    Ipv4Addr,
+    /// `inet_proto` (1 byte).
+    InetProto,
+    /// `inet_service` (2 bytes, network order).
+    InetService,
+}
+
+impl DataType {
+    /// nft's type number (`TYPE_*` of nftables' datatype.h), used in concatenations.
+    fn id(self) -> u32 {
+        match self {
+            DataType::Ipv4Addr => 7,
+            DataType::InetProto => 12,
+            DataType::InetService => 13,
+        }
+    }
+
+    /// Length in bytes of a value of this type.
+    pub fn size(self) -> usize {
+        match self {
+            DataType::Ipv4Addr => 4,
+            DataType::InetProto => 1,
+            DataType::InetService => 2,
+        }
+    }
+}
+
+/// The type number and length of a key or value: a single type has its own length; in a
+/// concatenation each part is padded to 4 bytes (one 32-bit register each).
+fn concat(types: &[DataType]) -> (u32, u32) {
+    let id = types.iter().fold(0u32, |acc, t| (acc << 6) | t.id());
+    let len = match types {
+        [one] => one.size(),
+        _ => types
+            .iter()
+            .map(|t| t.size().div_ceil(4) * 4)
+            .sum::<usize>(),
+    };
+    (id, len as u32)
+}
+
+/// Encode a concatenation's values as the registers hold them: each part padded to 4 bytes.
+pub fn concat_value(parts: &[&[u8]]) -> Vec<u8> {
+    let mut v = Vec::new();
+    for p in parts {
+        v.extend_from_slice(p);
+        while v.len() % 4 != 0 {
+            v.push(0);
+        }
+    }
+    v
+}
+
+/// What a map maps to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MapTo {
+    /// Verdicts (a verdict map).
+    Verdict,
+    /// Values of this (possibly concatenated) type.
+    Value(Vec<DataType>),
+}
+
+/// A named set (or map, when `map` is set) in a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Set {
+    /// The table it lives in.
+    pub table: Table,
+    /// Its name.
+    pub name: String,
+    /// Key type: one type, or several for a concatenation.
+    pub key: Vec<DataType>,
+    /// For a map: what it maps to.
+    pub map: Option<MapTo>,
+}
+
+impl Set {
+    /// A set of keys of type `key` (several types make a concatenation).
+    pub fn new(table: &Table, name: &str, key: &[DataType]) -> Set {
+        Set {
+            table: table.clone(),
+            name: name.to_owned(),
+            key: key.to_vec(),
+            map: None,
+        }
+    }
+
+    /// Make it a map to `to`.
+    pub fn map_to(mut self, to: MapTo) -> Set {
+        self.map = Some(to);
+        self
+    }
+
+    /// How errors name it.
+    pub fn describe(&self) -> String {
+        let kind = if self.map.is_some() { "map" } else { "set" };
+        format!(
+            "{kind} {} {} {}",
+            self.table.family.name(),
+            self.table.name,
+            self.name
+        )
+    }
+
+    pub(crate) fn encode(&self, id: u32) -> Nla {
+        let mut n = Nla::new();
+        let (kty, klen) = concat(&self.key);
+        // NFT_SET_CONCAT is only for interval sets of concatenations; a hash set needs none.
+        let mut flags = 0u32;
+        if self.map.is_some() {
+            flags |= 0x08; // NFT_SET_MAP
+        }
+        n.str(attr::SET_TABLE, &self.table.name)
+            .str(attr::SET_NAME, &self.name)
+            .be32(attr::SET_FLAGS, flags)
+            .be32(attr::SET_KEY_TYPE, kty)
+            .be32(attr::SET_KEY_LEN, klen);
+        match &self.map {
+            None => {}
+            Some(MapTo::Verdict) => {
+                n.be32(attr::SET_DATA_TYPE, 0xffff_ff00); // NFT_DATA_VERDICT
+            }
+            Some(MapTo::Value(types)) => {
+                let (dty, dlen) = concat(types);
+                n.be32(attr::SET_DATA_TYPE, dty)
+                    .be32(attr::SET_DATA_LEN, dlen);
+            }
+        }
+        n.be32(attr::SET_ID, id);
+        n
+    }
+}
+
+/// One element: a key (as the register holds it, see [`concat_value`]) and, in a map, its
+/// value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Element {
+    /// The key bytes.
+    pub key: Vec<u8>,
+    /// The mapped value, for maps.
+    pub data: Option<Data>,
+}
+
+impl Element {
+    /// An element of a set.
+    pub fn key(key: Vec<u8>) -> Element {
+        Element { key, data: None }
+    }
+
+    /// An element of a map of values.
+    pub fn value(key: Vec<u8>, value: Vec<u8>) -> Element {
+        Element {
+            key,
+            data: Some(Data::Value(value)),
+        }
+    }
+
+    /// An element of a verdict map.
+    pub fn verdict(key: Vec<u8>, v: Verdict) -> Element {
+        Element {
+            key,
+            data: Some(Data::Verdict(v)),
+        }
+    }
+}
+
+/// Most bytes of elements put in one message: an attribute's length is 16 bits, so a set's
+/// elements go in as many NEWSETELEM / DELSETELEM messages as they need.
+const ELEMENTS_PER_MESSAGE_BYTES: usize = 60 * 1024;
+
+/// The bodies of NEWSETELEM / DELSETELEM messages carrying `elems` (one or more messages).
+pub(crate) fn encode_elements(set: &Set, elems: &[Element], with_data: bool) -> Vec<Vec<u8>> {
+    let mut encoded: Vec<Vec<u8>> = Vec::with_capacity(elems.len());
+    for e in elems {
+        let mut one = Nla::new();
+        one.nest(super::wire::NFTA_LIST_ELEM, |el| {
+            el.nest(attr::SET_ELEM_KEY, |k| {
+                k.bytes_attr(attr::DATA_VALUE, &e.key);
+            });
+            if with_data && let Some(d) = &e.data {
+                el.nest(attr::SET_ELEM_DATA, |v| d.encode(v));
+            }
+        });
+        encoded.push(one.into_bytes());
+    }
+    let mut bodies = Vec::new();
+    let mut rest = &encoded[..];
+    while !rest.is_empty() {
+        let mut size = 0;
+        let n = rest
+            .iter()
+            .take_while(|e| {
+                size += e.len();
+                size <= ELEMENTS_PER_MESSAGE_BYTES
+            })
+            .count()
+            .max(1);
+        let (chunk, tail) = rest.split_at(n);
+        rest = tail;
+        let mut body = Nla::new();
+        body.str(attr::SET_ELEM_LIST_TABLE, &set.table.name)
+            .str(attr::SET_ELEM_LIST_SET, &set.name);
+        body.nest(attr::SET_ELEM_LIST_ELEMENTS, |list| {
+            for e in chunk {
+                list.raw(e);
+            }
+        });
+        bodies.push(body.into_bytes());
+    }
+    bodies
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_lengths_as_nft_sends_them() {
+        // One type: its own length. Concatenation: one 32-bit register per part, and nft's
+        // type number (6 bits per part): inet_proto . inet_service = 0x30d.
+        assert_eq!(concat(&[DataType::InetService]), (13, 2));
+        assert_eq!(
+            concat(&[DataType::InetProto, DataType::InetService]),
+            (0x30d, 8)
+        );
+        assert_eq!(
+            concat(&[DataType::Ipv4Addr, DataType::InetService]),
+            (0x1cd, 8)
+        );
+        assert_eq!(
+            concat_value(&[&[6], &8080u16.to_be_bytes()]),
+            [6, 0, 0, 0, 0x1f, 0x90, 0, 0]
+        );
+    }
+}

@@ -15,6 +15,39 @@ use crate::netlink::Request;
 /// Largest VNI (24 bits).
 pub const VNI_MAX: u32 = (1 << 24) - 1;
 
+/// The rules on a VXLAN's id and destination, before anything is sent: the VNI fits in 24
+/// bits, `remote` and `group` are exclusive, a group is multicast and a remote is not.
+/// [`Vxlan`] applies them when building its request; a command-line parser can apply them
+/// while parsing.
+pub fn check(vni: u32, remote: Option<IpAddr>, group: Option<IpAddr>) -> Result<()> {
+    let bad = |what, value: String, reason: &str| Err(Error::invalid(what, value, reason));
+    if vni > VNI_MAX {
+        return bad("VNI", vni.to_string(), "above 16777215, the largest VNI");
+    }
+    if let (Some(r), Some(g)) = (remote, group) {
+        return bad(
+            "vxlan destination",
+            format!("remote {r}, group {g}"),
+            "remote and group are exclusive",
+        );
+    }
+    if let Some(g) = group
+        && !g.is_multicast()
+    {
+        return bad("vxlan group", g.to_string(), "must be a multicast address");
+    }
+    if let Some(r) = remote
+        && r.is_multicast()
+    {
+        return bad(
+            "vxlan remote",
+            r.to_string(),
+            "must be unicast (use group for multicast)",
+        );
+    }
+    Ok(())
+}
+
 /// A VXLAN link to create.
 #[derive(Debug, Clone)]
 pub struct Vxlan {
@@ -123,31 +156,8 @@ impl Vxlan {
 
     fn validate(&self) -> Result<()> {
         validate_ifname(&self.name)?;
+        check(self.vni, self.remote, self.group)?;
         let bad = |what, value: String, reason: &str| Err(Error::invalid(what, value, reason));
-        if self.vni > VNI_MAX {
-            return bad("VNI", self.vni.to_string(), "must be below 2^24");
-        }
-        if self.remote.is_some() && self.group.is_some() {
-            return bad(
-                "vxlan destination",
-                self.name.clone(),
-                "remote and group are exclusive",
-            );
-        }
-        if let Some(g) = self.group
-            && !g.is_multicast()
-        {
-            return bad("vxlan group", g.to_string(), "must be a multicast address");
-        }
-        if let Some(r) = self.remote
-            && r.is_multicast()
-        {
-            return bad(
-                "vxlan remote",
-                r.to_string(),
-                "must be unicast (use group for multicast)",
-            );
-        }
         let dst = self.remote.or(self.group);
         if let (Some(l), Some(d)) = (self.local, dst)
             && l.is_ipv4() != d.is_ipv4()

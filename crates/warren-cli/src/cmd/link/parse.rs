@@ -475,12 +475,7 @@ fn parse_kind(t: &str, w: &mut Words<'_>, mut parent: Option<String>) -> Result<
                 }
             }
             let vni = vni.ok_or_else(|| perr("add", "type vxlan needs id VNI"))?;
-            if vni > warren_kernel::link::vxlan::VNI_MAX {
-                return Err(perr("add", format!("vxlan id {vni} is above 16777215")));
-            }
-            if remote.is_some() && group.is_some() {
-                return Err(perr("add", "vxlan: remote and group are exclusive"));
-            }
+            warren_kernel::link::vxlan::check(vni, remote, group).map_err(|e| perr("add", e))?;
             Kind::Vxlan {
                 vni,
                 local,

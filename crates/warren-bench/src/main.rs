@@ -151,24 +151,16 @@ fn run_one(part: &str, args: Vec<String>) -> Value {
 fn wiring_main(args: &[String]) -> Result<(), String> {
     let o = parse_opts(args)?;
     let started = Instant::now();
-    let a: Vec<&str> = if o.parts.iter().any(|p| p == "a") {
-        wiring::CONTENDERS
-            .iter()
-            .copied()
-            .filter(|c| wanted(&o, c))
-            .collect()
-    } else {
-        Vec::new()
+    // The contenders of a part that was asked for (and that --contenders lets through).
+    let select = |part: &str, all: &[&'static str]| -> Vec<&'static str> {
+        if o.parts.iter().any(|p| p == part) {
+            all.iter().copied().filter(|c| wanted(&o, c)).collect()
+        } else {
+            Vec::new()
+        }
     };
-    let b: Vec<&str> = if o.parts.iter().any(|p| p == "b") {
-        nscli::CONTENDERS
-            .iter()
-            .copied()
-            .filter(|c| wanted(&o, c))
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let a = select("a", wiring::CONTENDERS);
+    let b = select("b", nscli::CONTENDERS);
     let mut runs_a: Vec<Vec<Value>> = vec![Vec::new(); a.len()];
     let mut runs_b: Vec<Vec<Value>> = vec![Vec::new(); b.len()];
     // Rounds interleave the contenders, so drift in the machine's load hits all of them alike.

@@ -1,10 +1,8 @@
 //! `warren addr` end to end: the binary adds, shows and deletes addresses inside a namespace;
 //! `ip -j` reads them back; bad input gets one clear line and a non-zero exit.
 
-use warren_testkit::cli::Cli;
-
 use serde_json::Value;
-use warren_testkit::{oracle, sandbox_test};
+use warren_testkit::{cli::Cli, oracle, sandbox_test};
 
 const WARREN: Cli = Cli(env!("CARGO_BIN_EXE_warren"));
 

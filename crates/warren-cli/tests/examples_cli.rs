@@ -6,9 +6,8 @@
 use std::net::{IpAddr, SocketAddr};
 
 use warren_kernel::NetNs;
-use warren_testkit::cli::Cli;
 use warren_testkit::net::tcp_exchange;
-use warren_testkit::sandbox_test;
+use warren_testkit::{cli::Cli, sandbox_test};
 
 const WARREN: Cli = Cli(env!("CARGO_BIN_EXE_warren"));
 

@@ -2,11 +2,11 @@
 //! back with `ip -j -d link` and `bridge -j fdb`; bad input must fail with one clear line, a
 //! non-zero exit and nothing left behind.
 
-use std::process::Command;
-
 use serde_json::Value;
 use warren_kernel::netns::{self, Source};
-use warren_testkit::{oracle, sandbox_test};
+use warren_testkit::{cli::Cli, oracle, sandbox_test};
+
+const WARREN: Cli = Cli(env!("CARGO_BIN_EXE_warren"));
 
 struct Out {
     code: i32,
@@ -15,10 +15,7 @@ struct Out {
 }
 
 fn warren(args: &[&str]) -> Out {
-    let out = Command::new(env!("CARGO_BIN_EXE_warren"))
-        .args(args)
-        .output()
-        .expect("run warren");
+    let out = WARREN.output(args);
     Out {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -2,10 +2,8 @@
 //! inside a namespace; `ip -j neigh` reads them back and `ip neigh show` is matched line for
 //! line; bad input gets one clear line, a non-zero exit and leaves nothing behind.
 
-use warren_testkit::cli::Cli;
-
 use serde_json::Value;
-use warren_testkit::{oracle, sandbox_test};
+use warren_testkit::{cli::Cli, oracle, sandbox_test};
 
 const WARREN: Cli = Cli(env!("CARGO_BIN_EXE_warren"));
 

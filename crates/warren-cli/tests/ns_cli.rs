@@ -6,8 +6,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
-use warren_testkit::cli::Cli;
-use warren_testkit::sandbox_test;
+use warren_testkit::{cli::Cli, sandbox_test};
 
 const WARREN: Cli = Cli(env!("CARGO_BIN_EXE_warren"));
 

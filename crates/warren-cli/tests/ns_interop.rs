@@ -6,8 +6,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use warren_testkit::cli::Cli;
-use warren_testkit::{run, sandbox_test};
+use warren_testkit::{cli::Cli, run, sandbox_test};
 
 const WARREN: Cli = Cli(env!("CARGO_BIN_EXE_warren"));
 

@@ -2,10 +2,8 @@
 //! inside a namespace; `ip -j route` reads them back key by key; bad input gets one clear line
 //! and a non-zero exit.
 
-use warren_testkit::cli::Cli;
-
 use serde_json::Value;
-use warren_testkit::{oracle, sandbox_test};
+use warren_testkit::{cli::Cli, oracle, sandbox_test};
 
 const WARREN: Cli = Cli(env!("CARGO_BIN_EXE_warren"));
 

@@ -93,8 +93,7 @@ impl NetNs {
         // NS_GET_NSTYPE would tell for sure; setns with CLONE_NEWNET on a non-netns fails with
         // EINVAL, which is what callers see anyway. Here we only reject plain files cheaply:
         // nsfs inodes live on the nsfs device, which a regular file never shares with /proc.
-        let proc_self = NsId::of_path(Path::new("/proc/thread-self/ns/net"))?;
-        if self.id.dev != proc_self.dev {
+        if self.id.dev != nsfs_dev()? {
             return Err(Error::invalid(
                 "network namespace",
                 path.display().to_string(),
@@ -433,10 +432,18 @@ pub fn is_live_mount(path: &Path) -> bool {
     let Ok(md) = std::fs::metadata(path) else {
         return false;
     };
-    let Ok(cur) = NsId::of_path(Path::new("/proc/thread-self/ns/net")) else {
-        return false;
-    };
-    md.dev() == cur.dev
+    nsfs_dev().is_ok_and(|dev| md.dev() == dev)
+}
+
+/// The device of nsfs, the kernel's one internal mount that every namespace file lives on:
+/// read once (it cannot change while we run), then answered from memory.
+fn nsfs_dev() -> Result<u64> {
+    static DEV: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    if let Some(dev) = DEV.get() {
+        return Ok(*dev);
+    }
+    let dev = NsId::of_path(Path::new("/proc/thread-self/ns/net"))?.dev;
+    Ok(*DEV.get_or_init(|| dev))
 }
 
 /// How [`switch_for_exec`] went: what could not be bound from `/etc/netns/NAME` (ip warns and

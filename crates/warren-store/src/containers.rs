@@ -1,0 +1,437 @@
+//! Containers and pods, their endpoints and the addresses IPAM hands them.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use crate::error::{Error, Result, sql};
+use crate::ipam::{next_free, reserved};
+use crate::model::{Container, ContainerState, Endpoint, Kind, Network, NewContainer, NewEndpoint};
+use crate::networks::{get_network, get_network_by_id, parse_ip};
+use crate::ports::{insert_ports, ports_of};
+
+fn corrupt(what: &'static str, value: &str) -> Error {
+    Error::Corrupt {
+        what,
+        value: value.to_owned(),
+        path: "warren.db".into(),
+    }
+}
+
+/// Insert a container or pod in state `creating`: its name, endpoints (allocating their
+/// addresses) and ports, all or nothing.
+pub fn insert_container(tx: &Transaction<'_>, new: &NewContainer) -> Result<Container> {
+    if find_container(tx, &new.name)?.is_some() {
+        return Err(Error::Exists {
+            what: match new.kind {
+                Kind::Container => "container",
+                Kind::Pod => "pod",
+            },
+            name: new.name.clone(),
+        });
+    }
+    tx.execute(
+        "INSERT INTO containers (id, name, kind, netns, mode, pod, hostname, state, owner_pid,
+                                 owner_start, spec, created)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'creating', ?8, ?9, ?10, ?11)",
+        params![
+            new.id,
+            new.name,
+            new.kind.as_str(),
+            new.netns,
+            new.mode,
+            new.pod,
+            new.hostname,
+            new.owner_pid,
+            i64::try_from(new.owner_start).unwrap_or(i64::MAX),
+            new.spec.to_string(),
+            crate::now()
+        ],
+    )
+    .map_err(sql("insert container"))?;
+    for ep in &new.endpoints {
+        add_endpoint(tx, &new.id, ep)?;
+    }
+    insert_ports(tx, &new.id, &new.ports)?;
+    get_container(tx, &new.id)
+}
+
+/// Attach container `id` to a network: one endpoint, with an address from each subnet.
+pub fn add_endpoint(tx: &Transaction<'_>, id: &str, ep: &NewEndpoint) -> Result<Endpoint> {
+    let net = get_network(tx, &ep.network)?.ok_or_else(|| Error::NotFound {
+        what: "network",
+        name: ep.network.clone(),
+    })?;
+    let dup: Option<i64> = tx
+        .query_row(
+            "SELECT id FROM endpoints WHERE container_id = ?1 AND network_id = ?2",
+            params![id, net.id],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(sql("read endpoint"))?;
+    if dup.is_some() {
+        return Err(Error::Exists {
+            what: "endpoint on network",
+            name: net.name,
+        });
+    }
+    tx.execute(
+        "INSERT INTO endpoints (container_id, network_id, ifname, host_ifname, aliases)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            id,
+            net.id,
+            ep.ifname,
+            ep.host_ifname,
+            serde_json::to_string(&ep.aliases).unwrap_or_else(|_| "[]".into())
+        ],
+    )
+    .map_err(sql("insert endpoint"))?;
+    let eid = tx.last_insert_rowid();
+    let addrs = allocate(tx, &net, eid, &ep.static_ips)?;
+    Ok(Endpoint {
+        id: eid,
+        network: net.name,
+        network_id: net.id,
+        ifname: ep.ifname.clone(),
+        host_ifname: ep.host_ifname.clone(),
+        addrs,
+        aliases: ep.aliases.clone(),
+    })
+}
+
+fn allocate(
+    tx: &Transaction<'_>,
+    net: &Network,
+    endpoint: i64,
+    static_ips: &[IpAddr],
+) -> Result<Vec<IpAddr>> {
+    for ip in static_ips {
+        if !net.subnets.iter().any(|s| s.net.contains(*ip)) {
+            return Err(Error::AddressUnavailable {
+                network: net.name.clone(),
+                addr: ip.to_string(),
+                reason: "is in none of its subnets",
+            });
+        }
+    }
+    let used: HashSet<IpAddr> = {
+        let mut st = tx
+            .prepare_cached("SELECT addr FROM addresses WHERE network_id = ?1")
+            .map_err(sql("read addresses"))?;
+        let rows: Vec<String> = st
+            .query_map([net.id], |r| r.get(0))
+            .map_err(sql("read addresses"))?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(sql("read addresses"))?;
+        rows.iter().map(|s| parse_ip(s)).collect::<Result<_>>()?
+    };
+    let mut out = Vec::new();
+    for (seq, s) in net.subnets.iter().enumerate() {
+        let res = reserved(s.net, s.gateway);
+        let ip = if let Some(ip) = static_ips.iter().find(|ip| s.net.contains(**ip)) {
+            if res.contains(ip) {
+                return Err(Error::AddressUnavailable {
+                    network: net.name.clone(),
+                    addr: ip.to_string(),
+                    reason: "is reserved (network, gateway or broadcast address)",
+                });
+            }
+            if used.contains(ip) {
+                return Err(Error::AddressUnavailable {
+                    network: net.name.clone(),
+                    addr: ip.to_string(),
+                    reason: "is already in use",
+                });
+            }
+            *ip
+        } else {
+            let cursor: Option<String> = tx
+                .query_row(
+                    "SELECT cursor FROM subnets WHERE network_id = ?1 AND seq = ?2",
+                    params![net.id, seq],
+                    |r| r.get(0),
+                )
+                .map_err(sql("read cursor"))?;
+            let after = cursor.as_deref().map(parse_ip).transpose()?;
+            let range = s.range.unwrap_or(s.net);
+            let ip = next_free(range, &res, &used, after).ok_or_else(|| Error::Exhausted {
+                network: net.name.clone(),
+                range: range.to_string(),
+            })?;
+            tx.execute(
+                "UPDATE subnets SET cursor = ?1 WHERE network_id = ?2 AND seq = ?3",
+                params![ip.to_string(), net.id, seq],
+            )
+            .map_err(sql("write cursor"))?;
+            ip
+        };
+        tx.execute(
+            "INSERT INTO addresses (network_id, addr, endpoint_id) VALUES (?1, ?2, ?3)",
+            params![net.id, ip.to_string(), endpoint],
+        )
+        .map_err(sql("insert address"))?;
+        out.push(ip);
+    }
+    Ok(out)
+}
+
+/// Detach container `id` from network `network`, releasing its addresses.
+pub fn remove_endpoint(tx: &Transaction<'_>, id: &str, network: &str) -> Result<()> {
+    let n = tx
+        .execute(
+            "DELETE FROM endpoints WHERE container_id = ?1
+             AND network_id = (SELECT id FROM networks WHERE name = ?2)",
+            params![id, network],
+        )
+        .map_err(sql("delete endpoint"))?;
+    if n == 0 {
+        return Err(Error::NotFound {
+            what: "endpoint on network",
+            name: network.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn endpoints_of(tx: &Transaction<'_>, id: &str) -> Result<Vec<Endpoint>> {
+    let mut st = tx
+        .prepare_cached(
+            "SELECT id, network_id, ifname, host_ifname, aliases FROM endpoints
+             WHERE container_id = ?1 ORDER BY ifname",
+        )
+        .map_err(sql("read endpoints"))?;
+    let rows: Vec<(i64, i64, String, Option<String>, String)> = st
+        .query_map([id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .map_err(sql("read endpoints"))?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(sql("read endpoints"))?;
+    let mut out = Vec::new();
+    for (eid, nid, ifname, host_ifname, aliases) in rows {
+        let net =
+            get_network_by_id(tx, nid)?.ok_or_else(|| corrupt("network id", &nid.to_string()))?;
+        let mut addrs = Vec::new();
+        {
+            let mut st = tx
+                .prepare_cached("SELECT addr FROM addresses WHERE endpoint_id = ?1")
+                .map_err(sql("read addresses"))?;
+            let rows: Vec<String> = st
+                .query_map([eid], |r| r.get(0))
+                .map_err(sql("read addresses"))?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(sql("read addresses"))?;
+            for s in rows {
+                addrs.push(parse_ip(&s)?);
+            }
+        }
+        // In subnet order.
+        addrs.sort_by_key(|a| net.subnets.iter().position(|s| s.net.contains(*a)));
+        out.push(Endpoint {
+            id: eid,
+            network: net.name,
+            network_id: nid,
+            ifname,
+            host_ifname,
+            addrs,
+            aliases: serde_json::from_str(&aliases).map_err(|_| corrupt("aliases", &aliases))?,
+        });
+    }
+    Ok(out)
+}
+
+const COLS: &str = "id, name, kind, netns, mode, pod, hostname, state, pid, pid_start, owner_pid,
+                    owner_start, exit_code, spec, created";
+
+type Row = (
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<i32>,
+    Option<i64>,
+    Option<i32>,
+    Option<i64>,
+    Option<i32>,
+    String,
+    i64,
+);
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+        r.get(11)?,
+        r.get(12)?,
+        r.get(13)?,
+        r.get(14)?,
+    ))
+}
+
+fn build(tx: &Transaction<'_>, r: Row) -> Result<Container> {
+    let (
+        id,
+        name,
+        kind,
+        netns,
+        mode,
+        pod,
+        hostname,
+        state,
+        pid,
+        pid_start,
+        owner_pid,
+        owner_start,
+        exit_code,
+        spec,
+        created,
+    ) = r;
+    let num = |s: Option<i64>| -> Result<Option<u64>> {
+        s.map(|s| u64::try_from(s).map_err(|_| corrupt("start time", &s.to_string())))
+            .transpose()
+    };
+    Ok(Container {
+        endpoints: endpoints_of(tx, &id)?,
+        ports: ports_of(tx, &id)?,
+        kind: Kind::parse(&kind).ok_or_else(|| corrupt("kind", &kind))?,
+        state: ContainerState::parse(&state).ok_or_else(|| corrupt("state", &state))?,
+        spec: serde_json::from_str(&spec).map_err(|_| corrupt("spec", &spec))?,
+        pid_start: num(pid_start)?,
+        owner_start: num(owner_start)?,
+        id,
+        name,
+        netns,
+        mode,
+        pod,
+        hostname,
+        pid,
+        owner_pid,
+        exit_code,
+        created,
+    })
+}
+
+/// The container or pod with this id, or this name, or whose id starts with it (unique
+/// prefix, at least 4 hex digits).
+pub fn find_container(tx: &Transaction<'_>, key: &str) -> Result<Option<Container>> {
+    let by = |sql_where: &str, arg: &str| -> Result<Vec<Row>> {
+        let mut st = tx
+            .prepare_cached(&format!("SELECT {COLS} FROM containers WHERE {sql_where}"))
+            .map_err(sql("read container"))?;
+        st.query_map([arg], row)
+            .map_err(sql("read container"))?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(sql("read container"))
+    };
+    let mut rows = by("name = ?1", key)?;
+    if rows.is_empty() {
+        rows = by("id = ?1", key)?;
+    }
+    if rows.is_empty() && key.len() >= 4 && key.bytes().all(|b| b.is_ascii_hexdigit()) {
+        rows = by("id LIKE ?1 || '%'", key)?;
+        if rows.len() > 1 {
+            return Ok(None);
+        }
+    }
+    rows.into_iter().next().map(|r| build(tx, r)).transpose()
+}
+
+/// Like [`find_container`], but a missing one is an error.
+pub fn get_container(tx: &Transaction<'_>, key: &str) -> Result<Container> {
+    find_container(tx, key)?.ok_or_else(|| Error::NotFound {
+        what: "container",
+        name: key.to_owned(),
+    })
+}
+
+/// Every container and pod, oldest first.
+pub fn list_containers(tx: &Transaction<'_>) -> Result<Vec<Container>> {
+    let mut st = tx
+        .prepare_cached(&format!(
+            "SELECT {COLS} FROM containers ORDER BY created, rowid"
+        ))
+        .map_err(sql("list containers"))?;
+    let rows: Vec<Row> = st
+        .query_map([], row)
+        .map_err(sql("list containers"))?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(sql("list containers"))?;
+    rows.into_iter().map(|r| build(tx, r)).collect()
+}
+
+/// Mark container `id` running: its main process (if any) and the process now responsible.
+pub fn set_running(
+    tx: &Transaction<'_>,
+    id: &str,
+    pid: Option<(i32, u64)>,
+    owner: Option<(i32, u64)>,
+) -> Result<()> {
+    tx.execute(
+        "UPDATE containers SET state = 'running', pid = ?2, pid_start = ?3, owner_pid = ?4,
+                owner_start = ?5, exit_code = NULL WHERE id = ?1",
+        params![
+            id,
+            pid.map(|p| p.0),
+            pid.map(|p| i64::try_from(p.1).unwrap_or(i64::MAX)),
+            owner.map(|p| p.0),
+            owner.map(|p| i64::try_from(p.1).unwrap_or(i64::MAX))
+        ],
+    )
+    .map_err(sql("mark running"))?;
+    Ok(())
+}
+
+/// Mark container `id` exited with `code`, releasing its endpoints, addresses and ports.
+pub fn set_exited(tx: &Transaction<'_>, id: &str, code: Option<i32>) -> Result<()> {
+    release(tx, id)?;
+    tx.execute(
+        "UPDATE containers SET state = 'exited', exit_code = ?2, pid = NULL, pid_start = NULL,
+                owner_pid = NULL, owner_start = NULL WHERE id = ?1",
+        params![id, code],
+    )
+    .map_err(sql("mark exited"))?;
+    Ok(())
+}
+
+/// Release what container `id` holds: endpoints, addresses and ports.
+pub fn release(tx: &Transaction<'_>, id: &str) -> Result<()> {
+    tx.execute("DELETE FROM ports WHERE container_id = ?1", [id])
+        .map_err(sql("release ports"))?;
+    tx.execute("DELETE FROM endpoints WHERE container_id = ?1", [id])
+        .map_err(sql("release endpoints"))?;
+    Ok(())
+}
+
+/// Forget container `id` entirely.
+pub fn delete_container(tx: &Transaction<'_>, id: &str) -> Result<()> {
+    release(tx, id)?;
+    tx.execute("UPDATE containers SET pod = NULL WHERE pod = ?1", [id])
+        .map_err(sql("detach members"))?;
+    tx.execute("DELETE FROM containers WHERE id = ?1", [id])
+        .map_err(sql("delete container"))?;
+    Ok(())
+}
+
+/// The members of pod `id` (containers whose `pod` is it).
+pub fn pod_members(tx: &Transaction<'_>, id: &str) -> Result<Vec<Container>> {
+    Ok(list_containers(tx)?
+        .into_iter()
+        .filter(|c| c.pod.as_deref() == Some(id))
+        .collect())
+}

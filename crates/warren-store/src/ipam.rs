@@ -1,0 +1,200 @@
+//! Address and subnet arithmetic, pure: which subnet to give a new network, which address to
+//! give a new endpoint. The store calls these inside its transactions.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use warren_kernel::addr::IpNet;
+
+/// The subnet `net` with its host bits cleared.
+pub fn network_of(net: IpNet) -> IpNet {
+    net.network()
+}
+
+fn to_u128(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(a) => u128::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+fn from_u128(v4: bool, n: u128) -> IpAddr {
+    if v4 {
+        IpAddr::V4(Ipv4Addr::from(u32::try_from(n).unwrap_or(u32::MAX)))
+    } else {
+        IpAddr::V6(Ipv6Addr::from(n))
+    }
+}
+
+/// First and last address of `net`.
+pub fn bounds(net: IpNet) -> (u128, u128) {
+    let first = to_u128(net.network().addr);
+    let last = to_u128(net.last());
+    (first, last)
+}
+
+/// Whether two subnets share an address.
+pub fn overlaps(a: IpNet, b: IpNet) -> bool {
+    if a.family() != b.family() {
+        return false;
+    }
+    let (a0, a1) = bounds(a);
+    let (b0, b1) = bounds(b);
+    a0 <= b1 && b0 <= a1
+}
+
+/// The first `/prefix` inside one of `pools` that overlaps none of `taken`.
+pub fn pick_subnet(pools: &[IpNet], prefix: u8, taken: &[IpNet]) -> Option<IpNet> {
+    for pool in pools {
+        if prefix < pool.prefix {
+            continue;
+        }
+        let (first, last) = bounds(*pool);
+        let bits = u32::from(pool.family().max_prefix() - prefix);
+        let step = 1u128.checked_shl(bits)?;
+        let v4 = matches!(pool.addr, IpAddr::V4(_));
+        let mut at = first;
+        while at <= last {
+            let cand = IpNet::new(from_u128(v4, at), prefix).ok()?;
+            match taken.iter().find(|t| overlaps(**t, cand)) {
+                None => return Some(cand),
+                // Jump past the blocking subnet (aligned to our step) rather than crawling.
+                Some(t) => {
+                    let (_, t_last) = bounds(*t);
+                    let next = (t_last / step + 1).checked_mul(step)?;
+                    at = next.max(at + step);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// The addresses of `subnet` that are never handed out: the network address, the gateway
+/// and (IPv4) the broadcast address.
+pub fn reserved(subnet: IpNet, gateway: Option<IpAddr>) -> Vec<IpAddr> {
+    let mut v = vec![subnet.network().addr];
+    if let Some(b) = subnet.broadcast() {
+        v.push(IpAddr::V4(b));
+    }
+    if let Some(g) = gateway {
+        v.push(g);
+    }
+    v
+}
+
+/// The next free address of `range` after `after` (wrapping round to the start), skipping
+/// `reserved` and `used`. Walking on from the last address handed out keeps a just-released
+/// address from being reused at once.
+pub fn next_free(
+    range: IpNet,
+    reserved: &[IpAddr],
+    used: &HashSet<IpAddr>,
+    after: Option<IpAddr>,
+) -> Option<IpAddr> {
+    let (first, last) = bounds(range);
+    let v4 = matches!(range.addr, IpAddr::V4(_));
+    let size = last - first + 1;
+    let start = match after.map(to_u128) {
+        Some(a) if a >= first && a < last => a + 1,
+        _ => first,
+    };
+    let mut n = start;
+    let mut seen: u128 = 0;
+    while seen < size {
+        let ip = from_u128(v4, n);
+        if !reserved.contains(&ip) && !used.contains(&ip) {
+            return Some(ip);
+        }
+        seen += 1;
+        n = if n == last { first } else { n + 1 };
+    }
+    None
+}
+
+/// The first host address of `subnet`: the default gateway.
+pub fn first_host(subnet: IpNet) -> Option<IpAddr> {
+    subnet.network().nth(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(s: &str) -> IpNet {
+        s.parse().unwrap()
+    }
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn overlap_table() {
+        for (a, b, want) in [
+            ("10.0.0.0/24", "10.0.0.128/25", true),
+            ("10.0.0.0/24", "10.0.1.0/24", false),
+            ("10.0.0.0/8", "10.200.0.0/16", true),
+            ("fd00::/64", "fd00::/48", true),
+            ("fd00::/64", "10.0.0.0/8", false),
+            ("0.0.0.0/0", "192.168.1.0/24", true),
+        ] {
+            assert_eq!(overlaps(net(a), net(b)), want, "{a} {b}");
+        }
+    }
+
+    #[test]
+    fn subnets_are_picked_around_taken_ones() {
+        let pools = [net("10.88.0.0/16"), net("10.89.0.0/16")];
+        assert_eq!(pick_subnet(&pools, 24, &[]), Some(net("10.88.0.0/24")));
+        let taken = [net("10.88.0.0/24"), net("10.88.1.0/25")];
+        assert_eq!(pick_subnet(&pools, 24, &taken), Some(net("10.88.2.0/24")));
+        let taken = [net("10.88.0.0/16")];
+        assert_eq!(pick_subnet(&pools, 24, &taken), Some(net("10.89.0.0/24")));
+        let taken = [net("10.0.0.0/8")];
+        assert_eq!(pick_subnet(&pools, 24, &taken), None);
+        // A host route to one address blocks just its /24.
+        let taken = [net("10.88.0.5/32")];
+        assert_eq!(pick_subnet(&pools, 24, &taken), Some(net("10.88.1.0/24")));
+        let v6 = [net("fd42::/48")];
+        assert_eq!(
+            pick_subnet(&v6, 64, &[net("fd42::/64")]),
+            Some(net("fd42:0:0:1::/64"))
+        );
+    }
+
+    #[test]
+    fn addresses_skip_reserved_and_used_and_wrap() {
+        let s = net("10.0.0.0/29");
+        let res = reserved(s, Some(ip("10.0.0.1")));
+        let mut used = HashSet::new();
+        assert_eq!(next_free(s, &res, &used, None), Some(ip("10.0.0.2")));
+        used.insert(ip("10.0.0.2"));
+        assert_eq!(
+            next_free(s, &res, &used, Some(ip("10.0.0.2"))),
+            Some(ip("10.0.0.3"))
+        );
+        // After the last one, wrap round past the reserved ones.
+        assert_eq!(
+            next_free(s, &res, &used, Some(ip("10.0.0.6"))),
+            Some(ip("10.0.0.3"))
+        );
+        for i in 3..=6 {
+            used.insert(ip(&format!("10.0.0.{i}")));
+        }
+        assert_eq!(
+            next_free(s, &res, &used, None),
+            None,
+            "/29 holds six hosts minus the gateway"
+        );
+        let v6 = net("fd00::/120");
+        assert_eq!(
+            next_free(
+                v6,
+                &reserved(v6, Some(ip("fd00::1"))),
+                &HashSet::new(),
+                None
+            ),
+            Some(ip("fd00::2"))
+        );
+    }
+}

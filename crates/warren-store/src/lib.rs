@@ -1,0 +1,126 @@
+//! warren's state, in an embedded SQLite database.
+//!
+//! Networks, containers (and pods), their endpoints, the addresses IPAM handed out and the
+//! published ports live here. Every change is one transaction taken with the write lock
+//! (`BEGIN IMMEDIATE`), so concurrent `warren run`s never hand out the same address or port,
+//! and a crash leaves either all of a change or none of it. Rows of a setup still in progress
+//! carry the pid and start time of the process doing it, so `warren gc` can tell an abandoned
+//! setup from a live one.
+//!
+//! The kernel is not touched here: this crate only knows what warren intends.
+
+mod containers;
+mod error;
+pub mod ipam;
+mod model;
+mod networks;
+mod ports;
+mod schema;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+
+pub use error::{Error, Result};
+pub use model::{
+    Container, ContainerState, Endpoint, Kind, Network, NewContainer, NewEndpoint, NewNetwork,
+    Port, Subnet,
+};
+pub use ports::{HostIp, port_conflicts};
+
+/// The database file's name inside the state directory.
+pub const DB_FILE: &str = "warren.db";
+
+/// An open state database.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Open (creating if needed) the database in `dir`.
+    pub fn open(dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Io {
+            op: "create state directory",
+            path: dir.to_owned(),
+            source: e,
+        })?;
+        let path = dir.join(DB_FILE);
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| Error::db("open", &path, e))?;
+        conn.busy_timeout(Duration::from_secs(60))
+            .map_err(|e| Error::db("set busy timeout", &path, e))?;
+        let mut store = Store { conn, path };
+        store.init()?;
+        Ok(store)
+    }
+
+    /// Where the database lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn init(&mut self) -> Result<()> {
+        let path = self.path.clone();
+        self.conn
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| Error::db("set WAL journal", &path, e))?;
+        self.conn
+            .pragma_update(None, "foreign_keys", "ON")
+            .map_err(|e| Error::db("enable foreign keys", &path, e))?;
+        self.conn
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| Error::db("set synchronous", &path, e))?;
+        self.write(|tx| schema::migrate(tx))
+    }
+
+    /// Run `f` in a write transaction (taken with the write lock up front), committing if it
+    /// returns `Ok`.
+    pub fn write<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| Error::db("begin transaction", &path, e))?;
+        let out = f(&tx)?;
+        tx.commit().map_err(|e| Error::db("commit", &path, e))?;
+        Ok(out)
+    }
+
+    /// Run `f` in a read transaction (a consistent snapshot).
+    pub fn read<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Deferred)
+            .map_err(|e| Error::db("begin transaction", &path, e))?;
+        let out = f(&tx)?;
+        tx.commit().map_err(|e| Error::db("commit", &path, e))?;
+        Ok(out)
+    }
+}
+
+/// Seconds since the epoch, for `created` columns.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+pub use containers::{
+    add_endpoint, delete_container, find_container, get_container, insert_container,
+    list_containers, pod_members, release, remove_endpoint, set_exited, set_running,
+};
+pub use networks::{
+    delete_network, get_network, get_network_by_id, insert_network, list_networks, network_users,
+};
+pub use ports::{delete_ports, describe as describe_port, insert_ports, ports_of};
+pub use schema::{get_meta, set_meta};

@@ -1,0 +1,184 @@
+//! The store against a real SQLite file: networks, IPAM under concurrency, ports.
+
+use std::net::IpAddr;
+
+use warren_store::{
+    Error, HostIp, Kind, NewContainer, NewEndpoint, NewNetwork, Port, Store, Subnet,
+};
+
+fn network(name: &str, subnet: &str) -> NewNetwork {
+    let net = subnet.parse().unwrap();
+    NewNetwork {
+        name: name.into(),
+        driver: "bridge".into(),
+        iface: None,
+        mode: None,
+        mtu: None,
+        internal: false,
+        subnets: vec![Subnet {
+            net,
+            gateway: warren_store::ipam::first_host(net),
+            range: None,
+        }],
+    }
+}
+
+fn container(id: &str, net: &str, ports: Vec<Port>) -> NewContainer {
+    NewContainer {
+        id: id.into(),
+        name: format!("c-{id}"),
+        kind: Kind::Container,
+        netns: None,
+        mode: "bridge".into(),
+        pod: None,
+        hostname: None,
+        owner_pid: 1,
+        owner_start: 1,
+        spec: serde_json::json!({}),
+        endpoints: vec![NewEndpoint {
+            network: net.into(),
+            ifname: "eth0".into(),
+            host_ifname: Some(format!("wv{id}")),
+            ..Default::default()
+        }],
+        ports,
+    }
+}
+
+fn tcp(host_ip: HostIp, host_port: u16) -> Port {
+    Port {
+        host_ip,
+        proto: "tcp".into(),
+        host_port,
+        port: 80,
+    }
+}
+
+#[test]
+fn sixty_four_concurrent_writers_get_distinct_addresses() {
+    let dir = tempfile::tempdir().unwrap();
+    Store::open(dir.path())
+        .unwrap()
+        .write(|tx| warren_store::insert_network(tx, &network("n", "10.1.0.0/24")))
+        .unwrap();
+    let handles: Vec<_> = (0..64)
+        .map(|i| {
+            let path = dir.path().to_owned();
+            std::thread::spawn(move || {
+                let mut s = Store::open(&path).unwrap();
+                let c = s
+                    .write(|tx| {
+                        warren_store::insert_container(
+                            tx,
+                            &container(&format!("{i:08x}"), "n", vec![]),
+                        )
+                    })
+                    .unwrap();
+                c.endpoints[0].addrs[0]
+            })
+        })
+        .collect();
+    let mut got: Vec<IpAddr> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    got.sort();
+    got.dedup();
+    assert_eq!(got.len(), 64, "every writer got its own address");
+    assert!(
+        !got.contains(&"10.1.0.1".parse().unwrap()),
+        "the gateway is never handed out"
+    );
+}
+
+#[test]
+fn overlapping_subnets_and_duplicate_names_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(dir.path()).unwrap();
+    s.write(|tx| warren_store::insert_network(tx, &network("a", "10.2.0.0/16")))
+        .unwrap();
+    let e = s
+        .write(|tx| warren_store::insert_network(tx, &network("b", "10.2.3.0/24")))
+        .unwrap_err();
+    assert!(matches!(e, Error::Overlap { .. }), "{e}");
+    assert!(e.to_string().contains("10.2.0.0/16"), "{e}");
+    let e = s
+        .write(|tx| warren_store::insert_network(tx, &network("a", "10.3.0.0/24")))
+        .unwrap_err();
+    assert!(matches!(e, Error::Exists { .. }), "{e}");
+    let nets = s.read(warren_store::list_networks).unwrap();
+    assert_eq!(nets.len(), 1, "nothing half-made");
+    assert_eq!(nets[0].iface, format!("wbr{}", nets[0].id));
+}
+
+#[test]
+fn released_addresses_are_not_reused_at_once_and_exhaustion_is_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(dir.path()).unwrap();
+    s.write(|tx| warren_store::insert_network(tx, &network("n", "10.4.0.0/29")))
+        .unwrap();
+    let a = s
+        .write(|tx| warren_store::insert_container(tx, &container("aaaa0001", "n", vec![])))
+        .unwrap();
+    assert_eq!(a.endpoints[0].addrs[0].to_string(), "10.4.0.2");
+    s.write(|tx| warren_store::delete_container(tx, "aaaa0001"))
+        .unwrap();
+    let b = s
+        .write(|tx| warren_store::insert_container(tx, &container("aaaa0002", "n", vec![])))
+        .unwrap();
+    assert_eq!(
+        b.endpoints[0].addrs[0].to_string(),
+        "10.4.0.3",
+        "the cursor walks on"
+    );
+    for i in 3..=7 {
+        let _ = s.write(|tx| {
+            warren_store::insert_container(tx, &container(&format!("aaaa000{i}"), "n", vec![]))
+        });
+    }
+    let e = s
+        .write(|tx| warren_store::insert_container(tx, &container("aaaa0009", "n", vec![])))
+        .unwrap_err();
+    assert!(matches!(e, Error::Exhausted { .. }), "{e}");
+    assert!(
+        s.read(|tx| warren_store::find_container(tx, "aaaa0009"))
+            .unwrap()
+            .is_none(),
+        "a failed insert leaves nothing"
+    );
+}
+
+#[test]
+fn ports_collide_across_host_addresses_as_the_kernel_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(dir.path()).unwrap();
+    s.write(|tx| warren_store::insert_network(tx, &network("n", "10.5.0.0/24")))
+        .unwrap();
+    let lo: IpAddr = "127.0.0.1".parse().unwrap();
+    s.write(|tx| {
+        warren_store::insert_container(
+            tx,
+            &container("bbbb0001", "n", vec![tcp(HostIp::Addr(lo), 8080)]),
+        )
+    })
+    .unwrap();
+    let e = s
+        .write(|tx| {
+            warren_store::insert_container(
+                tx,
+                &container("bbbb0002", "n", vec![tcp(HostIp::All, 8080)]),
+            )
+        })
+        .unwrap_err();
+    assert!(matches!(e, Error::PortTaken { .. }), "{e}");
+    assert!(e.to_string().contains("c-bbbb0001"), "names the owner: {e}");
+    // Another family's wildcard does not collide with 127.0.0.1.
+    s.write(|tx| {
+        warren_store::insert_container(
+            tx,
+            &container(
+                "bbbb0003",
+                "n",
+                vec![tcp(HostIp::from_spec(Some("::".parse().unwrap())), 8080)],
+            ),
+        )
+    })
+    .unwrap();
+}

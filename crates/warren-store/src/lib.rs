@@ -78,7 +78,7 @@ impl Store {
         self.conn
             .pragma_update(None, "synchronous", "NORMAL")
             .map_err(|e| Error::db("set synchronous", &path, e))?;
-        self.write(|tx| schema::migrate(tx))
+        self.write(schema::migrate)
     }
 
     /// Run `f` in a write transaction (taken with the write lock up front), committing if it

@@ -1,0 +1,187 @@
+//! DNS records for the embedded server (`warren-dns`): the engine writes the server's
+//! config from the store after every change (atomically: a temporary file renamed over the
+//! old one) and tells the server to reload with SIGHUP; it starts the server when a network
+//! first needs it, and the server exits by itself when its config lists no address to listen
+//! on.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use warren_store::{Container, ContainerState, Kind, Network};
+
+use crate::Engine;
+use crate::error::{Error, Result};
+
+/// The server's config, as JSON (see the `warren-dns` crate for its meaning).
+pub fn config(nets: &[Network], containers: &[Container], upstreams: &[IpAddr]) -> serde_json::Value {
+    let live = |c: &&Container| c.state != ContainerState::Exited;
+    let by_id: BTreeMap<&str, &Container> = containers.iter().map(|c| (c.id.as_str(), c)).collect();
+    let mut used_nets = Vec::new();
+    let mut names = Vec::new();
+    let mut clients = serde_json::Map::new();
+    for c in containers.iter().filter(live) {
+        // Names that resolve to this container's (or pod's) addresses.
+        let mut own: Vec<String> = vec![c.name.clone()];
+        if c.kind == Kind::Pod {
+            for m in containers.iter().filter(live).filter(|m| m.pod.as_deref() == Some(&c.id)) {
+                own.push(m.name.clone());
+            }
+        }
+        let dns: Vec<String> = c.spec["dns"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str()).map(|s| format!("{}", with_port(s))).collect())
+            .unwrap_or_default();
+        for e in &c.endpoints {
+            let Some(n) = nets.iter().find(|n| n.id == e.network_id) else { continue };
+            if n.driver != "bridge" || e.addrs.is_empty() {
+                continue;
+            }
+            if !used_nets.contains(&n.id) {
+                used_nets.push(n.id);
+            }
+            let addrs: Vec<String> = e.addrs.iter().map(ToString::to_string).collect();
+            for name in own.iter().chain(e.aliases.iter()) {
+                names.push(json!({"name": name, "network": n.name, "addrs": addrs}));
+            }
+            if !dns.is_empty() {
+                for a in &addrs {
+                    clients.insert(a.clone(), json!(dns));
+                }
+            }
+        }
+        let _ = by_id;
+    }
+    let mut listen = Vec::new();
+    for n in nets.iter().filter(|n| used_nets.contains(&n.id)) {
+        for s in &n.subnets {
+            if let Some(gw) = s.gateway {
+                listen.push(json!({"network": n.name, "addr": gw.to_string()}));
+            }
+        }
+    }
+    json!({
+        "listen": listen,
+        "port": dns_port(),
+        "upstreams": upstreams.iter().map(|u| with_port(&u.to_string())).collect::<Vec<_>>(),
+        "names": names,
+        "client_upstreams": clients,
+    })
+}
+
+fn with_port(ip: &str) -> String {
+    match ip.parse::<IpAddr>() {
+        Ok(IpAddr::V6(a)) => format!("[{a}]:53"),
+        Ok(IpAddr::V4(a)) => format!("{a}:53"),
+        Err(_) => ip.to_owned(),
+    }
+}
+
+/// The port the server listens on: 53, or `$WARREN_DNS_PORT`.
+pub fn dns_port() -> u16 {
+    std::env::var("WARREN_DNS_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(53)
+}
+
+/// The `warren-dns` binary: `$WARREN_DNS_BIN`, else beside the running executable, else
+/// found on `PATH`.
+pub fn server_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("WARREN_DNS_BIN") {
+        return PathBuf::from(p);
+    }
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(dir) = exe.parent()
+    {
+        for cand in [dir.join("warren-dns"), dir.join("../warren-dns")] {
+            if cand.exists() {
+                return cand;
+            }
+        }
+    }
+    PathBuf::from("warren-dns")
+}
+
+fn read_pid(path: &Path) -> Option<i32> {
+    let pid: i32 = std::fs::read_to_string(path).ok()?.trim().parse().ok()?;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let zombie = stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
+    (!zombie && String::from_utf8_lossy(&cmdline).contains("warren-dns")).then_some(pid)
+}
+
+impl Engine {
+    /// The DNS server's pid, if it runs.
+    pub fn dns_pid(&self) -> Option<i32> {
+        read_pid(&self.paths.dns_dir().join("pid"))
+    }
+
+    /// Rewrite the DNS server's config from the store and make the server follow it: reload
+    /// it, start it if some network now needs it (it stops itself when none does).
+    pub fn dns_refresh(&mut self) -> Result<()> {
+        let (nets, containers) = self.store.read(|tx| {
+            Ok((warren_store::list_networks(tx)?, warren_store::list_containers(tx)?))
+        })?;
+        let cfg = config(&nets, &containers, &crate::files::host_resolv().nameservers);
+        let dir = self.paths.dns_dir();
+        let pid_file = dir.join("pid");
+        let running = read_pid(&pid_file);
+        let wanted = cfg["listen"].as_array().is_some_and(|l| !l.is_empty());
+        if running.is_none() && !wanted {
+            return Ok(());
+        }
+        std::fs::create_dir_all(&dir).map_err(Error::io("create", &dir))?;
+        let path = dir.join("config.json");
+        let tmp = dir.join(format!(".config.json.{}", std::process::id()));
+        std::fs::write(&tmp, cfg.to_string()).map_err(Error::io("write", &tmp))?;
+        std::fs::rename(&tmp, &path).map_err(Error::io("rename into place", &path))?;
+        match running {
+            Some(pid) => {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGHUP,
+                );
+                Ok(())
+            }
+            None => self.dns_start(&path, &pid_file),
+        }
+    }
+
+    fn dns_start(&self, config: &Path, pid_file: &Path) -> Result<()> {
+        let _ = std::fs::remove_file(pid_file);
+        let log = self.paths.dns_dir().join("log");
+        let err = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(Error::io("open", &log))?;
+        let bin = server_binary();
+        let mut cmd = Command::new(&bin);
+        cmd.arg("--config")
+            .arg(config)
+            .arg("--pid-file")
+            .arg(pid_file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(err);
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let mut child = cmd.spawn().map_err(Error::io("start the DNS server", &bin))?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if read_pid(pid_file).is_some() {
+                return Ok(());
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                let tail = std::fs::read_to_string(&log).unwrap_or_default();
+                let last = tail.lines().last().unwrap_or("").to_owned();
+                return Err(Error::State(format!("DNS server {} exited at start ({status}): {last}", bin.display())));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        Err(Error::State(format!("DNS server {} did not start within 5 s", bin.display())))
+    }
+}

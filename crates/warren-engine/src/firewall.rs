@@ -1,0 +1,216 @@
+//! warren's rules in its own nftables table (`inet warren`), kept equal to the store: which
+//! bridges and subnets exist (isolation, masquerade) and which ports are published where.
+//! Every change after the table exists is a set or map element change.
+
+use std::net::IpAddr;
+
+use warren_kernel::nft::{Firewall, NetworkRules, Nft, PortRule, Proto as NftProto};
+use warren_store::{Container, HostIp, Network};
+
+use crate::error::{Error, Result};
+use crate::spec::Proto;
+use crate::Engine;
+
+/// warren's table name (family `inet`).
+pub const TABLE: &str = "warren";
+
+/// The firewall's view of a network; macvlan networks have none (their traffic never
+/// crosses the host).
+pub fn network_rules(net: &Network) -> Option<NetworkRules> {
+    (net.driver == "bridge").then(|| NetworkRules {
+        bridge: net.iface.clone(),
+        subnets: net.subnets.iter().map(|s| s.net).collect(),
+        internal: net.internal,
+    })
+}
+
+fn nft_proto(p: &str) -> Result<NftProto> {
+    match Proto::parse(p) {
+        Some(Proto::Tcp) => Ok(NftProto::Tcp),
+        Some(Proto::Udp) => Ok(NftProto::Udp),
+        Some(Proto::Sctp) => Ok(NftProto::Sctp),
+        None => Err(Error::invalid("protocol", p, "tcp, udp or sctp")),
+    }
+}
+
+/// The DNAT rules of container `c`'s ports: each goes to its first address of the port's
+/// family on a bridge network. A port on one host address needs an address of that family.
+pub fn port_rules(c: &Container, nets: &[Network]) -> Result<Vec<PortRule>> {
+    let target = |v4: bool| -> Option<IpAddr> {
+        c.endpoints
+            .iter()
+            .filter(|e| nets.iter().any(|n| n.id == e.network_id && n.driver == "bridge"))
+            .flat_map(|e| e.addrs.iter())
+            .find(|a| a.is_ipv4() == v4)
+            .copied()
+    };
+    let mut out = Vec::new();
+    for p in &c.ports {
+        let proto = nft_proto(&p.proto)?;
+        let mut push = |host_ip: Option<IpAddr>, addr: IpAddr| {
+            out.push(PortRule {
+                host_ip,
+                proto,
+                host_port: p.host_port,
+                addr,
+                port: p.port,
+            });
+        };
+        match p.host_ip {
+            HostIp::All => {
+                let (t4, t6) = (target(true), target(false));
+                if t4.is_none() && t6.is_none() {
+                    return Err(no_address(c, p, "an IP address on a bridge network"));
+                }
+                if let Some(a) = t4 {
+                    push(None, a);
+                }
+                if let Some(a) = t6 {
+                    push(None, a);
+                }
+            }
+            HostIp::Any4 => push(None, target(true).ok_or_else(|| no_address(c, p, "an IPv4 address"))?),
+            HostIp::Any6 => push(None, target(false).ok_or_else(|| no_address(c, p, "an IPv6 address"))?),
+            HostIp::Addr(h) => {
+                let t = target(h.is_ipv4()).ok_or_else(|| {
+                    no_address(c, p, if h.is_ipv4() { "an IPv4 address" } else { "an IPv6 address" })
+                })?;
+                push(Some(h), t);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn no_address(c: &Container, p: &warren_store::Port, what: &str) -> Error {
+    Error::invalid(
+        "port spec",
+        warren_store::describe_port(p),
+        format!("{} has no {what} to publish it to", c.name),
+    )
+}
+
+impl Engine {
+    fn nft(&self) -> Result<Nft> {
+        Nft::new(self.host_ns()).map_err(Error::kernel("open nftables"))
+    }
+
+    fn fw() -> Firewall {
+        Firewall::new(TABLE)
+    }
+
+    /// Everything the table should hold, from the store.
+    fn fw_desired(&mut self) -> Result<(Vec<NetworkRules>, Vec<PortRule>)> {
+        let (nets, containers) = self.store.read(|tx| {
+            Ok((warren_store::list_networks(tx)?, warren_store::list_containers(tx)?))
+        })?;
+        let rules = nets.iter().filter_map(network_rules).collect();
+        let mut ports = Vec::new();
+        for c in containers.iter().filter(|c| !c.ports.is_empty()) {
+            ports.extend(port_rules(c, &nets)?);
+        }
+        Ok((rules, ports))
+    }
+
+    /// Create the table from the store if it is missing (first use, or after someone ran
+    /// `nft flush ruleset`).
+    pub(crate) fn fw_ensure(&mut self) -> Result<()> {
+        let nft = self.nft()?;
+        if Self::fw().exists(&nft).map_err(Error::kernel("read table inet warren"))? {
+            return Ok(());
+        }
+        self.fw_rebuild_with(&nft)
+    }
+
+    fn fw_rebuild_with(&mut self, nft: &Nft) -> Result<()> {
+        let (nets, ports) = self.fw_desired()?;
+        let batch = Self::fw()
+            .rebuild(&nets, &ports)
+            .map_err(Error::kernel("build table inet warren"))?;
+        nft.apply(&batch)
+            .map_err(Error::kernel("create table inet warren"))
+    }
+
+    /// Re-create warren's table from the store in one transaction (`warren reconcile`).
+    pub fn reconcile_firewall(&mut self) -> Result<()> {
+        let nft = self.nft()?;
+        self.fw_rebuild_with(&nft)
+    }
+
+    /// Add a network's bridge and subnets to the sets.
+    pub(crate) fn fw_add_network(&mut self, net: &Network) -> Result<()> {
+        let Some(r) = network_rules(net) else {
+            return Ok(());
+        };
+        self.fw_ensure()?;
+        let b = Self::fw()
+            .add_network(&r)
+            .map_err(Error::kernel(format!("firewall for network {}", net.name)))?;
+        self.nft()?
+            .apply(&b)
+            .map_err(Error::kernel(format!("add network {} to table inet warren", net.name)))
+    }
+
+    /// Remove a network's elements.
+    pub(crate) fn fw_remove_network(&mut self, net: &Network) -> Result<()> {
+        let Some(r) = network_rules(net) else {
+            return Ok(());
+        };
+        let nft = self.nft()?;
+        if !Self::fw().exists(&nft).map_err(Error::kernel("read table inet warren"))? {
+            return Ok(());
+        }
+        let b = Self::fw()
+            .remove_network(&r)
+            .map_err(Error::kernel(format!("firewall for network {}", net.name)))?;
+        nft.apply(&b)
+            .map_err(Error::kernel(format!("remove network {} from table inet warren", net.name)))
+    }
+
+    /// Publish ports (all or none).
+    pub(crate) fn fw_publish(&mut self, rules: &[PortRule]) -> Result<()> {
+        if rules.is_empty() {
+            return Ok(());
+        }
+        self.fw_ensure()?;
+        let b = Self::fw()
+            .publish(rules)
+            .map_err(Error::kernel("build port map elements"))?;
+        self.nft()?
+            .apply(&b)
+            .map_err(Error::kernel("publish ports in table inet warren"))?;
+        self.flush_udp(rules);
+        Ok(())
+    }
+
+    /// Stop publishing ports.
+    pub(crate) fn fw_unpublish(&mut self, rules: &[PortRule]) -> Result<()> {
+        if rules.is_empty() {
+            return Ok(());
+        }
+        let nft = self.nft()?;
+        if !Self::fw().exists(&nft).map_err(Error::kernel("read table inet warren"))? {
+            return Ok(());
+        }
+        let b = Self::fw()
+            .unpublish(rules)
+            .map_err(Error::kernel("build port map elements"))?;
+        nft.apply(&b)
+            .map_err(Error::kernel("unpublish ports in table inet warren"))?;
+        self.flush_udp(rules);
+        Ok(())
+    }
+
+    /// UDP has no connection to end: drop conntrack entries of these ports so the next
+    /// datagram is NATed by the new rules, not by a stale entry.
+    fn flush_udp(&self, rules: &[PortRule]) {
+        let mut done = Vec::new();
+        for r in rules.iter().filter(|r| r.proto == NftProto::Udp) {
+            if !done.contains(&r.host_port) {
+                done.push(r.host_port);
+                // Best effort: a failure leaves entries that time out on their own.
+                let _ = warren_kernel::conntrack::flush_port(self.host_ns(), NftProto::Udp, r.host_port);
+            }
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! warren's container networking engine.
+//!
+//! One library serves the `warren` CLI (networks, `run`, pods) and the CNI plugins: it keeps
+//! warren's intent in the SQLite store ([`warren_store`]) and makes the kernel match it
+//! through [`warren_kernel`] — bridges and veths, addresses and routes, port publishing and
+//! masquerade in warren's own nftables table, DNS records for the embedded server.
+//!
+//! Setup is a transaction: the store records the container (state `creating`, with the
+//! process doing it) and its addresses and ports first; each kernel step is then logged in an
+//! undo list, and any failure undoes all of them, the failing step included, and releases
+//! the rows. Teardown goes on past errors and reports them all. Whatever a killed process
+//! left behind is found by [`Engine::gc`].
+
+pub mod container;
+pub mod dns;
+mod error;
+pub mod files;
+pub mod firewall;
+pub mod gc;
+pub mod network;
+pub mod paths;
+pub mod pod;
+pub mod spec;
+mod undo;
+mod wire;
+
+pub use error::{Error, Result};
+pub use paths::Paths;
+
+use warren_kernel::{Handle, NetNs};
+use warren_store::Store;
+
+/// The default network's name (Docker's `bridge`).
+pub const DEFAULT_NETWORK: &str = "bridge";
+
+/// An open engine: the state database, the host namespace and warren's firewall.
+#[derive(Debug)]
+pub struct Engine {
+    store: Store,
+    paths: Paths,
+    host: Handle,
+}
+
+impl Engine {
+    /// Open the engine for the state found by [`Paths::discover`], acting on the calling
+    /// thread's network namespace as "the host".
+    pub fn open() -> Result<Engine> {
+        Engine::open_at(Paths::discover())
+    }
+
+    /// Open the engine with explicit paths.
+    pub fn open_at(paths: Paths) -> Result<Engine> {
+        let store = Store::open(&paths.state)?;
+        let host = Handle::current().map_err(Error::kernel("open the host namespace"))?;
+        Ok(Engine { store, paths, host })
+    }
+
+    /// The paths in use.
+    pub fn paths(&self) -> &Paths {
+        &self.paths
+    }
+
+    /// The state database.
+    pub fn store(&mut self) -> &mut Store {
+        &mut self.store
+    }
+
+    /// The host namespace's handle.
+    pub fn host(&self) -> &Handle {
+        &self.host
+    }
+
+    /// The host namespace.
+    pub fn host_ns(&self) -> &NetNs {
+        self.host.ns()
+    }
+}
+
+/// Test hook: with `WARREN_FAILPOINT=NAME` in the environment, the process kills itself
+/// with SIGKILL when it reaches the point `NAME`, as a crash would (used to prove that
+/// `warren gc` cleans up after a crash at any step).
+pub(crate) fn failpoint(name: &str) {
+    if std::env::var("WARREN_FAILPOINT").is_ok_and(|v| v == name) {
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+    }
+}

@@ -15,6 +15,7 @@
 #![allow(unsafe_code)]
 
 pub mod addr;
+pub mod conntrack;
 pub mod error;
 pub mod handle;
 pub mod link;

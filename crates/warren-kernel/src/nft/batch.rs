@@ -44,6 +44,8 @@ struct Msg {
 pub struct Batch {
     msgs: Vec<Msg>,
     next_set_id: u32,
+    /// Sets added in this batch and their transaction ids: (family, table, set) -> id.
+    set_ids: Vec<((u8, String, String), u32)>,
 }
 
 impl Batch {
@@ -84,6 +86,8 @@ impl Batch {
     /// Append the messages of `other` after this batch's, to apply them in one transaction.
     pub fn append(&mut self, other: Batch) -> &mut Self {
         self.msgs.extend(other.msgs);
+        // Set ids are only hints for lookups (the kernel finds sets by name first); the
+        // appended batch's rules already carry the ids it gave.
         self
     }
 
@@ -159,6 +163,10 @@ impl Batch {
     pub fn add_set(&mut self, s: &Set) -> &mut Self {
         self.next_set_id += 1;
         let body = s.encode(self.next_set_id).into_bytes();
+        self.set_ids.push((
+            (s.table.family as u8, s.table.name.clone(), s.name.clone()),
+            self.next_set_id,
+        ));
         self.push(
             msg::NEWSET,
             NLM_F_CREATE,
@@ -220,11 +228,22 @@ impl Batch {
 
     /// Append a rule at the end of its chain.
     pub fn add_rule(&mut self, r: &Rule) -> &mut Self {
+        let family = r.chain.table.family as u8;
+        let table = &r.chain.table.name;
+        // A lookup in a set added earlier in this batch also names it by transaction id, as
+        // nft does.
+        let set_id = |name: &str| {
+            self.set_ids
+                .iter()
+                .find(|((f, t, n), _)| *f == family && t == table && n == name)
+                .map(|(_, id)| *id)
+        };
+        let body = r.encode(&set_id).into_bytes();
         self.push(
             msg::NEWRULE,
             NLM_F_CREATE | NLM_F_APPEND,
-            r.chain.table.family as u8,
-            r.encode().into_bytes(),
+            family,
+            body,
             "add",
             r.describe(),
         );
@@ -352,5 +371,108 @@ impl NftSocket {
             }
         }
         Ok(())
+    }
+}
+
+/// `NLM_F_DUMP` (`NLM_F_ROOT | NLM_F_MATCH`).
+pub(crate) const NLM_F_DUMP: u16 = 0x300;
+const NLMSG_DONE: u16 = 3;
+
+impl NftSocket {
+    /// The namespace label errors carry.
+    pub(crate) fn ns(&self) -> &str {
+        &self.ns
+    }
+
+    /// Send one message outside a batch (`mtype` is the whole `nlmsg_type`, subsystem
+    /// included) and hand every reply to `on_reply` (each a whole netlink message), until the
+    /// kernel's acknowledgement or, for a dump (`NLM_F_DUMP` in `flags`), `NLMSG_DONE`. A
+    /// refusal is returned as the kernel's error.
+    pub(crate) fn request(
+        &mut self,
+        mtype: u16,
+        flags: u16,
+        family: u8,
+        res_id: u16,
+        body: &[u8],
+        mut on_reply: impl FnMut(&[u8]),
+    ) -> Result<std::result::Result<(), NetlinkError>> {
+        self.seq = self.seq.wrapping_add(1).max(1);
+        let seq = self.seq;
+        // A dump ends with NLMSG_DONE; anything else asks for an acknowledgement.
+        let ack = if flags & NLM_F_DUMP == NLM_F_DUMP {
+            0
+        } else {
+            NLM_F_ACK
+        };
+        let msg = wire::message(
+            mtype,
+            NLM_F_REQUEST | ack | flags,
+            seq,
+            family,
+            res_id,
+            body,
+        );
+        let sock_err = |ns: &str, source| Error::Socket {
+            ns: ns.to_owned(),
+            source,
+        };
+        self.sock.send(&msg, 0).map_err(|e| sock_err(&self.ns, e))?;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            buf.clear();
+            buf.reserve(64 * 1024);
+            let got = self
+                .sock
+                .recv(&mut buf, 0)
+                .map_err(|e| sock_err(&self.ns, e))?;
+            for (s, chunk) in messages(&buf[..got.min(buf.len())]) {
+                if s != seq {
+                    continue;
+                }
+                if let Some(outcome) = ack_outcome(chunk) {
+                    return Ok(outcome);
+                }
+                let ty = u16::from_ne_bytes([chunk[4], chunk[5]]);
+                if ty == NLMSG_DONE {
+                    let code = chunk
+                        .get(16..20)
+                        .map_or(0, |c| i32::from_ne_bytes([c[0], c[1], c[2], c[3]]));
+                    return Ok(if code == 0 {
+                        Ok(())
+                    } else {
+                        Err(NetlinkError {
+                            errno: nix::errno::Errno::from_raw(code.saturating_abs()),
+                            extack: None,
+                        })
+                    });
+                }
+                on_reply(chunk);
+            }
+        }
+    }
+
+    /// Whether the table exists (`NFT_MSG_GETTABLE`).
+    pub(crate) fn table_exists(&mut self, t: &Table) -> Result<bool> {
+        let mut n = wire::Nla::new();
+        n.str(wire::attr::TABLE_NAME, &t.name);
+        let outcome = self.request(
+            wire::nft_type(msg::GETTABLE),
+            0,
+            t.family as u8,
+            0,
+            n.bytes(),
+            |_| {},
+        )?;
+        match outcome {
+            Ok(()) => Ok(true),
+            Err(e) if e.errno == nix::errno::Errno::ENOENT => Ok(false),
+            Err(source) => Err(Error::Netlink {
+                op: "get",
+                object: t.describe(),
+                ns: self.ns.clone(),
+                source,
+            }),
+        }
     }
 }

@@ -3,19 +3,34 @@
 
 use super::wire::{Nla, attr};
 
-/// A 32-bit data register (`NFT_REG32_00` + n), as `nft` itself uses them. Values wider than
-/// four bytes span the following registers; concatenations put each part in its own.
+/// A data register as it goes on the wire: a 32-bit one (`NFT_REG32_00` + n) or one of the
+/// four 16-byte ones (`NFT_REG_1` .. `NFT_REG_4`), which alias the 32-bit registers
+/// (`NFT_REG_1` is `NFT_REG32_00..03`, `NFT_REG_2` is `NFT_REG32_04..07`). Values wider than
+/// four bytes span the following 32-bit registers; concatenations put each part in its own.
+/// `nft` writes the first register of an expression as `NFT_REG_1` (and an IPv6 port after a
+/// 16-byte address as `NFT_REG_2`); the kernel treats both spellings the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reg(pub u8);
+pub struct Reg(u32);
 
 impl Reg {
     /// `NFT_REG32_00`: the first 32-bit register.
-    pub const R0: Reg = Reg(0);
+    pub const R0: Reg = Reg(8);
     /// `NFT_REG32_01`.
-    pub const R1: Reg = Reg(1);
+    pub const R1: Reg = Reg(9);
+    /// `NFT_REG_1`: the first 16-byte register (the same storage as `NFT_REG32_00..03`).
+    pub const REG1: Reg = Reg(1);
+    /// `NFT_REG_2`: the second 16-byte register (`NFT_REG32_04..07`).
+    pub const REG2: Reg = Reg(2);
 
-    fn wire(self) -> u32 {
-        8 + u32::from(self.0)
+    /// The 32-bit register `NFT_REG32_00 + n` (n below 16).
+    pub const fn r32(n: u8) -> Reg {
+        assert!(n < 16, "there are 16 32-bit registers");
+        Reg(8 + n as u32)
+    }
+
+    /// The number sent on the wire.
+    pub fn wire(self) -> u32 {
+        self.0
     }
 }
 
@@ -126,6 +141,16 @@ pub enum CmpOp {
 pub enum CtKey {
     /// `ct state` (4 bytes, host order; see [`ct_state`]).
     State,
+    /// `ct status` (4 bytes, host order; see [`ct_status`]).
+    Status,
+}
+
+/// Bits of `ct status` (host byte order in the register).
+pub mod ct_status {
+    /// `dnat`: the connection's destination was translated (`IPS_DST_NAT`).
+    pub const DNAT: u32 = 0x20;
+    /// `snat` (`IPS_SRC_NAT`).
+    pub const SNAT: u32 = 0x10;
 }
 
 /// Bits of `ct state` (host byte order in the register).
@@ -261,18 +286,20 @@ impl Expr {
         Expr::Immediate(Data::Verdict(v), None)
     }
 
-    /// Encode as one `NFTA_LIST_ELEM` of `NFTA_RULE_EXPRESSIONS`.
-    pub(crate) fn encode(&self, n: &mut Nla) {
+    /// Encode as one `NFTA_LIST_ELEM` of `NFTA_RULE_EXPRESSIONS`. `set_id` gives the
+    /// transaction id of a set added earlier in the same batch (sent with a lookup, as nft does).
+    pub(crate) fn encode(&self, n: &mut Nla, set_id: &dyn Fn(&str) -> Option<u32>) {
         n.nest(super::wire::NFTA_LIST_ELEM, |e| {
             e.str(attr::EXPR_NAME, self.name());
-            e.nest(attr::EXPR_DATA, |d| self.encode_data(d));
+            e.nest(attr::EXPR_DATA, |d| self.encode_data(d, set_id));
         });
     }
 
-    fn encode_data(&self, d: &mut Nla) {
+    fn encode_data(&self, d: &mut Nla, set_id: &dyn Fn(&str) -> Option<u32>) {
         match self {
             Expr::Meta { key, dreg } => {
-                d.be32(1, dreg.wire()).be32(2, key.wire());
+                // NFTA_META_KEY before NFTA_META_DREG, as nft sends it.
+                d.be32(2, key.wire()).be32(1, dreg.wire());
             }
             Expr::Payload {
                 base,
@@ -323,11 +350,16 @@ impl Expr {
                 verdict,
                 invert,
             } => {
-                d.str(1, set).be32(2, sreg.wire());
+                // NFTA_LOOKUP_SREG, _DREG, _SET, _SET_ID, _FLAGS: nft's order.
+                d.be32(2, sreg.wire());
                 if *verdict {
                     d.be32(3, 0); // NFT_REG_VERDICT
                 } else if let Some(r) = dreg {
                     d.be32(3, r.wire());
+                }
+                d.str(1, set);
+                if let Some(id) = set_id(set) {
+                    d.be32(4, id);
                 }
                 if *invert {
                     d.be32(5, 1); // NFT_LOOKUP_F_INV
@@ -344,8 +376,10 @@ impl Expr {
             Expr::Ct { key, dreg } => {
                 let key = match key {
                     CtKey::State => 0,
+                    CtKey::Status => 2,
                 };
-                d.be32(1, dreg.wire()).be32(2, key);
+                // NFTA_CT_KEY before NFTA_CT_DREG, as nft sends it.
+                d.be32(2, key).be32(1, dreg.wire());
             }
             Expr::Nat {
                 kind,

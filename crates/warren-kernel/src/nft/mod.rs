@@ -6,12 +6,24 @@
 //! another table's chains.
 //!
 //! ```no_run
-//! use warren_kernel::nft::{Nft, PortMap, Proto};
+//! use warren_kernel::nft::{Firewall, NetworkRules, Nft, PortRule, Proto};
 //! let ns = warren_kernel::NetNs::current()?;
 //! let nft = Nft::new(&ns)?;
-//! let ports = PortMap::new("warren");
-//! nft.apply(&ports.install())?;
-//! nft.apply(&ports.publish(Proto::Tcp, 8080, "10.88.0.2".parse().unwrap(), 80))?;
+//! let fw = Firewall::new("warren");
+//! let net = NetworkRules {
+//!     bridge: "wbr0".into(),
+//!     subnets: vec!["10.88.0.0/24".parse()?],
+//!     internal: false,
+//! };
+//! nft.apply(&fw.rebuild(&[net], &[])?)?;
+//! let port = PortRule {
+//!     host_ip: None,
+//!     proto: Proto::Tcp,
+//!     host_port: 8080,
+//!     addr: "10.88.0.2".parse().unwrap(),
+//!     port: 80,
+//! };
+//! nft.apply(&fw.publish(&[port])?)?;
 //! # Ok::<(), warren_kernel::Error>(())
 //! ```
 
@@ -19,14 +31,14 @@ use std::sync::Mutex;
 
 pub mod batch;
 pub mod expr;
-pub mod portmap;
+pub mod firewall;
 pub mod rule;
 pub mod set;
 pub mod wire;
 
 pub use batch::Batch;
 pub use expr::{CmpOp, CtKey, Data, Expr, MetaKey, NatKind, PayloadBase, Reg, Verdict};
-pub use portmap::{PortMap, Proto};
+pub use firewall::{Firewall, NetworkRules, PortRule, Proto};
 pub use rule::Rule;
 pub use set::{DataType, Element, MapTo, Set};
 
@@ -173,11 +185,7 @@ impl Chain {
         n.str(attr::CHAIN_TABLE, &self.table.name)
             .str(attr::CHAIN_NAME, &self.name);
         if let Some(b) = self.base {
-            n.nest(attr::CHAIN_HOOK, |h| {
-                h.be32(attr::HOOK_HOOKNUM, b.hook as u32)
-                    .be32(attr::HOOK_PRIORITY, b.priority as u32);
-            });
-            n.be32(attr::CHAIN_POLICY, 1); // NF_ACCEPT
+            // Type, policy, hook: the order nft sends them in.
             n.str(
                 attr::CHAIN_TYPE,
                 match b.kind {
@@ -185,6 +193,11 @@ impl Chain {
                     ChainType::Nat => "nat",
                 },
             );
+            n.be32(attr::CHAIN_POLICY, 1); // NF_ACCEPT
+            n.nest(attr::CHAIN_HOOK, |h| {
+                h.be32(attr::HOOK_HOOKNUM, b.hook as u32)
+                    .be32(attr::HOOK_PRIORITY, b.priority as u32);
+            });
         }
         n
     }
@@ -219,5 +232,13 @@ impl Nft {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .apply(batch)
+    }
+
+    /// Whether `table` exists (`NFT_MSG_GETTABLE`).
+    pub fn table_exists(&self, table: &Table) -> Result<bool> {
+        self.sock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .table_exists(table)
     }
 }

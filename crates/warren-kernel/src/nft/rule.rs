@@ -28,13 +28,14 @@ impl Rule {
         format!("rule in {} [{}]", self.chain.describe(), names.join(" "))
     }
 
-    pub(crate) fn encode(&self) -> Nla {
+    /// The NEWRULE body; `set_id` names the transaction id of sets added in the same batch.
+    pub(crate) fn encode(&self, set_id: &dyn Fn(&str) -> Option<u32>) -> Nla {
         let mut n = Nla::new();
         n.str(attr::RULE_TABLE, &self.chain.table.name)
             .str(attr::RULE_CHAIN, &self.chain.name);
         n.nest(attr::RULE_EXPRESSIONS, |l| {
             for e in &self.exprs {
-                e.encode(l);
+                e.encode(l, set_id);
             }
         });
         n

@@ -9,6 +9,10 @@ use super::wire::{Nla, attr};
 pub enum DataType {
     /// `ipv4_addr` (4 bytes, network order).
     Ipv4Addr,
+    /// `ipv6_addr` (16 bytes, network order).
+    Ipv6Addr,
+    /// `ifname` (16 bytes: the name, NUL-padded).
+    IfName,
     /// `inet_proto` (1 byte).
     InetProto,
     /// `inet_service` (2 bytes, network order).
@@ -20,6 +24,8 @@ impl DataType {
     fn id(self) -> u32 {
         match self {
             DataType::Ipv4Addr => 7,
+            DataType::Ipv6Addr => 8,
+            DataType::IfName => 41,
             DataType::InetProto => 12,
             DataType::InetService => 13,
         }
@@ -29,6 +35,7 @@ impl DataType {
     pub fn size(self) -> usize {
         match self {
             DataType::Ipv4Addr => 4,
+            DataType::Ipv6Addr | DataType::IfName => 16,
             DataType::InetProto => 1,
             DataType::InetService => 2,
         }
@@ -81,6 +88,8 @@ pub struct Set {
     pub key: Vec<DataType>,
     /// For a map: what it maps to.
     pub map: Option<MapTo>,
+    /// `flags interval`: elements are ranges (see [`Element::interval`]).
+    pub interval: bool,
 }
 
 impl Set {
@@ -91,7 +100,14 @@ impl Set {
             name: name.to_owned(),
             key: key.to_vec(),
             map: None,
+            interval: false,
         }
+    }
+
+    /// Make it a set of intervals (`flags interval`).
+    pub fn interval(mut self) -> Set {
+        self.interval = true;
+        self
     }
 
     /// Make it a map to `to`.
@@ -116,6 +132,9 @@ impl Set {
         let (kty, klen) = concat(&self.key);
         // NFT_SET_CONCAT is only for interval sets of concatenations; a hash set needs none.
         let mut flags = 0u32;
+        if self.interval {
+            flags |= 0x04; // NFT_SET_INTERVAL
+        }
         if self.map.is_some() {
             flags |= 0x08; // NFT_SET_MAP
         }
@@ -148,12 +167,61 @@ pub struct Element {
     pub key: Vec<u8>,
     /// The mapped value, for maps.
     pub data: Option<Data>,
+    /// In an interval set: this key is where an interval ends (exclusive), not where one
+    /// starts (`NFT_SET_ELEM_INTERVAL_END`).
+    pub interval_end: bool,
 }
 
 impl Element {
     /// An element of a set.
     pub fn key(key: Vec<u8>) -> Element {
-        Element { key, data: None }
+        Element {
+            key,
+            data: None,
+            interval_end: false,
+        }
+    }
+
+    /// The elements of an interval set holding the prefix `addr/prefix` (`addr` in network
+    /// order, 4 or 16 bytes; host bits are cleared): the start, and the end one past the last
+    /// address, as nft sends them. A prefix covering the whole space has no end element.
+    /// `None` if the prefix is longer than the address.
+    pub fn interval(addr: &[u8], prefix: u8) -> Option<Vec<Element>> {
+        let bits = addr.len() * 8;
+        if usize::from(prefix) > bits {
+            return None;
+        }
+        let mut start = addr.to_vec();
+        for (i, b) in start.iter_mut().enumerate() {
+            let keep = usize::from(prefix).saturating_sub(i * 8).min(8);
+            *b &= if keep == 0 { 0 } else { 0xffu8 << (8 - keep) };
+        }
+        let mut out = vec![Element::key(start.clone())];
+        // end = start + 2^(bits - prefix); none if that overflows (the range reaches the top).
+        let mut end = start;
+        let mut add = if prefix == 0 {
+            None
+        } else {
+            let bit = bits - usize::from(prefix);
+            Some((addr.len() - 1 - bit / 8, 1u8 << (bit % 8)))
+        };
+        while let Some((i, v)) = add {
+            let (sum, carry) = end[i].overflowing_add(v);
+            end[i] = sum;
+            add = match (carry, i) {
+                (false, _) => {
+                    out.push(Element {
+                        key: end.clone(),
+                        data: None,
+                        interval_end: true,
+                    });
+                    None
+                }
+                (true, 0) => None,
+                (true, _) => Some((i - 1, 1)),
+            };
+        }
+        Some(out)
     }
 
     /// An element of a map of values.
@@ -161,6 +229,7 @@ impl Element {
         Element {
             key,
             data: Some(Data::Value(value)),
+            interval_end: false,
         }
     }
 
@@ -169,6 +238,7 @@ impl Element {
         Element {
             key,
             data: Some(Data::Verdict(v)),
+            interval_end: false,
         }
     }
 }
@@ -183,6 +253,9 @@ pub(crate) fn encode_elements(set: &Set, elems: &[Element], with_data: bool) -> 
     for e in elems {
         let mut one = Nla::new();
         one.nest(super::wire::NFTA_LIST_ELEM, |el| {
+            if e.interval_end {
+                el.be32(attr::SET_ELEM_FLAGS, 1); // NFT_SET_ELEM_INTERVAL_END
+            }
             el.nest(attr::SET_ELEM_KEY, |k| {
                 k.bytes_attr(attr::DATA_VALUE, &e.key);
             });
@@ -237,8 +310,59 @@ mod tests {
             (0x1cd, 8)
         );
         assert_eq!(
+            concat(&[
+                DataType::Ipv6Addr,
+                DataType::InetProto,
+                DataType::InetService
+            ]),
+            (0x830d, 24)
+        );
+        assert_eq!(
+            concat(&[DataType::IfName, DataType::IfName]),
+            (41 << 6 | 41, 32)
+        );
+        assert_eq!(
             concat_value(&[&[6], &8080u16.to_be_bytes()]),
             [6, 0, 0, 0, 0x1f, 0x90, 0, 0]
         );
+    }
+
+    #[test]
+    fn prefixes_become_start_and_end_elements() {
+        let keys = |a: &[u8], p| {
+            Element::interval(a, p)
+                .unwrap()
+                .into_iter()
+                .map(|e| (e.key, e.interval_end))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            keys(&[10, 88, 0, 7], 24),
+            [(vec![10, 88, 0, 0], false), (vec![10, 88, 1, 0], true)]
+        );
+        assert_eq!(
+            keys(&[10, 88, 255, 7], 24),
+            [(vec![10, 88, 255, 0], false), (vec![10, 89, 0, 0], true)]
+        );
+        assert_eq!(
+            keys(&[10, 88, 0, 7], 32),
+            [(vec![10, 88, 0, 7], false), (vec![10, 88, 0, 8], true)]
+        );
+        assert_eq!(
+            keys(&[10, 88, 0, 7], 9),
+            [(vec![10, 0, 0, 0], false), (vec![10, 128, 0, 0], true)]
+        );
+        assert_eq!(keys(&[10, 88, 0, 7], 0), [(vec![0, 0, 0, 0], false)]);
+        assert_eq!(
+            keys(&[255, 255, 255, 7], 24),
+            [(vec![255, 255, 255, 0], false)]
+        );
+        let v6: [u8; 16] = "fd88::5".parse::<std::net::Ipv6Addr>().unwrap().octets();
+        let end: [u8; 16] = "fd88:0:0:1::"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets();
+        assert_eq!(keys(&v6, 64)[1], (end.to_vec(), true));
+        assert!(Element::interval(&[1, 2, 3, 4], 33).is_none());
     }
 }

@@ -19,6 +19,7 @@ pub const NFTA_LIST_ELEM: u16 = 1;
 #[allow(missing_docs)]
 pub mod msg {
     pub const NEWTABLE: u16 = 0;
+    pub const GETTABLE: u16 = 1;
     pub const DELTABLE: u16 = 2;
     pub const NEWCHAIN: u16 = 3;
     pub const DELCHAIN: u16 = 5;
@@ -63,6 +64,7 @@ pub mod attr {
     pub const SET_ELEM_LIST_ELEMENTS: u16 = 3;
     pub const SET_ELEM_KEY: u16 = 1;
     pub const SET_ELEM_DATA: u16 = 2;
+    pub const SET_ELEM_FLAGS: u16 = 3;
 
     pub const DATA_VALUE: u16 = 1;
     pub const DATA_VERDICT: u16 = 2;

@@ -23,6 +23,7 @@ pub mod netlink;
 pub mod netns;
 pub mod nft;
 pub mod nsid;
+pub mod process;
 pub mod route;
 pub mod sandbox;
 pub mod sockns;

@@ -63,7 +63,8 @@ extern "C" fn on_signal(sig: libc::c_int) {
 /// SIGWINCH received by this process to it, until it exits. Returns its exit as a shell
 /// would: the exit code, or 128 + the signal that killed it.
 ///
-/// While it waits, those signals do not take their usual effect on this process; the previous
+/// While it waits, those signals do not take their usual effect on this process (except those
+/// it ignores, which stay ignored and are not forwarded); the previous
 /// handlers (and this thread's signal mask, which is never touched) are back when it returns.
 /// Several threads may wait for different children at once: each signal goes to all of them.
 /// A signal that arrives before the call, or as the child is exiting, is not forwarded.
@@ -193,6 +194,15 @@ fn install() -> Result<[SigAction; FORWARDED.len()]> {
         // SAFETY: the handler only loads an atomic, calls write(2) and saves/restores errno,
         // all async-signal-safe.
         match unsafe { nix::sys::signal::sigaction(*sig, &action) } {
+            // An ignored signal stays ignored (e.g. SIGHUP under nohup): not forwarded.
+            Ok(old) if matches!(old.handler(), SigHandler::SigIgn) => {
+                saved[i] = old;
+                // SAFETY: `old` is the action the kernel just returned for this signal.
+                if let Err(e) = unsafe { nix::sys::signal::sigaction(*sig, &old) } {
+                    restore(&saved[..=i]);
+                    return Err(sys("sigaction", e));
+                }
+            }
             Ok(old) => saved[i] = old,
             Err(e) => {
                 restore(&saved[..i]);

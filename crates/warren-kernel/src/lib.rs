@@ -2,8 +2,9 @@
 //! spoken over netlink ([`nft`]).
 //!
 //! This is the only crate of warren that contains `unsafe` code and the only one that knows
-//! netlink wire formats. It never forks or executes a program (the sandbox helper only prepares
-//! a [`std::process::Command`] that the caller spawns).
+//! netlink wire formats. It never forks or executes a helper program: the sandbox helper only
+//! prepares a [`std::process::Command`] that the caller spawns, and [`process`] spawns the
+//! container command its caller built.
 //!
 //! ```no_run
 //! use warren_kernel::{Handle, netns::{self, Source}};
@@ -24,6 +25,7 @@ pub mod netlink;
 pub mod netns;
 pub mod nft;
 pub mod nsid;
+pub mod process;
 pub mod route;
 pub mod sandbox;
 pub mod sockns;

@@ -1,0 +1,356 @@
+//! A container's process: start it inside its network namespace (with its own hostname and
+//! bind-mounted `/etc` files), wait for it while forwarding this process's signals to it, and
+//! signal or probe a process by PID without hitting a reused PID.
+//!
+//! The caller builds the [`Command`] (program, arguments, environment, stdio, directory);
+//! [`ContainerSpawn::spawn`] adds the namespace steps, which the forked child performs just
+//! before `exec`. Everything the child needs (paths, hostname, descriptors) is checked and
+//! prepared in the parent, so the child only makes system calls and allocates nothing.
+
+mod forward;
+mod stat;
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::statvfs::{FsFlags, statvfs};
+
+use crate::error::{Error, Result};
+use crate::netns::{NetNs, io_errno};
+
+pub use forward::wait_forwarding;
+pub use stat::{is_alive, signal_if_same, start_time};
+
+/// The longest hostname the kernel accepts (`HOST_NAME_MAX`).
+pub const HOSTNAME_MAX: usize = 64;
+
+/// How to start a container's process.
+#[derive(Debug)]
+pub struct ContainerSpawn<'a> {
+    /// The network namespace the child joins (`setns(CLONE_NEWNET)`).
+    pub netns: &'a NetNs,
+    /// `Some` gives the child a new UTS namespace with this hostname.
+    pub hostname: Option<&'a str>,
+    /// `(source, target)` single files bound read-only over `target`, e.g. a generated
+    /// `resolv.conf` over `/etc/resolv.conf`. Non-empty gives the child a new mount namespace
+    /// whose `/` is a slave of the host's, so nothing propagates back. A symlinked target is
+    /// resolved and the file it points to is covered.
+    pub files: Vec<(PathBuf, PathBuf)>,
+}
+
+impl ContainerSpawn<'_> {
+    /// Configure `cmd` so that the child joins the namespace, sets the hostname and binds the
+    /// files between fork and exec, then spawn it.
+    ///
+    /// Targets and sources are checked before the fork: a missing one is an [`Error::Os`]
+    /// naming it, and no child is started. A step that fails in the child is reported as the
+    /// step and object it was about, with its errno; the child is reaped by then.
+    ///
+    /// `cmd` keeps the added steps: spawn it through this function once.
+    pub fn spawn(&self, cmd: &mut Command) -> Result<Child> {
+        let hostname = self.hostname.map(checked_hostname).transpose()?;
+        let binds = self
+            .files
+            .iter()
+            .map(|(source, target)| Bind::resolve(source, target))
+            .collect::<Result<Vec<_>>>()?;
+        // The hook owns a duplicate, so it stays valid for as long as `cmd` keeps the hook.
+        let netns = self
+            .netns
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| Error::Sys {
+                op: "dup",
+                ns: self.netns.label().to_owned(),
+                source: io_errno(&e),
+            })?;
+        let (report_read, report_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
+            .map_err(|e| Error::Sys {
+                op: "pipe2 for the child's report",
+                ns: self.netns.label().to_owned(),
+                source: e,
+            })?;
+        let targets: Vec<PathBuf> = binds.iter().map(|b| b.target_path.clone()).collect();
+        let child = ChildSteps {
+            netns,
+            hostname,
+            binds,
+            report: report_write,
+        };
+        let hook = move || child.run();
+        // SAFETY: the hook runs between fork and exec. It only makes async-signal-safe system
+        // calls (sigprocmask, setns, unshare, sethostname, mount, write) on data prepared above
+        // and owned by the hook, and allocates nothing.
+        unsafe {
+            cmd.pre_exec(hook);
+        }
+        cmd.spawn()
+            .map_err(|e| self.spawn_error(cmd.get_program(), &targets, &report_read, &e))
+    }
+
+    /// Name what failed: the step the child reported, or the spawn itself (e.g. no program).
+    fn spawn_error(
+        &self,
+        program: &std::ffi::OsStr,
+        targets: &[PathBuf],
+        report: &OwnedFd,
+        e: &io::Error,
+    ) -> Error {
+        let errno = io_errno(e);
+        let mut buf = [0u8; 8];
+        let reported = nix::unistd::read(report, &mut buf).is_ok_and(|n| n == buf.len());
+        if !reported {
+            return Error::os("spawn", program, errno);
+        }
+        let (step, index) = Step::decode(buf);
+        let target = || targets.get(index).cloned().unwrap_or_default();
+        let sys = |op| Error::Sys {
+            op,
+            ns: self.netns.label().to_owned(),
+            source: errno,
+        };
+        match step {
+            Some(Step::SignalMask) => sys("reset signal mask in child"),
+            Some(Step::SetNs) => sys("setns(CLONE_NEWNET) in child"),
+            Some(Step::UnshareUts) => sys("unshare(CLONE_NEWUTS) in child"),
+            Some(Step::SetHostname) => sys("sethostname in child"),
+            Some(Step::UnshareMount) => sys("unshare(CLONE_NEWNS) in child"),
+            Some(Step::MakeSlave) => Error::os("mount --make-rslave in child", "/", errno),
+            Some(Step::Bind) => Error::os("bind mount in child over", target(), errno),
+            Some(Step::Remount) => Error::os("remount read-only in child", target(), errno),
+            None => Error::os("spawn", program, errno),
+        }
+    }
+}
+
+fn checked_hostname(name: &str) -> Result<Vec<u8>> {
+    let reason = if name.len() > HOSTNAME_MAX {
+        "longer than 64 bytes"
+    } else if name.contains('\0') {
+        "contains a NUL byte"
+    } else {
+        return Ok(name.as_bytes().to_vec());
+    };
+    Err(Error::invalid("hostname", name, reason))
+}
+
+/// One file to bind, with paths resolved in the parent.
+struct Bind {
+    source: CString,
+    target: CString,
+    target_path: PathBuf,
+    /// Flags for the read-only remount: the locked per-mount flags of the source's mount,
+    /// which a remount inside a user namespace must keep.
+    remount: libc::c_ulong,
+}
+
+impl Bind {
+    fn resolve(source: &Path, target: &Path) -> Result<Bind> {
+        // The child has already changed to the command's directory: give it absolute paths.
+        let source_path = canonical("resolve bind source", source)?;
+        let target_path = canonical("resolve bind target", target)?;
+        for (what, path) in [("bind source", &source_path), ("bind target", &target_path)] {
+            if path.is_dir() {
+                return Err(Error::invalid(
+                    what,
+                    path.display().to_string(),
+                    "is a directory; only single files are bound",
+                ));
+            }
+        }
+        let st = statvfs(&source_path).map_err(|e| Error::os("statvfs", &source_path, e))?;
+        let mut remount = libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY;
+        for (st_flag, ms_flag) in [
+            (FsFlags::ST_NOSUID, libc::MS_NOSUID),
+            (FsFlags::ST_NODEV, libc::MS_NODEV),
+            (FsFlags::ST_NOEXEC, libc::MS_NOEXEC),
+        ] {
+            if st.flags().contains(st_flag) {
+                remount |= ms_flag;
+            }
+        }
+        Ok(Bind {
+            source: c_path(&source_path)?,
+            target: c_path(&target_path)?,
+            target_path,
+            remount,
+        })
+    }
+}
+
+fn canonical(op: &'static str, path: &Path) -> Result<PathBuf> {
+    std::fs::canonicalize(path).map_err(|e| Error::os(op, path, io_errno(&e)))
+}
+
+fn c_path(path: &Path) -> Result<CString> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| Error::invalid("path", path.display().to_string(), "contains a NUL byte"))
+}
+
+/// What the child was doing when it failed, sent to the parent through the report pipe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    SignalMask = 1,
+    SetNs,
+    UnshareUts,
+    SetHostname,
+    UnshareMount,
+    MakeSlave,
+    Bind,
+    Remount,
+}
+
+impl Step {
+    const ALL: [Step; 8] = [
+        Step::SignalMask,
+        Step::SetNs,
+        Step::UnshareUts,
+        Step::SetHostname,
+        Step::UnshareMount,
+        Step::MakeSlave,
+        Step::Bind,
+        Step::Remount,
+    ];
+
+    fn encode(self, index: usize) -> [u8; 8] {
+        let mut buf = [0u8; 8];
+        buf[..4].copy_from_slice(&(self as u32).to_ne_bytes());
+        let index = u32::try_from(index).unwrap_or(u32::MAX);
+        buf[4..].copy_from_slice(&index.to_ne_bytes());
+        buf
+    }
+
+    fn decode(buf: [u8; 8]) -> (Option<Step>, usize) {
+        let [a, b, c, d, e, f, g, h] = buf;
+        let code = u32::from_ne_bytes([a, b, c, d]);
+        let index = u32::from_ne_bytes([e, f, g, h]);
+        let step = Step::ALL.into_iter().find(|s| *s as u32 == code);
+        (step, usize::try_from(index).unwrap_or(usize::MAX))
+    }
+}
+
+/// Everything the child needs, owned by the `pre_exec` hook.
+struct ChildSteps {
+    netns: OwnedFd,
+    hostname: Option<Vec<u8>>,
+    binds: Vec<Bind>,
+    report: OwnedFd,
+}
+
+impl ChildSteps {
+    /// Runs in the forked child: system calls only, no allocation.
+    fn run(&self) -> io::Result<()> {
+        self.check(Step::SignalMask, 0, reset_signal_mask())?;
+        // SAFETY: setns takes a descriptor we own (open until the hook is dropped) and flags.
+        let rc = unsafe { libc::setns(self.netns.as_raw_fd(), libc::CLONE_NEWNET) };
+        self.check(Step::SetNs, 0, rc)?;
+        if let Some(name) = &self.hostname {
+            // SAFETY: unshare takes only flags.
+            let rc = unsafe { libc::unshare(libc::CLONE_NEWUTS) };
+            self.check(Step::UnshareUts, 0, rc)?;
+            // SAFETY: `name` is a live buffer of `name.len()` bytes (at most HOSTNAME_MAX).
+            let rc = unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) };
+            self.check(Step::SetHostname, 0, rc)?;
+        }
+        if !self.binds.is_empty() {
+            // SAFETY: unshare takes only flags.
+            let rc = unsafe { libc::unshare(libc::CLONE_NEWNS) };
+            self.check(Step::UnshareMount, 0, rc)?;
+            self.check(Step::MakeSlave, 0, make_root_slave())?;
+            for (i, bind) in self.binds.iter().enumerate() {
+                let rc = mount(Some(&bind.source), &bind.target, libc::MS_BIND);
+                self.check(Step::Bind, i, rc)?;
+                let rc = mount(None, &bind.target, bind.remount);
+                self.check(Step::Remount, i, rc)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Turn a failed system call (`rc < 0`) into its errno, telling the parent which step it
+    /// was first.
+    fn check(&self, step: Step, index: usize, rc: libc::c_int) -> io::Result<()> {
+        if rc >= 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        let buf = step.encode(index);
+        // SAFETY: `buf` is a live 8-byte buffer; the pipe end is ours. A short or failed write
+        // only loses the detail, not the error.
+        unsafe { libc::write(self.report.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
+        Err(err)
+    }
+}
+
+/// Unblock every signal (std does too; this keeps the promise whatever spawns us).
+fn reset_signal_mask() -> libc::c_int {
+    let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigemptyset initialises the set it is given.
+    let rc = unsafe { libc::sigemptyset(set.as_mut_ptr()) };
+    if rc != 0 {
+        return rc;
+    }
+    // SAFETY: `set` was initialised by sigemptyset just above.
+    let rc =
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, set.as_ptr(), std::ptr::null_mut()) };
+    if rc != 0 {
+        Errno::set_raw(rc);
+        return -1;
+    }
+    0
+}
+
+/// `mount --make-rslave /`, or `--make-rprivate` where `/` is not shared (EINVAL).
+fn make_root_slave() -> libc::c_int {
+    let root = c"/";
+    let rc = mount(None, root, libc::MS_REC | libc::MS_SLAVE);
+    if rc == 0 || Errno::last() != Errno::EINVAL {
+        return rc;
+    }
+    mount(None, root, libc::MS_REC | libc::MS_PRIVATE)
+}
+
+/// mount(2) without a filesystem type or data, as binds and propagation changes are made.
+fn mount(source: Option<&CString>, target: &std::ffi::CStr, flags: libc::c_ulong) -> libc::c_int {
+    let source = source.map_or(std::ptr::null(), |s| s.as_ptr());
+    // SAFETY: source is null or a live C string; target is a live C string; no type, no data.
+    unsafe {
+        libc::mount(
+            source,
+            target.as_ptr(),
+            std::ptr::null(),
+            flags,
+            std::ptr::null(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_survive_the_pipe() {
+        for step in Step::ALL {
+            for index in [0, 1, 41] {
+                assert_eq!(Step::decode(step.encode(index)), (Some(step), index));
+            }
+        }
+        assert_eq!(Step::decode([0; 8]).0, None);
+    }
+
+    #[test]
+    fn hostnames_are_checked() {
+        assert!(checked_hostname("web-1").is_ok());
+        assert!(checked_hostname(&"h".repeat(64)).is_ok());
+        assert!(checked_hostname(&"h".repeat(65)).is_err());
+        assert!(checked_hostname("a\0b").is_err());
+    }
+}

@@ -93,3 +93,23 @@ impl From<std::io::Error> for CliError {
         CliError::fail(e.to_string())
     }
 }
+
+impl From<warren_engine::Error> for CliError {
+    fn from(e: warren_engine::Error) -> Self {
+        let code = match &e {
+            warren_engine::Error::Kernel { source, .. }
+                if matches!(
+                    source,
+                    warren_kernel::Error::Netlink { .. } | warren_kernel::Error::KernelLacks { .. }
+                ) =>
+            {
+                2
+            }
+            _ => 1,
+        };
+        CliError {
+            code,
+            message: chain(&e),
+        }
+    }
+}

@@ -51,6 +51,30 @@ enum Command {
     Neigh(cmd::neigh::Args),
     /// Per-namespace sysctls: `warren -n NS sysctl net.ipv4.ip_forward=1`.
     Sysctl(cmd::sysctl::Args),
+    /// Container networks: create, ls, inspect, rm, connect, disconnect.
+    Network(cmd::network::Args),
+    /// Run a command in a container's network (Docker's modes, ports, DNS).
+    Run(cmd::run::Args),
+    /// List containers.
+    Ps(cmd::container::PsArgs),
+    /// Stop containers (SIGTERM, then SIGKILL).
+    Stop(cmd::container::StopArgs),
+    /// Remove containers.
+    Rm(cmd::container::RmArgs),
+    /// Print a detached container's output.
+    Logs(cmd::container::LogsArgs),
+    /// Pods: namespaces that outlive their members.
+    Pod(cmd::pod::Args),
+    /// Remove what crashed runs left behind (namespaces, veths, rules, addresses, records).
+    Gc(cmd::gc::Args),
+    /// Re-create warren's bridges, nftables table and DNS config from its state.
+    Reconcile,
+    /// (internal) Supervise a detached container.
+    #[command(name = "__supervise", hide = true)]
+    Supervise {
+        /// Container id.
+        id: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -72,5 +96,15 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Route(a) => cmd::route::run(a, &cli.global),
         Command::Neigh(a) => cmd::neigh::run(a, &cli.global),
         Command::Sysctl(a) => cmd::sysctl::run(a, &cli.global),
+        Command::Network(a) => cmd::network::run(a, &cli.global),
+        Command::Run(a) => cmd::run::run(a, &cli.global),
+        Command::Ps(a) => cmd::container::ps(a, &cli.global),
+        Command::Stop(a) => cmd::container::stop(a),
+        Command::Rm(a) => cmd::container::rm(a),
+        Command::Logs(a) => cmd::container::logs(a),
+        Command::Pod(a) => cmd::pod::run(a, &cli.global),
+        Command::Gc(a) => cmd::gc::run(a, &cli.global),
+        Command::Reconcile => cmd::gc::reconcile(),
+        Command::Supervise { id } => cmd::run::supervise(&id),
     }
 }

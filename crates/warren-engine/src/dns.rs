@@ -4,7 +4,6 @@
 //! first needs it, and the server exits by itself when its config lists no address to listen
 //! on.
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -19,7 +18,6 @@ use crate::error::{Error, Result};
 /// The server's config, as JSON (see the `warren-dns` crate for its meaning).
 pub fn config(nets: &[Network], containers: &[Container], upstreams: &[IpAddr]) -> serde_json::Value {
     let live = |c: &&Container| c.state != ContainerState::Exited;
-    let by_id: BTreeMap<&str, &Container> = containers.iter().map(|c| (c.id.as_str(), c)).collect();
     let mut used_nets = Vec::new();
     let mut names = Vec::new();
     let mut clients = serde_json::Map::new();
@@ -33,7 +31,7 @@ pub fn config(nets: &[Network], containers: &[Container], upstreams: &[IpAddr]) 
         }
         let dns: Vec<String> = c.spec["dns"]
             .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str()).map(|s| format!("{}", with_port(s))).collect())
+            .map(|a| a.iter().filter_map(|v| v.as_str()).map(with_port).collect())
             .unwrap_or_default();
         for e in &c.endpoints {
             let Some(n) = nets.iter().find(|n| n.id == e.network_id) else { continue };
@@ -53,7 +51,6 @@ pub fn config(nets: &[Network], containers: &[Container], upstreams: &[IpAddr]) 
                 }
             }
         }
-        let _ = by_id;
     }
     let mut listen = Vec::new();
     for n in nets.iter().filter(|n| used_nets.contains(&n.id)) {
@@ -124,7 +121,7 @@ impl Engine {
     /// it, start it if some network now needs it (it stops itself when none does).
     pub fn dns_refresh(&mut self) -> Result<()> {
         let (nets, containers) = self.store.read(|tx| {
-            Ok((warren_store::list_networks(tx)?, warren_store::list_containers(tx)?))
+            Ok::<_, Error>((warren_store::list_networks(tx)?, warren_store::list_containers(tx)?))
         })?;
         let cfg = config(&nets, &containers, &crate::files::host_resolv().nameservers);
         let dir = self.paths.dns_dir();

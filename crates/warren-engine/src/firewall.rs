@@ -102,7 +102,7 @@ impl Engine {
     /// Everything the table should hold, from the store.
     fn fw_desired(&mut self) -> Result<(Vec<NetworkRules>, Vec<PortRule>)> {
         let (nets, containers) = self.store.read(|tx| {
-            Ok((warren_store::list_networks(tx)?, warren_store::list_containers(tx)?))
+            Ok::<_, Error>((warren_store::list_networks(tx)?, warren_store::list_containers(tx)?))
         })?;
         let rules = nets.iter().filter_map(network_rules).collect();
         let mut ports = Vec::new();

@@ -15,8 +15,6 @@ pub(crate) enum Step {
     Netns(String),
     /// Created a link in the host namespace (a bridge or a veth's host side).
     HostLink(String),
-    /// Created a link inside a container's namespace (that outlives this setup).
-    InnerLink(String, String),
     /// Published these ports.
     Ports(Vec<PortRule>),
     /// Wrote this directory.
@@ -62,7 +60,6 @@ impl Engine {
         match step {
             Step::Netns(name) => crate::wire::delete_netns(&name),
             Step::HostLink(name) => crate::wire::delete_host_link(self.host(), &name),
-            Step::InnerLink(ns, name) => crate::wire::delete_inner_link(&ns, &name),
             Step::Ports(rules) => self.fw_unpublish(&rules),
             Step::Dir(dir) => match std::fs::remove_dir_all(&dir) {
                 Ok(()) => Ok(()),

@@ -8,7 +8,8 @@ use nix::errno::Errno;
 use warren_kernel::addr::{AddrSpec, IpNet};
 use warren_kernel::link::bridge::BridgePortOptions;
 use warren_kernel::link::macvlan::{MacVlan, MacVlanMode};
-use warren_kernel::link::{Bridge, Veth};
+use warren_kernel::link::bridge::Bridge;
+use warren_kernel::link::veth::Veth;
 use warren_kernel::netns::{self, Source};
 use warren_kernel::route::RouteSpec;
 use warren_kernel::{Handle, NetNs, sysctl};
@@ -40,11 +41,10 @@ pub(crate) fn create_netns(name: &str) -> Result<(NetNs, Handle)> {
         h.link_set_up("lo")?;
         Ok(h)
     });
-    let (ns, h) = out
-        .pop()
-        .unwrap_or_else(|| Err(warren_kernel::Error::invalid("netns name", name, "nothing created")))
-        .map_err(Error::kernel(format!("create namespace {name}")))?;
-    Ok((ns, h))
+    match out.pop() {
+        Some(r) => r.map_err(Error::kernel(format!("create namespace {name}"))),
+        None => Err(Error::State(format!("create namespace {name}: nothing created"))),
+    }
 }
 
 /// Delete the named namespace `name` (its links go with it); a missing one is fine.

@@ -78,12 +78,17 @@ impl Store {
         self.conn
             .pragma_update(None, "synchronous", "NORMAL")
             .map_err(|e| Error::db("set synchronous", &path, e))?;
-        self.write(schema::migrate)
+        self.write::<_, Error>(schema::migrate)
     }
 
     /// Run `f` in a write transaction (taken with the write lock up front), committing if it
     /// returns `Ok`.
-    pub fn write<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+    /// The closure's error type only has to take the store's errors in, so callers can fail
+    /// a transaction with their own errors.
+    pub fn write<T, E: From<Error>>(
+        &mut self,
+        f: impl FnOnce(&Transaction<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
         let path = self.path.clone();
         let tx = self
             .conn
@@ -95,7 +100,10 @@ impl Store {
     }
 
     /// Run `f` in a read transaction (a consistent snapshot).
-    pub fn read<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+    pub fn read<T, E: From<Error>>(
+        &mut self,
+        f: impl FnOnce(&Transaction<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
         let path = self.path.clone();
         let tx = self
             .conn

@@ -2,10 +2,15 @@
 //! without privileges; then resolution against the system) and prints tables or JSON.
 
 pub mod addr;
+pub mod container;
+pub mod gc;
 pub mod link;
 pub mod neigh;
+pub mod network;
 pub mod ns;
+pub mod pod;
 pub mod route;
+pub mod run;
 pub mod sysctl;
 
 use std::fmt;

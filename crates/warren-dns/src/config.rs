@@ -24,7 +24,7 @@ pub const DEFAULT_PORT: u16 = 53;
 /// ```
 ///
 /// Every field may be left out; a config with no `listen` entries tells a running server to exit.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Config {
     /// The addresses to serve on (UDP and TCP), each belonging to one network.
     #[serde(default)]
@@ -67,6 +67,19 @@ pub struct NameEntry {
 
 fn default_port() -> u16 {
     DEFAULT_PORT
+}
+
+/// Nothing to serve, on port 53 (as `{}` parses).
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: Vec::new(),
+            port: DEFAULT_PORT,
+            upstreams: Vec::new(),
+            names: Vec::new(),
+            client_upstreams: BTreeMap::new(),
+        }
+    }
 }
 
 impl Config {
@@ -216,6 +229,7 @@ mod tests {
     #[test]
     fn port_defaults_to_53_and_everything_else_to_empty() {
         let c: Config = serde_json::from_str("{}").unwrap();
+        assert_eq!(c, Config::default());
         assert_eq!(c.port, 53);
         assert!(c.listen.is_empty() && c.names.is_empty() && c.upstreams.is_empty());
     }

@@ -57,6 +57,7 @@ pub fn run_sandboxed(module: &str, name: &str, body: impl FnOnce()) {
         }
         // SAFETY-free and per-process: point warren's state into the sandbox's tmpfs.
         set_sandbox_env();
+        let _reaper = Reaper;
         body();
         return;
     }
@@ -103,6 +104,50 @@ pub fn run_sandboxed(module: &str, name: &str, body: impl FnOnce()) {
     if !stdout.contains("1 passed") || !out.status.success() {
         panic!("sandboxed test {test} failed ({})", out.status);
     }
+}
+
+/// Kills, when dropped (also while a test panics), every other process of the sandbox's
+/// user namespace: detached containers, their supervisors, the DNS server. Nothing a test
+/// started outlives it.
+struct Reaper;
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        reap_sandbox();
+    }
+}
+
+/// Kill every process in this process's user namespace except itself (the sandbox's own
+/// namespace: nothing outside the test is in it). Returns how many were signalled.
+pub fn reap_sandbox() -> usize {
+    let Ok(me) = std::fs::read_link("/proc/self/ns/user") else {
+        return 0;
+    };
+    let own = std::process::id();
+    let mut n = 0;
+    // Twice: a supervisor killed in the first round may have started nothing new, but a
+    // process forked meanwhile is caught by the second.
+    for _ in 0..2 {
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return n;
+        };
+        for e in dir.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+                continue;
+            };
+            if pid as u32 == own {
+                continue;
+            }
+            if std::fs::read_link(format!("/proc/{pid}/ns/user")).is_ok_and(|u| u == me) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+                n += 1;
+            }
+        }
+    }
+    n
 }
 
 fn set_sandbox_env() {

@@ -130,24 +130,36 @@ pub fn alive(pid: Option<i32>, start: Option<u64>) -> bool {
     };
     let mut w = rest.split_whitespace();
     let state = w.next();
-    state != Some("Z") && state != Some("X") && w.nth(18).and_then(|s| s.parse().ok()) == Some(start)
+    state != Some("Z")
+        && state != Some("X")
+        && w.nth(18).and_then(|s| s.parse().ok()) == Some(start)
 }
 
 /// Expand port specs into concrete ports, choosing free host ports where none was given.
-pub(crate) fn expand_ports(tx: &rusqlite::Transaction<'_>, specs: &[PortSpec]) -> Result<Vec<Port>> {
+pub(crate) fn expand_ports(
+    tx: &rusqlite::Transaction<'_>,
+    specs: &[PortSpec],
+) -> Result<Vec<Port>> {
     let mut out: Vec<Port> = Vec::new();
     for s in specs {
         let host_ip = HostIp::from_spec(s.host_ip);
         for proto in &s.protos {
             let free = |port: u16, out: &[Port]| -> Result<bool> {
-                let p = Port { host_ip, proto: proto.name().into(), host_port: port, port: 0 };
-                let taken_here = out.iter().any(|o| o.proto == p.proto && o.host_port == port && o.host_ip.intersects(&host_ip));
+                let p = Port {
+                    host_ip,
+                    proto: proto.name().into(),
+                    host_port: port,
+                    port: 0,
+                };
+                let taken_here = out.iter().any(|o| {
+                    o.proto == p.proto && o.host_port == port && o.host_ip.intersects(&host_ip)
+                });
                 Ok(!taken_here && warren_store::port_conflicts(tx, &[p])?.is_none())
             };
             let pairs: Vec<(u16, u16)> = match s.host {
-                Some(h) if h.len() == s.container.len() => {
-                    (0..h.len()).map(|i| (h.start + i as u16, s.container.start + i as u16)).collect()
-                }
+                Some(h) if h.len() == s.container.len() => (0..h.len())
+                    .map(|i| (h.start + i as u16, s.container.start + i as u16))
+                    .collect(),
                 // A host range for one container port: the first free port of the range.
                 Some(h) => {
                     let mut pick = None;
@@ -158,7 +170,11 @@ pub(crate) fn expand_ports(tx: &rusqlite::Transaction<'_>, specs: &[PortSpec]) -
                         }
                     }
                     let port = pick.ok_or_else(|| {
-                        Error::invalid("port spec", format!("{h}:{}", s.container), "every host port of the range is taken")
+                        Error::invalid(
+                            "port spec",
+                            format!("{h}:{}", s.container),
+                            "every host port of the range is taken",
+                        )
                     })?;
                     vec![(port, s.container.start)]
                 }
@@ -171,7 +187,9 @@ pub(crate) fn expand_ports(tx: &rusqlite::Transaction<'_>, specs: &[PortSpec]) -
                             next += 1;
                         }
                         if next > 60999 {
-                            return Err(Error::State("no free host port left in 32768-60999".into()));
+                            return Err(Error::State(
+                                "no free host port left in 32768-60999".into(),
+                            ));
                         }
                         v.push((next, c));
                         next += 1;
@@ -180,7 +198,12 @@ pub(crate) fn expand_ports(tx: &rusqlite::Transaction<'_>, specs: &[PortSpec]) -
                 }
             };
             for (h, c) in pairs {
-                out.push(Port { host_ip, proto: proto.name().into(), host_port: h, port: c });
+                out.push(Port {
+                    host_ip,
+                    proto: proto.name().into(),
+                    host_port: h,
+                    port: c,
+                });
             }
         }
     }
@@ -206,7 +229,14 @@ impl Engine {
     fn create_once(&mut self, spec: &RunSpec, kind: Kind) -> Result<Prepared> {
         let id = new_id();
         let name = spec.name.clone().unwrap_or_else(|| id.clone());
-        validate_name(if kind == Kind::Pod { "pod name" } else { "container name" }, &name)?;
+        validate_name(
+            if kind == Kind::Pod {
+                "pod name"
+            } else {
+                "container name"
+            },
+            &name,
+        )?;
         for a in &spec.aliases {
             validate_name("alias", a)?;
         }
@@ -214,25 +244,44 @@ impl Engine {
             validate_hostname(h)?;
         }
         for d in &spec.dns_search {
-            validate_hostname(d).map_err(|_| Error::invalid("--dns-search", d, "is not a domain name"))?;
+            validate_hostname(d)
+                .map_err(|_| Error::invalid("--dns-search", d, "is not a domain name"))?;
         }
         let mode = net_mode(&spec.nets)?;
         let own_ns = matches!(mode, NetMode::None | NetMode::Networks(_));
         if kind == Kind::Pod && !own_ns {
-            return Err(Error::invalid("pod network", format!("{mode:?}"), "a pod has its own namespace: use networks or none"));
+            return Err(Error::invalid(
+                "pod network",
+                format!("{mode:?}"),
+                "a pod has its own namespace: use networks or none",
+            ));
         }
         if !spec.ports.is_empty() && !matches!(mode, NetMode::Networks(_)) {
             let why = match mode {
-                NetMode::Pod(_) => "publish ports on the pod (warren pod create -p, or warren pod publish)",
+                NetMode::Pod(_) => {
+                    "publish ports on the pod (warren pod create -p, or warren pod publish)"
+                }
                 _ => "ports can only be published for containers on networks",
             };
-            return Err(Error::invalid("port spec", spec.ports.len().to_string() + " -p given", why));
+            return Err(Error::invalid(
+                "port spec",
+                spec.ports.len().to_string() + " -p given",
+                why,
+            ));
         }
         if !spec.ips.is_empty() && !matches!(mode, NetMode::Networks(_)) {
-            return Err(Error::invalid("--ip", spec.ips[0].to_string(), "needs a network"));
+            return Err(Error::invalid(
+                "--ip",
+                spec.ips[0].to_string(),
+                "needs a network",
+            ));
         }
         if spec.hostname.is_some() && matches!(mode, NetMode::Host) {
-            return Err(Error::invalid("--hostname", spec.hostname.clone().unwrap_or_default(), "not with --net host"));
+            return Err(Error::invalid(
+                "--hostname",
+                spec.hostname.clone().unwrap_or_default(),
+                "not with --net host",
+            ));
         }
         let nets: Vec<Network> = match &mode {
             NetMode::Networks(names) => {
@@ -245,22 +294,38 @@ impl Engine {
             _ => Vec::new(),
         };
         for ip in &spec.ips {
-            if !nets.iter().any(|n| n.subnets.iter().any(|s| s.net.contains(*ip))) {
-                return Err(Error::invalid("--ip", ip.to_string(), "is in no subnet of the container's networks"));
+            if !nets
+                .iter()
+                .any(|n| n.subnets.iter().any(|s| s.net.contains(*ip)))
+            {
+                return Err(Error::invalid(
+                    "--ip",
+                    ip.to_string(),
+                    "is in no subnet of the container's networks",
+                ));
             }
         }
         // Joining another namespace: find it now.
         let (joined, pod): (Option<String>, Option<Container>) = match &mode {
             NetMode::Container(target) => {
-                let t = self.store.read(|tx| warren_store::find_container(tx, target))?.ok_or_else(|| {
-                    Error::Store(warren_store::Error::NotFound { what: "container", name: target.clone() })
-                })?;
+                let t = self
+                    .store
+                    .read(|tx| warren_store::find_container(tx, target))?
+                    .ok_or_else(|| {
+                        Error::Store(warren_store::Error::NotFound {
+                            what: "container",
+                            name: target.clone(),
+                        })
+                    })?;
                 let path = self.netns_of(&t)?;
                 (Some(path), None)
             }
             NetMode::Pod(p) => {
                 let pc = self.pod(p)?;
-                let path = pc.netns.clone().ok_or_else(|| Error::State(format!("pod {p} has no namespace")))?;
+                let path = pc
+                    .netns
+                    .clone()
+                    .ok_or_else(|| Error::State(format!("pod {p} has no namespace")))?;
                 (Some(path), Some(pc))
             }
             _ => (None, None),
@@ -275,7 +340,11 @@ impl Engine {
         };
         let ns_name = netns_name(&id);
         let netns_path = if own_ns {
-            Some(warren_kernel::netns::named_path(&ns_name).to_string_lossy().into_owned())
+            Some(
+                warren_kernel::netns::named_path(&ns_name)
+                    .to_string_lossy()
+                    .into_owned(),
+            )
         } else {
             joined.clone()
         };
@@ -294,7 +363,12 @@ impl Engine {
                 network: n.name.clone(),
                 ifname: format!("eth{i}"),
                 host_ifname: (n.driver == "bridge").then(|| veth_name(&id, i)),
-                static_ips: spec.ips.iter().filter(|ip| n.subnets.iter().any(|s| s.net.contains(**ip))).copied().collect(),
+                static_ips: spec
+                    .ips
+                    .iter()
+                    .filter(|ip| n.subnets.iter().any(|s| s.net.contains(**ip)))
+                    .copied()
+                    .collect(),
                 aliases: spec.aliases.clone(),
             })
             .collect();
@@ -308,7 +382,10 @@ impl Engine {
             pod: pod.as_ref().map(|p| p.id.clone()),
             hostname: match &mode {
                 NetMode::Host => None,
-                NetMode::Pod(_) => spec.hostname.clone().or_else(|| pod.as_ref().and_then(|p| p.hostname.clone())),
+                NetMode::Pod(_) => spec
+                    .hostname
+                    .clone()
+                    .or_else(|| pod.as_ref().and_then(|p| p.hostname.clone())),
                 _ => Some(spec.hostname.clone().unwrap_or_else(|| name.clone())),
             },
             owner_pid,
@@ -330,10 +407,9 @@ impl Engine {
                 undo.push(Step::Netns(ns_name.clone()));
                 failpoint("after-netns");
                 for (i, ep) in c.endpoints.iter().enumerate() {
-                    let net = nets
-                        .iter()
-                        .find(|n| n.id == ep.network_id)
-                        .ok_or_else(|| Error::State(format!("network of {} vanished", ep.ifname)))?;
+                    let net = nets.iter().find(|n| n.id == ep.network_id).ok_or_else(|| {
+                        Error::State(format!("network of {} vanished", ep.ifname))
+                    })?;
                     e.network_ensure(net)?;
                     e.attach(&inner, net, ep, i == 0, undo)?;
                 }
@@ -346,7 +422,10 @@ impl Engine {
                 failpoint("after-ports");
                 Some(ns)
             } else if let Some(path) = &joined {
-                Some(NetNs::open_path(std::path::Path::new(path)).map_err(Error::kernel(format!("open namespace {path}")))?)
+                Some(
+                    NetNs::open_path(std::path::Path::new(path))
+                        .map_err(Error::kernel(format!("open namespace {path}")))?,
+                )
             } else {
                 None
             };
@@ -367,7 +446,14 @@ impl Engine {
         })
     }
 
-    fn attach(&mut self, inner: &Handle, net: &Network, ep: &warren_store::Endpoint, default_route: bool, undo: &mut crate::undo::Undo) -> Result<()> {
+    fn attach(
+        &mut self,
+        inner: &Handle,
+        net: &Network,
+        ep: &warren_store::Endpoint,
+        default_route: bool,
+        undo: &mut crate::undo::Undo,
+    ) -> Result<()> {
         match net.driver.as_str() {
             "bridge" => {
                 let r = crate::wire::attach_bridge(self.host(), inner, net, ep, default_route);
@@ -378,7 +464,10 @@ impl Engine {
                 r
             }
             "macvlan" => crate::wire::attach_macvlan(self.host(), inner, net, ep, default_route),
-            other => Err(Error::State(format!("network {} has unknown driver {other}", net.name))),
+            other => Err(Error::State(format!(
+                "network {} has unknown driver {other}",
+                net.name
+            ))),
         }
     }
 
@@ -392,7 +481,13 @@ impl Engine {
             .ok_or_else(|| Error::State(format!("container {} uses the host's namespace", c.name)))
     }
 
-    fn write_files(&self, c: &Container, pod: Option<&Container>, s: &Settings, nets: &[Network]) -> Result<Vec<(PathBuf, PathBuf)>> {
+    fn write_files(
+        &self,
+        c: &Container,
+        pod: Option<&Container>,
+        s: &Settings,
+        nets: &[Network],
+    ) -> Result<Vec<(PathBuf, PathBuf)>> {
         let dir = self.paths.container_dir(&c.id);
         let host = files::host_resolv();
         // The embedded server answers on the first bridge network's gateway.
@@ -408,9 +503,18 @@ impl Engine {
             nameservers: match gw {
                 Some(g) => vec![g],
                 None if !s.dns.is_empty() => s.dns.clone(),
-                None => host.nameservers.iter().filter(|n| !n.is_loopback()).copied().collect(),
+                None => host
+                    .nameservers
+                    .iter()
+                    .filter(|n| !n.is_loopback())
+                    .copied()
+                    .collect(),
             },
-            search: if s.dns_search.is_empty() { host.search.clone() } else { s.dns_search.clone() },
+            search: if s.dns_search.is_empty() {
+                host.search.clone()
+            } else {
+                s.dns_search.clone()
+            },
             options: host.options.clone(),
         };
         if c.mode == "host" {
@@ -439,7 +543,8 @@ impl Engine {
     pub fn started(&mut self, id: &str, pid: Option<i32>, owner: Option<i32>) -> Result<()> {
         let p = pid.map(|p| (p, start_time(p).unwrap_or(0)));
         let o = owner.map(|p| (p, start_time(p).unwrap_or(0)));
-        self.store.write(|tx| warren_store::set_running(tx, id, p, o))?;
+        self.store
+            .write(|tx| warren_store::set_running(tx, id, p, o))?;
         failpoint("after-running");
         Ok(())
     }
@@ -459,7 +564,10 @@ impl Engine {
         let c = self.container(key)?;
         let settings: Settings = serde_json::from_value(c.spec.clone()).unwrap_or_default();
         let netns = match &c.netns {
-            Some(p) => Some(NetNs::open_path(std::path::Path::new(p)).map_err(Error::kernel(format!("open namespace {p}")))?),
+            Some(p) => Some(
+                NetNs::open_path(std::path::Path::new(p))
+                    .map_err(Error::kernel(format!("open namespace {p}")))?,
+            ),
             None => None,
         };
         let dir = self.paths.container_dir(&c.id);
@@ -470,7 +578,14 @@ impl Engine {
                 files.push((p, PathBuf::from("/etc").join(f)));
             }
         }
-        Ok(Prepared { id: c.id, name: c.name, netns, files, hostname: c.hostname, cmd: settings.cmd })
+        Ok(Prepared {
+            id: c.id,
+            name: c.name,
+            netns,
+            files,
+            hostname: c.hostname,
+            cmd: settings.cmd,
+        })
     }
 
     /// The container's process exited with `code`: tear its network down (unless it lives in
@@ -480,9 +595,11 @@ impl Engine {
         let settings: Settings = serde_json::from_value(c.spec.clone()).unwrap_or_default();
         let mut errors = self.teardown(&c);
         let r = if settings.rm {
-            self.store.write(|tx| warren_store::delete_container(tx, &c.id))
+            self.store
+                .write(|tx| warren_store::delete_container(tx, &c.id))
         } else {
-            self.store.write(|tx| warren_store::set_exited(tx, &c.id, code))
+            self.store
+                .write(|tx| warren_store::set_exited(tx, &c.id, code))
         };
         if let Err(e) = r {
             errors.push(e.into());
@@ -493,7 +610,10 @@ impl Engine {
         if errors.is_empty() {
             Ok(())
         } else {
-            Err(Error::Teardown { object: format!("container {}", c.name), errors })
+            Err(Error::Teardown {
+                object: format!("container {}", c.name),
+                errors,
+            })
         }
     }
 
@@ -502,7 +622,10 @@ impl Engine {
     pub(crate) fn teardown(&mut self, c: &Container) -> Vec<Error> {
         let mut errors = Vec::new();
         if !c.ports.is_empty() {
-            match self.networks().and_then(|nets| crate::firewall::port_rules(c, &nets)) {
+            match self
+                .networks()
+                .and_then(|nets| crate::firewall::port_rules(c, &nets))
+            {
                 Ok(rules) => {
                     if let Err(e) = self.fw_unpublish(&rules) {
                         errors.push(e);
@@ -538,7 +661,10 @@ impl Engine {
     pub fn stop(&mut self, key: &str, timeout: Duration) -> Result<()> {
         let c = self.container(key)?;
         if c.kind == Kind::Pod {
-            return Err(Error::State(format!("{} is a pod: use warren pod rm", c.name)));
+            return Err(Error::State(format!(
+                "{} is a pod: use warren pod rm",
+                c.name
+            )));
         }
         if c.state == ContainerState::Exited {
             return Ok(());
@@ -558,7 +684,9 @@ impl Engine {
         signal(nix::sys::signal::Signal::SIGKILL);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let now = self.store.read(|tx| warren_store::find_container(tx, &c.id))?;
+            let now = self
+                .store
+                .read(|tx| warren_store::find_container(tx, &c.id))?;
             let Some(now) = now else { return Ok(()) };
             if now.state == ContainerState::Exited {
                 return Ok(());
@@ -576,23 +704,40 @@ impl Engine {
     pub fn remove(&mut self, key: &str, force: bool) -> Result<()> {
         let c = self.container(key)?;
         if c.kind == Kind::Pod {
-            return Err(Error::State(format!("{} is a pod: use warren pod rm", c.name)));
+            return Err(Error::State(format!(
+                "{} is a pod: use warren pod rm",
+                c.name
+            )));
         }
         if c.state != ContainerState::Exited {
             if !force {
-                return Err(Error::State(format!("container {} is running: stop it first, or use -f", c.name)));
+                return Err(Error::State(format!(
+                    "container {} is running: stop it first, or use -f",
+                    c.name
+                )));
             }
             self.stop(&c.id, Duration::from_secs(0))?;
         }
-        if self.store.read(|tx| warren_store::find_container(tx, &c.id))?.is_some() {
-            self.store.write(|tx| warren_store::delete_container(tx, &c.id))?;
+        if self
+            .store
+            .read(|tx| warren_store::find_container(tx, &c.id))?
+            .is_some()
+        {
+            self.store
+                .write(|tx| warren_store::delete_container(tx, &c.id))?;
         }
         let _ = std::fs::remove_file(self.paths.log_file(&c.id));
         Ok(())
     }
 
     /// Attach a running container (or pod) to one more network.
-    pub fn connect(&mut self, network: &str, key: &str, ips: &[IpAddr], aliases: &[String]) -> Result<()> {
+    pub fn connect(
+        &mut self,
+        network: &str,
+        key: &str,
+        ips: &[IpAddr],
+        aliases: &[String],
+    ) -> Result<()> {
         let net = self.network(network)?;
         let c = self.container(key)?;
         for a in aliases {
@@ -602,10 +747,18 @@ impl Engine {
             return Err(Error::State(format!("container {} is not running", c.name)));
         }
         if c.pod.is_some() || c.mode == "host" || c.mode.starts_with("container:") {
-            return Err(Error::State(format!("{} shares another namespace: connect that one", c.name)));
+            return Err(Error::State(format!(
+                "{} shares another namespace: connect that one",
+                c.name
+            )));
         }
-        let ns_path = c.netns.clone().ok_or_else(|| Error::State(format!("{} has no namespace", c.name)))?;
-        let i = (0..).find(|i| !c.endpoints.iter().any(|e| e.ifname == format!("eth{i}"))).unwrap_or(0);
+        let ns_path = c
+            .netns
+            .clone()
+            .ok_or_else(|| Error::State(format!("{} has no namespace", c.name)))?;
+        let i = (0..)
+            .find(|i| !c.endpoints.iter().any(|e| e.ifname == format!("eth{i}")))
+            .unwrap_or(0);
         let ep = NewEndpoint {
             network: net.name.clone(),
             ifname: format!("eth{i}"),
@@ -614,11 +767,15 @@ impl Engine {
             aliases: aliases.to_vec(),
         };
         let id = c.id.clone();
-        let ep = self.store.write(|tx| warren_store::add_endpoint(tx, &id, &ep))?;
+        let ep = self
+            .store
+            .write(|tx| warren_store::add_endpoint(tx, &id, &ep))?;
         let first = c.endpoints.is_empty();
         let r = (|| -> Result<()> {
-            let ns = NetNs::open_path(std::path::Path::new(&ns_path)).map_err(Error::kernel(format!("open namespace {ns_path}")))?;
-            let inner = Handle::new(ns).map_err(Error::kernel(format!("open namespace {ns_path}")))?;
+            let ns = NetNs::open_path(std::path::Path::new(&ns_path))
+                .map_err(Error::kernel(format!("open namespace {ns_path}")))?;
+            let inner =
+                Handle::new(ns).map_err(Error::kernel(format!("open namespace {ns_path}")))?;
             self.network_ensure(&net)?;
             let mut undo = crate::undo::Undo::default();
             let r = self.attach(&inner, &net, &ep, first, &mut undo);
@@ -630,7 +787,9 @@ impl Engine {
             r
         })();
         if let Err(e) = r {
-            let _ = self.store.write(|tx| warren_store::remove_endpoint(tx, &id, &net.name));
+            let _ = self
+                .store
+                .write(|tx| warren_store::remove_endpoint(tx, &id, &net.name));
             return Err(e);
         }
         self.dns_refresh()
@@ -658,7 +817,8 @@ impl Engine {
         {
             errors.push(e);
         }
-        self.store.write(|tx| warren_store::remove_endpoint(tx, &c.id, &net.name))?;
+        self.store
+            .write(|tx| warren_store::remove_endpoint(tx, &c.id, &net.name))?;
         // Ports follow the container's remaining addresses.
         if !c.ports.is_empty() {
             let after = self.container(&c.id)?;
@@ -678,7 +838,10 @@ impl Engine {
         if errors.is_empty() {
             Ok(())
         } else {
-            Err(Error::Teardown { object: format!("{} on network {}", c.name, net.name), errors })
+            Err(Error::Teardown {
+                object: format!("{} on network {}", c.name, net.name),
+                errors,
+            })
         }
     }
 }

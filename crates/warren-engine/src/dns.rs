@@ -16,7 +16,11 @@ use crate::Engine;
 use crate::error::{Error, Result};
 
 /// The server's config, as JSON (see the `warren-dns` crate for its meaning).
-pub fn config(nets: &[Network], containers: &[Container], upstreams: &[IpAddr]) -> serde_json::Value {
+pub fn config(
+    nets: &[Network],
+    containers: &[Container],
+    upstreams: &[IpAddr],
+) -> serde_json::Value {
     let live = |c: &&Container| c.state != ContainerState::Exited;
     let mut used_nets = Vec::new();
     let mut names = Vec::new();
@@ -25,7 +29,11 @@ pub fn config(nets: &[Network], containers: &[Container], upstreams: &[IpAddr]) 
         // Names that resolve to this container's (or pod's) addresses.
         let mut own: Vec<String> = vec![c.name.clone()];
         if c.kind == Kind::Pod {
-            for m in containers.iter().filter(live).filter(|m| m.pod.as_deref() == Some(&c.id)) {
+            for m in containers
+                .iter()
+                .filter(live)
+                .filter(|m| m.pod.as_deref() == Some(&c.id))
+            {
                 own.push(m.name.clone());
             }
         }
@@ -34,7 +42,9 @@ pub fn config(nets: &[Network], containers: &[Container], upstreams: &[IpAddr]) 
             .map(|a| a.iter().filter_map(|v| v.as_str()).map(with_port).collect())
             .unwrap_or_default();
         for e in &c.endpoints {
-            let Some(n) = nets.iter().find(|n| n.id == e.network_id) else { continue };
+            let Some(n) = nets.iter().find(|n| n.id == e.network_id) else {
+                continue;
+            };
             if n.driver != "bridge" || e.addrs.is_empty() {
                 continue;
             }
@@ -107,7 +117,9 @@ fn read_pid(path: &Path) -> Option<i32> {
     let pid: i32 = std::fs::read_to_string(path).ok()?.trim().parse().ok()?;
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let zombie = stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
+    let zombie = stat
+        .rsplit_once(')')
+        .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
     (!zombie && String::from_utf8_lossy(&cmdline).contains("warren-dns")).then_some(pid)
 }
 
@@ -121,7 +133,10 @@ impl Engine {
     /// it, start it if some network now needs it (it stops itself when none does).
     pub fn dns_refresh(&mut self) -> Result<()> {
         let (nets, containers) = self.store.read(|tx| {
-            Ok::<_, Error>((warren_store::list_networks(tx)?, warren_store::list_containers(tx)?))
+            Ok::<_, Error>((
+                warren_store::list_networks(tx)?,
+                warren_store::list_containers(tx)?,
+            ))
         })?;
         let cfg = config(&nets, &containers, &crate::files::host_resolv().nameservers);
         let dir = self.paths.dns_dir();
@@ -166,7 +181,9 @@ impl Engine {
             .stdout(Stdio::null())
             .stderr(err);
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        let mut child = cmd.spawn().map_err(Error::io("start the DNS server", &bin))?;
+        let mut child = cmd
+            .spawn()
+            .map_err(Error::io("start the DNS server", &bin))?;
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if read_pid(pid_file).is_some() {
@@ -175,10 +192,16 @@ impl Engine {
             if let Ok(Some(status)) = child.try_wait() {
                 let tail = std::fs::read_to_string(&log).unwrap_or_default();
                 let last = tail.lines().last().unwrap_or("").to_owned();
-                return Err(Error::State(format!("DNS server {} exited at start ({status}): {last}", bin.display())));
+                return Err(Error::State(format!(
+                    "DNS server {} exited at start ({status}): {last}",
+                    bin.display()
+                )));
             }
             std::thread::sleep(Duration::from_millis(2));
         }
-        Err(Error::State(format!("DNS server {} did not start within 5 s", bin.display())))
+        Err(Error::State(format!(
+            "DNS server {} did not start within 5 s",
+            bin.display()
+        )))
     }
 }

@@ -82,7 +82,11 @@ fn join(errors: &[Error]) -> String {
 
 impl Error {
     /// An [`Error::Invalid`].
-    pub fn invalid(what: &'static str, value: impl Into<String>, reason: impl Into<String>) -> Error {
+    pub fn invalid(
+        what: &'static str,
+        value: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Error {
         Error::Invalid {
             what,
             value: value.into(),
@@ -108,7 +112,9 @@ impl Error {
             Error::Invalid { .. } | Error::State(_) => true,
             Error::Store(e) => !matches!(
                 e,
-                warren_store::Error::Db { .. } | warren_store::Error::Io { .. } | warren_store::Error::Corrupt { .. }
+                warren_store::Error::Db { .. }
+                    | warren_store::Error::Io { .. }
+                    | warren_store::Error::Corrupt { .. }
             ),
             Error::Setup { cause, .. } => cause.is_user_error(),
             _ => false,

@@ -51,9 +51,13 @@ pub fn host_resolv_path() -> PathBuf {
 pub fn host_resolv() -> Resolv {
     let text = std::fs::read_to_string(host_resolv_path()).unwrap_or_default();
     let mut r = parse_resolv(&text);
-    let stub: IpAddr = "127.0.0.53".parse().unwrap_or(IpAddr::from([127, 0, 0, 53]));
+    let stub: IpAddr = "127.0.0.53"
+        .parse()
+        .unwrap_or(IpAddr::from([127, 0, 0, 53]));
     if !r.nameservers.is_empty() && r.nameservers.iter().all(|n| *n == stub) {
-        let real = parse_resolv(&std::fs::read_to_string("/run/systemd/resolve/resolv.conf").unwrap_or_default());
+        let real = parse_resolv(
+            &std::fs::read_to_string("/run/systemd/resolve/resolv.conf").unwrap_or_default(),
+        );
         if !real.nameservers.is_empty() {
             r.nameservers = real.nameservers;
         }
@@ -112,8 +116,16 @@ mod tests {
 
     #[test]
     fn resolv_round_trip() {
-        let r = parse_resolv("# c\nnameserver 10.0.0.1\nnameserver fe80::1%eth0\nsearch a.example b\noptions ndots:2 edns0\nbogus\n");
-        assert_eq!(r.nameservers, vec!["10.0.0.1".parse::<IpAddr>().unwrap(), "fe80::1".parse().unwrap()]);
+        let r = parse_resolv(
+            "# c\nnameserver 10.0.0.1\nnameserver fe80::1%eth0\nsearch a.example b\noptions ndots:2 edns0\nbogus\n",
+        );
+        assert_eq!(
+            r.nameservers,
+            vec![
+                "10.0.0.1".parse::<IpAddr>().unwrap(),
+                "fe80::1".parse().unwrap()
+            ]
+        );
         assert_eq!(r.search, vec!["a.example", "b"]);
         assert_eq!(r.options, vec!["ndots:2", "edns0"]);
         assert_eq!(parse_resolv(&resolv_conf(&r)), r);

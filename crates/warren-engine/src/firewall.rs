@@ -7,9 +7,9 @@ use std::net::IpAddr;
 use warren_kernel::nft::{Firewall, NetworkRules, Nft, PortRule, Proto as NftProto};
 use warren_store::{Container, HostIp, Network};
 
+use crate::Engine;
 use crate::error::{Error, Result};
 use crate::spec::Proto;
-use crate::Engine;
 
 /// warren's table name (family `inet`).
 pub const TABLE: &str = "warren";
@@ -39,7 +39,10 @@ pub fn port_rules(c: &Container, nets: &[Network]) -> Result<Vec<PortRule>> {
     let target = |v4: bool| -> Option<IpAddr> {
         c.endpoints
             .iter()
-            .filter(|e| nets.iter().any(|n| n.id == e.network_id && n.driver == "bridge"))
+            .filter(|e| {
+                nets.iter()
+                    .any(|n| n.id == e.network_id && n.driver == "bridge")
+            })
             .flat_map(|e| e.addrs.iter())
             .find(|a| a.is_ipv4() == v4)
             .copied()
@@ -69,11 +72,25 @@ pub fn port_rules(c: &Container, nets: &[Network]) -> Result<Vec<PortRule>> {
                     push(None, a);
                 }
             }
-            HostIp::Any4 => push(None, target(true).ok_or_else(|| no_address(c, p, "an IPv4 address"))?),
-            HostIp::Any6 => push(None, target(false).ok_or_else(|| no_address(c, p, "an IPv6 address"))?),
+            HostIp::Any4 => push(
+                None,
+                target(true).ok_or_else(|| no_address(c, p, "an IPv4 address"))?,
+            ),
+            HostIp::Any6 => push(
+                None,
+                target(false).ok_or_else(|| no_address(c, p, "an IPv6 address"))?,
+            ),
             HostIp::Addr(h) => {
                 let t = target(h.is_ipv4()).ok_or_else(|| {
-                    no_address(c, p, if h.is_ipv4() { "an IPv4 address" } else { "an IPv6 address" })
+                    no_address(
+                        c,
+                        p,
+                        if h.is_ipv4() {
+                            "an IPv4 address"
+                        } else {
+                            "an IPv6 address"
+                        },
+                    )
                 })?;
                 push(Some(h), t);
             }
@@ -102,7 +119,10 @@ impl Engine {
     /// Everything the table should hold, from the store.
     fn fw_desired(&mut self) -> Result<(Vec<NetworkRules>, Vec<PortRule>)> {
         let (nets, containers) = self.store.read(|tx| {
-            Ok::<_, Error>((warren_store::list_networks(tx)?, warren_store::list_containers(tx)?))
+            Ok::<_, Error>((
+                warren_store::list_networks(tx)?,
+                warren_store::list_containers(tx)?,
+            ))
         })?;
         let rules = nets.iter().filter_map(network_rules).collect();
         let mut ports = Vec::new();
@@ -116,7 +136,10 @@ impl Engine {
     /// `nft flush ruleset`).
     pub(crate) fn fw_ensure(&mut self) -> Result<()> {
         let nft = self.nft()?;
-        if Self::fw().exists(&nft).map_err(Error::kernel("read table inet warren"))? {
+        if Self::fw()
+            .exists(&nft)
+            .map_err(Error::kernel("read table inet warren"))?
+        {
             return Ok(());
         }
         self.fw_rebuild_with(&nft)
@@ -146,9 +169,10 @@ impl Engine {
         let b = Self::fw()
             .add_network(&r)
             .map_err(Error::kernel(format!("firewall for network {}", net.name)))?;
-        self.nft()?
-            .apply(&b)
-            .map_err(Error::kernel(format!("add network {} to table inet warren", net.name)))
+        self.nft()?.apply(&b).map_err(Error::kernel(format!(
+            "add network {} to table inet warren",
+            net.name
+        )))
     }
 
     /// Remove a network's elements.
@@ -157,14 +181,19 @@ impl Engine {
             return Ok(());
         };
         let nft = self.nft()?;
-        if !Self::fw().exists(&nft).map_err(Error::kernel("read table inet warren"))? {
+        if !Self::fw()
+            .exists(&nft)
+            .map_err(Error::kernel("read table inet warren"))?
+        {
             return Ok(());
         }
         let b = Self::fw()
             .remove_network(&r)
             .map_err(Error::kernel(format!("firewall for network {}", net.name)))?;
-        nft.apply(&b)
-            .map_err(Error::kernel(format!("remove network {} from table inet warren", net.name)))
+        nft.apply(&b).map_err(Error::kernel(format!(
+            "remove network {} from table inet warren",
+            net.name
+        )))
     }
 
     /// Publish ports (all or none).
@@ -189,14 +218,34 @@ impl Engine {
             return Ok(());
         }
         let nft = self.nft()?;
-        if !Self::fw().exists(&nft).map_err(Error::kernel("read table inet warren"))? {
+        if !Self::fw()
+            .exists(&nft)
+            .map_err(Error::kernel("read table inet warren"))?
+        {
             return Ok(());
         }
         let b = Self::fw()
             .unpublish(rules)
             .map_err(Error::kernel("build port map elements"))?;
-        nft.apply(&b)
-            .map_err(Error::kernel("unpublish ports in table inet warren"))?;
+        match nft.apply(&b) {
+            Ok(()) => {}
+            // Some were never published (a setup killed half way): one by one, skipping those.
+            Err(e) if e.errno() == Some(nix::errno::Errno::ENOENT) => {
+                for r in rules {
+                    let b = Self::fw()
+                        .unpublish(std::slice::from_ref(r))
+                        .map_err(Error::kernel("build port map elements"))?;
+                    match nft.apply(&b) {
+                        Ok(()) => {}
+                        Err(e) if e.errno() == Some(nix::errno::Errno::ENOENT) => {}
+                        Err(e) => {
+                            return Err(Error::kernel("unpublish ports in table inet warren")(e));
+                        }
+                    }
+                }
+            }
+            Err(e) => return Err(Error::kernel("unpublish ports in table inet warren")(e)),
+        }
         self.flush_udp(rules);
         Ok(())
     }
@@ -209,7 +258,11 @@ impl Engine {
             if !done.contains(&r.host_port) {
                 done.push(r.host_port);
                 // Best effort: a failure leaves entries that time out on their own.
-                let _ = warren_kernel::conntrack::flush_port(self.host_ns(), NftProto::Udp, r.host_port);
+                let _ = warren_kernel::conntrack::flush_port(
+                    self.host_ns(),
+                    NftProto::Udp,
+                    r.host_port,
+                );
             }
         }
     }

@@ -8,10 +8,10 @@ use serde::Serialize;
 use warren_kernel::link::Link;
 use warren_store::{Container, ContainerState, Kind};
 
+use crate::Engine;
 use crate::container::{Settings, alive};
 use crate::error::{Error, Result};
 use crate::paths::{BRIDGE_PREFIX, DEFAULT_BRIDGE, NETNS_PREFIX, VETH_PREFIX};
-use crate::Engine;
 
 /// What gc found (and, unless a dry run, removed).
 #[derive(Debug, Default, Serialize)]
@@ -31,7 +31,10 @@ pub struct GcReport {
 impl GcReport {
     /// Whether nothing was found.
     pub fn is_empty(&self) -> bool {
-        self.containers.is_empty() && self.namespaces.is_empty() && self.links.is_empty() && self.dirs.is_empty()
+        self.containers.is_empty()
+            && self.namespaces.is_empty()
+            && self.links.is_empty()
+            && self.dirs.is_empty()
     }
 }
 
@@ -72,9 +75,11 @@ impl Engine {
             }
             let settings: Settings = serde_json::from_value(c.spec.clone()).unwrap_or_default();
             let r = if settings.rm || c.kind == Kind::Pod || c.state == ContainerState::Creating {
-                self.store.write(|tx| warren_store::delete_container(tx, &c.id))
+                self.store
+                    .write(|tx| warren_store::delete_container(tx, &c.id))
             } else {
-                self.store.write(|tx| warren_store::set_exited(tx, &c.id, None))
+                self.store
+                    .write(|tx| warren_store::set_exited(tx, &c.id, None))
             };
             if let Err(e) = r {
                 report.errors.push(e.to_string());
@@ -95,9 +100,16 @@ impl Engine {
                     .collect()
             })
             .unwrap_or_default();
-        let links: Vec<Link> = self.host().links().map_err(Error::kernel("list host links"))?;
+        let links: Vec<Link> = self
+            .host()
+            .links()
+            .map_err(Error::kernel("list host links"))?;
         let dirs: Vec<String> = std::fs::read_dir(self.paths.run.join("containers"))
-            .map(|d| d.filter_map(|e| e.ok()).filter_map(|e| e.file_name().into_string().ok()).collect())
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .collect()
+            })
             .unwrap_or_default();
 
         let mut report = GcReport::default();
@@ -105,9 +117,11 @@ impl Engine {
         let containers = self.containers()?;
         let networks = self.networks()?;
         let live = |id: &str| {
-            containers
-                .iter()
-                .any(|c| c.id == id && c.state != ContainerState::Exited && !report.containers.contains(&c.name))
+            containers.iter().any(|c| {
+                c.id == id
+                    && c.state != ContainerState::Exited
+                    && !report.containers.contains(&c.name)
+            })
         };
         for n in ns_names {
             let id = &n[NETNS_PREFIX.len()..];
@@ -125,7 +139,9 @@ impl Engine {
             .collect();
         for l in &links {
             let name = l.name.as_str();
-            let ours = (name.starts_with(VETH_PREFIX) && l.kind.as_deref() == Some("veth") && !veths.contains(&name))
+            let ours = (name.starts_with(VETH_PREFIX)
+                && l.kind.as_deref() == Some("veth")
+                && !veths.contains(&name))
                 || ((name.starts_with(BRIDGE_PREFIX) || name == DEFAULT_BRIDGE)
                     && l.kind.as_deref() == Some("bridge")
                     && !networks.iter().any(|n| n.iface == name));
@@ -137,15 +153,18 @@ impl Engine {
             }
         }
         for d in dirs {
-            if !live(&d) {
-                if !dry_run {
-                    let p = self.paths.run.join("containers").join(&d);
-                    if let Err(e) = std::fs::remove_dir_all(&p) {
-                        report.errors.push(format!("remove {}: {e}", p.display()));
-                    }
-                }
-                report.dirs.push(d);
+            let p = self.paths.run.join("containers").join(&d);
+            // Torn down with its container just above: nothing more to report.
+            if live(&d) || !p.exists() {
+                continue;
             }
+            if !dry_run
+                && let Err(e) = std::fs::remove_dir_all(&p)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                report.errors.push(format!("remove {}: {e}", p.display()));
+            }
+            report.dirs.push(d);
         }
         if !dry_run {
             if let Err(e) = self.fw_ensure() {

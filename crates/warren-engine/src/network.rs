@@ -57,10 +57,18 @@ fn check_subnets(req: &NetworkCreate) -> Result<Vec<Subnet>> {
         }
         let min = if s.addr.is_ipv4() { 30 } else { 126 };
         if s.prefix > min {
-            return Err(Error::invalid("subnet", s.to_string(), format!("is too small (at most /{min})")));
+            return Err(Error::invalid(
+                "subnet",
+                s.to_string(),
+                format!("is too small (at most /{min})"),
+            ));
         }
         if let Some(o) = subnets.iter().find(|o| ipam::overlaps(o.net, *s)) {
-            return Err(Error::invalid("subnet", s.to_string(), format!("overlaps {}", o.net)));
+            return Err(Error::invalid(
+                "subnet",
+                s.to_string(),
+                format!("overlaps {}", o.net),
+            ));
         }
         subnets.push(Subnet {
             net: *s,
@@ -74,10 +82,18 @@ fn check_subnets(req: &NetworkCreate) -> Result<Vec<Subnet>> {
             .find(|s| s.net.contains(*g))
             .ok_or_else(|| Error::invalid("gateway", g.to_string(), "is in none of the subnets"))?;
         if s.gateway.is_some() {
-            return Err(Error::invalid("gateway", g.to_string(), format!("a second gateway for {}", s.net)));
+            return Err(Error::invalid(
+                "gateway",
+                g.to_string(),
+                format!("a second gateway for {}", s.net),
+            ));
         }
         if ipam::reserved(s.net, None).contains(g) {
-            return Err(Error::invalid("gateway", g.to_string(), "is the network or broadcast address"));
+            return Err(Error::invalid(
+                "gateway",
+                g.to_string(),
+                "is the network or broadcast address",
+            ));
         }
         s.gateway = Some(*g);
     }
@@ -85,7 +101,9 @@ fn check_subnets(req: &NetworkCreate) -> Result<Vec<Subnet>> {
         let s = subnets
             .iter_mut()
             .find(|s| s.net.contains(r.network().addr) && r.prefix >= s.net.prefix)
-            .ok_or_else(|| Error::invalid("ip range", r.to_string(), "is inside none of the subnets"))?;
+            .ok_or_else(|| {
+                Error::invalid("ip range", r.to_string(), "is inside none of the subnets")
+            })?;
         s.range = Some(r.network());
     }
     Ok(subnets)
@@ -102,28 +120,45 @@ impl Engine {
         let (iface, mode) = match driver.as_str() {
             "bridge" => {
                 if req.parent.is_some() || req.mode.is_some() {
-                    return Err(Error::invalid("option", "--parent/--mode", "only for the macvlan driver"));
+                    return Err(Error::invalid(
+                        "option",
+                        "--parent/--mode",
+                        "only for the macvlan driver",
+                    ));
                 }
                 let iface = (req.name == DEFAULT_NETWORK).then(|| DEFAULT_BRIDGE.to_owned());
                 (iface, None)
             }
             "macvlan" => {
-                let parent = req
-                    .parent
-                    .clone()
-                    .ok_or_else(|| Error::invalid("network", &req.name, "the macvlan driver needs --parent IF"))?;
-                warren_kernel::link::validate_ifname(&parent).map_err(Error::kernel("parent interface"))?;
+                let parent = req.parent.clone().ok_or_else(|| {
+                    Error::invalid("network", &req.name, "the macvlan driver needs --parent IF")
+                })?;
+                warren_kernel::link::validate_ifname(&parent)
+                    .map_err(Error::kernel("parent interface"))?;
                 self.host()
                     .link_index(&parent)
                     .map_err(Error::kernel(format!("parent interface {parent}")))?;
                 let mode = req.mode.clone().unwrap_or_else(|| "bridge".into());
-                warren_kernel::link::macvlan::MacVlanMode::parse(&mode)
-                    .map_err(|_| Error::invalid("macvlan mode", &mode, "private, vepa, bridge, passthru or source"))?;
+                warren_kernel::link::macvlan::MacVlanMode::parse(&mode).map_err(|_| {
+                    Error::invalid(
+                        "macvlan mode",
+                        &mode,
+                        "private, vepa, bridge, passthru or source",
+                    )
+                })?;
                 if req.subnets.is_empty() {
-                    return Err(Error::invalid("network", &req.name, "a macvlan network needs --subnet (the parent's LAN)"));
+                    return Err(Error::invalid(
+                        "network",
+                        &req.name,
+                        "a macvlan network needs --subnet (the parent's LAN)",
+                    ));
                 }
                 if req.internal {
-                    return Err(Error::invalid("network", &req.name, "--internal is for bridge networks"));
+                    return Err(Error::invalid(
+                        "network",
+                        &req.name,
+                        "--internal is for bridge networks",
+                    ));
                 }
                 (Some(parent), Some(mode))
             }
@@ -172,14 +207,24 @@ impl Engine {
                 let pick = |pool: &str, prefix: u8, taken: &[IpNet]| {
                     let pool: IpNet = pool.parse().map_err(Error::kernel("pool"))?;
                     ipam::pick_subnet(&[pool], prefix, taken).ok_or_else(|| {
-                        Error::State(format!("no free /{prefix} left in the pool {pool}: give --subnet"))
+                        Error::State(format!(
+                            "no free /{prefix} left in the pool {pool}: give --subnet"
+                        ))
                     })
                 };
                 let v4 = pick(POOL_V4, 24, &taken)?;
-                new.subnets.push(Subnet { net: v4, gateway: ipam::first_host(v4), range: None });
+                new.subnets.push(Subnet {
+                    net: v4,
+                    gateway: ipam::first_host(v4),
+                    range: None,
+                });
                 if ipv6 {
                     let v6 = pick(POOL_V6, 64, &taken)?;
-                    new.subnets.push(Subnet { net: v6, gateway: ipam::first_host(v6), range: None });
+                    new.subnets.push(Subnet {
+                        net: v6,
+                        gateway: ipam::first_host(v6),
+                        range: None,
+                    });
                 }
             }
             Ok::<_, Error>(warren_store::insert_network(tx, &new)?)
@@ -203,7 +248,12 @@ impl Engine {
     pub fn network(&mut self, name: &str) -> Result<Network> {
         self.store
             .read(|tx| warren_store::get_network(tx, name))?
-            .ok_or_else(|| Error::Store(warren_store::Error::NotFound { what: "network", name: name.into() }))
+            .ok_or_else(|| {
+                Error::Store(warren_store::Error::NotFound {
+                    what: "network",
+                    name: name.into(),
+                })
+            })
     }
 
     /// Every network.
@@ -214,14 +264,19 @@ impl Engine {
     /// Names of the containers and pods on network `name`.
     pub fn network_users(&mut self, name: &str) -> Result<Vec<String>> {
         let net = self.network(name)?;
-        Ok(self.store.read(|tx| warren_store::network_users(tx, net.id))?)
+        Ok(self
+            .store
+            .read(|tx| warren_store::network_users(tx, net.id))?)
     }
 
     /// The network `name`, creating the default network on first use.
     pub fn network_or_default(&mut self, name: &str) -> Result<Network> {
         match self.network(name) {
             Err(Error::Store(warren_store::Error::NotFound { .. })) if name == DEFAULT_NETWORK => {
-                match self.network_create(&NetworkCreate { name: name.into(), ..Default::default() }) {
+                match self.network_create(&NetworkCreate {
+                    name: name.into(),
+                    ..Default::default()
+                }) {
                     // Another process created it meanwhile.
                     Err(Error::Store(warren_store::Error::Exists { .. })) => self.network(name),
                     other => other,
@@ -243,10 +298,16 @@ impl Engine {
     /// which disconnects them first.
     pub fn network_remove(&mut self, name: &str, force: bool) -> Result<()> {
         let net = self.network(name)?;
-        let users = self.store.read(|tx| warren_store::network_users(tx, net.id))?;
+        let users = self
+            .store
+            .read(|tx| warren_store::network_users(tx, net.id))?;
         if !users.is_empty() {
             if !force {
-                return Err(warren_store::Error::InUse { network: name.into(), users: users.join(", ") }.into());
+                return Err(warren_store::Error::InUse {
+                    network: name.into(),
+                    users: users.join(", "),
+                }
+                .into());
             }
             for u in users {
                 self.disconnect(name, &u)?;
@@ -261,7 +322,10 @@ impl Engine {
         {
             errors.push(e);
         }
-        if let Err(e) = self.store.write(|tx| warren_store::delete_network(tx, name)) {
+        if let Err(e) = self
+            .store
+            .write(|tx| warren_store::delete_network(tx, name))
+        {
             errors.push(e.into());
         }
         if let Err(e) = self.forwarding_update() {
@@ -273,7 +337,10 @@ impl Engine {
         if errors.is_empty() {
             Ok(())
         } else {
-            Err(Error::Teardown { object: format!("network {name}"), errors })
+            Err(Error::Teardown {
+                object: format!("network {name}"),
+                errors,
+            })
         }
     }
 
@@ -284,7 +351,9 @@ impl Engine {
         let nets = self.networks()?;
         let outward = |v4: bool| {
             nets.iter().any(|n| {
-                n.driver == "bridge" && !n.internal && n.subnets.iter().any(|s| s.net.addr.is_ipv4() == v4)
+                n.driver == "bridge"
+                    && !n.internal
+                    && n.subnets.iter().any(|s| s.net.addr.is_ipv4() == v4)
             })
         };
         for (key, needed) in [
@@ -292,7 +361,9 @@ impl Engine {
             ("net.ipv6.conf.all.forwarding", outward(false)),
         ] {
             let saved_key = format!("saved:{key}");
-            let saved = self.store.read(|tx| warren_store::get_meta(tx, &saved_key))?;
+            let saved = self
+                .store
+                .read(|tx| warren_store::get_meta(tx, &saved_key))?;
             let ns = self.host_ns();
             if needed {
                 let now = match sysctl::get(ns, key) {
@@ -304,13 +375,16 @@ impl Engine {
                 if now.trim() != "1" {
                     if saved.is_none() {
                         let v = now.trim().to_owned();
-                        self.store.write(|tx| warren_store::set_meta(tx, &saved_key, Some(&v)))?;
+                        self.store
+                            .write(|tx| warren_store::set_meta(tx, &saved_key, Some(&v)))?;
                     }
-                    sysctl::set(self.host_ns(), key, "1").map_err(Error::kernel(format!("set {key}=1")))?;
+                    sysctl::set(self.host_ns(), key, "1")
+                        .map_err(Error::kernel(format!("set {key}=1")))?;
                 }
             } else if let Some(v) = saved {
                 sysctl::set(ns, key, &v).map_err(Error::kernel(format!("restore {key}={v}")))?;
-                self.store.write(|tx| warren_store::set_meta(tx, &saved_key, None))?;
+                self.store
+                    .write(|tx| warren_store::set_meta(tx, &saved_key, None))?;
             }
         }
         Ok(())

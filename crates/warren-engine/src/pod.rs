@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use warren_store::{Container, ContainerState, Kind};
 
+use crate::Engine;
 use crate::container::RunSpec;
 use crate::error::{Error, Result};
 use crate::spec::PortSpec;
-use crate::Engine;
 
 impl Engine {
     /// Create a pod: its namespace, endpoints and ports, with no process.
@@ -28,7 +28,12 @@ impl Engine {
             .store
             .read(|tx| warren_store::find_container(tx, key))?
             .filter(|c| c.kind == Kind::Pod)
-            .ok_or_else(|| Error::Store(warren_store::Error::NotFound { what: "pod", name: key.into() }))?;
+            .ok_or_else(|| {
+                Error::Store(warren_store::Error::NotFound {
+                    what: "pod",
+                    name: key.into(),
+                })
+            })?;
         if c.state != ContainerState::Running {
             return Err(Error::State(format!("pod {} is not running", c.name)));
         }
@@ -71,8 +76,13 @@ impl Engine {
 
     fn rollback_ports(&mut self, id: &str, keep: &[warren_store::Port]) -> Result<()> {
         let now = self.container(id)?;
-        let extra: Vec<_> = now.ports.into_iter().filter(|p| !keep.contains(p)).collect();
-        self.store.write(|tx| warren_store::delete_ports(tx, id, &extra))?;
+        let extra: Vec<_> = now
+            .ports
+            .into_iter()
+            .filter(|p| !keep.contains(p))
+            .collect();
+        self.store
+            .write(|tx| warren_store::delete_ports(tx, id, &extra))?;
         Ok(())
     }
 
@@ -82,12 +92,24 @@ impl Engine {
             .store
             .read(|tx| warren_store::find_container(tx, key))?
             .filter(|c| c.kind == Kind::Pod)
-            .ok_or_else(|| Error::Store(warren_store::Error::NotFound { what: "pod", name: key.into() }))?;
+            .ok_or_else(|| {
+                Error::Store(warren_store::Error::NotFound {
+                    what: "pod",
+                    name: key.into(),
+                })
+            })?;
         let members = self.store.read(|tx| warren_store::pod_members(tx, &p.id))?;
-        let running: Vec<&Container> = members.iter().filter(|m| m.state != ContainerState::Exited).collect();
+        let running: Vec<&Container> = members
+            .iter()
+            .filter(|m| m.state != ContainerState::Exited)
+            .collect();
         if !running.is_empty() && !force {
             let names: Vec<&str> = running.iter().map(|m| m.name.as_str()).collect();
-            return Err(Error::State(format!("pod {} has running members: {} (use -f)", p.name, names.join(", "))));
+            return Err(Error::State(format!(
+                "pod {} has running members: {} (use -f)",
+                p.name,
+                names.join(", ")
+            )));
         }
         let mut errors = Vec::new();
         for m in &members {
@@ -96,7 +118,10 @@ impl Engine {
             }
         }
         errors.extend(self.teardown(&p));
-        if let Err(e) = self.store.write(|tx| warren_store::delete_container(tx, &p.id)) {
+        if let Err(e) = self
+            .store
+            .write(|tx| warren_store::delete_container(tx, &p.id))
+        {
             errors.push(e.into());
         }
         if let Err(e) = self.dns_refresh() {
@@ -106,7 +131,10 @@ impl Engine {
         if errors.is_empty() {
             Ok(())
         } else {
-            Err(Error::Teardown { object: format!("pod {}", p.name), errors })
+            Err(Error::Teardown {
+                object: format!("pod {}", p.name),
+                errors,
+            })
         }
     }
 }

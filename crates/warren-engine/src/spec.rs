@@ -120,12 +120,23 @@ impl FromStr for PortSpec {
             None => (spec, None),
         };
         let mut list = Vec::new();
-        for word in protos.map(|p| p.split(',').collect()).unwrap_or_else(|| vec!["tcp"]) {
+        for word in protos
+            .map(|p| p.split(',').collect())
+            .unwrap_or_else(|| vec!["tcp"])
+        {
             let p = Proto::parse(word).ok_or_else(|| {
-                Error::invalid("port spec", spec, format!("unknown protocol {word:?} (tcp, udp or sctp)"))
+                Error::invalid(
+                    "port spec",
+                    spec,
+                    format!("unknown protocol {word:?} (tcp, udp or sctp)"),
+                )
             })?;
             if list.contains(&p) {
-                return Err(Error::invalid("port spec", spec, format!("protocol {word} given twice")));
+                return Err(Error::invalid(
+                    "port spec",
+                    spec,
+                    format!("protocol {word} given twice"),
+                ));
             }
             list.push(p);
         }
@@ -134,9 +145,9 @@ impl FromStr for PortSpec {
             let (ip, rest) = r
                 .split_once(']')
                 .ok_or_else(|| bad("unclosed [ around the host address"))?;
-            let ip: std::net::Ipv6Addr = ip
-                .parse()
-                .map_err(|_| Error::invalid("port spec", spec, format!("{ip:?} is not an IPv6 address")))?;
+            let ip: std::net::Ipv6Addr = ip.parse().map_err(|_| {
+                Error::invalid("port spec", spec, format!("{ip:?} is not an IPv6 address"))
+            })?;
             let rest = rest
                 .strip_prefix(':')
                 .ok_or_else(|| bad("expected ':' after the bracketed host address"))?;
@@ -153,7 +164,9 @@ impl FromStr for PortSpec {
                     Error::invalid(
                         "port spec",
                         spec,
-                        format!("{ip:?} is not a host address (IPv6 goes in brackets: [::1]:8080:80)"),
+                        format!(
+                            "{ip:?} is not a host address (IPv6 goes in brackets: [::1]:8080:80)"
+                        ),
                     )
                 })?;
                 (Some(ip), Some(*h), *c)
@@ -324,7 +337,10 @@ pub fn validate_hostname(name: &str) -> Result<()> {
         if label.starts_with('-') || label.ends_with('-') {
             return bad("a label may not start or end with '-'");
         }
-        if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
             return bad("may only hold letters, digits, '-' and '.'");
         }
     }
@@ -336,7 +352,8 @@ pub fn parse_add_host(s: &str) -> Result<(String, IpAddr)> {
     let (name, ip) = s
         .split_once(':')
         .ok_or_else(|| Error::invalid("--add-host", s, "expected NAME:IP"))?;
-    validate_hostname(name).map_err(|_| Error::invalid("--add-host", s, format!("{name:?} is not a hostname")))?;
+    validate_hostname(name)
+        .map_err(|_| Error::invalid("--add-host", s, format!("{name:?} is not a hostname")))?;
     let ip = ip.trim_start_matches('[').trim_end_matches(']');
     let ip: IpAddr = ip
         .parse()
@@ -359,12 +376,48 @@ mod tests {
     fn port_specs() {
         let cases: &[(&str, Option<&str>, Option<PortRange>, PortRange, &[Proto])] = &[
             ("80", None, None, r(80, 80), &[Proto::Tcp]),
-            ("8080:80", None, Some(r(8080, 8080)), r(80, 80), &[Proto::Tcp]),
-            ("127.0.0.1:8080:80/udp", Some("127.0.0.1"), Some(r(8080, 8080)), r(80, 80), &[Proto::Udp]),
-            ("[::1]:8080:80", Some("::1"), Some(r(8080, 8080)), r(80, 80), &[Proto::Tcp]),
-            ("8000-8009:9000-9009/tcp,udp", None, Some(r(8000, 8009)), r(9000, 9009), &[Proto::Tcp, Proto::Udp]),
-            ("8000-8009:80", None, Some(r(8000, 8009)), r(80, 80), &[Proto::Tcp]),
-            ("0.0.0.0::53/udp", Some("0.0.0.0"), None, r(53, 53), &[Proto::Udp]),
+            (
+                "8080:80",
+                None,
+                Some(r(8080, 8080)),
+                r(80, 80),
+                &[Proto::Tcp],
+            ),
+            (
+                "127.0.0.1:8080:80/udp",
+                Some("127.0.0.1"),
+                Some(r(8080, 8080)),
+                r(80, 80),
+                &[Proto::Udp],
+            ),
+            (
+                "[::1]:8080:80",
+                Some("::1"),
+                Some(r(8080, 8080)),
+                r(80, 80),
+                &[Proto::Tcp],
+            ),
+            (
+                "8000-8009:9000-9009/tcp,udp",
+                None,
+                Some(r(8000, 8009)),
+                r(9000, 9009),
+                &[Proto::Tcp, Proto::Udp],
+            ),
+            (
+                "8000-8009:80",
+                None,
+                Some(r(8000, 8009)),
+                r(80, 80),
+                &[Proto::Tcp],
+            ),
+            (
+                "0.0.0.0::53/udp",
+                Some("0.0.0.0"),
+                None,
+                r(53, 53),
+                &[Proto::Udp],
+            ),
             ("9/sctp", None, None, r(9, 9), &[Proto::Sctp]),
         ];
         for (s, ip, host, c, protos) in cases {
@@ -406,11 +459,27 @@ mod tests {
         };
         assert_eq!(m(&[]).unwrap(), NetMode::Networks(vec!["bridge".into()]));
         assert_eq!(m(&["host"]).unwrap(), NetMode::Host);
-        assert_eq!(m(&["container:web"]).unwrap(), NetMode::Container("web".into()));
-        assert_eq!(m(&["a", "b"]).unwrap(), NetMode::Networks(vec!["a".into(), "b".into()]));
-        assert!(m(&["host", "a"]).unwrap_err().to_string().contains("cannot be combined"));
+        assert_eq!(
+            m(&["container:web"]).unwrap(),
+            NetMode::Container("web".into())
+        );
+        assert_eq!(
+            m(&["a", "b"]).unwrap(),
+            NetMode::Networks(vec!["a".into(), "b".into()])
+        );
+        assert!(
+            m(&["host", "a"])
+                .unwrap_err()
+                .to_string()
+                .contains("cannot be combined")
+        );
         assert!(m(&["a", "a"]).unwrap_err().to_string().contains("twice"));
-        assert!(m(&["foo:bar"]).unwrap_err().to_string().contains("unknown mode"));
+        assert!(
+            m(&["foo:bar"])
+                .unwrap_err()
+                .to_string()
+                .contains("unknown mode")
+        );
         assert!(m(&["../x"]).is_err());
     }
 
@@ -425,15 +494,36 @@ mod tests {
         validate_hostname("db.example").unwrap();
         assert!(validate_hostname("a..b").is_err());
         assert!(validate_hostname("-a").is_err());
-        assert_eq!(parse_add_host("db:10.0.0.5").unwrap().1.to_string(), "10.0.0.5");
-        assert_eq!(parse_add_host("db:fd00::5").unwrap().1.to_string(), "fd00::5");
+        assert_eq!(
+            parse_add_host("db:10.0.0.5").unwrap().1.to_string(),
+            "10.0.0.5"
+        );
+        assert_eq!(
+            parse_add_host("db:fd00::5").unwrap().1.to_string(),
+            "fd00::5"
+        );
         assert!(parse_add_host("db").is_err());
         assert!(parse_add_host("db:nope").is_err());
     }
 
     #[test]
     fn random_words_never_panic() {
-        let alphabet = ["1", ":", "-", "/", "[", "]", "::", "tcp", "udp", ",", "65536", "0", "a", "127.0.0.1"];
+        let alphabet = [
+            "1",
+            ":",
+            "-",
+            "/",
+            "[",
+            "]",
+            "::",
+            "tcp",
+            "udp",
+            ",",
+            "65536",
+            "0",
+            "a",
+            "127.0.0.1",
+        ];
         let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
         for _ in 0..20_000 {
             let mut s = String::new();

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use warren_kernel::nft::PortRule;
 
-use crate::error::Error;
 use crate::Engine;
+use crate::error::Error;
 
 /// One thing a setup did.
 #[derive(Debug)]
@@ -67,11 +67,13 @@ impl Engine {
                 Err(e) => Err(Error::io("remove", dir)(e)),
             },
             Step::Row(id) => {
-                self.store.write(|tx| warren_store::delete_container(tx, &id))?;
+                self.store
+                    .write(|tx| warren_store::delete_container(tx, &id))?;
                 Ok(())
             }
             Step::NetworkRow(name) => {
-                self.store.write(|tx| warren_store::delete_network(tx, &name))?;
+                self.store
+                    .write(|tx| warren_store::delete_network(tx, &name))?;
                 self.forwarding_update()
             }
             Step::FwNetwork(name) => {

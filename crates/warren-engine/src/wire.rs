@@ -6,9 +6,9 @@ use std::path::Path;
 
 use nix::errno::Errno;
 use warren_kernel::addr::{AddrSpec, IpNet};
+use warren_kernel::link::bridge::Bridge;
 use warren_kernel::link::bridge::BridgePortOptions;
 use warren_kernel::link::macvlan::{MacVlan, MacVlanMode};
-use warren_kernel::link::bridge::Bridge;
 use warren_kernel::link::veth::Veth;
 use warren_kernel::netns::{self, Source};
 use warren_kernel::route::RouteSpec;
@@ -43,7 +43,9 @@ pub(crate) fn create_netns(name: &str) -> Result<(NetNs, Handle)> {
     });
     match out.pop() {
         Some(r) => r.map_err(Error::kernel(format!("create namespace {name}"))),
-        None => Err(Error::State(format!("create namespace {name}: nothing created"))),
+        None => Err(Error::State(format!(
+            "create namespace {name}: nothing created"
+        ))),
     }
 }
 
@@ -76,7 +78,9 @@ pub(crate) fn delete_inner_link(ns_path: &str, ifname: &str) -> Result<()> {
     match h.link_del(ifname) {
         Ok(()) => Ok(()),
         Err(e) if gone(&e) => Ok(()),
-        Err(e) => Err(Error::kernel(format!("delete link {ifname} in {ns_path}"))(e)),
+        Err(e) => Err(Error::kernel(format!("delete link {ifname} in {ns_path}"))(
+            e,
+        )),
     }
 }
 
@@ -91,8 +95,10 @@ pub(crate) fn ensure_bridge(host: &Handle, net: &Network) -> Result<bool> {
             if let Some(mtu) = net.mtu {
                 b = b.mtu(mtu);
             }
-            host.link_add(&b)
-                .map_err(Error::kernel(format!("create bridge {name} for network {}", net.name)))?;
+            host.link_add(&b).map_err(Error::kernel(format!(
+                "create bridge {name} for network {}",
+                net.name
+            )))?;
             true
         }
         Err(e) => return Err(Error::kernel(format!("look up bridge {name}"))(e)),
@@ -107,21 +113,31 @@ pub(crate) fn ensure_bridge(host: &Handle, net: &Network) -> Result<bool> {
         }
         for s in &net.subnets {
             let Some(gw) = s.gateway else { continue };
-            let spec = AddrSpec::new(idx, IpNet::new(gw, s.net.prefix).map_err(Error::kernel("gateway"))?);
+            let spec = AddrSpec::new(
+                idx,
+                IpNet::new(gw, s.net.prefix).map_err(Error::kernel("gateway"))?,
+            );
             let spec = if gw.is_ipv6() { spec.nodad() } else { spec };
             match host.addr_add_spec(&spec) {
                 Ok(()) => {}
                 Err(e) if exists(&e) => {}
                 Err(e) => {
-                    return Err(Error::kernel(format!("add {gw}/{} to bridge {name}", s.net.prefix))(e));
+                    return Err(Error::kernel(format!(
+                        "add {gw}/{} to bridge {name}",
+                        s.net.prefix
+                    ))(e));
                 }
             }
         }
         if net.subnets.iter().any(|s| s.net.addr.is_ipv4()) {
             // Ports published on 127.0.0.1 are DNATed to this bridge: the kernel must accept
             // a loopback source routed out of it (masquerade then rewrites it).
-            sysctl::set(host.ns(), &format!("net.ipv4.conf.{name}.route_localnet"), "1")
-                .map_err(Error::kernel(format!("set route_localnet on {name}")))?;
+            sysctl::set(
+                host.ns(),
+                &format!("net.ipv4.conf.{name}.route_localnet"),
+                "1",
+            )
+            .map_err(Error::kernel(format!("set route_localnet on {name}")))?;
         }
         Ok(())
     };
@@ -142,16 +158,37 @@ fn addr_spec(idx: u32, ip: IpAddr, net: &Network) -> Result<AddrSpec> {
         .iter()
         .find(|s| s.net.contains(ip))
         .map(|s| s.net.prefix)
-        .ok_or_else(|| Error::State(format!("address {ip} is in no subnet of network {}", net.name)))?;
-    let spec = AddrSpec::new(idx, IpNet::new(ip, prefix).map_err(Error::kernel("address"))?);
+        .ok_or_else(|| {
+            Error::State(format!(
+                "address {ip} is in no subnet of network {}",
+                net.name
+            ))
+        })?;
+    let spec = AddrSpec::new(
+        idx,
+        IpNet::new(ip, prefix).map_err(Error::kernel("address"))?,
+    );
     Ok(if ip.is_ipv6() { spec.nodad() } else { spec })
 }
 
 /// Give the endpoint's interface inside its addresses and (if `default_route`) default
 /// routes via the network's gateways.
-fn configure_inside(inner: &Handle, net: &Network, ep: &Endpoint, default_route: bool) -> Result<()> {
-    let what = |s: &str| format!("{s} {} in container namespace {}", ep.ifname, inner.ns().label());
-    let idx = inner.link_index(&ep.ifname).map_err(Error::kernel(what("look up")))?;
+fn configure_inside(
+    inner: &Handle,
+    net: &Network,
+    ep: &Endpoint,
+    default_route: bool,
+) -> Result<()> {
+    let what = |s: &str| {
+        format!(
+            "{s} {} in container namespace {}",
+            ep.ifname,
+            inner.ns().label()
+        )
+    };
+    let idx = inner
+        .link_index(&ep.ifname)
+        .map_err(Error::kernel(what("look up")))?;
     for ip in &ep.addrs {
         inner
             .addr_add_spec(&addr_spec(idx, *ip, net)?)
@@ -163,10 +200,16 @@ fn configure_inside(inner: &Handle, net: &Network, ep: &Endpoint, default_route:
             if !ep.addrs.iter().any(|a| a.is_ipv4() == gw.is_ipv4()) {
                 continue;
             }
-            let r = if gw.is_ipv4() { RouteSpec::default_v4() } else { RouteSpec::default_v6() };
+            let r = if gw.is_ipv4() {
+                RouteSpec::default_v4()
+            } else {
+                RouteSpec::default_v6()
+            };
             inner
                 .route_add(&r.via(gw))
-                .map_err(Error::kernel(what(&format!("add default route via {gw} on"))))?;
+                .map_err(Error::kernel(what(&format!(
+                    "add default route via {gw} on"
+                ))))?;
         }
     }
     Ok(())
@@ -175,14 +218,20 @@ fn configure_inside(inner: &Handle, net: &Network, ep: &Endpoint, default_route:
 /// Wire endpoint `ep` of a bridge network: a veth whose peer is made directly inside the
 /// container's namespace, its host side a bridge port with hairpin on (a container reaching
 /// its own published port through the host comes back out of the same port).
-pub(crate) fn attach_bridge(host: &Handle, inner: &Handle, net: &Network, ep: &Endpoint, default_route: bool) -> Result<()> {
-    let host_if = ep
-        .host_ifname
-        .as_deref()
-        .ok_or_else(|| Error::State(format!("endpoint {} has no host interface name", ep.ifname)))?;
-    let br = host
-        .link_index(&net.iface)
-        .map_err(Error::kernel(format!("look up bridge {} of network {}", net.iface, net.name)))?;
+pub(crate) fn attach_bridge(
+    host: &Handle,
+    inner: &Handle,
+    net: &Network,
+    ep: &Endpoint,
+    default_route: bool,
+) -> Result<()> {
+    let host_if = ep.host_ifname.as_deref().ok_or_else(|| {
+        Error::State(format!("endpoint {} has no host interface name", ep.ifname))
+    })?;
+    let br = host.link_index(&net.iface).map_err(Error::kernel(format!(
+        "look up bridge {} of network {}",
+        net.iface, net.name
+    )))?;
     let mut v = Veth::new(host_if, ep.ifname.clone())
         .peer_netns(inner.ns())
         .master(br)
@@ -191,8 +240,10 @@ pub(crate) fn attach_bridge(host: &Handle, inner: &Handle, net: &Network, ep: &E
     if let Some(mtu) = net.mtu {
         v = v.mtu(mtu);
     }
-    host.link_add(&v)
-        .map_err(Error::kernel(format!("create veth {host_if} on bridge {}", net.iface)))?;
+    host.link_add(&v).map_err(Error::kernel(format!(
+        "create veth {host_if} on bridge {}",
+        net.iface
+    )))?;
     host.bridge_port_set(
         host_if,
         &BridgePortOptions {
@@ -205,17 +256,28 @@ pub(crate) fn attach_bridge(host: &Handle, inner: &Handle, net: &Network, ep: &E
 }
 
 /// Wire endpoint `ep` of a macvlan network: a macvlan of the parent, made inside.
-pub(crate) fn attach_macvlan(host: &Handle, inner: &Handle, net: &Network, ep: &Endpoint, default_route: bool) -> Result<()> {
-    let parent = host
-        .link_index(&net.iface)
-        .map_err(Error::kernel(format!("look up parent {} of network {}", net.iface, net.name)))?;
+pub(crate) fn attach_macvlan(
+    host: &Handle,
+    inner: &Handle,
+    net: &Network,
+    ep: &Endpoint,
+    default_route: bool,
+) -> Result<()> {
+    let parent = host.link_index(&net.iface).map_err(Error::kernel(format!(
+        "look up parent {} of network {}",
+        net.iface, net.name
+    )))?;
     let mode = MacVlanMode::parse(net.mode.as_deref().unwrap_or("bridge"))
         .map_err(Error::kernel("macvlan mode"))?;
-    let mut m = MacVlan::new(ep.ifname.clone(), parent, mode).netns(inner.ns()).up();
+    let mut m = MacVlan::new(ep.ifname.clone(), parent, mode)
+        .netns(inner.ns())
+        .up();
     if let Some(mtu) = net.mtu {
         m = m.mtu(mtu);
     }
-    host.link_add(&m)
-        .map_err(Error::kernel(format!("create macvlan {} on {}", ep.ifname, net.iface)))?;
+    host.link_add(&m).map_err(Error::kernel(format!(
+        "create macvlan {} on {}",
+        ep.ifname, net.iface
+    )))?;
     configure_inside(inner, net, ep, default_route)
 }

@@ -22,7 +22,22 @@ pub fn tcp_listen(ns: &NetNs, addr: SocketAddr) -> TcpListener {
 /// return the peer address the server saw. Errors are returned, not panicked, so tests can
 /// assert unreachability too.
 pub fn tcp_exchange(from: &NetNs, server: &NetNs, to: SocketAddr) -> std::io::Result<SocketAddr> {
-    let listener = tcp_listen(server, SocketAddr::new(unspecified(to.ip()), to.port()));
+    tcp_exchange_via(from, server, to.port(), to)
+}
+
+/// Like [`tcp_exchange`], with the server listening on `listen_port` (on every address of
+/// both families) while the client connects to `to`: for published ports, where the host's
+/// port is NATed to the container's.
+pub fn tcp_exchange_via(
+    from: &NetNs,
+    server: &NetNs,
+    listen_port: u16,
+    to: SocketAddr,
+) -> std::io::Result<SocketAddr> {
+    let listener = tcp_listen(
+        server,
+        SocketAddr::new(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), listen_port),
+    );
     listener.set_nonblocking(false)?;
     let acceptor = std::thread::spawn(move || -> std::io::Result<SocketAddr> {
         let (mut s, peer) = listener.accept()?;
@@ -39,7 +54,8 @@ pub fn tcp_exchange(from: &NetNs, server: &NetNs, to: SocketAddr) -> std::io::Re
         Ok(c) => c,
         Err(e) => {
             // Unblock the acceptor by connecting from the server's own namespace.
-            let _ = server.run(|| Ok(TcpStream::connect_timeout(&to, TIMEOUT)));
+            let local = SocketAddr::new(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST), listen_port);
+            let _ = server.run(|| Ok(TcpStream::connect_timeout(&local, TIMEOUT)));
             let _ = acceptor.join();
             return Err(e);
         }
@@ -49,16 +65,38 @@ pub fn tcp_exchange(from: &NetNs, server: &NetNs, to: SocketAddr) -> std::io::Re
     let mut buf = [0u8; 5];
     c.read_exact(&mut buf)?;
     assert_eq!(&buf, b"pong\n");
-    acceptor.join().expect("acceptor thread")
+    acceptor.join().expect("acceptor thread").map(canonical)
+}
+
+/// An IPv4-mapped IPv6 peer (from a dual-stack listener) as the IPv4 address it is.
+fn canonical(a: SocketAddr) -> SocketAddr {
+    match a.ip() {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(IpAddr::V4(v4), a.port()),
+            None => a,
+        },
+        IpAddr::V4(_) => a,
+    }
 }
 
 /// Send a UDP datagram from `from` to `to` (served in `server`) and wait for the echo.
 pub fn udp_exchange(from: &NetNs, server: &NetNs, to: SocketAddr) -> std::io::Result<SocketAddr> {
+    udp_exchange_via(from, server, to.port(), to)
+}
+
+/// Like [`udp_exchange`], with the server on `listen_port` (both families) and the client
+/// sending to `to`.
+pub fn udp_exchange_via(
+    from: &NetNs,
+    server: &NetNs,
+    listen_port: u16,
+    to: SocketAddr,
+) -> std::io::Result<SocketAddr> {
     let srv = server
         .run(|| {
             Ok(UdpSocket::bind(SocketAddr::new(
-                unspecified(to.ip()),
-                to.port(),
+                IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+                listen_port,
             )))
         })
         .expect("enter namespace")?;
@@ -73,7 +111,7 @@ pub fn udp_exchange(from: &NetNs, server: &NetNs, to: SocketAddr) -> std::io::Re
     srv.send_to(&buf[..n], peer)?;
     let (m, _) = cli.recv_from(&mut buf)?;
     assert_eq!(&buf[..m], b"ping");
-    Ok(peer)
+    Ok(canonical(peer))
 }
 
 /// ICMP echo from `from` to `to` with a raw socket; Ok when a matching reply arrives.

@@ -81,13 +81,21 @@ pub fn ps(a: PsArgs, g: &Global) -> Result<ExitCode, CliError> {
         writeln!(out, "{}", serde_json::to_string(&list).unwrap_or_default())?;
         return Ok(ExitCode::SUCCESS);
     }
-    writeln!(out, "{:<12}  {:<20} {:<10} {:<8} {:<30} PORTS", "ID", "NAME", "STATE", "PID", "NETWORKS")?;
+    writeln!(
+        out,
+        "{:<12}  {:<20} {:<10} {:<8} {:<30} PORTS",
+        "ID", "NAME", "STATE", "PID", "NETWORKS"
+    )?;
     for c in &list {
         let state = match (c.state, c.exit_code) {
             (ContainerState::Exited, Some(code)) => format!("exited({code})"),
             (s, _) => s.as_str().to_owned(),
         };
-        let net = if c.endpoints.is_empty() { c.mode.clone() } else { networks(c) };
+        let net = if c.endpoints.is_empty() {
+            c.mode.clone()
+        } else {
+            networks(c)
+        };
         writeln!(
             out,
             "{:<12}  {:<20} {:<10} {:<8} {:<30} {}",

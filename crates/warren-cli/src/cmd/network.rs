@@ -98,7 +98,18 @@ pub fn run(a: Args, g: &Global) -> Result<ExitCode, CliError> {
     let mut e = Engine::open()?;
     let mut out = std::io::stdout().lock();
     match a.cmd {
-        Cmd::Create { name, driver, subnet, gateway, ip_range, mtu, internal, ipv6, parent, mode } => {
+        Cmd::Create {
+            name,
+            driver,
+            subnet,
+            gateway,
+            ip_range,
+            mtu,
+            internal,
+            ipv6,
+            parent,
+            mode,
+        } => {
             let net = e.network_create(&NetworkCreate {
                 name,
                 driver: Some(driver),
@@ -122,7 +133,11 @@ pub fn run(a: Args, g: &Global) -> Result<ExitCode, CliError> {
             if g.json {
                 writeln!(out, "{}", serde_json::to_string(&nets).unwrap_or_default())?;
             } else {
-                writeln!(out, "{:<20} {:<8} {:<10} {:<9} SUBNETS", "NAME", "DRIVER", "INTERFACE", "INTERNAL")?;
+                writeln!(
+                    out,
+                    "{:<20} {:<8} {:<10} {:<9} SUBNETS",
+                    "NAME", "DRIVER", "INTERFACE", "INTERNAL"
+                )?;
                 for n in &nets {
                     writeln!(
                         out,
@@ -145,7 +160,11 @@ pub fn run(a: Args, g: &Global) -> Result<ExitCode, CliError> {
                 j["containers"] = serde_json::json!(users);
                 v.push(j);
             }
-            writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default())?;
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&v).unwrap_or_default()
+            )?;
         }
         Cmd::Rm { force, names } => {
             for n in names {
@@ -155,12 +174,21 @@ pub fn run(a: Args, g: &Global) -> Result<ExitCode, CliError> {
                 }
             }
         }
-        Cmd::Connect { ip, alias, network, container } => e.connect(&network, &container, &ip, &alias)?,
+        Cmd::Connect {
+            ip,
+            alias,
+            network,
+            container,
+        } => e.connect(&network, &container, &ip, &alias)?,
         Cmd::Disconnect { network, container } => e.disconnect(&network, &container)?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn subnets(n: &Network) -> String {
-    n.subnets.iter().map(|s| s.net.to_string()).collect::<Vec<_>>().join(",")
+    n.subnets
+        .iter()
+        .map(|s| s.net.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }

@@ -76,7 +76,15 @@ pub fn run(a: Args, g: &Global) -> Result<ExitCode, CliError> {
     let mut e = Engine::open()?;
     let mut out = std::io::stdout().lock();
     match a.cmd {
-        Cmd::Create { net, publish, ip, hostname, dns, alias, name } => {
+        Cmd::Create {
+            net,
+            publish,
+            ip,
+            hostname,
+            dns,
+            alias,
+            name,
+        } => {
             let p = e.pod_create(&RunSpec {
                 name: Some(name),
                 nets: net,
@@ -90,18 +98,36 @@ pub fn run(a: Args, g: &Global) -> Result<ExitCode, CliError> {
             writeln!(out, "{}", p.id)?;
         }
         Cmd::Ls => {
-            let pods: Vec<_> = e.containers()?.into_iter().filter(|c| c.kind == Kind::Pod).collect();
+            let pods: Vec<_> = e
+                .containers()?
+                .into_iter()
+                .filter(|c| c.kind == Kind::Pod)
+                .collect();
             if g.json {
                 writeln!(out, "{}", serde_json::to_string(&pods).unwrap_or_default())?;
             } else {
-                writeln!(out, "{:<12}  {:<20} {:<8} {:<30} PORTS", "ID", "NAME", "MEMBERS", "NETWORKS")?;
+                writeln!(
+                    out,
+                    "{:<12}  {:<20} {:<8} {:<30} PORTS",
+                    "ID", "NAME", "MEMBERS", "NETWORKS"
+                )?;
                 let all = e.containers()?;
                 for p in &pods {
                     let members = all
                         .iter()
-                        .filter(|m| m.pod.as_deref() == Some(&p.id) && m.state != ContainerState::Exited)
+                        .filter(|m| {
+                            m.pod.as_deref() == Some(&p.id) && m.state != ContainerState::Exited
+                        })
                         .count();
-                    writeln!(out, "{:<12}  {:<20} {:<8} {:<30} {}", p.id, p.name, members, networks(p), ports(p))?;
+                    writeln!(
+                        out,
+                        "{:<12}  {:<20} {:<8} {:<30} {}",
+                        p.id,
+                        p.name,
+                        members,
+                        networks(p),
+                        ports(p)
+                    )?;
                 }
             }
         }
@@ -110,7 +136,11 @@ pub fn run(a: Args, g: &Global) -> Result<ExitCode, CliError> {
             let members = e.pod_members(&name)?;
             let mut j = serde_json::to_value(&p).unwrap_or_default();
             j["members"] = serde_json::to_value(&members).unwrap_or_default();
-            writeln!(out, "{}", serde_json::to_string_pretty(&j).unwrap_or_default())?;
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&j).unwrap_or_default()
+            )?;
         }
         Cmd::Rm { force, names } => {
             for n in names {

@@ -110,8 +110,20 @@ fn spawn(p: &Prepared, setup: impl FnOnce(&mut Command)) -> Result<std::process:
         files: p.files.clone(),
     };
     spawn.spawn(&mut cmd).map_err(|e| {
-        let code = if e.errno() == Some(nix::errno::Errno::ENOENT) { 127 } else { 126 };
-        CliError::with_code(code, format!("cannot run {:?} in container {}: {}", p.cmd[0], p.name, chain(&e)))
+        let code = if e.errno() == Some(nix::errno::Errno::ENOENT) {
+            127
+        } else {
+            126
+        };
+        CliError::with_code(
+            code,
+            format!(
+                "cannot run {:?} in container {}: {}",
+                p.cmd[0],
+                p.name,
+                chain(&e)
+            ),
+        )
     })
 }
 
@@ -158,7 +170,9 @@ fn detach(e: &mut Engine, p: &Prepared) -> Result<ExitCode, CliError> {
         Err(err) => {
             let _ = e.exited(&p.id, None);
             let _ = e.remove(&p.id, true);
-            return Err(CliError::fail(format!("cannot start the supervisor: {err}")));
+            return Err(CliError::fail(format!(
+                "cannot start the supervisor: {err}"
+            )));
         }
     };
     let mut line = String::new();
@@ -172,7 +186,11 @@ fn detach(e: &mut Engine, p: &Prepared) -> Result<ExitCode, CliError> {
         }
         _ => {
             let _ = sup.wait();
-            let msg = line.trim().strip_prefix("error ").unwrap_or("the supervisor died").to_owned();
+            let msg = line
+                .trim()
+                .strip_prefix("error ")
+                .unwrap_or("the supervisor died")
+                .to_owned();
             Err(CliError::with_code(125, msg))
         }
     }
@@ -199,7 +217,12 @@ pub fn supervise(id: &str) -> Result<ExitCode, CliError> {
         .parent()
         .map(std::fs::create_dir_all)
         .transpose()
-        .and_then(|_| std::fs::OpenOptions::new().create(true).append(true).open(&log_path));
+        .and_then(|_| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log_path)
+        });
     let log = match log {
         Ok(l) => l,
         Err(err) => {

@@ -1,0 +1,498 @@
+//! Container networks end to end, through the `warren` CLI, in the sandbox: the sandbox's own
+//! namespace plays the host, and an "outside" namespace routed only to the host plays the
+//! internet.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+use warren_kernel::addr::AddrSpec;
+use warren_kernel::link::veth::Veth;
+use warren_kernel::netns::{self, Source};
+use warren_kernel::route::RouteSpec;
+use warren_kernel::{Handle, NetNs};
+use warren_testkit::cli::Cli;
+use warren_testkit::net::{tcp_exchange_via, udp_exchange_via};
+use warren_testkit::sandbox_test;
+
+const W: Cli = Cli(env!("CARGO_BIN_EXE_warren"));
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn sa(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+/// The host (this sandbox's namespace, `lo` up) and the outside namespace: host
+/// 203.0.113.1 / 2001:db8::1 on `up0`, outside .2 / ::2 with its default routes via the host.
+struct World {
+    host: Handle,
+    outside: NetNs,
+}
+
+fn world() -> World {
+    let host = Handle::current().unwrap();
+    host.link_set_up("lo").unwrap();
+    let outside = netns::add_named("outside", Source::New).unwrap();
+    let o = Handle::new(outside.try_clone().unwrap()).unwrap();
+    o.link_set_up("lo").unwrap();
+    host.link_add(&Veth::new("up0", "eth0").peer_netns(&outside).up().peer_up())
+        .unwrap();
+    for (h, dev, v4, v6) in [
+        (&host, "up0", "203.0.113.1/24", "2001:db8::1/64"),
+        (&o, "eth0", "203.0.113.2/24", "2001:db8::2/64"),
+    ] {
+        let idx = h.link_index(dev).unwrap();
+        h.addr_add(idx, v4.parse().unwrap()).unwrap();
+        h.addr_add_spec(&AddrSpec::new(idx, v6.parse().unwrap()).nodad())
+            .unwrap();
+    }
+    o.route_add(&RouteSpec::default_v4().via(ip("203.0.113.1")))
+        .unwrap();
+    o.route_add(&RouteSpec::default_v6().via(ip("2001:db8::1")))
+        .unwrap();
+    World { host, outside }
+}
+
+fn json(args: &[&str]) -> Value {
+    serde_json::from_str(&W.ok(args)).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+/// A container's or pod's record from `ps -a -j` / `pod ls -j`.
+fn record(name: &str) -> Value {
+    let mut all = json(&["-j", "ps", "-a"]).as_array().unwrap().clone();
+    all.extend(json(&["-j", "pod", "ls"]).as_array().unwrap().clone());
+    all.into_iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no container or pod {name}"))
+}
+
+fn netns_of(name: &str) -> NetNs {
+    let r = record(name);
+    NetNs::open_path(Path::new(r["netns"].as_str().unwrap())).unwrap()
+}
+
+/// The addresses of `name` on its first network.
+fn addrs_of(name: &str) -> Vec<IpAddr> {
+    record(name)["endpoints"][0]["addrs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| ip(a.as_str().unwrap()))
+        .collect()
+}
+
+fn warren_netns() -> Vec<String> {
+    std::fs::read_dir("/run/netns")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("warren-"))
+        .collect()
+}
+
+fn host_links(prefix: &str) -> Vec<String> {
+    let v: Value =
+        serde_json::from_str(&warren_testkit::run("ip", &["-j", "link", "show"])).unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["ifname"].as_str())
+        .filter(|n| n.starts_with(prefix))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The elements of one of warren's port maps, as `nft -j` prints them.
+fn port_map(name: &str) -> Vec<Value> {
+    let out = Command::new("nft")
+        .args(["-j", "list", "map", "inet", "warren", name])
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return Vec::new();
+    }
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["nftables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| o["map"]["elem"].as_array())
+        .flatten()
+        .cloned()
+        .collect()
+}
+
+sandbox_test! {
+    fn two_containers_resolve_each_other_by_name_and_talk_tcp() {
+        let _w = world();
+        W.ok(&["network", "create", "front"]);
+        W.ok(&["run", "-d", "--name", "b", "--net", "front", "--alias", "bee", "--", "sleep", "30"]);
+        let b = netns_of("b");
+        let b_addr = addrs_of("b")[0];
+        // A listener inside b's namespace; a connects to it by name from a shell inside a.
+        let listener = warren_testkit::net::tcp_listen(&b, sa("0.0.0.0:80"));
+        let accept = std::thread::spawn(move || listener.accept().map(|(_, peer)| peer));
+        let out = W.ok(&[
+            "run", "--rm", "--name", "a", "--net", "front", "--",
+            "bash", "-c", "getent hosts b; getent hosts bee; echo hi >/dev/tcp/b/80",
+        ]);
+        assert!(out.contains(&format!("{b_addr} ")), "a resolves b and its alias: {out}");
+        assert_eq!(out.lines().count(), 2, "{out}");
+        let peer = accept.join().unwrap().unwrap();
+        assert!(
+            peer.ip().to_string().starts_with(&b_addr.to_string().rsplit_once('.').unwrap().0),
+            "a connected from its own address on front: {peer}"
+        );
+        // A name not on the asker's networks does not resolve.
+        W.ok(&["network", "create", "back"]);
+        W.ok(&["run", "-d", "--name", "c", "--net", "back", "--", "sleep", "30"]);
+        let st = Command::new(W.0)
+            .args(["run", "--rm", "--net", "front", "--", "getent", "hosts", "c"])
+            .status()
+            .unwrap();
+        assert!(!st.success(), "c is on another network: no answer");
+        W.ok(&["rm", "-f", "b", "c"]);
+    }
+}
+
+sandbox_test! {
+    fn a_published_port_is_reached_from_everywhere_with_real_sources() {
+        let w = world();
+        W.ok(&["network", "create", "front", "--subnet", "10.70.0.0/24", "--subnet", "fd70::/64"]);
+        W.ok(&[
+            "pod", "create", "web", "--net", "front", "-p", "8080:80", "-p", "8081:81/udp",
+            "-p", "127.0.0.1:9090:90", "-p", "[::1]:9091:91",
+        ]);
+        let web = netns_of("web");
+        let host = w.host.ns();
+        let gw4 = ip("10.70.0.1");
+        let gw6 = ip("fd70::1");
+        // (to, who connects, source the server must see)
+        let cases: Vec<(&str, &NetNs, IpAddr)> = vec![
+            ("203.0.113.1:8080", &w.outside, ip("203.0.113.2")),
+            ("[2001:db8::1]:8080", &w.outside, ip("2001:db8::2")),
+            ("203.0.113.1:8080", host, ip("203.0.113.1")),
+            ("[2001:db8::1]:8080", host, ip("2001:db8::1")),
+            // Loopback clients cannot be answered from the bridge: masqueraded to the gateway.
+            ("127.0.0.1:8080", host, gw4),
+            ("[::1]:8080", host, gw6),
+            // Hairpin: the container through the host's address (masqueraded too).
+            ("203.0.113.1:8080", &web, gw4),
+            ("[2001:db8::1]:8080", &web, gw6),
+        ];
+        for (to, from, want) in cases {
+            let peer = tcp_exchange_via(from, &web, 80, sa(to)).unwrap_or_else(|e| panic!("{to}: {e}"));
+            assert_eq!(peer.ip(), want, "{to}");
+        }
+        let peer = udp_exchange_via(&w.outside, &web, 81, sa("203.0.113.1:8081")).unwrap();
+        assert_eq!(peer.ip(), ip("203.0.113.2"), "UDP keeps the source too");
+        // Ports published on loopback addresses are only there.
+        assert_eq!(tcp_exchange_via(host, &web, 90, sa("127.0.0.1:9090")).unwrap().ip(), gw4);
+        assert_eq!(tcp_exchange_via(host, &web, 91, sa("[::1]:9091")).unwrap().ip(), gw6);
+        assert!(tcp_exchange_via(&w.outside, &web, 90, sa("203.0.113.1:9090")).is_err(), "127.0.0.1 only");
+        assert!(tcp_exchange_via(host, &web, 90, sa("203.0.113.1:9090")).is_err(), "127.0.0.1 only");
+        // One element per port and family in the maps, none per rule.
+        assert_eq!(port_map("ports4").len(), 2);
+        assert_eq!(port_map("ports6").len(), 2);
+        assert_eq!(port_map("ports4a").len(), 1);
+        assert_eq!(port_map("ports6a").len(), 1);
+        // Ports added to the live pod work at once; removing the pod removes every element.
+        W.ok(&["pod", "publish", "web", "-p", "8082:82"]);
+        assert_eq!(tcp_exchange_via(&w.outside, &web, 82, sa("203.0.113.1:8082")).unwrap().ip(), ip("203.0.113.2"));
+        W.ok(&["pod", "rm", "web"]);
+        for m in ["ports4", "ports6", "ports4a", "ports6a"] {
+            assert!(port_map(m).is_empty(), "{m} emptied");
+        }
+        assert!(warren_netns().is_empty());
+    }
+}
+
+sandbox_test! {
+    fn networks_are_isolated_internal_has_no_way_out_and_masquerade_reaches_outside() {
+        let w = world();
+        W.ok(&["network", "create", "one"]);
+        W.ok(&["network", "create", "two"]);
+        W.ok(&["network", "create", "sealed", "--internal"]);
+        W.ok(&["pod", "create", "a", "--net", "one"]);
+        W.ok(&["pod", "create", "b", "--net", "two"]);
+        W.ok(&["pod", "create", "s", "--net", "sealed"]);
+        let (a, b, s) = (netns_of("a"), netns_of("b"), netns_of("s"));
+        let b_addr = addrs_of("b")[0];
+        let a_addr = addrs_of("a")[0];
+        // (e) masquerade: the outside sees the host's address.
+        let peer = tcp_exchange_via(&a, &w.outside, 7000, sa("203.0.113.2:7000")).unwrap();
+        assert_eq!(peer.ip(), ip("203.0.113.1"), "masqueraded to the host's address");
+        // (c) one and two are isolated, both ways.
+        assert!(tcp_exchange_via(&a, &b, 7001, SocketAddr::new(b_addr, 7001)).is_err());
+        assert!(tcp_exchange_via(&b, &a, 7002, SocketAddr::new(a_addr, 7002)).is_err());
+        // (d) the internal network reaches neither the outside nor other networks.
+        assert!(tcp_exchange_via(&s, &w.outside, 7003, sa("203.0.113.2:7003")).is_err());
+        assert!(tcp_exchange_via(&s, &a, 7004, SocketAddr::new(a_addr, 7004)).is_err());
+        // A container on both networks reaches both.
+        W.ok(&["network", "connect", "two", "a"]);
+        let b_peer = tcp_exchange_via(&a, &b, 7005, SocketAddr::new(b_addr, 7005)).unwrap();
+        let a_on_two = record("a")["endpoints"][1]["addrs"][0].as_str().unwrap().to_owned();
+        assert_eq!(b_peer.ip(), ip(&a_on_two), "from its address on two");
+        W.ok(&["network", "disconnect", "two", "a"]);
+        assert!(tcp_exchange_via(&a, &b, 7006, SocketAddr::new(b_addr, 7006)).is_err());
+        // rm refuses while in use, -f disconnects.
+        let err = W.fails_with(&["network", "rm", "two"], 1);
+        assert!(err.contains("in use by b"), "{err}");
+        W.ok(&["network", "rm", "-f", "two"]);
+        assert!(host_links("wv").len() == 2, "a and s keep theirs: {:?}", host_links("wv"));
+    }
+}
+
+sandbox_test! {
+    fn host_none_and_container_modes() {
+        let _w = world();
+        let me = std::fs::read_link("/proc/self/ns/net").unwrap();
+        let out = W.ok(&["run", "--rm", "--net", "host", "--", "readlink", "/proc/self/ns/net"]);
+        assert_eq!(out.trim(), me.to_str().unwrap(), "host mode shares the host's namespace");
+        let out = W.ok(&["run", "--rm", "--net", "none", "--", "cat", "/proc/net/dev"]);
+        let ifs: Vec<&str> = out.lines().skip(2).map(|l| l.split(':').next().unwrap().trim()).collect();
+        assert_eq!(ifs, ["lo"], "none: only lo");
+        W.ok(&["run", "-d", "--name", "t", "--", "sleep", "30"]);
+        let inside = W.ok(&["run", "--rm", "--net", "container:t", "--", "readlink", "/proc/self/ns/net"]);
+        let t_pid = record("t")["pid"].as_i64().unwrap();
+        let t_link = std::fs::read_link(format!("/proc/{t_pid}/ns/net")).unwrap();
+        assert_eq!(inside.trim(), t_link.to_str().unwrap(), "container: joins t's namespace");
+        // The default network came into being on first use, and its own hostname and files.
+        let hn = W.ok(&["run", "--rm", "--name", "named", "--hostname", "box", "--", "cat", "/etc/hostname", "/etc/hosts"]);
+        assert!(hn.starts_with("box\n"), "{hn}");
+        assert!(hn.contains("\tbox named"), "{hn}");
+        let bridge = &json(&["network", "inspect", "bridge"])[0];
+        assert_eq!(bridge["iface"], "warren0");
+        // The host's own files are untouched.
+        assert!(!std::fs::read_to_string("/etc/hosts").unwrap_or_default().contains("Generated by warren"));
+        W.ok(&["rm", "-f", "t"]);
+    }
+}
+
+sandbox_test! {
+    fn a_pod_member_restarts_and_keeps_address_and_ports() {
+        let w = world();
+        W.ok(&["network", "create", "front"]);
+        W.ok(&["pod", "create", "p", "--net", "front", "-p", "8080:80"]);
+        let before = addrs_of("p");
+        let pod_ns = netns_of("p");
+        for round in 0..2 {
+            let out = W.ok(&["run", "--rm", "--pod", "p", "--name", "m", "--", "readlink", "/proc/self/ns/net"]);
+            assert_eq!(out.trim(), format!("net:[{}]", pod_ns.id().ino), "round {round}: the member is in the pod");
+            assert_eq!(addrs_of("p"), before, "the pod keeps its address");
+            let peer = tcp_exchange_via(&w.outside, &pod_ns, 80, sa("203.0.113.1:8080")).unwrap();
+            assert_eq!(peer.ip(), ip("203.0.113.2"), "round {round}: the port stays published");
+        }
+        // Members cannot publish their own ports; pod rm refuses with running members.
+        let err = W.fails_with(&["run", "--pod", "p", "-p", "9:9", "--", "true"], 1);
+        assert!(err.contains("publish ports on the pod"), "{err}");
+        W.ok(&["run", "-d", "--pod", "p", "--name", "m2", "--", "sleep", "30"]);
+        let err = W.fails_with(&["pod", "rm", "p"], 1);
+        assert!(err.contains("running members: m2"), "{err}");
+        W.ok(&["pod", "rm", "-f", "p"]);
+        assert!(warren_netns().is_empty());
+        assert!(port_map("ports4").is_empty());
+    }
+}
+
+sandbox_test! {
+    fn sixty_four_concurrent_runs_get_distinct_addresses() {
+        let _w = world();
+        W.ok(&["network", "create", "front", "--subnet", "10.80.0.0/24"]);
+        // 64 processes at once.
+        let procs: Vec<_> = (0..64)
+            .map(|i| {
+                Command::new(W.0)
+                    .args(["run", "-d", "--name", &format!("c{i}"), "--net", "front", "--", "sleep", "60"])
+                    .stdout(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for mut p in procs {
+            assert!(p.wait().unwrap().success());
+        }
+        let all = json(&["-j", "ps"]);
+        let mut addrs: Vec<String> = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["endpoints"][0]["addrs"][0].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(addrs.len(), 64);
+        addrs.sort();
+        addrs.dedup();
+        assert_eq!(addrs.len(), 64, "no address handed out twice");
+        // And the kernel agrees: each namespace has the address the store says.
+        for c in all.as_array().unwrap().iter().step_by(8) {
+            let ns = c["netns"].as_str().unwrap();
+            let got = warren_testkit::oracle::ip_json_in(ns, &["addr", "show", "dev", "eth0"]);
+            let want = c["endpoints"][0]["addrs"][0].as_str().unwrap();
+            assert!(got.to_string().contains(want), "{ns}: {got}");
+        }
+    }
+}
+
+/// Everything warren could leave behind, for "nothing left" checks.
+fn leftovers() -> (Vec<String>, Vec<String>, usize, Vec<String>) {
+    let dirs: Vec<String> = std::fs::read_dir("/run/warren/containers")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let ports = ["ports4", "ports6", "ports4a", "ports6a"]
+        .iter()
+        .map(|m| port_map(m).len())
+        .sum();
+    (warren_netns(), host_links("wv"), ports, dirs)
+}
+
+sandbox_test! {
+    fn kill_nine_at_every_step_of_setup_then_gc_leaves_nothing() {
+        let _w = world();
+        W.ok(&["network", "create", "front", "--subnet", "10.90.0.0/29"]);
+        for point in ["after-db", "after-netns", "after-links", "after-ports", "after-dns"] {
+            let out = Command::new(W.0)
+                .args(["run", "--name", "victim", "--net", "front", "-p", "8080:80", "--", "sleep", "30"])
+                .env("WARREN_FAILPOINT", point)
+                .output()
+                .unwrap();
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(out.status.signal(), Some(9), "{point}: killed");
+            let dry = W.ok(&["gc", "--dry-run"]);
+            assert!(dry.contains("would remove container victim"), "{point}: {dry}");
+            W.ok(&["gc"]);
+            let (ns, links, ports, dirs) = leftovers();
+            assert!(ns.is_empty() && links.is_empty() && ports == 0 && dirs.is_empty(),
+                "{point}: left {ns:?} {links:?} {ports} ports {dirs:?}");
+            assert!(json(&["-j", "ps", "-a"]).as_array().unwrap().is_empty(), "{point}: no record left");
+        }
+        // Killed after the process started: the process still uses its network, so gc keeps
+        // it, until the process is gone too.
+        let mut child = Command::new(W.0)
+            .args(["run", "--name", "orphan", "--net", "front", "-p", "8080:80", "--", "sleep", "30"])
+            .env("WARREN_FAILPOINT", "after-running")
+            .spawn()
+            .unwrap();
+        let _ = child.wait();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while record("orphan")["pid"].is_null() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        W.ok(&["gc"]);
+        assert_eq!(record("orphan")["state"], "running", "its process lives on");
+        let pid = record("orphan")["pid"].as_i64().unwrap() as i32;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        W.ok(&["gc"]);
+        let (ns, links, ports, dirs) = leftovers();
+        assert!(ns.is_empty() && links.is_empty() && ports == 0 && dirs.is_empty(), "left {ns:?} {links:?} {ports} {dirs:?}");
+        assert_eq!(record("orphan")["state"], "exited");
+        // Addresses came back: the whole /29 (five hosts) is usable again.
+        for i in 0..5 {
+            W.ok(&["pod", "create", &format!("p{i}"), "--net", "front"]);
+        }
+    }
+}
+
+fn ruleset_except_warren() -> String {
+    let out = warren_testkit::run("nft", &["list", "ruleset"]);
+    // Cut warren's own table out; everything else must stay byte-identical.
+    let mut keep = String::new();
+    let mut skipping = false;
+    for line in out.lines() {
+        if line.starts_with("table inet warren") {
+            skipping = true;
+        } else if skipping && line == "}" {
+            skipping = false;
+            continue;
+        }
+        if !skipping {
+            keep.push_str(line);
+            keep.push('\n');
+        }
+    }
+    keep
+}
+
+sandbox_test! {
+    fn the_hosts_own_rules_are_untouched_and_reconcile_restores_warrens() {
+        let w = world();
+        let setup = "table ip filter {\n chain FORWARD { type filter hook forward priority filter; policy accept; ip saddr 192.0.2.7 counter drop; }\n chain INPUT { type filter hook input priority filter; policy accept; tcp dport 22 counter accept; }\n}\ntable inet host {\n set allowed { type ipv4_addr; elements = { 198.51.100.1 }; }\n chain c { type filter hook output priority 10; policy accept; ip daddr @allowed counter accept; }\n}\n";
+        let f = std::env::temp_dir().join(format!("rules-{}.nft", std::process::id()));
+        std::fs::write(&f, setup).unwrap();
+        warren_testkit::run("nft", &["-f", f.to_str().unwrap()]);
+        if Command::new("iptables-nft").arg("--version").output().is_ok() {
+            warren_testkit::run("iptables-nft", &["-A", "FORWARD", "-s", "192.0.2.9", "-j", "ACCEPT"]);
+        }
+        let before = ruleset_except_warren();
+        W.ok(&["network", "create", "front", "--subnet", "fd71::/64", "--subnet", "10.71.0.0/24"]);
+        W.ok(&["pod", "create", "web", "--net", "front", "-p", "8080:80"]);
+        let web = netns_of("web");
+        // Someone flushes everything: warren's rules are gone, reconcile brings them back.
+        warren_testkit::run("nft", &["flush", "ruleset"]);
+        assert!(tcp_exchange_via(&w.outside, &web, 80, sa("203.0.113.1:8080")).is_err());
+        W.ok(&["reconcile"]);
+        assert_eq!(tcp_exchange_via(&w.outside, &web, 80, sa("203.0.113.1:8080")).unwrap().ip(), ip("203.0.113.2"));
+        warren_testkit::run("nft", &["-f", f.to_str().unwrap()]);
+        if Command::new("iptables-nft").arg("--version").output().is_ok() {
+            warren_testkit::run("iptables-nft", &["-A", "FORWARD", "-s", "192.0.2.9", "-j", "ACCEPT"]);
+        }
+        let before = { let _ = before; ruleset_except_warren() };
+        W.ok(&["run", "--rm", "--net", "front", "-p", "8081:81", "--", "true"]);
+        W.ok(&["pod", "publish", "web", "-p", "8082:82"]);
+        W.ok(&["pod", "rm", "web"]);
+        W.ok(&["network", "rm", "front"]);
+        W.ok(&["gc"]);
+        assert_eq!(ruleset_except_warren(), before, "other tables byte-identical after a full cycle");
+        let _ = std::fs::remove_file(f);
+    }
+}
+
+sandbox_test! {
+    fn bad_input_gets_a_clear_error_and_leaves_nothing() {
+        let _w = world();
+        W.ok(&["network", "create", "front", "--subnet", "10.60.0.0/24"]);
+        W.ok(&["pod", "create", "web", "--net", "front", "-p", "8080:80"]);
+        let snapshot = || {
+            (
+                W.ok(&["-j", "network", "ls"]),
+                W.ok(&["-j", "ps", "-a"]),
+                W.ok(&["-j", "pod", "ls"]),
+                leftovers(),
+                host_links("wbr"),
+            )
+        };
+        let before = snapshot();
+        for (args, want) in [
+            (vec!["run", "-p", "80:99999", "--net", "front", "--", "true"], "out of range"),
+            (vec!["run", "-p", "8000-8010:90-91", "--net", "front", "--", "true"], "differ in length"),
+            (vec!["run", "-p", "80/icmp", "--", "true"], "unknown protocol"),
+            (vec!["network", "create", "other", "--subnet", "10.60.0.128/25"], "overlaps 10.60.0.0/24 of network \"front\""),
+            (vec!["network", "create", "front"], "network \"front\" already exists"),
+            (vec!["network", "create", "bad/name"], "network name"),
+            (vec!["network", "create", "x", "--subnet", "10.61.0.1/24"], "host bits"),
+            (vec!["run", "--net", "nowhere", "--", "true"], "no such network: \"nowhere\""),
+            (vec!["pod", "create", "web", "--net", "front"], "\"web\" already exists"),
+            (vec!["run", "--net", "front", "-p", "8080:80", "--", "true"], "port *:8080/tcp is already published by \"web\""),
+            (vec!["run", "--net", "front", "-p", "127.0.0.1:8080:80", "--", "true"], "already published"),
+            (vec!["run", "--net", "front", "--ip", "10.60.0.1", "--", "true"], "reserved"),
+            (vec!["run", "--net", "front", "--ip", "10.99.0.1", "--", "true"], "no subnet"),
+            (vec!["run", "--net", "host", "-p", "1:1", "--", "true"], "only be published"),
+            (vec!["run", "--net", "host", "--net", "front", "--", "true"], "cannot be combined"),
+            (vec!["run", "--net", "container:ghost", "--", "true"], "no such container"),
+            (vec!["run", "--net", "front", "--", "/nonexistent/cmd"], "cannot run"),
+        ] {
+            let out = W.output(&args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{args:?} should fail");
+            assert!(err.contains(want), "{args:?}: {err}");
+            assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err}");
+            assert_eq!(snapshot(), before, "{args:?} left something");
+        }
+    }
+}

@@ -496,3 +496,81 @@ sandbox_test! {
         }
     }
 }
+
+sandbox_test! {
+    fn detached_lifecycle_logs_stop_rm_and_foreground_status() {
+        let _w = world();
+        assert_eq!(warren_testkit::run("sysctl", &["-n", "net.ipv4.ip_forward"]).trim(), "0");
+        // Foreground: the exit status comes through, and the network is gone afterwards.
+        let out = W.output(&["run", "--rm", "--net", "bridge", "--", "sh", "-c", "exit 7"]);
+        assert_eq!(out.status.code(), Some(7));
+        let out = W.output(&["run", "--rm", "--", "sh", "-c", "kill -TERM $$"]);
+        assert_eq!(out.status.code(), Some(143), "death by signal as a shell reports it");
+        assert!(warren_netns().is_empty() && host_links("wv").is_empty());
+        assert_eq!(warren_testkit::run("sysctl", &["-n", "net.ipv4.ip_forward"]).trim(), "1", "on while a network needs it");
+        // Detached: the id is printed, output goes to the log, stop ends it, rm forgets it.
+        let id = W.ok(&["run", "-d", "--name", "d", "--", "sh", "-c", "echo hello; echo oops >&2; exec sleep 30"]);
+        assert_eq!(id.trim().len(), 12, "{id}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !W.ok(&["logs", "d"]).contains("oops") && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(W.ok(&["logs", "d"]), "hello\noops\n");
+        assert!(W.ok(&["ps"]).contains(" d "), "listed while running");
+        let err = W.fails_with(&["rm", "d"], 1);
+        assert!(err.contains("is running"), "{err}");
+        W.ok(&["stop", "-t", "5", "d"]);
+        assert_eq!(record("d")["state"], "exited");
+        assert_eq!(record("d")["exit_code"], 143);
+        assert!(!W.ok(&["ps"]).contains(" d "), "ps shows running ones");
+        assert!(W.ok(&["ps", "-a"]).contains("exited(143)"));
+        assert!(warren_netns().is_empty() && host_links("wv").is_empty(), "network torn down on exit");
+        W.ok(&["rm", "d"]);
+        assert!(json(&["-j", "ps", "-a"]).as_array().unwrap().is_empty());
+        // A detached container whose process exits by itself is torn down by its supervisor.
+        W.ok(&["run", "-d", "--name", "short", "--", "true"]);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while record("short")["state"] != "exited" && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(record("short")["exit_code"], 0);
+        assert!(warren_netns().is_empty());
+        // Removing the last network puts forwarding back as it was.
+        W.ok(&["rm", "short"]);
+        W.ok(&["network", "rm", "bridge"]);
+        assert_eq!(warren_testkit::run("sysctl", &["-n", "net.ipv4.ip_forward"]).trim(), "0", "restored");
+        assert!(host_links("warren0").is_empty());
+    }
+}
+
+sandbox_test! {
+    fn udp_conntrack_is_flushed_when_a_port_moves() {
+        let w = world();
+        W.ok(&["network", "create", "front"]);
+        W.ok(&["pod", "create", "a", "--net", "front", "-p", "9000:9000/udp"]);
+        let a = netns_of("a");
+        let client = w
+            .outside
+            .run(|| Ok(std::net::UdpSocket::bind("203.0.113.2:40000")))
+            .unwrap()
+            .unwrap();
+        client.set_read_timeout(Some(std::time::Duration::from_secs(2))).unwrap();
+        let serve = |ns: &NetNs| {
+            let s = ns.run(|| Ok(std::net::UdpSocket::bind("0.0.0.0:9000"))).unwrap().unwrap();
+            s.set_read_timeout(Some(std::time::Duration::from_secs(2))).unwrap();
+            s
+        };
+        let sa_ = serve(&a);
+        client.send_to(b"one", "203.0.113.1:9000").unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(sa_.recv_from(&mut buf).unwrap().0, 3);
+        // The port moves to another pod; the same client flow must follow it at once.
+        W.ok(&["pod", "rm", "a"]);
+        W.ok(&["pod", "create", "b", "--net", "front", "-p", "9000:9000/udp"]);
+        let sb = serve(&netns_of("b"));
+        client.send_to(b"two", "203.0.113.1:9000").unwrap();
+        let (n, peer) = sb.recv_from(&mut buf).expect("the new pod gets the flow (stale conntrack entry flushed)");
+        assert_eq!(&buf[..n], b"two");
+        assert_eq!(peer.ip(), ip("203.0.113.2"));
+    }
+}

@@ -370,8 +370,9 @@ impl Expr {
                 d.nest(2, |v| data.encode(v));
             }
             Expr::FibDaddrType { dreg } => {
-                // NFTA_FIB_DREG, NFTA_FIB_RESULT = NFT_FIB_RESULT_ADDRTYPE, NFTA_FIB_FLAGS = DADDR
-                d.be32(1, dreg.wire()).be32(2, 3).be32(3, 2);
+                // NFTA_FIB_FLAGS = NFTA_FIB_F_DADDR, NFTA_FIB_RESULT = NFT_FIB_RESULT_ADDRTYPE,
+                // NFTA_FIB_DREG: nft's order.
+                d.be32(3, 2).be32(2, 3).be32(1, dreg.wire());
             }
             Expr::Ct { key, dreg } => {
                 let key = match key {

@@ -25,7 +25,7 @@
 //!     meta nfproto ipv6 dnat ip6 to ip6 daddr . meta l4proto . th dport map @ports6a
 //!     meta nfproto ipv6 fib daddr type local dnat ip6 to meta l4proto . th dport map @ports6
 //!   }
-//!   chain output { type nat hook output priority dstnat; policy accept;
+//!   chain output { type nat hook output priority -100; policy accept;  # dstnat
 //!     (the same four rules)
 //!   }
 //!   chain postrouting { type nat hook postrouting priority srcnat; policy accept;
@@ -52,6 +52,29 @@
 //! `net.ipv4.conf.BRIDGE.route_localnet=1` on the bridge (set it with
 //! [`crate::sysctl::set`]), since the packet leaves with a 127/8 source until `postrouting`
 //! masquerades it.
+//!
+//! `[::1]:PORT` clients need two things more, because the *reply* comes back translated to
+//! destination `::1` on the bridge (measured on Linux 6.18):
+//! - `net.bridge.bridge-nf-call-ip6tables=0` in the namespace. With it on (the default of a
+//!   new namespace once `br_netfilter` is loaded), the bridge runs the IPv6 prerouting hooks
+//!   itself, so the reply is already translated to `::1` when `ipv6_rcv` checks it, and it is
+//!   dropped as a loopback address on a non-loopback device (`Ip6InHdrErrors`). The firewall
+//!   does not need bridged IPv6 to pass through netfilter: traffic between networks and to
+//!   published ports is routed, not bridged.
+//! - a `local ::1 dev BRIDGE table local` route ([`loopback6_reply_route`]): `::1` is a
+//!   "strict" destination for the IPv6 input route lookup, which only takes a route through
+//!   the interface the packet came in on (else `Ip6InNoRoutes`).
+
+/// The route that lets replies to `[::1]:PORT` clients of a published port in, on the bridge
+/// with index `bridge_index`: `local ::1 dev BRIDGE table local metric 1024` (the metric keeps
+/// the host's own `local ::1 dev lo` first for everything else). See the module docs.
+pub fn loopback6_reply_route(bridge_index: u32) -> crate::route::RouteSpec {
+    crate::route::RouteSpec::to(IpNet::host(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)))
+        .kind(crate::route::RouteType::Local)
+        .dev(bridge_index)
+        .table(255)
+        .metric(1024)
+}
 
 use std::net::IpAddr;
 
@@ -290,7 +313,8 @@ impl Firewall {
                 "type nat hook prerouting priority dstnat",
                 &dnat[..],
             ),
-            ("output", "type nat hook output priority dstnat", &dnat[..]),
+            // nft 1.0.6 only knows `dstnat` by name on prerouting.
+            ("output", "type nat hook output priority -100", &dnat[..]),
             (
                 "postrouting",
                 "type nat hook postrouting priority srcnat",

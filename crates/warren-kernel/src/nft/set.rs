@@ -155,7 +155,43 @@ impl Set {
             }
         }
         n.be32(attr::SET_ID, id);
+        n.bytes_attr(attr::SET_USERDATA, &self.userdata());
         n
+    }
+
+    /// The user data nft 1.0.6 attaches to such a set (as read from its `--debug=mnl`
+    /// output): the kernel keeps it without reading it, and `nft list` needs it to print the
+    /// elements (without the byte order of an `ifname` key it prints the names reversed).
+    /// TLVs of one type byte and one length byte: key byte order (1 host, 2 big-endian, 0 for
+    /// a concatenation), data byte order for maps, and for concatenations the constant
+    /// records nft writes for them.
+    fn userdata(&self) -> Vec<u8> {
+        fn order(types: &[DataType]) -> u32 {
+            match types {
+                [DataType::IfName] => 1,
+                [_] => 2,
+                _ => 0,
+            }
+        }
+        const CONCAT: [u8; 8] = [0, 4, 0x0d, 0, 0, 0, 1, 0];
+        let mut u = vec![0, 4];
+        u.extend_from_slice(&order(&self.key).to_ne_bytes());
+        if let Some(MapTo::Value(to)) = &self.map {
+            u.extend_from_slice(&[1, 4]);
+            u.extend_from_slice(&order(to).to_ne_bytes());
+        }
+        if self.key.len() > 1 {
+            u.extend_from_slice(&[3, 8]);
+            u.extend_from_slice(&CONCAT);
+        }
+        if let Some(MapTo::Value(to)) = &self.map {
+            if to.len() > 1 {
+                u.extend_from_slice(&[4, 8]);
+                u.extend_from_slice(&CONCAT);
+            }
+            u.extend_from_slice(&[6, 4, 0, 0, 0, 0]);
+        }
+        u
     }
 }
 

@@ -58,6 +58,7 @@ pub mod attr {
     pub const SET_DATA_TYPE: u16 = 6;
     pub const SET_DATA_LEN: u16 = 7;
     pub const SET_ID: u16 = 10;
+    pub const SET_USERDATA: u16 = 13;
 
     pub const SET_ELEM_LIST_TABLE: u16 = 1;
     pub const SET_ELEM_LIST_SET: u16 = 2;

@@ -345,8 +345,9 @@ impl Engine {
     }
 
     /// Turn forwarding on in the host namespace while some non-internal bridge network needs
-    /// it (IPv6 forwarding only for IPv6 networks), saving the value found; put the saved
-    /// value back when none needs it any more.
+    /// it (IPv6 forwarding only for IPv6 networks), and bridged IPv6 out of netfilter while an
+    /// IPv6 network exists, saving the values found; put the saved values back when no
+    /// network needs them any more.
     pub(crate) fn forwarding_update(&mut self) -> Result<()> {
         let nets = self.networks()?;
         let outward = |v4: bool| {
@@ -356,9 +357,16 @@ impl Engine {
                     && n.subnets.iter().any(|s| s.net.addr.is_ipv4() == v4)
             })
         };
-        for (key, needed) in [
-            ("net.ipv4.ip_forward", outward(true)),
-            ("net.ipv6.conf.all.forwarding", outward(false)),
+        let v6 = nets
+            .iter()
+            .any(|n| n.driver == "bridge" && n.subnets.iter().any(|s| s.net.addr.is_ipv6()));
+        // (key, value wanted, whether some network needs it now)
+        for (key, want, needed) in [
+            ("net.ipv4.ip_forward", "1", outward(true)),
+            ("net.ipv6.conf.all.forwarding", "1", outward(false)),
+            // Replies to [::1] clients of a published port must not be run through the
+            // bridge's own netfilter hooks (see warren_kernel::nft::firewall).
+            ("net.bridge.bridge-nf-call-ip6tables", "0", v6),
         ] {
             let saved_key = format!("saved:{key}");
             let saved = self
@@ -368,18 +376,18 @@ impl Engine {
             if needed {
                 let now = match sysctl::get(ns, key) {
                     Ok(v) => v,
-                    // No IPv6 in this kernel: nothing to forward.
-                    Err(_) if key.contains("ipv6") => continue,
+                    // Not in this kernel (no IPv6, no br_netfilter): nothing to change.
+                    Err(_) if !key.starts_with("net.ipv4") => continue,
                     Err(e) => return Err(Error::kernel(format!("read {key}"))(e)),
                 };
-                if now.trim() != "1" {
+                if now.trim() != want {
                     if saved.is_none() {
                         let v = now.trim().to_owned();
                         self.store
                             .write(|tx| warren_store::set_meta(tx, &saved_key, Some(&v)))?;
                     }
-                    sysctl::set(self.host_ns(), key, "1")
-                        .map_err(Error::kernel(format!("set {key}=1")))?;
+                    sysctl::set(self.host_ns(), key, want)
+                        .map_err(Error::kernel(format!("set {key}={want}")))?;
                 }
             } else if let Some(v) = saved {
                 sysctl::set(ns, key, &v).map_err(Error::kernel(format!("restore {key}={v}")))?;

@@ -574,3 +574,99 @@ sandbox_test! {
         assert_eq!(peer.ip(), ip("203.0.113.2"));
     }
 }
+
+sandbox_test! {
+    fn subnets_are_picked_around_the_hosts_routes_and_macvlan_joins_the_parents_lan() {
+        let w = world();
+        // The host already routes 10.88.0.0/24: the pool skips it.
+        let up0 = w.host.link_index("up0").unwrap();
+        w.host
+            .route_add(&RouteSpec::to("10.88.0.0/24".parse().unwrap()).dev(up0))
+            .unwrap();
+        W.ok(&["network", "create", "auto", "--ipv6"]);
+        let n = &json(&["network", "inspect", "auto"])[0];
+        assert_eq!(n["subnets"][0]["net"], "10.88.1.0/24", "{n}");
+        assert_eq!(n["subnets"][0]["gateway"], "10.88.1.1");
+        assert!(n["subnets"][1]["net"].as_str().unwrap().ends_with("::/64"), "{n}");
+        W.ok(&["network", "create", "auto2"]);
+        assert_eq!(json(&["network", "inspect", "auto2"])[0]["subnets"][0]["net"], "10.88.2.0/24");
+        // macvlan on up0: the container is on the outside LAN itself, no NAT.
+        W.ok(&[
+            "network", "create", "lan", "--driver", "macvlan", "--parent", "up0", "--mode", "bridge",
+            "--subnet", "203.0.113.0/24", "--gateway", "203.0.113.2", "--ip-range", "203.0.113.128/25",
+        ]);
+        W.ok(&["pod", "create", "m", "--net", "lan"]);
+        let m_addr = addrs_of("m")[0];
+        assert_eq!(m_addr, ip("203.0.113.128"), "from the range");
+        let m = netns_of("m");
+        let peer = tcp_exchange_via(&m, &w.outside, 7100, sa("203.0.113.2:7100")).unwrap();
+        assert_eq!(peer.ip(), m_addr, "straight onto the LAN, no masquerade");
+        let link = warren_testkit::oracle::link_in(record("m")["netns"].as_str().unwrap(), "eth0").unwrap();
+        assert_eq!(link["linkinfo"]["info_kind"], "macvlan", "{link}");
+        // Bad macvlan input.
+        let err = W.fails_with(&["network", "create", "x", "--driver", "macvlan", "--parent", "nope0", "--subnet", "10.9.0.0/24"], 1);
+        assert!(err.contains("nope0"), "{err}");
+        let err = W.fails_with(&["network", "create", "x", "--driver", "macvlan", "--parent", "up0"], 1);
+        assert!(err.contains("needs --subnet"), "{err}");
+        W.ok(&["pod", "rm", "m"]);
+        W.ok(&["network", "rm", "lan"]);
+    }
+}
+
+/// A one-shot DNS responder in `ns` on `addr`: answers every A query with `answer`.
+fn fake_upstream(ns: &NetNs, addr: &str, answer: [u8; 4]) -> std::thread::JoinHandle<usize> {
+    let sock = ns
+        .run(|| Ok(std::net::UdpSocket::bind(addr)))
+        .unwrap()
+        .unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    std::thread::spawn(move || {
+        let mut served = 0;
+        let mut buf = [0u8; 512];
+        while let Ok((n, peer)) = sock.recv_from(&mut buf) {
+            // Header: same id, QR + RD + RA, one question, one answer.
+            let mut r = buf[..n].to_vec();
+            r[2] = 0x81;
+            r[3] = 0x80;
+            r[6] = 0;
+            r[7] = 1;
+            r.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+            r.extend_from_slice(&answer);
+            let qtype = &buf[n - 4..n - 2];
+            if qtype != [0, 1] {
+                r[7] = 0;
+                r.truncate(n);
+            }
+            let _ = sock.send_to(&r, peer);
+            served += 1;
+        }
+        served
+    })
+}
+
+sandbox_test! {
+    fn names_outside_warren_are_forwarded_to_the_hosts_resolvers() {
+        let w = world();
+        let upstream = fake_upstream(&w.outside, "203.0.113.2:53", [192, 0, 2, 99]);
+        let conf = std::env::temp_dir().join(format!("resolv-{}.conf", std::process::id()));
+        std::fs::write(&conf, "nameserver 203.0.113.2\nsearch corp.example\n").unwrap();
+        W.ok(&["network", "create", "front"]);
+        let out = Command::new(W.0)
+            .args([
+                "run", "--rm", "--net", "front", "--add-host", "db:10.1.2.3", "--dns-search", "lab.example", "--",
+                "sh", "-c", "getent ahostsv4 www.far.example | head -1; cat /etc/resolv.conf; getent hosts db",
+            ])
+            .env("WARREN_RESOLV_CONF", &conf)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text} {}", String::from_utf8_lossy(&out.stderr));
+        assert!(text.starts_with("192.0.2.99 "), "forwarded to the host's upstream: {text}");
+        assert!(text.contains("nameserver 10.88.0.1\n"), "the embedded server is the container's resolver: {text}");
+        assert!(text.contains("search lab.example\n"), "{text}");
+        assert!(text.contains("10.1.2.3        db"), "{text}");
+        drop(upstream);
+        let _ = std::fs::remove_file(conf);
+    }
+}

@@ -99,7 +99,7 @@ impl From<warren_engine::Error> for CliError {
         let code = match &e {
             warren_engine::Error::Kernel { source, .. }
                 if matches!(
-                    source,
+                    **source,
                     warren_kernel::Error::Netlink { .. } | warren_kernel::Error::KernelLacks { .. }
                 ) =>
             {

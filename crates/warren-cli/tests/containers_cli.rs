@@ -143,7 +143,7 @@ sandbox_test! {
         assert_eq!(out.lines().count(), 2, "{out}");
         let peer = accept.join().unwrap().unwrap();
         assert!(
-            peer.ip().to_string().starts_with(&b_addr.to_string().rsplit_once('.').unwrap().0),
+            peer.ip().to_string().starts_with(b_addr.to_string().rsplit_once('.').unwrap().0),
             "a connected from its own address on front: {peer}"
         );
         // A name not on the asker's networks does not resolve.

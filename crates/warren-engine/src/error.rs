@@ -19,7 +19,7 @@ pub enum Error {
         what: String,
         /// The kernel's error (it names the namespace).
         #[source]
-        source: warren_kernel::Error,
+        source: Box<warren_kernel::Error>,
     },
     /// Input that cannot be right; nothing was changed.
     #[error("invalid {what} {value:?}: {reason}")]
@@ -97,7 +97,10 @@ impl Error {
     /// Wrap a kernel error with what was being done.
     pub fn kernel(what: impl Into<String>) -> impl FnOnce(warren_kernel::Error) -> Error {
         let what = what.into();
-        move |source| Error::Kernel { what, source }
+        move |source| Error::Kernel {
+            what,
+            source: Box::new(source),
+        }
     }
 
     /// An I/O error on `path`.

@@ -397,6 +397,7 @@ sandbox_test! {
             "iifname . oifname @same accept",
             "iifname @internal drop",
             "oifname @internal drop",
+            "ct status dnat accept",
             "iifname @bridges oifname @bridges drop",
             "elements = { \"wbr0\" . \"wbr0\" }",
             "elements = { 10.88.0.0/24 }",
@@ -409,7 +410,7 @@ sandbox_test! {
                 assert_eq!(n, expected, "{want:?} once per DNAT chain:\n{text}");
             }
         }
-        assert_eq!(rule_handles("warren").len(), 4 + 4 + 6 + 4);
+        assert_eq!(rule_handles("warren").len(), 4 + 4 + 6 + 5);
 
         // From here on every change is elements only: the rule handles never change.
         let handles = rule_handles("warren");
@@ -421,6 +422,7 @@ sandbox_test! {
             port(Some("::1"), Proto::Tcp, 8080, "fd88::2", 80),
         ];
         n.apply(&fw.publish(&ports).unwrap()).unwrap();
+        assert_eq!(theirs(), before);
         let net2 = network("wbr1", &["10.89.0.0/24"], true);
         n.apply(&fw.add_network(&net2).unwrap()).unwrap();
         assert_eq!(rule_handles("warren"), handles);
@@ -763,6 +765,13 @@ sandbox_test! {
         assert!(tcp(i, "10.88.0.2:9000", a, 9000).is_err());
         assert_eq!(tcp(l.host.ns(), "10.90.0.2:9000", i, 9000).unwrap(), ip("10.90.0.1"));
         assert_eq!(tcp(i, "10.90.0.1:9000", l.host.ns(), 9000).unwrap(), ip("10.90.0.2"));
+
+        // A published port of network b is reachable from network a through the host's
+        // address (as from anywhere), masqueraded like hairpin traffic; not from internal.
+        publish(&l, &[port(None, Proto::Tcp, 8080, "10.89.0.2", 80)]);
+        assert_eq!(tcp(a, &format!("{HOST4}:8080"), b, 80).unwrap(), ip("10.89.0.1"));
+        assert_eq!(tcp(out, &format!("{HOST4}:8080"), b, 80).unwrap(), ip(OUT4));
+        assert!(tcp(i, &format!("{HOST4}:8080"), b, 80).is_err());
 
         // Removing network b: its traffic is no longer masqueraded nor isolated.
         l.nft.apply(&l.fw.remove_network(&l.nets[1]).unwrap()).unwrap();

@@ -40,6 +40,7 @@
 //!     iifname . oifname @same accept
 //!     iifname @internal drop
 //!     oifname @internal drop
+//!     ct status dnat accept                           # published ports, from any network
 //!     iifname @bridges oifname @bridges drop
 //!   }
 //! }
@@ -305,6 +306,7 @@ impl Firewall {
             "iifname . oifname @same accept",
             "iifname @internal drop",
             "oifname @internal drop",
+            "ct status dnat accept",
             "iifname @bridges oifname @bridges drop",
         ];
         for (chain, head, rules) in [
@@ -739,6 +741,13 @@ fn forward_rules() -> Vec<Vec<Expr>> {
             lookup("internal", None, false),
             Expr::verdict(Verdict::Drop),
         ],
+        // A published port is reachable from other networks too, as from anywhere else that
+        // reaches the host (through the host's address, masqueraded like hairpin traffic).
+        {
+            let mut r: Vec<Expr> = ct_dnat().into();
+            r.push(Expr::verdict(Verdict::Accept));
+            r
+        },
         vec![
             meta(MetaKey::IifName, Reg::REG1),
             lookup("bridges", None, false),

@@ -372,9 +372,18 @@ mod tests {
         PortRange { start: a, end: b }
     }
 
+    /// (spec, host ip, host ports, container ports, protocols)
+    type Case = (
+        &'static str,
+        Option<&'static str>,
+        Option<PortRange>,
+        PortRange,
+        &'static [Proto],
+    );
+
     #[test]
     fn port_specs() {
-        let cases: &[(&str, Option<&str>, Option<PortRange>, PortRange, &[Proto])] = &[
+        let cases: &[Case] = &[
             ("80", None, None, r(80, 80), &[Proto::Tcp]),
             (
                 "8080:80",

@@ -36,7 +36,7 @@ pub struct Args {
     /// Join this pod (same as --net pod:NAME).
     #[arg(long)]
     pod: Option<String>,
-    /// Publish: [HOSTIP:][HOSTPORT[-END]:]PORT[-END][/tcp|udp|sctp[,...]].
+    /// Publish: `[HOSTIP:][HOSTPORT[-END]:]PORT[-END][/tcp|udp|sctp[,...]]`.
     #[arg(short = 'p', long = "publish")]
     publish: Vec<PortSpec>,
     /// Static address (one per family).

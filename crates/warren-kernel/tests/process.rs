@@ -268,14 +268,34 @@ sandbox_test! {
     fn concurrent_waits_each_get_the_signal() {
         let ns = NetNs::new_anonymous("two").unwrap();
         let before = signal_state();
+        // A wait forwards only what arrives after it has started, which the test cannot see:
+        // so SIGTERM is sent again and again, while a guard wait (whose child ignores it)
+        // keeps the handlers installed, until both trapping children have exited.
+        let spawn = ContainerSpawn { netns: &ns, hostname: None, files: vec![] };
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "trap '' TERM; : > /run/ready-guard; read line; exit 0"])
+            .stdin(Stdio::piped());
+        let mut guard = spawn.spawn(&mut cmd).unwrap();
+        let guard_stdin = guard.stdin.take().unwrap();
+        let guard_wait = std::thread::spawn(move || wait_forwarding(&mut guard).unwrap());
         let mut a = trapping_child(&ns, "/run/ready-a");
         let mut b = trapping_child(&ns, "/run/ready-b");
-        let killer = term_self_when_ready(&["/run/ready-a", "/run/ready-b"]);
-        let other = std::thread::spawn(move || wait_forwarding(&mut b).unwrap());
-        assert_eq!(wait_forwarding(&mut a).unwrap(), 42);
-        assert_eq!(other.join().unwrap(), 42);
-        killer.join().unwrap();
-        // The process-wide part (handlers) is back once both waits are over.
+        let wait_a = std::thread::spawn(move || wait_forwarding(&mut a).unwrap());
+        let wait_b = std::thread::spawn(move || wait_forwarding(&mut b).unwrap());
+        let ready = ["/run/ready-guard", "/run/ready-a", "/run/ready-b"];
+        wait_until("the children trap SIGTERM", || ready.iter().all(|r| Path::new(r).exists()));
+        wait_until("wait_forwarding catches SIGTERM", || catches(Signal::SIGTERM));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !(wait_a.is_finished() && wait_b.is_finished()) {
+            assert!(Instant::now() < deadline, "SIGTERM never reached both children");
+            kill(Pid::this(), Signal::SIGTERM).unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(wait_a.join().unwrap(), 42);
+        assert_eq!(wait_b.join().unwrap(), 42);
+        drop(guard_stdin);
+        assert_eq!(guard_wait.join().unwrap(), 0, "the guard ignored SIGTERM");
+        // The process-wide part (handlers) is back once every wait is over.
         assert_eq!(signal_state(), before);
     }
 }

@@ -162,6 +162,43 @@ sandbox_test! {
 }
 
 sandbox_test! {
+    fn a_forward_in_flight_is_answered_after_its_listener_is_removed() {
+        lo_up();
+        let _slow = Upstream::start_delayed(UPSTREAM, "192.0.2.1", Duration::from_millis(700));
+        let mut c = base();
+        c.listen.push(listen("back", "127.0.0.2"));
+        let s = Server::start(&c);
+        let asking = std::thread::spawn(|| {
+            let q = query("example.org.", RecordType::A, 0x0707);
+            try_udp("127.0.0.99", sock("127.0.0.2:53"), &q, Duration::from_secs(3))
+        });
+        // The query is at the upstream when 127.0.0.2 goes away.
+        std::thread::sleep(Duration::from_millis(200));
+        s.reload(&base());
+        let r = asking.join().unwrap().expect("the in-flight query is answered");
+        assert_eq!((r.id(), addrs(&r)), (0x0707, vec![ip("192.0.2.1")]));
+        s.stop();
+    }
+}
+
+sandbox_test! {
+    fn a_forward_in_flight_is_answered_before_the_server_exits() {
+        lo_up();
+        let _slow = Upstream::start_delayed(UPSTREAM, "192.0.2.1", Duration::from_millis(700));
+        let mut s = Server::start(&base());
+        let asking = std::thread::spawn(|| {
+            let q = query("example.org.", RecordType::A, 0x0808);
+            try_udp("127.0.0.99", sock(FRONT), &q, Duration::from_secs(3))
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        s.reload(&Config { listen: vec![], ..base() });
+        let r = asking.join().unwrap().expect("the in-flight query is answered");
+        assert_eq!(addrs(&r), vec![ip("192.0.2.1")]);
+        assert!(s.wait_exit(Duration::from_secs(5)).success());
+    }
+}
+
+sandbox_test! {
     fn a_config_without_listen_addresses_stops_the_server_with_exit_0() {
         lo_up();
         let mut s = Server::start(&base());

@@ -101,35 +101,51 @@ async fn serve_udp(
     loop {
         let (n, peer) = tokio::select! {
             biased;
-            _ = stop.changed() => return,
+            _ = stop.changed() => break,
             r = sock.recv_from(&mut buf) => match r {
                 Ok(r) => r,
+                // Nothing a UDP receive reports here is about this socket for good.
                 Err(_) => continue,
             },
         };
-        let state = shared.state();
-        let client = peer.ip().to_canonical();
-        let network = state.network_of(local);
-        match respond(&buf[..n], &state.zone, network, client, Transport::Udp) {
-            Outcome::Reply(reply) => send_udp(&sock, &reply, peer).await,
-            Outcome::Drop => {}
-            Outcome::Forward(query) => {
-                let Some(slot) = Counted::take(&shared, |s| &s.inflight, MAX_INFLIGHT) else {
-                    send_udp(&sock, &servfail(&query), peer).await;
-                    continue;
+        handle_udp(&sock, &buf[..n], peer, local, &shared).await;
+    }
+    // Stopped: answer what the kernel had already queued for this socket, then close it.
+    while let Ok((n, peer)) = sock.try_recv_from(&mut buf) {
+        handle_udp(&sock, &buf[..n], peer, local, &shared).await;
+    }
+}
+
+/// Answer one UDP query, or start forwarding it (the forward finishes on its own task).
+async fn handle_udp(
+    sock: &Arc<UdpSocket>,
+    packet: &[u8],
+    peer: SocketAddr,
+    local: IpAddr,
+    shared: &Arc<Shared>,
+) {
+    let state = shared.state();
+    let client = peer.ip().to_canonical();
+    let network = state.network_of(local);
+    match respond(packet, &state.zone, network, client, Transport::Udp) {
+        Outcome::Reply(reply) => send_udp(sock, &reply, peer).await,
+        Outcome::Drop => {}
+        Outcome::Forward(query) => {
+            let Some(slot) = Counted::take(shared, |s| &s.inflight, MAX_INFLIGHT) else {
+                send_udp(sock, &servfail(&query), peer).await;
+                return;
+            };
+            let packet = packet.to_vec();
+            let sock = Arc::clone(sock);
+            tokio::spawn(async move {
+                let _slot = slot;
+                let reply = match forward::udp(&packet, state.upstreams_for(client)).await {
+                    Forwarded::Answer(answer) => answer,
+                    Forwarded::TooBig => truncated(&query),
+                    Forwarded::Failed => servfail(&query),
                 };
-                let packet = buf[..n].to_vec();
-                let sock = Arc::clone(&sock);
-                tokio::spawn(async move {
-                    let _slot = slot;
-                    let reply = match forward::udp(&packet, state.upstreams_for(client)).await {
-                        Forwarded::Answer(answer) => answer,
-                        Forwarded::TooBig => truncated(&query),
-                        Forwarded::Failed => servfail(&query),
-                    };
-                    send_udp(&sock, &reply, peer).await;
-                });
-            }
+                send_udp(&sock, &reply, peer).await;
+            });
         }
     }
 }

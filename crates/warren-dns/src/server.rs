@@ -170,10 +170,15 @@ async fn serve(config_path: &Path, pid_file: Option<&Path>) -> Result<()> {
             _ = int.recv() => break,
         }
     }
+    // Stop receiving; then give the listeners a turn to answer what was queued, and the
+    // forwards in flight time to finish.
     listeners.clear();
     let since = Instant::now();
-    while shared.inflight.load(Ordering::Relaxed) > 0 && since.elapsed() < DRAIN {
+    loop {
         tokio::time::sleep(Duration::from_millis(10)).await;
+        if shared.inflight.load(Ordering::Relaxed) == 0 || since.elapsed() >= DRAIN {
+            break;
+        }
     }
     if let Some(pid_file) = pid_file {
         let _ = std::fs::remove_file(pid_file);

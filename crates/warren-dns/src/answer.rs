@@ -342,4 +342,54 @@ mod tests {
         let big = run(&q, Transport::Udp);
         assert!(!big.truncated() && big.answers().len() == 60 && big.extensions().is_some());
     }
+
+    /// Random bytes and random mutations of real queries: never a panic, and every reply is a
+    /// DNS message with the query's ID.
+    #[test]
+    fn random_packets_never_panic() {
+        let z = zone();
+        let client: IpAddr = "10.89.0.9".parse().unwrap();
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let seeds: Vec<Vec<u8>> = [
+            ("web", RecordType::A),
+            ("2.0.89.10.in-addr.arpa.", RecordType::PTR),
+            ("example.com.", RecordType::AAAA),
+        ]
+        .iter()
+        .map(|(n, t)| query(n, *t).to_vec().unwrap())
+        .collect();
+        for round in 0..20_000 {
+            let mut packet = if round % 4 == 0 {
+                let len = usize::try_from(next() % 64).unwrap();
+                (0..len).map(|_| next().to_le_bytes()[0]).collect()
+            } else {
+                seeds[round % seeds.len()].clone()
+            };
+            for _ in 0..(next() % 4) {
+                if packet.is_empty() {
+                    break;
+                }
+                let at = usize::try_from(next()).unwrap() % packet.len();
+                match next() % 3 {
+                    0 => packet[at] = next().to_le_bytes()[0],
+                    1 => packet.truncate(at),
+                    _ => packet.insert(at, next().to_le_bytes()[0]),
+                }
+            }
+            for transport in [Transport::Udp, Transport::Tcp] {
+                if let Outcome::Reply(r) = respond(&packet, &z, "front", client, transport) {
+                    assert!(
+                        r.len() >= 12 && r[..2] == packet[..2],
+                        "{packet:?} -> {r:?}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -32,6 +32,7 @@ mod answer;
 mod config;
 mod error;
 mod forward;
+mod listener;
 mod qname;
 mod resolv;
 mod server;

@@ -143,3 +143,19 @@ sandbox_test! {
         server.stop();
     }
 }
+
+sandbox_test! {
+    fn ipv6_listen_addresses_and_clients() {
+        lo_up();
+        let mut c = config();
+        c.listen = vec![listen("front", "::1")];
+        c.upstreams.clear();
+        let server = Server::start(&c);
+        let at = addr("[::1]:53");
+        let r = udp("::1", at, &query("web", RecordType::AAAA, 1));
+        assert_eq!(addrs(&r), vec![ip("fd89::10")]);
+        let r = tcp("::1", at, &query("web.front", RecordType::A, 2));
+        assert_eq!(addrs(&r), vec![ip("127.0.0.10")]);
+        server.stop();
+    }
+}

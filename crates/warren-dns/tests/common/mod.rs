@@ -233,6 +233,11 @@ pub struct Upstream {
 
 impl Upstream {
     pub fn start(addr: &str, marker: &str) -> Upstream {
+        Upstream::start_delayed(addr, marker, Duration::ZERO)
+    }
+
+    /// Like [`Upstream::start`], answering each UDP query `delay` late (one at a time).
+    pub fn start_delayed(addr: &str, marker: &str, delay: Duration) -> Upstream {
         let addr: SocketAddr = addr.parse().unwrap();
         let marker: std::net::Ipv4Addr = marker.parse().unwrap();
         let queries = Arc::new(AtomicUsize::new(0));
@@ -242,6 +247,7 @@ impl Upstream {
             let mut buf = [0u8; 4096];
             while let Ok((n, peer)) = udp.recv_from(&mut buf) {
                 count.fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(delay);
                 let _ = udp.send_to(&answer(&buf[..n], marker), peer);
             }
         });

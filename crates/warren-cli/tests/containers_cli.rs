@@ -670,3 +670,54 @@ sandbox_test! {
         let _ = std::fs::remove_file(conf);
     }
 }
+
+sandbox_test! {
+    fn addresses_of_vanished_namespaces_are_reclaimed_and_failed_setups_leave_nothing() {
+        let w = world();
+        W.ok(&["network", "create", "tiny", "--subnet", "10.91.0.0/29"]);
+        for i in 0..5 {
+            W.ok(&["pod", "create", &format!("p{i}"), "--net", "tiny"]);
+        }
+        let err = W.fails_with(&["pod", "create", "p5", "--net", "tiny"], 1);
+        assert!(err.contains("no free address left in 10.91.0.0/29"), "{err}");
+        // As after a reboot: one pod's namespace is gone. Its address comes back on demand.
+        let gone = record("p2")["netns"].as_str().unwrap().to_owned();
+        nix::mount::umount2(gone.as_str(), nix::mount::MntFlags::MNT_DETACH).unwrap();
+        std::fs::remove_file(&gone).unwrap();
+        W.ok(&["pod", "create", "p5", "--net", "tiny"]);
+        assert!(W.output(&["pod", "inspect", "p2"]).status.code() == Some(1), "p2 was reclaimed");
+        // A setup that fails half way (the macvlan parent vanished after the network was made)
+        // undoes everything, the failing step included.
+        w.host.link_add(&Veth::new("par0", "par0p")).unwrap();
+        W.ok(&["network", "create", "mv", "--driver", "macvlan", "--parent", "par0", "--subnet", "10.92.0.0/24"]);
+        w.host.link_del("par0").unwrap();
+        let before = leftovers();
+        let err = W.fails_with(&["run", "--name", "half", "--net", "mv", "--", "true"], 1);
+        assert!(err.contains("par0"), "{err}");
+        assert_eq!(leftovers(), before, "nothing left of the failed setup");
+        assert!(W.output(&["logs", "half"]).status.code() == Some(1), "no record of it");
+    }
+}
+
+sandbox_test! {
+    fn signals_reach_the_container_and_pod_names_resolve() {
+        let _w = world();
+        W.ok(&["network", "create", "front"]);
+        // SIGTERM to warren run is forwarded; the command's own exit status comes back.
+        let mut child = Command::new(W.0)
+            .args(["run", "--rm", "--net", "front", "--", "sh", "-c", "trap 'exit 42' TERM; while :; do sleep 0.05; done"])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+        assert_eq!(child.wait().unwrap().code(), Some(42));
+        assert!(warren_netns().is_empty(), "torn down after the forwarded signal");
+        // A pod's name and its members' names resolve to the pod's address.
+        W.ok(&["pod", "create", "pod1", "--net", "front", "--alias", "svc"]);
+        W.ok(&["run", "-d", "--pod", "pod1", "--name", "member", "--", "sleep", "30"]);
+        let addr = addrs_of("pod1")[0].to_string();
+        let out = W.ok(&["run", "--rm", "--net", "front", "--", "sh", "-c", "getent ahostsv4 pod1 | head -1; getent ahostsv4 member | head -1; getent ahostsv4 svc | head -1"]);
+        assert_eq!(out.lines().filter(|l| l.starts_with(&format!("{addr} "))).count(), 3, "{out}");
+        W.ok(&["pod", "rm", "-f", "pod1"]);
+    }
+}

@@ -132,6 +132,19 @@ impl Engine {
     /// Rewrite the DNS server's config from the store and make the server follow it: reload
     /// it, start it if some network now needs it (it stops itself when none does).
     pub fn dns_refresh(&mut self) -> Result<()> {
+        // One refresh at a time: the config written last is from the newest state, and two
+        // processes never both start a server.
+        let dir = self.paths.dns_dir();
+        std::fs::create_dir_all(&dir).map_err(Error::io("create", &dir))?;
+        let lock_path = dir.join("lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(Error::io("open", &lock_path))?;
+        let _lock = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| Error::io("lock", &lock_path)(std::io::Error::from(e)))?;
         let (nets, containers) = self.store.read(|tx| {
             Ok::<_, Error>((
                 warren_store::list_networks(tx)?,
@@ -139,14 +152,12 @@ impl Engine {
             ))
         })?;
         let cfg = config(&nets, &containers, &crate::files::host_resolv().nameservers);
-        let dir = self.paths.dns_dir();
         let pid_file = dir.join("pid");
         let running = read_pid(&pid_file);
         let wanted = cfg["listen"].as_array().is_some_and(|l| !l.is_empty());
         if running.is_none() && !wanted {
             return Ok(());
         }
-        std::fs::create_dir_all(&dir).map_err(Error::io("create", &dir))?;
         let path = dir.join("config.json");
         let tmp = dir.join(format!(".config.json.{}", std::process::id()));
         std::fs::write(&tmp, cfg.to_string()).map_err(Error::io("write", &tmp))?;

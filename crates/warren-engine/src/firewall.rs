@@ -132,17 +132,17 @@ impl Engine {
         Ok((rules, ports))
     }
 
-    /// Create the table from the store if it is missing (first use, or after someone ran
-    /// `nft flush ruleset`).
+    /// Create the table's skeleton (chains, rules, empty sets and maps) if it is missing:
+    /// first use, or after someone ran `nft flush ruleset`. Race-free between processes (the
+    /// kernel refuses the second exclusive create). Elements are each setup's own business:
+    /// networks add theirs idempotently before every use, containers publish their ports;
+    /// `warren reconcile` rebuilds everything from the store.
     pub(crate) fn fw_ensure(&mut self) -> Result<()> {
         let nft = self.nft()?;
-        if Self::fw()
-            .exists(&nft)
-            .map_err(Error::kernel("read table inet warren"))?
-        {
-            return Ok(());
-        }
-        self.fw_rebuild_with(&nft)
+        Self::fw()
+            .ensure(&nft)
+            .map(|_| ())
+            .map_err(Error::kernel("create table inet warren"))
     }
 
     fn fw_rebuild_with(&mut self, nft: &Nft) -> Result<()> {

@@ -286,10 +286,13 @@ impl Engine {
         }
     }
 
-    /// Make a network's kernel side exist (after a reboot or a crash): bridge, addresses.
+    /// Make a network's kernel side exist (after a reboot, a crash or a flushed ruleset):
+    /// bridge, addresses, firewall elements. Idempotent, and cheap enough to run before every
+    /// container joins.
     pub(crate) fn network_ensure(&mut self, net: &Network) -> Result<()> {
         if net.driver == "bridge" {
             crate::wire::ensure_bridge(self.host(), net)?;
+            self.fw_add_network(net)?;
         }
         Ok(())
     }

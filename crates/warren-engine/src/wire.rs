@@ -129,7 +129,7 @@ pub(crate) fn ensure_bridge(host: &Handle, net: &Network) -> Result<bool> {
                 }
             }
         }
-        if net.subnets.iter().any(|s| s.net.addr.is_ipv6()) {
+        if created && net.subnets.iter().any(|s| s.net.addr.is_ipv6()) {
             // Replies to [::1] clients of published ports arrive on the bridge addressed to ::1.
             match host.route_add(&warren_kernel::nft::firewall::loopback6_reply_route(idx)) {
                 Ok(()) => {}
@@ -137,7 +137,7 @@ pub(crate) fn ensure_bridge(host: &Handle, net: &Network) -> Result<bool> {
                 Err(e) => return Err(Error::kernel(format!("add local ::1 route on {name}"))(e)),
             }
         }
-        if net.subnets.iter().any(|s| s.net.addr.is_ipv4()) {
+        if created && net.subnets.iter().any(|s| s.net.addr.is_ipv4()) {
             // Ports published on 127.0.0.1 are DNATed to this bridge: the kernel must accept
             // a loopback source routed out of it (masquerade then rewrites it).
             sysctl::set(

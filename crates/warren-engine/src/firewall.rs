@@ -108,8 +108,12 @@ fn no_address(c: &Container, p: &warren_store::Port, what: &str) -> Error {
 }
 
 impl Engine {
-    fn nft(&self) -> Result<Nft> {
-        Nft::new(self.host_ns()).map_err(Error::kernel("open nftables"))
+    /// The host's nf_tables socket, opened once per engine.
+    fn nft(&mut self) -> Result<&Nft> {
+        if self.nft.is_none() {
+            self.nft = Some(Nft::new(self.host_ns()).map_err(Error::kernel("open nftables"))?);
+        }
+        Ok(self.nft.as_ref().expect("just opened"))
     }
 
     fn fw() -> Firewall {
@@ -138,26 +142,26 @@ impl Engine {
     /// networks add theirs idempotently before every use, containers publish their ports;
     /// `warren reconcile` rebuilds everything from the store.
     pub(crate) fn fw_ensure(&mut self) -> Result<()> {
+        if self.fw_ready {
+            return Ok(());
+        }
         let nft = self.nft()?;
         Self::fw()
-            .ensure(&nft)
-            .map(|_| ())
-            .map_err(Error::kernel("create table inet warren"))
-    }
-
-    fn fw_rebuild_with(&mut self, nft: &Nft) -> Result<()> {
-        let (nets, ports) = self.fw_desired()?;
-        let batch = Self::fw()
-            .rebuild(&nets, &ports)
-            .map_err(Error::kernel("build table inet warren"))?;
-        nft.apply(&batch)
-            .map_err(Error::kernel("create table inet warren"))
+            .ensure(nft)
+            .map_err(Error::kernel("create table inet warren"))?;
+        self.fw_ready = true;
+        Ok(())
     }
 
     /// Re-create warren's table from the store in one transaction (`warren reconcile`).
     pub fn reconcile_firewall(&mut self) -> Result<()> {
-        let nft = self.nft()?;
-        self.fw_rebuild_with(&nft)
+        let (nets, ports) = self.fw_desired()?;
+        let batch = Self::fw()
+            .rebuild(&nets, &ports)
+            .map_err(Error::kernel("build table inet warren"))?;
+        self.nft()?
+            .apply(&batch)
+            .map_err(Error::kernel("create table inet warren"))
     }
 
     /// Add a network's bridge and subnets to the sets.

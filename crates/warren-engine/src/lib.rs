@@ -39,6 +39,10 @@ pub struct Engine {
     store: Store,
     paths: Paths,
     host: Handle,
+    /// nf_tables socket in the host namespace, opened on first use.
+    nft: Option<warren_kernel::nft::Nft>,
+    /// Whether warren's table is known to exist (checked once per engine).
+    fw_ready: bool,
 }
 
 impl Engine {
@@ -52,7 +56,13 @@ impl Engine {
     pub fn open_at(paths: Paths) -> Result<Engine> {
         let store = Store::open(&paths.state)?;
         let host = Handle::current().map_err(Error::kernel("open the host namespace"))?;
-        Ok(Engine { store, paths, host })
+        Ok(Engine {
+            store,
+            paths,
+            host,
+            nft: None,
+            fw_ready: false,
+        })
     }
 
     /// The paths in use.

@@ -173,8 +173,12 @@ impl NetNs {
     }
 
     /// Run `f` on a new thread that has entered this namespace, and return its result. The
-    /// calling thread's namespace is untouched.
+    /// calling thread's namespace is untouched. When the calling thread already is in this
+    /// namespace, `f` simply runs here (no thread is spawned): `f` must not change namespace.
     pub fn run<T: Send>(&self, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+        if NsId::of_path(Path::new("/proc/thread-self/ns/net")).is_ok_and(|id| id == self.id) {
+            return f();
+        }
         in_new_thread(|| {
             self.enter()?;
             f()

@@ -1,6 +1,6 @@
 //! Containers and pods, their endpoints and the addresses IPAM hands them.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use rusqlite::{OptionalExtension, Transaction, params};
@@ -285,6 +285,15 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
 }
 
 fn build(tx: &Transaction<'_>, r: Row) -> Result<Container> {
+    let id = r.0.clone();
+    let mut c = build_bare(r)?;
+    c.endpoints = endpoints_of(tx, &id)?;
+    c.ports = ports_of(tx, &id)?;
+    Ok(c)
+}
+
+/// A container from its row alone (no endpoints, no ports yet).
+fn build_bare(r: Row) -> Result<Container> {
     let (
         id,
         name,
@@ -307,8 +316,8 @@ fn build(tx: &Transaction<'_>, r: Row) -> Result<Container> {
             .transpose()
     };
     Ok(Container {
-        endpoints: endpoints_of(tx, &id)?,
-        ports: ports_of(tx, &id)?,
+        endpoints: Vec::new(),
+        ports: Vec::new(),
         kind: Kind::parse(&kind).ok_or_else(|| corrupt("kind", &kind))?,
         state: ContainerState::parse(&state).ok_or_else(|| corrupt("state", &state))?,
         spec: serde_json::from_str(&spec).map_err(|_| corrupt("spec", &spec))?,
@@ -360,19 +369,113 @@ pub fn get_container(tx: &Transaction<'_>, key: &str) -> Result<Container> {
     })
 }
 
-/// Every container and pod, oldest first.
+/// Every container and pod, oldest first: four queries whatever their number (rows are
+/// grouped in memory), so listing stays cheap as containers pile up.
 pub fn list_containers(tx: &Transaction<'_>) -> Result<Vec<Container>> {
-    let mut st = tx
-        .prepare_cached(&format!(
-            "SELECT {COLS} FROM containers ORDER BY created, rowid"
-        ))
-        .map_err(sql("list containers"))?;
-    let rows: Vec<Row> = st
-        .query_map([], row)
-        .map_err(sql("list containers"))?
-        .collect::<rusqlite::Result<_>>()
-        .map_err(sql("list containers"))?;
-    rows.into_iter().map(|r| build(tx, r)).collect()
+    let rows: Vec<Row> = {
+        let mut st = tx
+            .prepare_cached(&format!(
+                "SELECT {COLS} FROM containers ORDER BY created, rowid"
+            ))
+            .map_err(sql("list containers"))?;
+        st.query_map([], row)
+            .map_err(sql("list containers"))?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(sql("list containers"))?
+    };
+    let nets: HashMap<i64, Network> = crate::networks::list_networks(tx)?
+        .into_iter()
+        .map(|n| (n.id, n))
+        .collect();
+    let mut addrs: HashMap<i64, Vec<IpAddr>> = HashMap::new();
+    {
+        let mut st = tx
+            .prepare_cached("SELECT endpoint_id, addr FROM addresses")
+            .map_err(sql("read addresses"))?;
+        let all: Vec<(i64, String)> = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(sql("read addresses"))?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(sql("read addresses"))?;
+        for (eid, a) in all {
+            addrs.entry(eid).or_default().push(parse_ip(&a)?);
+        }
+    }
+    let mut eps: HashMap<String, Vec<Endpoint>> = HashMap::new();
+    {
+        let mut st = tx
+            .prepare_cached(
+                "SELECT container_id, id, network_id, ifname, host_ifname, aliases FROM endpoints
+                 ORDER BY container_id, ifname",
+            )
+            .map_err(sql("read endpoints"))?;
+        let all: Vec<(String, i64, i64, String, Option<String>, String)> = st
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })
+            .map_err(sql("read endpoints"))?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(sql("read endpoints"))?;
+        for (cid, eid, nid, ifname, host_ifname, aliases) in all {
+            let net = nets
+                .get(&nid)
+                .ok_or_else(|| corrupt("network id", &nid.to_string()))?;
+            let mut a = addrs.remove(&eid).unwrap_or_default();
+            a.sort_by_key(|x| net.subnets.iter().position(|s| s.net.contains(*x)));
+            eps.entry(cid).or_default().push(Endpoint {
+                id: eid,
+                network: net.name.clone(),
+                network_id: nid,
+                ifname,
+                host_ifname,
+                addrs: a,
+                aliases: serde_json::from_str(&aliases)
+                    .map_err(|_| corrupt("aliases", &aliases))?,
+            });
+        }
+    }
+    let mut ports: HashMap<String, Vec<crate::model::Port>> = HashMap::new();
+    {
+        let mut st = tx
+            .prepare_cached(
+                "SELECT container_id, host_ip, proto, host_port, port FROM ports
+                 ORDER BY proto, host_port, host_ip",
+            )
+            .map_err(sql("read ports"))?;
+        let all: Vec<(String, String, String, u16, u16)> = st
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .map_err(sql("read ports"))?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(sql("read ports"))?;
+        for (cid, ip, proto, host_port, port) in all {
+            let host_ip =
+                crate::ports::HostIp::parse(&ip).ok_or_else(|| corrupt("host ip", &ip))?;
+            ports.entry(cid).or_default().push(crate::model::Port {
+                host_ip,
+                proto,
+                host_port,
+                port,
+            });
+        }
+    }
+    rows.into_iter()
+        .map(|r| {
+            let id = r.0.clone();
+            let mut c = build_bare(r)?;
+            c.endpoints = eps.remove(&id).unwrap_or_default();
+            c.ports = ports.remove(&id).unwrap_or_default();
+            Ok(c)
+        })
+        .collect()
 }
 
 /// Mark container `id` running: its main process (if any) and the process now responsible.

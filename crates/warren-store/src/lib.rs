@@ -78,6 +78,9 @@ impl Store {
         self.conn
             .pragma_update(None, "synchronous", "NORMAL")
             .map_err(|e| Error::db("set synchronous", &path, e))?;
+        if schema::current(&self.conn) {
+            return Ok(());
+        }
         self.write::<_, Error>(schema::migrate)
     }
 

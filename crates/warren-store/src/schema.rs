@@ -71,7 +71,17 @@ CREATE TABLE IF NOT EXISTS ports (
     port INTEGER NOT NULL,
     PRIMARY KEY (host_ip, proto, host_port)
 );
+CREATE INDEX IF NOT EXISTS ports_by_port ON ports (proto, host_port);
+CREATE INDEX IF NOT EXISTS containers_by_pod ON containers (pod);
 ";
+
+/// Whether the database already has this schema version (then opening writes nothing).
+pub(crate) fn current(conn: &rusqlite::Connection) -> bool {
+    conn.query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+        r.get::<_, String>(0)
+    })
+    .is_ok_and(|v| v == VERSION.to_string())
+}
 
 pub(crate) fn migrate(tx: &Transaction<'_>) -> Result<()> {
     tx.execute_batch(SCHEMA).map_err(sql("create schema"))?;

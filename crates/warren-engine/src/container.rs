@@ -394,6 +394,7 @@ impl Engine {
             endpoints,
             ports: Vec::new(),
         };
+        failpoint("validated");
         let c = self.store.write(|tx| {
             let mut new = new;
             new.ports = expand_ports(tx, &ports_spec)?;
@@ -433,6 +434,7 @@ impl Engine {
             undo.push(Step::Dir(dir.clone()));
             let all_nets = e.networks()?;
             let files = e.write_files(&c, pod.as_ref(), &settings, &all_nets)?;
+            failpoint("after-files");
             e.dns_refresh()?;
             failpoint("after-dns");
             Ok(Prepared {

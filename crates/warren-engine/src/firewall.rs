@@ -186,7 +186,7 @@ impl Engine {
         };
         let nft = self.nft()?;
         if !Self::fw()
-            .exists(&nft)
+            .exists(nft)
             .map_err(Error::kernel("read table inet warren"))?
         {
             return Ok(());
@@ -223,7 +223,7 @@ impl Engine {
         }
         let nft = self.nft()?;
         if !Self::fw()
-            .exists(&nft)
+            .exists(nft)
             .map_err(Error::kernel("read table inet warren"))?
         {
             return Ok(());

@@ -54,7 +54,9 @@ impl Engine {
 
     /// Open the engine with explicit paths.
     pub fn open_at(paths: Paths) -> Result<Engine> {
+        failpoint("open");
         let store = Store::open(&paths.state)?;
+        failpoint("store-open");
         let host = Handle::current().map_err(Error::kernel("open the host namespace"))?;
         Ok(Engine {
             store,
@@ -89,8 +91,24 @@ impl Engine {
 /// Test hook: with `WARREN_FAILPOINT=NAME` in the environment, the process kills itself
 /// with SIGKILL when it reaches the point `NAME`, as a crash would (used to prove that
 /// `warren gc` cleans up after a crash at any step).
+///
+/// With `WARREN_TIMING=1`, each point also prints the time since the process started, to
+/// stderr: where a setup spends its time.
 pub(crate) fn failpoint(name: &str) {
+    if std::env::var_os("WARREN_TIMING").is_some() {
+        eprintln!("warren timing: {name} at {:.3} ms", since_start());
+    }
     if std::env::var("WARREN_FAILPOINT").is_ok_and(|v| v == name) {
         let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
     }
+}
+
+/// Milliseconds since this process started (from `/proc/self/stat`'s start time and the
+/// clock's boot-time), for `WARREN_TIMING`.
+fn since_start() -> f64 {
+    static T0: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    T0.get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_secs_f64()
+        * 1000.0
 }

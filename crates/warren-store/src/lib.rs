@@ -78,6 +78,15 @@ impl Store {
         self.conn
             .pragma_update(None, "synchronous", "NORMAL")
             .map_err(|e| Error::db("set synchronous", &path, e))?;
+        // Each warren command is a short process: checkpointing the WAL back into the database
+        // on every close would cost more than the command's own work. SQLite still
+        // checkpoints automatically as the WAL grows.
+        self.conn
+            .set_db_config(
+                rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+                true,
+            )
+            .map_err(|e| Error::db("keep the WAL on close", &path, e))?;
         if schema::current(&self.conn) {
             return Ok(());
         }

@@ -291,7 +291,10 @@ impl Engine {
     /// container joins.
     pub(crate) fn network_ensure(&mut self, net: &Network) -> Result<()> {
         if net.driver == "bridge" {
-            crate::wire::ensure_bridge(self.host(), net)?;
+            // Re-created (after a reboot): the host's sysctls were reset with it.
+            if crate::wire::ensure_bridge(self.host(), net)? {
+                self.forwarding_update()?;
+            }
             self.fw_add_network(net)?;
         }
         Ok(())

@@ -412,6 +412,7 @@ impl Engine {
                         Error::State(format!("network of {} vanished", ep.ifname))
                     })?;
                     e.network_ensure(net)?;
+                    failpoint("after-ensure");
                     e.attach(&inner, net, ep, i == 0, undo)?;
                 }
                 failpoint("after-links");

@@ -141,16 +141,17 @@ impl Engine {
     /// kernel refuses the second exclusive create). Elements are each setup's own business:
     /// networks add theirs idempotently before every use, containers publish their ports;
     /// `warren reconcile` rebuilds everything from the store.
-    pub(crate) fn fw_ensure(&mut self) -> Result<()> {
+    /// Returns whether the table was (re)created now.
+    pub(crate) fn fw_ensure(&mut self) -> Result<bool> {
         if self.fw_ready {
-            return Ok(());
+            return Ok(false);
         }
         let nft = self.nft()?;
-        Self::fw()
+        let created = Self::fw()
             .ensure(nft)
             .map_err(Error::kernel("create table inet warren"))?;
         self.fw_ready = true;
-        Ok(())
+        Ok(created)
     }
 
     /// Re-create warren's table from the store in one transaction (`warren reconcile`).

@@ -291,11 +291,15 @@ impl Engine {
     /// container joins.
     pub(crate) fn network_ensure(&mut self, net: &Network) -> Result<()> {
         if net.driver == "bridge" {
-            // Re-created (after a reboot): the host's sysctls were reset with it.
-            if crate::wire::ensure_bridge(self.host(), net)? {
+            // Re-created (after a reboot): the host's sysctls were reset with it, and its
+            // elements are missing if the table went too.
+            let new_bridge = crate::wire::ensure_bridge(self.host(), net)?;
+            if new_bridge {
                 self.forwarding_update()?;
             }
-            self.fw_add_network(net)?;
+            if self.fw_ensure()? || new_bridge {
+                self.fw_add_network(net)?;
+            }
         }
         Ok(())
     }

@@ -88,7 +88,10 @@ pub(crate) fn delete_inner_link(ns_path: &str, ifname: &str) -> Result<()> {
 /// the bridge was created now.
 pub(crate) fn ensure_bridge(host: &Handle, net: &Network) -> Result<bool> {
     let name = &net.iface;
-    let created = match host.link_index(name) {
+    let created = match host.link_get(name) {
+        // There and up: the common case, one round trip. (Addresses and sysctls went in when
+        // it was made; `warren reconcile` repairs a bridge someone changed by hand.)
+        Ok(l) if l.flags.iter().any(|f| f == "UP") => return Ok(false),
         Ok(_) => false,
         Err(e) if gone(&e) => {
             let mut b = Bridge::new(name.clone()).up();

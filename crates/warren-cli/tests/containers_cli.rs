@@ -93,7 +93,27 @@ fn warren_netns() -> Vec<String> {
         .collect()
 }
 
+/// Host links named `prefix*`, once those being torn down are gone: a container's veth is set
+/// down at teardown and goes with its namespace, which the kernel frees asynchronously.
 fn host_links(prefix: &str) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let v: Value =
+            serde_json::from_str(&warren_testkit::run("ip", &["-j", "link", "show"])).unwrap();
+        let dying = v.as_array().unwrap().iter().any(|l| {
+            l["ifname"].as_str().is_some_and(|n| n.starts_with(prefix))
+                && !l["flags"]
+                    .as_array()
+                    .is_some_and(|f| f.iter().any(|x| x == "UP"))
+        });
+        if !dying || std::time::Instant::now() > deadline {
+            return names_with_prefix(&v, prefix);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+fn names_with_prefix(v: &Value, prefix: &str) -> Vec<String> {
     let v: Value =
         serde_json::from_str(&warren_testkit::run("ip", &["-j", "link", "show"])).unwrap();
     v.as_array()

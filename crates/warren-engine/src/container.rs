@@ -639,9 +639,13 @@ impl Engine {
         }
         let own_ns = c.pod.is_none() && !c.mode.starts_with("container:") && c.mode != "host";
         if own_ns {
+            // Deleting a veth is synchronous and slow (tens of ms); the pair goes by itself
+            // with the namespace. Setting the host side down first makes sure that, should
+            // something still hold the namespace, its old addresses carry no traffic; gc
+            // deletes such leftover veths.
             for ep in &c.endpoints {
                 if let Some(h) = &ep.host_ifname
-                    && let Err(e) = crate::wire::delete_host_link(self.host(), h)
+                    && let Err(e) = crate::wire::host_link_down(self.host(), h)
                 {
                     errors.push(e);
                 }

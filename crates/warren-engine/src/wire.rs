@@ -67,6 +67,15 @@ pub(crate) fn delete_host_link(host: &Handle, name: &str) -> Result<()> {
     }
 }
 
+/// Set a host link down; a missing one is fine.
+pub(crate) fn host_link_down(host: &Handle, name: &str) -> Result<()> {
+    match host.link_set_down(name) {
+        Ok(()) => Ok(()),
+        Err(e) if gone(&e) => Ok(()),
+        Err(e) => Err(Error::kernel(format!("set link {name} down"))(e)),
+    }
+}
+
 /// Delete link `ifname` inside the namespace file `ns_path`; a missing one is fine.
 pub(crate) fn delete_inner_link(ns_path: &str, ifname: &str) -> Result<()> {
     let ns = match NetNs::open_path(Path::new(ns_path)) {

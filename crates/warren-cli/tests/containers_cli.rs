@@ -114,8 +114,6 @@ fn host_links(prefix: &str) -> Vec<String> {
 }
 
 fn names_with_prefix(v: &Value, prefix: &str) -> Vec<String> {
-    let v: Value =
-        serde_json::from_str(&warren_testkit::run("ip", &["-j", "link", "show"])).unwrap();
     v.as_array()
         .unwrap()
         .iter()

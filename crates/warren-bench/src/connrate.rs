@@ -3,7 +3,7 @@
 //! NAT) over the same path.
 //!
 //! The sandbox's own namespace is the host. A server pod on network `cn` (10.77.0.0/16) runs a
-//! TCP accept loop on port 80 (a thread of this process inside the pod's namespace); a client
+//! TCP accept loop on the last published port (a thread of this process inside the pod's namespace); a client
 //! namespace hangs off the host by a veth pair (192.168.250.2 → host 192.168.250.1) and
 //! connects as fast as it can, one new connection each time (connect, then close with an RST
 //! so no TIME_WAIT piles up), either to the host address's published port (DNAT) or to the
@@ -40,7 +40,7 @@ struct Server {
 }
 
 impl Server {
-    fn start(netns: &str) -> Result<Server, String> {
+    fn start(netns: &str, port: u16) -> Result<Server, String> {
         let stop = Arc::new(AtomicBool::new(false));
         let accepted = Arc::new(AtomicU64::new(0));
         let (tx, rx) = std::sync::mpsc::channel::<Result<Ipv4Addr, String>>();
@@ -62,8 +62,9 @@ impl Server {
                 let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
                     .map_err(|e| format!("socket: {e}"))?;
                 s.set_reuse_address(true).map_err(|e| e.to_string())?;
-                let bind = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 80));
-                s.bind(&bind.into()).map_err(|e| format!("bind :80: {e}"))?;
+                let bind = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
+                s.bind(&bind.into())
+                    .map_err(|e| format!("bind :{port}: {e}"))?;
                 s.listen(4096).map_err(|e| format!("listen: {e}"))?;
                 // accept() honours SO_RCVTIMEO: the loop wakes up to look at the stop flag.
                 s.set_read_timeout(Some(Duration::from_millis(100)))
@@ -167,12 +168,23 @@ fn client_namespace() -> Result<(), String> {
         .map_err(|e| format!("netns client: {e}"))?;
     let h = HOST_ADDR.to_string();
     for c in [
-        vec!["ip", "link", "add", "cv0", "type", "veth", "peer", "name", "eth0", "netns", "client"],
+        vec![
+            "ip", "link", "add", "cv0", "type", "veth", "peer", "name", "eth0", "netns", "client",
+        ],
         vec!["ip", "addr", "add", &format!("{h}/30"), "dev", "cv0"],
         vec!["ip", "link", "set", "cv0", "up"],
         vec!["ip", "-n", "client", "link", "set", "lo", "up"],
         vec!["ip", "-n", "client", "link", "set", "eth0", "up"],
-        vec!["ip", "-n", "client", "addr", "add", "192.168.250.2/30", "dev", "eth0"],
+        vec![
+            "ip",
+            "-n",
+            "client",
+            "addr",
+            "add",
+            "192.168.250.2/30",
+            "dev",
+            "eth0",
+        ],
         vec!["ip", "-n", "client", "route", "add", "default", "via", &h],
     ] {
         sh(&c)?;
@@ -188,18 +200,20 @@ fn one_level(warren: &str, level: usize, secs: f64) -> Result<Value, String> {
     )?;
     let id = String::from_utf8_lossy(&out).trim().to_owned();
     let last = BASE as usize + level - 1;
+    // Equal host and container ranges: warren (like Docker) reads a host range for a single
+    // container port as "the first free port of the range", i.e. one port.
     let spec = if level == 1 {
-        format!("{BASE}:80/tcp")
+        format!("{BASE}:{BASE}/tcp")
     } else {
-        format!("{BASE}-{last}:80/tcp")
+        format!("{BASE}-{last}:{BASE}-{last}/tcp")
     };
     let (publish, _) = timed(
         Warren::cmd(warren).args(["pod", "publish", &pod, "-p", &spec]),
         None,
     )?;
-    let server = Server::start(&format!("warren-{id}"))?;
+    let server = Server::start(&format!("warren-{id}"), last as u16)?;
     let nat_target = SocketAddr::new(IpAddr::V4(HOST_ADDR), last as u16);
-    let direct_target = SocketAddr::new(IpAddr::V4(server.addr), 80);
+    let direct_target = SocketAddr::new(IpAddr::V4(server.addr), last as u16);
     let before = server.accepted();
     let nat = hammer(nat_target, secs, 200);
     std::thread::sleep(Duration::from_millis(200));
@@ -228,10 +242,7 @@ fn one_level(warren: &str, level: usize, secs: f64) -> Result<Value, String> {
 /// In the sandbox: `containers-connrate WARREN SECS LEVELS`.
 pub fn child(args: &[String]) -> Result<Value, String> {
     let warren = args.first().map_or("warren", String::as_str);
-    let secs: f64 = args
-        .get(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or("bad secs")?;
+    let secs: f64 = args.get(1).and_then(|s| s.parse().ok()).ok_or("bad secs")?;
     let levels: Vec<usize> = args
         .get(2)
         .map(|s| s.split(',').filter_map(|x| x.parse().ok()).collect())
@@ -263,10 +274,12 @@ pub fn child(args: &[String]) -> Result<Value, String> {
         "levels": out,
         "seconds_per_measurement": secs,
         "what": "server: a warren pod on network cn (10.77.0.0/16) with `warren pod publish POD -p \
-                 20000[-LAST]:80/tcp` (timed: one call), an accept loop on :80 in its namespace; \
+                 20000[-LAST]:20000[-LAST]/tcp` (timed: one call; equal ranges, since warren reads \
+                 a host range for one container port as one port, the first free one), an accept \
+                 loop on :LAST in its namespace; \
                  client: a namespace behind a veth to the host (192.168.250.2 -> .1), one thread \
                  doing connect + close (SO_LINGER 0) in a loop; NAT = to 192.168.250.1:LAST (the \
-                 last published port, DNAT by warren's rules), direct = to the pod's address :80 \
+                 last published port, DNAT by warren's rules), direct = to the pod's address :LAST \
                  over the same path (routed by the host, no DNAT); 200 warm-up connections each",
     }))
 }

@@ -76,7 +76,9 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
         secs: 3.0,
         ports: vec![0, 1, 10],
         levels: vec![1, 1000, 10_000],
-        parts: ["wire", "seq", "connrate", "dns"].map(String::from).to_vec(),
+        parts: ["wire", "seq", "connrate", "dns"]
+            .map(String::from)
+            .to_vec(),
         contenders: None,
         warren: "warren".into(),
         netavark2: String::new(),
@@ -90,7 +92,13 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
                 .ok_or(format!("{a} needs a value\n{USAGE}"))
         };
         match a.as_str() {
-            "--n" => o.n = list::<usize>(&val()?, a)?.first().copied().unwrap_or(20).max(1),
+            "--n" => {
+                o.n = list::<usize>(&val()?, a)?
+                    .first()
+                    .copied()
+                    .unwrap_or(20)
+                    .max(1)
+            }
             "--seq-n" => o.seq_n = list::<usize>(&val()?, a)?.first().copied().unwrap_or(100),
             "--secs" => o.secs = list::<f64>(&val()?, a)?.first().copied().unwrap_or(3.0),
             "--ports" => o.ports = list(&val()?, a)?,
@@ -142,7 +150,11 @@ pub fn main(args: &[String]) -> Result<(), String> {
     let o = parse_opts(args)?;
     let started = Instant::now();
     let part = |p: &str| o.parts.iter().any(|x| x == p);
-    let wanted = |c: &str| o.contenders.as_ref().is_none_or(|l| l.iter().any(|x| x == c));
+    let wanted = |c: &str| {
+        o.contenders
+            .as_ref()
+            .is_none_or(|l| l.iter().any(|x| x == c))
+    };
     let tagged = |mut v: Value, k: &[(&str, Value)]| {
         if let Some(obj) = v.as_object_mut() {
             for (key, val) in k {
@@ -209,10 +221,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
     let mut dns = Vec::new();
     if part("dns") {
         for server in dnsbench::SERVERS {
-            eprintln!(
-                "[containers] dns: {server}: {} s of queries ...",
-                o.secs
-            );
+            eprintln!("[containers] dns: {server}: {} s of queries ...", o.secs);
             let args = vec![
                 "containers-dns".into(),
                 (*server).into(),
@@ -261,8 +270,7 @@ fn ms(d: Duration) -> f64 {
 /// The sandbox's own network: `lo` up and forwarding on, as a container host has.
 pub fn host_basics() -> Result<(), String> {
     wirers::sh(&["ip", "link", "set", "lo", "up"])?;
-    std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")
-        .map_err(|e| format!("ip_forward: {e}"))?;
+    std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").map_err(|e| format!("ip_forward: {e}"))?;
     std::fs::create_dir_all(wirers::WORK).map_err(|e| format!("mkdir {}: {e}", wirers::WORK))
 }
 
@@ -278,8 +286,10 @@ fn child_wire(args: &[String]) -> Result<Value, String> {
     };
     let fail = |stage: &str, e: String| -> Result<Value, String> {
         wirers::kill_leftovers();
-        Ok(json!({"contender": name, "ports": k, "error": format!("{stage}: {e}"),
-                  "children_peak_rss_kib": rss::children_peak_kib()}))
+        Ok(
+            json!({"contender": name, "ports": k, "error": format!("{stage}: {e}"),
+                  "children_peak_rss_kib": rss::children_peak_kib()}),
+        )
     };
     if let Err(e) = w.prepare() {
         return fail("prepare", e);

@@ -91,12 +91,15 @@ pub fn document(
     let dns_rss = wdns.as_ref().and_then(|w| f(w, "peak_rss_kib"));
     let cli_rss = snapshot
         .iter()
-        .filter(|r| r["contender"].as_str().is_some_and(|c| c.starts_with("warren")) && ok(r))
+        .filter(|r| {
+            r["contender"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("warren"))
+                && ok(r)
+        })
         .filter_map(|r| f(r, "children_peak_rss_kib"))
         .reduce(f64::max);
-    let goal = |name: &str, target: &str, v: Option<f64>, met: Option<bool>| {
-        json!({"goal": name, "target": target, "measured": v, "met": met})
-    };
+    let goal = |name: &str, target: &str, v: Option<f64>, met: Option<bool>| json!({"goal": name, "target": target, "measured": v, "met": met});
     let goals = vec![
         goal(
             "warren >= 10x faster than netavark 2.x (setup, one container, one port)",
@@ -245,7 +248,9 @@ pub fn table(doc: &Value) -> String {
         m["kernel"].as_str().unwrap_or("?"),
         m["cpus"],
         m["netavark"].as_str().unwrap_or("netavark ?"),
-        m["netavark2"].as_str().unwrap_or("netavark 2.x not installed"),
+        m["netavark2"]
+            .as_str()
+            .unwrap_or("netavark 2.x not installed"),
         m["aardvark_dns"].as_str().unwrap_or("aardvark-dns ?"),
         m["cni_plugins"].as_str().unwrap_or("?"),
     );
@@ -331,7 +336,15 @@ pub fn table(doc: &Value) -> String {
     let _ = writeln!(
         t,
         "{:>7} {:>11} {:>11} {:>9} {:>11} {:>9} {:>9} {:>11} {:>9}",
-        "ports", "publish", "NAT conn/s", "NAT p50", "direct c/s", "dir p50", "NAT/dir", "NAT errors", "pod rm"
+        "ports",
+        "publish",
+        "NAT conn/s",
+        "NAT p50",
+        "direct c/s",
+        "dir p50",
+        "NAT/dir",
+        "NAT errors",
+        "pod rm"
     );
     for l in c["levels"].as_array().into_iter().flatten() {
         let k = l["ports"].as_u64().unwrap_or(0);
@@ -354,7 +367,7 @@ pub fn table(doc: &Value) -> String {
     }
     let _ = writeln!(
         t,
-        "  publish = one `warren pod publish POD -p 20000[-LAST]:80` (all ports in one call); the client connects to the last port"
+        "  publish = one `warren pod publish POD -p 20000[-LAST]:20000[-LAST]` (all ports in one call); the client connects to LAST"
     );
 
     let _ = writeln!(

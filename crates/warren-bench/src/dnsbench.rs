@@ -125,10 +125,7 @@ fn start(server: &str, warren: &str) -> Result<Running, String> {
 pub fn child(args: &[String]) -> Result<Value, String> {
     let server = args.first().map_or("", String::as_str);
     let warren = args.get(1).map_or("warren", String::as_str);
-    let secs: f64 = args
-        .get(2)
-        .and_then(|s| s.parse().ok())
-        .ok_or("bad secs")?;
+    let secs: f64 = args.get(2).and_then(|s| s.parse().ok()).ok_or("bad secs")?;
     crate::wirers::sh(&["ip", "link", "set", "lo", "up"])?;
     let mut r = start(server, warren)?;
     let result = measure(secs);

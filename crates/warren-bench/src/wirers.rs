@@ -270,9 +270,11 @@ impl Wirer for Warren {
             )?;
             self.first_ms = Some(t.as_secs_f64() * 1e3);
             if Warren::dns_pid().is_none() {
-                return Err("no DNS server running after the first pod on a bridge network \
+                return Err(
+                    "no DNS server running after the first pod on a bridge network \
                             (/run/warren/dns/pid)"
-                    .into());
+                        .into(),
+                );
             }
         }
         Ok(())

@@ -146,17 +146,14 @@ pub fn document(
         version(&o.netavark2, &["--version"])
     });
     m["aardvark_dns"] = json!(version(crate::wirers::AARDVARK_DEFAULT, &["--version"]));
-    m["cni_plugins"] = json!(version("/usr/lib/cni/bridge", &["--version"]).or_else(|| {
-        // The plugins print their version on stderr.
-        let out = std::process::Command::new("/usr/lib/cni/bridge")
-            .arg("--version")
-            .output()
-            .ok()?;
-        String::from_utf8_lossy(&out.stderr)
-            .lines()
-            .next()
-            .map(str::to_owned)
-    }));
+    // The Debian build's plugins report "version unknown": ask the package.
+    m["cni_plugins"] = json!(
+        version(
+            "dpkg-query",
+            &["-W", "-f", "${Version}", "containernetworking-plugins"]
+        )
+        .map(|v| format!("containernetworking-plugins {v}"))
+    );
     json!({
         "benchmark": "containers",
         "timestamp": timestamp(),
@@ -282,6 +279,24 @@ pub fn table(doc: &Value) -> String {
             ratio(f(r, "teardown_over_warren")),
             mib(f(r, "children_peak_rss_kib")),
             ms(f(r, "first_container_ms")),
+        );
+    }
+    let mut servers = Vec::new();
+    for r in doc["wire"].as_array().into_iter().flatten() {
+        for (name, kib) in r["dns_servers_peak_rss_kib"].as_object().into_iter().flatten() {
+            servers.push(format!(
+                "{name} {} (under {}, {} port(s))",
+                mib(kib.as_f64()),
+                label(r["contender"].as_str().unwrap_or("?")),
+                r["ports"]
+            ));
+        }
+    }
+    if !servers.is_empty() {
+        let _ = writeln!(
+            t,
+            "  DNS servers' peak RSS at the end: {}",
+            servers.join("; ")
         );
     }
     let _ = writeln!(

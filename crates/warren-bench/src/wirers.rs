@@ -133,7 +133,7 @@ pub fn kill_leftovers() -> usize {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
             continue;
         };
-        if pid == self_pid {
+        if pid == self_pid || is_zombie(pid) {
             continue;
         }
         if std::fs::read_link(format!("/proc/{pid}/ns/user")).is_ok_and(|u| u == me) {
@@ -159,14 +159,18 @@ pub fn pid_peak_kib(pid: i32) -> Option<u64> {
         .ok()
 }
 
+/// Whether `pid` is gone or a zombie (exited, not yet reaped by whoever inherited it).
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+        stat.rsplit_once(')')
+            .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+    })
+}
+
 /// A pid from a pid file, if that process is alive (not a zombie).
 pub fn live_pid(file: &str) -> Option<i32> {
     let pid: i32 = std::fs::read_to_string(file).ok()?.trim().parse().ok()?;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let zombie = stat
-        .rsplit_once(')')
-        .is_some_and(|(_, r)| r.trim_start().starts_with('Z'));
-    (!zombie).then_some(pid)
+    (!is_zombie(pid)).then_some(pid)
 }
 
 /// Check inside namespace `ns`: `eth0` up with an IPv4 address and a default route via `gw`.

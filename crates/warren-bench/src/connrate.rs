@@ -109,11 +109,43 @@ impl Server {
     }
 }
 
+/// What one target got over the rounds: connect latencies (µs), errors, seconds spent.
+#[derive(Debug, Default)]
+struct Tally {
+    lat: Vec<u32>,
+    errors: u64,
+    first_error: Option<String>,
+    seconds: f64,
+    accepted: u64,
+}
+
+impl Tally {
+    fn summary(mut self, target: SocketAddr) -> Value {
+        self.lat.sort_unstable();
+        let lat = &self.lat;
+        let pct = |p: f64| {
+            lat.get(((lat.len() as f64 - 1.0) * p).round() as usize)
+                .copied()
+        };
+        json!({
+            "target": target.to_string(),
+            "connections": lat.len(),
+            "errors": self.errors,
+            "first_error": self.first_error,
+            "seconds": self.seconds,
+            "conn_per_s": lat.len() as f64 / self.seconds.max(1e-9),
+            "p50_us": pct(0.5),
+            "p99_us": pct(0.99),
+            "accepted_by_server": self.accepted,
+        })
+    }
+}
+
 /// Connect to `target` from the client namespace as fast as possible for `secs` (after
-/// `warmup` connections): rate and connect latency percentiles.
-fn hammer(target: SocketAddr, secs: f64, warmup: usize) -> Result<Value, String> {
+/// `warmup` untimed connections), adding to `tally`.
+fn hammer(target: SocketAddr, secs: f64, warmup: usize, tally: &mut Tally) -> Result<(), String> {
     std::thread::scope(|s| {
-        s.spawn(|| -> Result<Value, String> {
+        s.spawn(|| -> Result<(), String> {
             enter("/run/netns/client")?;
             let connect = || -> Result<Duration, std::io::Error> {
                 let t = Instant::now();
@@ -127,40 +159,60 @@ fn hammer(target: SocketAddr, secs: f64, warmup: usize) -> Result<Value, String>
             for _ in 0..warmup {
                 connect().map_err(|e| format!("warm-up connect to {target}: {e}"))?;
             }
-            let mut lat: Vec<u32> = Vec::with_capacity(100_000);
-            let mut errors = 0u64;
-            let mut first_error = None;
             let limit = Duration::from_secs_f64(secs);
             let t = Instant::now();
             while t.elapsed() < limit {
                 match connect() {
-                    Ok(d) => lat.push(d.as_micros().min(u128::from(u32::MAX)) as u32),
+                    Ok(d) => tally
+                        .lat
+                        .push(d.as_micros().min(u128::from(u32::MAX)) as u32),
                     Err(e) => {
-                        errors += 1;
-                        first_error.get_or_insert(e.to_string());
+                        tally.errors += 1;
+                        tally.first_error.get_or_insert(e.to_string());
                     }
                 }
             }
-            let wall = t.elapsed().as_secs_f64();
-            lat.sort_unstable();
-            let pct = |p: f64| {
-                lat.get(((lat.len() as f64 - 1.0) * p).round() as usize)
-                    .copied()
-            };
-            Ok(json!({
-                "target": target.to_string(),
-                "connections": lat.len(),
-                "errors": errors,
-                "first_error": first_error,
-                "seconds": wall,
-                "conn_per_s": lat.len() as f64 / wall,
-                "p50_us": pct(0.5),
-                "p99_us": pct(0.99),
-            }))
+            tally.seconds += t.elapsed().as_secs_f64();
+            Ok(())
         })
         .join()
         .unwrap_or_else(|_| Err("client thread panicked".into()))
     })
+}
+
+/// Rounds of NAT and direct measurement, alternating which goes first, so drift in the
+/// machine's load and the conntrack table's growth hit both alike.
+const ROUNDS: usize = 4;
+
+fn measure(
+    server: &Server,
+    nat: SocketAddr,
+    direct: SocketAddr,
+    secs: f64,
+) -> Result<(Value, Value), String> {
+    let (mut tn, mut td) = (Tally::default(), Tally::default());
+    let per = secs / ROUNDS as f64;
+    for round in 0..ROUNDS {
+        let warmup = if round == 0 { 200 } else { 20 };
+        let order = if round % 2 == 0 {
+            [true, false]
+        } else {
+            [false, true]
+        };
+        for is_nat in order {
+            let (target, tally) = if is_nat {
+                (nat, &mut tn)
+            } else {
+                (direct, &mut td)
+            };
+            let before = server.accepted();
+            hammer(target, per, warmup, tally)?;
+            // Let the accept loop drain its queue before reading its count.
+            std::thread::sleep(Duration::from_millis(50));
+            tally.accepted += (server.accepted() - before).saturating_sub(warmup as u64);
+        }
+    }
+    Ok((tn.summary(nat), td.summary(direct)))
 }
 
 fn client_namespace() -> Result<(), String> {
@@ -214,17 +266,10 @@ fn one_level(warren: &str, level: usize, secs: f64) -> Result<Value, String> {
     let server = Server::start(&format!("warren-{id}"), last as u16)?;
     let nat_target = SocketAddr::new(IpAddr::V4(HOST_ADDR), last as u16);
     let direct_target = SocketAddr::new(IpAddr::V4(server.addr), last as u16);
-    let before = server.accepted();
-    let nat = hammer(nat_target, secs, 200);
-    std::thread::sleep(Duration::from_millis(200));
-    let nat_accepted = server.accepted() - before;
-    let before = server.accepted();
-    let direct = hammer(direct_target, secs, 200);
-    std::thread::sleep(Duration::from_millis(200));
-    let direct_accepted = server.accepted() - before;
+    let measured = measure(&server, nat_target, direct_target, secs);
     server.stop();
     let (rm, _) = timed(Warren::cmd(warren).args(["pod", "rm", &pod]), None)?;
-    let (nat, direct) = (nat?, direct?);
+    let (nat, direct) = measured?;
     let rate = |v: &Value| v["conn_per_s"].as_f64();
     Ok(json!({
         "ports": level,
@@ -233,8 +278,6 @@ fn one_level(warren: &str, level: usize, secs: f64) -> Result<Value, String> {
         "pod_rm_ms": rm.as_secs_f64() * 1e3,
         "nat": nat,
         "direct": direct,
-        "nat_accepted_by_server": nat_accepted,
-        "direct_accepted_by_server": direct_accepted,
         "nat_over_direct_rate": rate(&nat).zip(rate(&direct)).map(|(a, b)| a / b),
     }))
 }
@@ -280,6 +323,8 @@ pub fn child(args: &[String]) -> Result<Value, String> {
                  client: a namespace behind a veth to the host (192.168.250.2 -> .1), one thread \
                  doing connect + close (SO_LINGER 0) in a loop; NAT = to 192.168.250.1:LAST (the \
                  last published port, DNAT by warren's rules), direct = to the pod's address :LAST \
-                 over the same path (routed by the host, no DNAT); 200 warm-up connections each",
+                 over the same path (routed by the host, no DNAT); S seconds each, in 4 rounds alternating \
+                 which goes first; 200 warm-up connections first (20 per later round), untimed; \
+                 accepted_by_server counts the timed connections the server accepted",
     }))
 }

@@ -283,7 +283,11 @@ pub fn table(doc: &Value) -> String {
     }
     let mut servers = Vec::new();
     for r in doc["wire"].as_array().into_iter().flatten() {
-        for (name, kib) in r["dns_servers_peak_rss_kib"].as_object().into_iter().flatten() {
+        for (name, kib) in r["dns_servers_peak_rss_kib"]
+            .as_object()
+            .into_iter()
+            .flatten()
+        {
             servers.push(format!(
                 "{name} {} (under {}, {} port(s))",
                 mib(kib.as_f64()),

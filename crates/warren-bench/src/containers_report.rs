@@ -281,26 +281,31 @@ pub fn table(doc: &Value) -> String {
             ms(f(r, "first_container_ms")),
         );
     }
-    let mut servers = Vec::new();
+    // The DNS servers the contenders left running: the largest peak per server and contender.
+    let mut servers: Vec<(String, String, f64)> = Vec::new();
     for r in doc["wire"].as_array().into_iter().flatten() {
+        let c = label(r["contender"].as_str().unwrap_or("?")).to_owned();
         for (name, kib) in r["dns_servers_peak_rss_kib"]
             .as_object()
             .into_iter()
             .flatten()
         {
-            servers.push(format!(
-                "{name} {} (under {}, {} port(s))",
-                mib(kib.as_f64()),
-                label(r["contender"].as_str().unwrap_or("?")),
-                r["ports"]
-            ));
+            let kib = kib.as_f64().unwrap_or(0.0);
+            match servers.iter_mut().find(|s| s.0 == *name && s.1 == c) {
+                Some(s) => s.2 = s.2.max(kib),
+                None => servers.push((name.clone(), c.clone(), kib)),
+            }
         }
     }
     if !servers.is_empty() {
+        let shown: Vec<String> = servers
+            .iter()
+            .map(|(n, c, k)| format!("{n} {} (under {c})", mib(Some(*k))))
+            .collect();
         let _ = writeln!(
             t,
-            "  DNS servers' peak RSS at the end: {}",
-            servers.join("; ")
+            "  DNS servers' peak RSS after the runs: {}",
+            shown.join(", ")
         );
     }
     let _ = writeln!(

@@ -219,7 +219,7 @@ fn label(c: &str) -> &str {
         "warren-dnscold" => "warren (DNS first use)",
         "netavark" => "netavark 1.4 (iptables)",
         "netavark-dns" => "netavark 1.4 + aardvark",
-        "netavark2" => "netavark 2.x",
+        "netavark2" => "netavark 2.x (nftables)",
         "cni" => "CNI bridge+portmap",
         other => other,
     }

@@ -488,8 +488,8 @@ impl Wirer for Netavark {
         format!(
             "one process `{} --config DIR{} setup /run/netns/nI` with the network options JSON on \
              stdin (bridge nv0 10.89.0.0/16, static IP, masquerade, port_mappings of range 1, \
-             dns_enabled {}; Debian's build: iptables firewall driver for 1.4), then `teardown`; \
-             the namespace is created before and deleted after, untimed{}",
+             dns_enabled {}; firewall: {}), then `teardown`; the namespace is created before \
+             and deleted after, untimed{}",
             self.bin,
             if self.dns {
                 " --aardvark-binary aardvark-dns"
@@ -497,6 +497,11 @@ impl Wirer for Netavark {
                 ""
             },
             self.dns,
+            if self.bin == NETAVARK_DEFAULT {
+                "iptables (Debian's 1.4 build)"
+            } else {
+                "the binary's default driver (nftables for 2.x: one table `inet netavark`)"
+            },
             if self.dns {
                 "; an anchor container keeps aardvark-dns running (steady state)"
             } else {

@@ -1,7 +1,8 @@
-//! `containers`, part 4: warren-dns against aardvark-dns. Each server answers one known name
-//! (`web` → 10.0.0.2) on 127.0.0.1 in the sandbox; one client sends A queries one at a time
-//! for a few seconds: latency percentiles, queries per second, and the server's peak RSS
-//! (`VmHWM` read from /proc before it is stopped).
+//! `containers`, part 4: warren-dns against aardvark-dns. Both servers run in one sandbox, each
+//! answering one known name (`web` → 10.0.0.2) on 127.0.0.1 (ports 5300 and 5301); one client
+//! sends A queries one at a time, to one server then the other in alternating rounds (so drift
+//! in the machine's load hits both alike): latency percentiles, queries per second, and each
+//! server's own peak RSS (`VmHWM` read from /proc before it is stopped).
 
 use std::net::{Ipv4Addr, UdpSocket};
 use std::process::{Child, Command, Stdio};
@@ -15,6 +16,8 @@ use crate::wirers::{AARDVARK_DEFAULT, WORK, live_pid, pid_peak_kib};
 pub const SERVERS: &[&str] = &["warren-dns", "aardvark-dns"];
 
 const PORT: u16 = 5300;
+/// Rounds per server, alternating which goes first.
+const ROUNDS: usize = 4;
 const ANSWER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 
 /// An A query for `web.` with id `id` (recursion desired).
@@ -50,7 +53,7 @@ struct Running {
     what: String,
 }
 
-fn start(server: &str, warren: &str) -> Result<Running, String> {
+fn start(server: &str, warren: &str, port: u16) -> Result<Running, String> {
     let dir = format!("{WORK}/dns");
     std::fs::create_dir_all(&dir).map_err(|e| format!("mkdir {dir}: {e}"))?;
     match server {
@@ -60,7 +63,7 @@ fn start(server: &str, warren: &str) -> Result<Running, String> {
             let pid_file = format!("{dir}/warren-dns.pid");
             let conf = json!({
                 "listen": [{"network": "n", "addr": "127.0.0.1"}],
-                "port": PORT,
+                "port": port,
                 "upstreams": [],
                 "names": [{"name": "web", "network": "n", "addrs": [ANSWER.to_string()]}],
             });
@@ -89,7 +92,7 @@ fn start(server: &str, warren: &str) -> Result<Running, String> {
             std::fs::write(format!("{cfg}/n"), &net).map_err(|e| format!("{cfg}/n: {e}"))?;
             // `run` daemonizes: the started process exits, the server's pid is in the dir.
             let st = Command::new(AARDVARK_DEFAULT)
-                .args(["--config", &cfg, "-p", &PORT.to_string(), "run"])
+                .args(["--config", &cfg, "-p", &port.to_string(), "run"])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -121,99 +124,187 @@ fn start(server: &str, warren: &str) -> Result<Running, String> {
     }
 }
 
-/// In the sandbox: `containers-dns SERVER WARREN SECS`.
-pub fn child(args: &[String]) -> Result<Value, String> {
-    let server = args.first().map_or("", String::as_str);
-    let warren = args.get(1).map_or("warren", String::as_str);
-    let secs: f64 = args.get(2).and_then(|s| s.parse().ok()).ok_or("bad secs")?;
-    crate::wirers::sh(&["ip", "link", "set", "lo", "up"])?;
-    let mut r = start(server, warren)?;
-    let result = measure(secs);
-    let peak = pid_peak_kib(r.pid);
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(r.pid),
-        nix::sys::signal::Signal::SIGKILL,
-    );
-    if let Some(c) = r.child.as_mut() {
-        let _ = c.wait();
-    }
-    crate::wirers::kill_leftovers();
-    let mut v = match result {
-        Ok(v) => v,
-        Err(e) => json!({"error": e}),
-    };
-    v["server"] = json!(server);
-    v["peak_rss_kib"] = json!(peak);
-    v["what"] = json!(r.what);
-    Ok(v)
+/// Latencies (µs) and errors of one server over the rounds.
+#[derive(Debug, Default)]
+struct Tally {
+    lat: Vec<u32>,
+    errors: u64,
+    first_error: Option<String>,
+    seconds: f64,
 }
 
-fn measure(secs: f64) -> Result<Value, String> {
-    let sock = UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
-    sock.connect(("127.0.0.1", PORT))
-        .map_err(|e| format!("connect: {e}"))?;
-    sock.set_read_timeout(Some(Duration::from_millis(500)))
-        .map_err(|e| e.to_string())?;
-    let mut buf = [0u8; 1500];
-    let mut id: u16 = 0;
-    let mut ask = |id: u16| -> Result<Duration, String> {
-        let q = query(id);
-        let t = Instant::now();
-        sock.send(&q).map_err(|e| format!("send: {e}"))?;
-        loop {
-            let n = sock.recv(&mut buf).map_err(|e| format!("recv: {e}"))?;
-            // A late reply to an earlier (timed-out) query is skipped.
-            if n >= 2 && buf[..2] == id.to_be_bytes() {
-                check(&buf[..n], id)?;
-                return Ok(t.elapsed());
+/// In the sandbox: `containers-dns WARREN SECS`: both servers, alternating rounds.
+pub fn child(args: &[String]) -> Result<Value, String> {
+    let warren = args.first().map_or("warren", String::as_str);
+    let secs: f64 = args.get(1).and_then(|s| s.parse().ok()).ok_or("bad secs")?;
+    crate::wirers::sh(&["ip", "link", "set", "lo", "up"])?;
+    let mut running = Vec::new();
+    let mut clients = Vec::new();
+    for (k, server) in SERVERS.iter().enumerate() {
+        let port = PORT + k as u16;
+        let r = start(server, warren, port).and_then(|r| Client::new(port).map(|c| (r, c)));
+        match r {
+            Ok((r, c)) => {
+                running.push(Some(r));
+                clients.push(Some(c));
             }
-        }
-    };
-    // Wait for the server to answer (it may still be binding), then warm up.
-    let t = Instant::now();
-    loop {
-        id = id.wrapping_add(1);
-        match ask(id) {
-            Ok(_) => break,
-            Err(e) if t.elapsed() > Duration::from_secs(5) => {
-                return Err(format!("no valid answer within 5 s: {e}"));
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
-        }
-    }
-    for _ in 0..200 {
-        id = id.wrapping_add(1);
-        ask(id)?;
-    }
-    let mut lat: Vec<u32> = Vec::with_capacity(200_000);
-    let mut errors = 0u64;
-    let mut first_error = None;
-    let limit = Duration::from_secs_f64(secs);
-    let t = Instant::now();
-    while t.elapsed() < limit {
-        id = id.wrapping_add(1);
-        match ask(id) {
-            Ok(d) => lat.push(d.as_micros().min(u128::from(u32::MAX)) as u32),
             Err(e) => {
-                errors += 1;
-                first_error.get_or_insert(e);
+                running.push(None);
+                clients.push(None);
+                eprintln!("[containers] dns: {server}: {e}");
             }
         }
     }
-    let wall = t.elapsed().as_secs_f64();
-    lat.sort_unstable();
+    let mut tallies: Vec<Tally> = SERVERS.iter().map(|_| Tally::default()).collect();
+    let mut failed: Vec<Option<String>> = SERVERS.iter().map(|_| None).collect();
+    for (k, c) in clients.iter_mut().enumerate() {
+        match c {
+            Some(c) => {
+                if let Err(e) = c.ready() {
+                    failed[k] = Some(e);
+                }
+            }
+            None => failed[k] = Some("the server did not start".into()),
+        }
+    }
+    let per = secs / ROUNDS as f64;
+    for round in 0..ROUNDS {
+        let mut order: Vec<usize> = (0..SERVERS.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for k in order {
+            if failed[k].is_some() {
+                continue;
+            }
+            if let Some(c) = clients[k].as_mut() {
+                c.run(per, &mut tallies[k]);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (k, server) in SERVERS.iter().enumerate() {
+        let (peak, what) = match running[k].as_mut() {
+            Some(r) => {
+                let peak = pid_peak_kib(r.pid);
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(r.pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+                if let Some(c) = r.child.as_mut() {
+                    let _ = c.wait();
+                }
+                (peak, Some(r.what.clone()))
+            }
+            None => (None, None),
+        };
+        let mut v = match failed[k].take() {
+            Some(e) => json!({ "error": e }),
+            None => summary(std::mem::take(&mut tallies[k])),
+        };
+        v["server"] = json!(server);
+        v["port"] = json!(PORT + k as u16);
+        v["peak_rss_kib"] = json!(peak);
+        v["what"] = json!(what);
+        out.push(v);
+    }
+    crate::wirers::kill_leftovers();
+    Ok(json!({ "servers": out, "rounds": ROUNDS }))
+}
+
+fn summary(mut t: Tally) -> Value {
+    t.lat.sort_unstable();
+    let lat = &t.lat;
     let pct = |p: f64| {
         lat.get(((lat.len() as f64 - 1.0) * p).round() as usize)
             .copied()
     };
-    Ok(json!({
+    json!({
         "queries": lat.len(),
-        "errors": errors,
-        "first_error": first_error,
-        "seconds": wall,
-        "queries_per_s": lat.len() as f64 / wall,
+        "errors": t.errors,
+        "first_error": t.first_error,
+        "seconds": t.seconds,
+        "queries_per_s": lat.len() as f64 / t.seconds.max(1e-9),
         "p50_us": pct(0.5),
         "p99_us": pct(0.99),
         "verified": "every counted reply: matching id, NOERROR, an A record 10.0.0.2",
-    }))
+    })
+}
+
+/// One UDP client of one server.
+struct Client {
+    sock: UdpSocket,
+    id: u16,
+    buf: [u8; 1500],
+}
+
+impl Client {
+    fn new(port: u16) -> Result<Client, String> {
+        let sock = UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
+        sock.connect(("127.0.0.1", port))
+            .map_err(|e| format!("connect: {e}"))?;
+        sock.set_read_timeout(Some(Duration::from_millis(500)))
+            .map_err(|e| e.to_string())?;
+        Ok(Client {
+            sock,
+            id: 0,
+            buf: [0; 1500],
+        })
+    }
+
+    /// One query, its reply checked: the round-trip time.
+    fn ask(&mut self) -> Result<Duration, String> {
+        self.id = self.id.wrapping_add(1);
+        let id = self.id;
+        let q = query(id);
+        let t = Instant::now();
+        self.sock.send(&q).map_err(|e| format!("send: {e}"))?;
+        loop {
+            let n = self
+                .sock
+                .recv(&mut self.buf)
+                .map_err(|e| format!("recv: {e}"))?;
+            // A late reply to an earlier (timed-out) query is skipped.
+            if n >= 2 && self.buf[..2] == id.to_be_bytes() {
+                check(&self.buf[..n], id)?;
+                return Ok(t.elapsed());
+            }
+        }
+    }
+
+    /// Wait for the server to answer (it may still be binding), then warm up.
+    fn ready(&mut self) -> Result<(), String> {
+        let t = Instant::now();
+        loop {
+            match self.ask() {
+                Ok(_) => break,
+                Err(e) if t.elapsed() > Duration::from_secs(5) => {
+                    return Err(format!("no valid answer within 5 s: {e}"));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+        for _ in 0..200 {
+            self.ask()?;
+        }
+        Ok(())
+    }
+
+    /// Queries one at a time for `secs`.
+    fn run(&mut self, secs: f64, tally: &mut Tally) {
+        let limit = Duration::from_secs_f64(secs);
+        let t = Instant::now();
+        while t.elapsed() < limit {
+            match self.ask() {
+                Ok(d) => tally
+                    .lat
+                    .push(d.as_micros().min(u128::from(u32::MAX)) as u32),
+                Err(e) => {
+                    tally.errors += 1;
+                    tally.first_error.get_or_insert(e);
+                }
+            }
+        }
+        tally.seconds += t.elapsed().as_secs_f64();
+    }
 }

@@ -3,6 +3,7 @@
 //! ```text
 //! warren-bench wiring [--n N] [--per-bridge P] [--script-n M] [--warren PATH] [--out FILE]
 //!                     [--parts a,b] [--repeat R] [--contenders LIST]
+//! warren-bench containers [--n N] [--seq-n M] [--secs S] [--parts wire,seq,connrate,dns] ...
 //! ```
 //!
 //! The parent process only orchestrates: every contender runs in a fresh sandbox (this program
@@ -11,12 +12,17 @@
 //! one contender's namespaces before starting the next. The figures are printed as a table and
 //! written as JSON.
 
+mod connrate;
+mod containers;
+mod containers_report;
+mod dnsbench;
 mod nl;
 mod nscli;
 mod plan;
 mod report;
 mod rss;
 mod sandbox;
+mod wirers;
 mod wiring;
 
 use std::process::ExitCode;
@@ -28,19 +34,32 @@ use crate::plan::Plan;
 
 const USAGE: &str = "usage: warren-bench wiring [--n N] [--per-bridge P] [--script-n M] \
 [--warren PATH] [--out FILE] [--parts a,b] [--repeat R] [--contenders raw,warren,ip-batch,ip-script,ip-each,\
-warren-each,warren-bulk]\n       warren-bench list";
+warren-each,warren-bulk]\n       warren-bench containers --help\n       warren-bench list";
 
 /// Benchmarks this program knows, with a one-line description.
-const BENCHMARKS: &[(&str, &str)] = &[(
-    "wiring",
-    "1,000 namespaces on bridges (veth, address, default route) up and down: warren library vs \
-     raw netlink vs ip script vs ip -batch; warren ns vs ip netns, one process per name and bulk",
-)];
+const BENCHMARKS: &[(&str, &str)] = &[
+    (
+        "wiring",
+        "1,000 namespaces on bridges (veth, address, default route) up and down: warren library \
+         vs raw netlink vs ip script vs ip -batch; warren ns vs ip netns, one process per name \
+         and bulk",
+    ),
+    (
+        "containers",
+        "one container with masquerade and 0/1/10 ports, 100 in sequence, new connections to \
+         10,000 published ports, DNS: warren vs netavark, the CNI chain and aardvark-dns",
+    ),
+];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("wiring") => wiring_main(&args[1..]),
+        Some("containers") if args.get(1).is_some_and(|a| a == "-h" || a == "--help") => {
+            println!("{}", containers::USAGE);
+            Ok(())
+        }
+        Some("containers") => containers::main(&args[1..]),
         Some("child") => return child_main(&args[1..]),
         Some("list") => {
             for (name, what) in BENCHMARKS {
@@ -223,7 +242,9 @@ fn child_main(args: &[String]) -> ExitCode {
     let result = sandbox::enter_child().and_then(|()| match args.first().map(String::as_str) {
         Some("wiring-a") => child_wiring(&args[1..]),
         Some("ns") => child_ns(&args[1..]),
-        _ => Err("unknown child command".into()),
+        Some(cmd) => containers::child(cmd, &args[1..])
+            .unwrap_or_else(|| Err("unknown child command".into())),
+        None => Err("unknown child command".into()),
     });
     match result {
         Ok(v) => {

@@ -151,7 +151,9 @@ impl Engine {
                 warren_store::list_containers(tx)?,
             ))
         })?;
+        crate::failpoint("dns-read");
         let cfg = config(&nets, &containers, &crate::files::host_resolv().nameservers);
+        crate::failpoint("dns-config");
         let pid_file = dir.join("pid");
         let running = read_pid(&pid_file);
         let wanted = cfg["listen"].as_array().is_some_and(|l| !l.is_empty());
@@ -162,6 +164,7 @@ impl Engine {
         let tmp = dir.join(format!(".config.json.{}", std::process::id()));
         std::fs::write(&tmp, cfg.to_string()).map_err(Error::io("write", &tmp))?;
         std::fs::rename(&tmp, &path).map_err(Error::io("rename into place", &path))?;
+        crate::failpoint("dns-written");
         match running {
             Some(pid) => {
                 let _ = nix::sys::signal::kill(

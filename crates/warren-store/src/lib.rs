@@ -78,6 +78,10 @@ impl Store {
         self.conn
             .pragma_update(None, "synchronous", "NORMAL")
             .map_err(|e| Error::db("set synchronous", &path, e))?;
+        // Keep the WAL short: every process opening the database reads it whole.
+        self.conn
+            .pragma_update(None, "wal_autocheckpoint", 64)
+            .map_err(|e| Error::db("set WAL auto-checkpoint", &path, e))?;
         // Read pages straight from the page cache instead of one pread each.
         self.conn
             .pragma_update(None, "mmap_size", 64 * 1024 * 1024)

@@ -275,6 +275,9 @@ sandbox_test! {
         assert_eq!(ifs, ["lo"], "none: only lo");
         W.ok(&["run", "-d", "--name", "t", "--", "sleep", "30"]);
         let inside = W.ok(&["run", "--rm", "--net", "container:t", "--", "readlink", "/proc/self/ns/net"]);
+        // It resolves through t's network: the embedded server on t's gateway.
+        let resolv = W.ok(&["run", "--rm", "--net", "container:t", "--", "cat", "/etc/resolv.conf"]);
+        assert!(resolv.contains("nameserver 10.88.0.1"), "{resolv}");
         let t_pid = record("t")["pid"].as_i64().unwrap();
         let t_link = std::fs::read_link(format!("/proc/{t_pid}/ns/net")).unwrap();
         assert_eq!(inside.trim(), t_link.to_str().unwrap(), "container: joins t's namespace");

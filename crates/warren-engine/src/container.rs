@@ -306,30 +306,37 @@ impl Engine {
             }
         }
         // Joining another namespace: find it now.
-        let (joined, pod): (Option<String>, Option<Container>) = match &mode {
-            NetMode::Container(target) => {
-                let t = self
-                    .store
-                    .read(|tx| warren_store::find_container(tx, target))?
-                    .ok_or_else(|| {
-                        Error::Store(warren_store::Error::NotFound {
-                            what: "container",
-                            name: target.clone(),
-                        })
-                    })?;
-                let path = self.netns_of(&t)?;
-                (Some(path), None)
-            }
-            NetMode::Pod(p) => {
-                let pc = self.pod(p)?;
-                let path = pc
-                    .netns
-                    .clone()
-                    .ok_or_else(|| Error::State(format!("pod {p} has no namespace")))?;
-                (Some(path), Some(pc))
-            }
-            _ => (None, None),
-        };
+        // `shared`: whose endpoints the container's files describe (its pod's, or those of
+        // the container whose namespace it joins).
+        let (joined, pod, shared): (Option<String>, Option<Container>, Option<Container>) =
+            match &mode {
+                NetMode::Container(target) => {
+                    let t = self
+                        .store
+                        .read(|tx| warren_store::find_container(tx, target))?
+                        .ok_or_else(|| {
+                            Error::Store(warren_store::Error::NotFound {
+                                what: "container",
+                                name: target.clone(),
+                            })
+                        })?;
+                    let path = self.netns_of(&t)?;
+                    let shared = match &t.pod {
+                        Some(p) => self.store.read(|tx| warren_store::find_container(tx, p))?,
+                        None => Some(t),
+                    };
+                    (Some(path), None, shared)
+                }
+                NetMode::Pod(p) => {
+                    let pc = self.pod(p)?;
+                    let path = pc
+                        .netns
+                        .clone()
+                        .ok_or_else(|| Error::State(format!("pod {p} has no namespace")))?;
+                    (Some(path), Some(pc.clone()), Some(pc))
+                }
+                _ => (None, None, None),
+            };
         let settings = Settings {
             cmd: spec.cmd.clone(),
             dns: spec.dns.clone(),
@@ -434,7 +441,7 @@ impl Engine {
             let dir = e.paths.container_dir(&c.id);
             undo.push(Step::Dir(dir.clone()));
             let all_nets = e.networks()?;
-            let files = e.write_files(&c, pod.as_ref(), &settings, &all_nets)?;
+            let files = e.write_files(&c, shared.as_ref(), &settings, &all_nets)?;
             failpoint("after-files");
             e.dns_refresh()?;
             failpoint("after-dns");
@@ -487,14 +494,14 @@ impl Engine {
     fn write_files(
         &self,
         c: &Container,
-        pod: Option<&Container>,
+        shared: Option<&Container>,
         s: &Settings,
         nets: &[Network],
     ) -> Result<Vec<(PathBuf, PathBuf)>> {
         let dir = self.paths.container_dir(&c.id);
         let host = files::host_resolv();
         // The embedded server answers on the first bridge network's gateway.
-        let eps = pod.map_or(&c.endpoints, |p| &p.endpoints);
+        let eps = shared.map_or(&c.endpoints, |p| &p.endpoints);
         let gw = eps.iter().find_map(|e| {
             let n = nets.iter().find(|n| n.id == e.network_id)?;
             if n.driver != "bridge" {

@@ -145,6 +145,7 @@ impl Engine {
             .map_err(Error::io("open", &lock_path))?;
         let _lock = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
             .map_err(|(_, e)| Error::io("lock", &lock_path)(std::io::Error::from(e)))?;
+        crate::failpoint("dns-locked");
         let (nets, containers) = self.store.read(|tx| {
             Ok::<_, Error>((
                 warren_store::list_networks(tx)?,

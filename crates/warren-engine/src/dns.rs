@@ -4,61 +4,94 @@
 //! first needs it, and the server exits by itself when its config lists no address to listen
 //! on.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-use warren_store::{Container, ContainerState, Kind, Network};
+use serde::Serialize;
+use warren_store::{DnsEndpoint, Kind, Network};
 
 use crate::Engine;
 use crate::error::{Error, Result};
 
-/// The server's config, as JSON (see the `warren-dns` crate for its meaning).
-pub fn config(
-    nets: &[Network],
-    containers: &[Container],
+/// The server's config file (see the `warren-dns` crate for its meaning).
+#[derive(Debug, Serialize)]
+pub struct Config<'a> {
+    /// Gateways to listen on, per network.
+    pub listen: Vec<Listen<'a>>,
+    /// Port.
+    pub port: u16,
+    /// Default upstreams, `ip:53`.
+    pub upstreams: Vec<String>,
+    /// Names.
+    pub names: Vec<Name<'a>>,
+    /// Per-client upstreams (`--dns`).
+    pub client_upstreams: BTreeMap<String, Vec<String>>,
+}
+
+/// One listen address.
+#[derive(Debug, Serialize)]
+pub struct Listen<'a> {
+    /// Network name.
+    pub network: &'a str,
+    /// Gateway address.
+    pub addr: IpAddr,
+}
+
+/// One name on one network.
+#[derive(Debug, Serialize)]
+pub struct Name<'a> {
+    /// The name.
+    pub name: &'a str,
+    /// Network name.
+    pub network: &'a str,
+    /// Its addresses there.
+    pub addrs: &'a [IpAddr],
+}
+
+/// The server's config from the live endpoints and pod members
+/// ([`warren_store::dns_view`]).
+pub fn config<'a>(
+    nets: &'a [Network],
+    endpoints: &'a [DnsEndpoint],
+    members: &'a [(String, String)],
     upstreams: &[IpAddr],
-) -> serde_json::Value {
-    let live = |c: &&Container| c.state != ContainerState::Exited;
+) -> Config<'a> {
     let mut used_nets = Vec::new();
     let mut names = Vec::new();
-    let mut clients = serde_json::Map::new();
-    for c in containers.iter().filter(live) {
-        // Names that resolve to this container's (or pod's) addresses.
-        let mut own: Vec<String> = vec![c.name.clone()];
-        if c.kind == Kind::Pod {
-            for m in containers
-                .iter()
-                .filter(live)
-                .filter(|m| m.pod.as_deref() == Some(&c.id))
-            {
-                own.push(m.name.clone());
-            }
+    let mut clients = BTreeMap::new();
+    for e in endpoints {
+        let Some(n) = nets.iter().find(|n| n.id == e.network_id) else {
+            continue;
+        };
+        if n.driver != "bridge" || e.addrs.is_empty() {
+            continue;
         }
-        let dns: Vec<String> = c.spec["dns"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str()).map(with_port).collect())
-            .unwrap_or_default();
-        for e in &c.endpoints {
-            let Some(n) = nets.iter().find(|n| n.id == e.network_id) else {
-                continue;
-            };
-            if n.driver != "bridge" || e.addrs.is_empty() {
-                continue;
-            }
-            if !used_nets.contains(&n.id) {
-                used_nets.push(n.id);
-            }
-            let addrs: Vec<String> = e.addrs.iter().map(ToString::to_string).collect();
-            for name in own.iter().chain(e.aliases.iter()) {
-                names.push(json!({"name": name, "network": n.name, "addrs": addrs}));
-            }
-            if !dns.is_empty() {
-                for a in &addrs {
-                    clients.insert(a.clone(), json!(dns));
-                }
+        if !used_nets.contains(&n.id) {
+            used_nets.push(n.id);
+        }
+        // Names that resolve to this container's (or pod's) addresses: its own, its aliases,
+        // and a pod's members'.
+        let pod_members = members
+            .iter()
+            .filter(|(pod, _)| e.kind == Kind::Pod && *pod == e.id)
+            .map(|(_, m)| m);
+        for name in std::iter::once(&e.name)
+            .chain(pod_members)
+            .chain(e.aliases.iter())
+        {
+            names.push(Name {
+                name,
+                network: &n.name,
+                addrs: &e.addrs,
+            });
+        }
+        if !e.dns.is_empty() {
+            let dns: Vec<String> = e.dns.iter().map(|d| with_port(d)).collect();
+            for a in &e.addrs {
+                clients.insert(a.to_string(), dns.clone());
             }
         }
     }
@@ -66,17 +99,23 @@ pub fn config(
     for n in nets.iter().filter(|n| used_nets.contains(&n.id)) {
         for s in &n.subnets {
             if let Some(gw) = s.gateway {
-                listen.push(json!({"network": n.name, "addr": gw.to_string()}));
+                listen.push(Listen {
+                    network: &n.name,
+                    addr: gw,
+                });
             }
         }
     }
-    json!({
-        "listen": listen,
-        "port": dns_port(),
-        "upstreams": upstreams.iter().map(|u| with_port(&u.to_string())).collect::<Vec<_>>(),
-        "names": names,
-        "client_upstreams": clients,
-    })
+    Config {
+        listen,
+        port: dns_port(),
+        upstreams: upstreams
+            .iter()
+            .map(|u| with_port(&u.to_string()))
+            .collect(),
+        names,
+        client_upstreams: clients,
+    }
 }
 
 fn with_port(ip: &str) -> String {
@@ -146,24 +185,31 @@ impl Engine {
         let _lock = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
             .map_err(|(_, e)| Error::io("lock", &lock_path)(std::io::Error::from(e)))?;
         crate::failpoint("dns-locked");
-        let (nets, containers) = self.store.read(|tx| {
+        let (nets, (endpoints, members)) = self.store.read(|tx| {
             Ok::<_, Error>((
                 warren_store::list_networks(tx)?,
-                warren_store::list_containers(tx)?,
+                warren_store::dns_view(tx)?,
             ))
         })?;
         crate::failpoint("dns-read");
-        let cfg = config(&nets, &containers, &crate::files::host_resolv().nameservers);
+        let cfg = config(
+            &nets,
+            &endpoints,
+            &members,
+            &crate::files::host_resolv().nameservers,
+        );
         crate::failpoint("dns-config");
         let pid_file = dir.join("pid");
         let running = read_pid(&pid_file);
-        let wanted = cfg["listen"].as_array().is_some_and(|l| !l.is_empty());
+        let wanted = !cfg.listen.is_empty();
         if running.is_none() && !wanted {
             return Ok(());
         }
         let path = dir.join("config.json");
         let tmp = dir.join(format!(".config.json.{}", std::process::id()));
-        std::fs::write(&tmp, cfg.to_string()).map_err(Error::io("write", &tmp))?;
+        let text =
+            serde_json::to_vec(&cfg).map_err(|e| Error::State(format!("DNS config: {e}")))?;
+        std::fs::write(&tmp, text).map_err(Error::io("write", &tmp))?;
         std::fs::rename(&tmp, &path).map_err(Error::io("rename into place", &path))?;
         crate::failpoint("dns-written");
         match running {

@@ -538,3 +538,87 @@ pub fn pod_members(tx: &Transaction<'_>, id: &str) -> Result<Vec<Container>> {
         .filter(|c| c.pod.as_deref() == Some(id))
         .collect())
 }
+
+/// One live endpoint as the DNS server needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsEndpoint {
+    /// The container's (or pod's) id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Container or pod.
+    pub kind: Kind,
+    /// The network's row id.
+    pub network_id: i64,
+    /// Aliases on that network.
+    pub aliases: Vec<String>,
+    /// Its addresses there.
+    pub addrs: Vec<IpAddr>,
+    /// The container's own upstream servers (`--dns`), as stored.
+    pub dns: Vec<String>,
+}
+
+/// `(pod id, member name)` of each live pod member.
+pub type PodMembers = Vec<(String, String)>;
+
+/// What the DNS server's config is made of, in three queries: every endpoint of a container
+/// or pod that is not exited, and the live pod members.
+pub fn dns_view(tx: &Transaction<'_>) -> Result<(Vec<DnsEndpoint>, PodMembers)> {
+    let mut addrs: HashMap<i64, Vec<IpAddr>> = HashMap::new();
+    {
+        let mut st = tx
+            .prepare_cached("SELECT endpoint_id, addr FROM addresses")
+            .map_err(sql("read addresses"))?;
+        let mut rows = st.query([]).map_err(sql("read addresses"))?;
+        while let Some(r) = rows.next().map_err(sql("read addresses"))? {
+            let eid: i64 = r.get(0).map_err(sql("read addresses"))?;
+            let a: String = r.get(1).map_err(sql("read addresses"))?;
+            addrs.entry(eid).or_default().push(parse_ip(&a)?);
+        }
+    }
+    let mut out = Vec::new();
+    {
+        let mut st = tx
+            .prepare_cached(
+                "SELECT c.id, c.name, c.kind, e.network_id, e.aliases, e.id,
+                        COALESCE(json_extract(c.spec, '$.dns'), '[]')
+                 FROM endpoints e JOIN containers c ON c.id = e.container_id
+                 WHERE c.state != 'exited' ORDER BY c.created, c.rowid, e.ifname",
+            )
+            .map_err(sql("read endpoints"))?;
+        let mut rows = st.query([]).map_err(sql("read endpoints"))?;
+        while let Some(r) = rows.next().map_err(sql("read endpoints"))? {
+            let kind: String = r.get(2).map_err(sql("read endpoints"))?;
+            let aliases: String = r.get(4).map_err(sql("read endpoints"))?;
+            let eid: i64 = r.get(5).map_err(sql("read endpoints"))?;
+            let dns: String = r.get(6).map_err(sql("read endpoints"))?;
+            out.push(DnsEndpoint {
+                id: r.get(0).map_err(sql("read endpoints"))?,
+                name: r.get(1).map_err(sql("read endpoints"))?,
+                kind: Kind::parse(&kind).ok_or_else(|| corrupt("kind", &kind))?,
+                network_id: r.get(3).map_err(sql("read endpoints"))?,
+                aliases: serde_json::from_str(&aliases)
+                    .map_err(|_| corrupt("aliases", &aliases))?,
+                addrs: addrs.remove(&eid).unwrap_or_default(),
+                dns: serde_json::from_str(&dns).map_err(|_| corrupt("dns", &dns))?,
+            });
+        }
+    }
+    let mut members = Vec::new();
+    {
+        let mut st = tx
+            .prepare_cached(
+                "SELECT pod, name FROM containers WHERE pod IS NOT NULL AND state != 'exited'
+                 ORDER BY created, rowid",
+            )
+            .map_err(sql("read pod members"))?;
+        let mut rows = st.query([]).map_err(sql("read pod members"))?;
+        while let Some(r) = rows.next().map_err(sql("read pod members"))? {
+            members.push((
+                r.get(0).map_err(sql("read pod members"))?,
+                r.get(1).map_err(sql("read pod members"))?,
+            ));
+        }
+    }
+    Ok((out, members))
+}

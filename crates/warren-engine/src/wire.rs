@@ -26,17 +26,12 @@ fn exists(e: &warren_kernel::Error) -> bool {
     e.errno() == Some(Errno::EEXIST)
 }
 
-/// Create the named namespace `name` with `lo` up and IPv6 duplicate address detection off
-/// (addresses are unique by IPAM; DAD would hold them back for a second or two).
+/// Create the named namespace `name` with `lo` up. IPv6 duplicate address detection is not
+/// turned off namespace-wide (a first write under `/proc/sys` in a new namespace costs about
+/// a millisecond): the addresses warren gives are unique by IPAM and added with `nodad`, and
+/// packets leave from them, so the link-local's DAD holds nothing up.
 pub(crate) fn create_netns(name: &str) -> Result<(NetNs, Handle)> {
     let mut out = netns::add_named_many(&[name], Source::New, |ns| {
-        for key in ["all", "default"] {
-            let path = format!("/proc/sys/net/ipv6/conf/{key}/accept_dad");
-            // IPv6 may be disabled in this kernel: then there is nothing to turn off.
-            if Path::new(&path).exists() {
-                sysctl::write_here(Path::new(&path), "0")?;
-            }
-        }
         let h = Handle::here(ns)?;
         h.link_set_up("lo")?;
         Ok(h)

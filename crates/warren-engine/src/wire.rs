@@ -247,11 +247,12 @@ pub(crate) fn attach_bridge(
         "look up bridge {} of network {}",
         net.iface, net.name
     )))?;
+    // The peer cannot be created up; it is set up below through the handle already open in
+    // the container's namespace (no thread, no new socket).
     let mut v = Veth::new(host_if, ep.ifname.clone())
         .peer_netns(inner.ns())
         .master(br)
-        .up()
-        .peer_up();
+        .up();
     if let Some(mtu) = net.mtu {
         v = v.mtu(mtu);
     }
@@ -267,6 +268,13 @@ pub(crate) fn attach_bridge(
         },
     )
     .map_err(Error::kernel(format!("set hairpin on {host_if}")))?;
+    inner
+        .link_set_up(&ep.ifname)
+        .map_err(Error::kernel(format!(
+            "set {} up in {}",
+            ep.ifname,
+            inner.ns().label()
+        )))?;
     configure_inside(inner, net, ep, default_route)
 }
 

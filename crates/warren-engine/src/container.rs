@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use warren_kernel::{Handle, NetNs};
+use warren_kernel::{Handle, NetNs, process};
 use warren_store::{
     Container, ContainerState, HostIp, Kind, Network, NewContainer, NewEndpoint, Port,
 };
@@ -107,32 +107,13 @@ pub fn new_id() -> String {
 /// This process's pid and start time (the owner of a setup).
 pub fn me() -> (i32, u64) {
     let pid = i32::try_from(std::process::id()).unwrap_or(i32::MAX);
-    (pid, start_time(pid).unwrap_or(0))
+    (pid, process::start_time(pid).unwrap_or(0))
 }
 
-/// Start time of `pid` in clock ticks since boot (`/proc/PID/stat` field 22).
-pub fn start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(')')?;
-    rest.split_whitespace().nth(19)?.parse().ok()
-}
-
-/// Whether `pid` still is the process that started at `start` (and not a zombie).
+/// Whether `pid` still is the process that started at `start` (and not a zombie); `None`s
+/// are a process that was never recorded.
 pub fn alive(pid: Option<i32>, start: Option<u64>) -> bool {
-    let (Some(pid), Some(start)) = (pid, start) else {
-        return false;
-    };
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    let Some((_, rest)) = stat.rsplit_once(')') else {
-        return false;
-    };
-    let mut w = rest.split_whitespace();
-    let state = w.next();
-    state != Some("Z")
-        && state != Some("X")
-        && w.nth(18).and_then(|s| s.parse().ok()) == Some(start)
+    matches!((pid, start), (Some(p), Some(s)) if process::is_alive(p, s))
 }
 
 /// Expand port specs into concrete ports, choosing free host ports where none was given.
@@ -551,8 +532,8 @@ impl Engine {
     /// Record that the container's process runs: `pid` (with its start time), supervised by
     /// `owner` (who tears it down when it exits).
     pub fn started(&mut self, id: &str, pid: Option<i32>, owner: Option<i32>) -> Result<()> {
-        let p = pid.map(|p| (p, start_time(p).unwrap_or(0)));
-        let o = owner.map(|p| (p, start_time(p).unwrap_or(0)));
+        let p = pid.map(|p| (p, process::start_time(p).unwrap_or(0)));
+        let o = owner.map(|p| (p, process::start_time(p).unwrap_or(0)));
         self.store
             .write(|tx| warren_store::set_running(tx, id, p, o))?;
         failpoint("after-running");
@@ -683,19 +664,18 @@ impl Engine {
         if c.state == ContainerState::Exited {
             return Ok(());
         }
+        // Only ever the process recorded, never one that reused its pid.
         let signal = |sig| {
-            if let Some(pid) = c.pid
-                && alive(c.pid, c.pid_start)
-            {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+            if let (Some(pid), Some(start)) = (c.pid, c.pid_start) {
+                let _ = process::signal_if_same(pid, start, sig);
             }
         };
-        signal(nix::sys::signal::Signal::SIGTERM);
+        signal(libc::SIGTERM);
         let deadline = Instant::now() + timeout;
         while alive(c.pid, c.pid_start) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
-        signal(nix::sys::signal::Signal::SIGKILL);
+        signal(libc::SIGKILL);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let now = self

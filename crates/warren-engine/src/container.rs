@@ -598,14 +598,7 @@ impl Engine {
         if let Err(e) = self.dns_refresh() {
             errors.push(e);
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Teardown {
-                object: format!("container {}", c.name),
-                errors,
-            })
-        }
+        Error::teardown(format!("container {}", c.name), errors)
     }
 
     /// Undo a container's or pod's kernel side, going on past errors: published ports, its
@@ -829,13 +822,6 @@ impl Engine {
         if let Err(e) = self.dns_refresh() {
             errors.push(e);
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Teardown {
-                object: format!("{} on network {}", c.name, net.name),
-                errors,
-            })
-        }
+        Error::teardown(format!("{} on network {}", c.name, net.name), errors)
     }
 }

@@ -103,6 +103,18 @@ impl Error {
         }
     }
 
+    /// `Ok` when a teardown of `object` met no error, else [`Error::Teardown`] with all of them.
+    pub fn teardown(object: impl Into<String>, errors: Vec<Error>) -> Result<()> {
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Teardown {
+                object: object.into(),
+                errors,
+            })
+        }
+    }
+
     /// An I/O error on `path`.
     pub fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.into();

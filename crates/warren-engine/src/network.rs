@@ -344,14 +344,7 @@ impl Engine {
         if let Err(e) = self.dns_refresh() {
             errors.push(e);
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Teardown {
-                object: format!("network {name}"),
-                errors,
-            })
-        }
+        Error::teardown(format!("network {name}"), errors)
     }
 
     /// Turn forwarding on in the host namespace while some non-internal bridge network needs

@@ -2,8 +2,6 @@
 //! Members join it and restart freely; its addresses and ports stay; ports can be added
 //! while it lives.
 
-use std::time::Duration;
-
 use warren_store::{Container, ContainerState, Kind};
 
 use crate::Engine;
@@ -127,14 +125,6 @@ impl Engine {
         if let Err(e) = self.dns_refresh() {
             errors.push(e);
         }
-        let _ = Duration::ZERO;
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Teardown {
-                object: format!("pod {}", p.name),
-                errors,
-            })
-        }
+        Error::teardown(format!("pod {}", p.name), errors)
     }
 }

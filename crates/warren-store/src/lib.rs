@@ -102,21 +102,13 @@ impl Store {
     }
 
     /// Run `f` in a write transaction (taken with the write lock up front), committing if it
-    /// returns `Ok`.
-    /// The closure's error type only has to take the store's errors in, so callers can fail
-    /// a transaction with their own errors.
+    /// returns `Ok`. The closure's error type only has to take the store's errors in, so
+    /// callers can fail a transaction with their own errors.
     pub fn write<T, E: From<Error>>(
         &mut self,
         f: impl FnOnce(&Transaction<'_>) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
-        let path = self.path.clone();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| Error::db("begin transaction", &path, e))?;
-        let out = f(&tx)?;
-        tx.commit().map_err(|e| Error::db("commit", &path, e))?;
-        Ok(out)
+        self.transaction(TransactionBehavior::Immediate, f)
     }
 
     /// Run `f` in a read transaction (a consistent snapshot).
@@ -124,10 +116,18 @@ impl Store {
         &mut self,
         f: impl FnOnce(&Transaction<'_>) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
+        self.transaction(TransactionBehavior::Deferred, f)
+    }
+
+    fn transaction<T, E: From<Error>>(
+        &mut self,
+        behavior: TransactionBehavior,
+        f: impl FnOnce(&Transaction<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
         let path = self.path.clone();
         let tx = self
             .conn
-            .transaction_with_behavior(TransactionBehavior::Deferred)
+            .transaction_with_behavior(behavior)
             .map_err(|e| Error::db("begin transaction", &path, e))?;
         let out = f(&tx)?;
         tx.commit().map_err(|e| Error::db("commit", &path, e))?;

@@ -58,10 +58,8 @@ pub fn abandoned(c: &Container) -> bool {
 
 impl Engine {
     /// Tear down abandoned containers and pods, freeing their addresses and ports.
-    pub(crate) fn reclaim(&mut self) -> Result<Vec<String>> {
-        let mut report = GcReport::default();
-        self.gc_containers(false, &mut report)?;
-        Ok(report.containers)
+    pub(crate) fn reclaim(&mut self) -> Result<()> {
+        self.gc_containers(false, &mut GcReport::default())
     }
 
     fn gc_containers(&mut self, dry_run: bool, report: &mut GcReport) -> Result<()> {

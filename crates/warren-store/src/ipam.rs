@@ -6,11 +6,6 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use warren_kernel::addr::IpNet;
 
-/// The subnet `net` with its host bits cleared.
-pub fn network_of(net: IpNet) -> IpNet {
-    net.network()
-}
-
 fn to_u128(ip: IpAddr) -> u128 {
     match ip {
         IpAddr::V4(a) => u128::from(u32::from(a)),

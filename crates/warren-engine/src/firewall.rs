@@ -21,6 +21,7 @@ pub fn network_rules(net: &Network) -> Option<NetworkRules> {
         bridge: net.iface.clone(),
         subnets: net.subnets.iter().map(|s| s.net).collect(),
         internal: net.internal,
+        masquerade: !net.internal,
     })
 }
 
@@ -116,8 +117,9 @@ impl Engine {
         Ok(self.nft.as_ref().expect("just opened"))
     }
 
-    fn fw() -> Firewall {
-        Firewall::new(TABLE)
+    /// The firewall of this engine's table (`warren`, or `warren-cni` for the CNI plugins).
+    fn fw(&self) -> Firewall {
+        Firewall::new(&self.table)
     }
 
     /// Everything the table should hold, from the store.
@@ -143,93 +145,105 @@ impl Engine {
     /// `warren reconcile` rebuilds everything from the store.
     /// Returns whether the table was (re)created now.
     pub(crate) fn fw_ensure(&mut self) -> Result<bool> {
+        let fw = self.fw();
+        let tn = &fw.table().name;
         if self.fw_ready {
             return Ok(false);
         }
         let nft = self.nft()?;
-        let created = Self::fw()
+        let created = fw
             .ensure(nft)
-            .map_err(Error::kernel("create table inet warren"))?;
+            .map_err(Error::kernel(format!("create table inet {tn}")))?;
         self.fw_ready = true;
         Ok(created)
     }
 
     /// Re-create warren's table from the store in one transaction (`warren reconcile`).
     pub fn reconcile_firewall(&mut self) -> Result<()> {
+        let fw = self.fw();
+        let tn = &fw.table().name;
         let (nets, ports) = self.fw_desired()?;
-        let batch = Self::fw()
+        let batch = fw
             .rebuild(&nets, &ports)
-            .map_err(Error::kernel("build table inet warren"))?;
+            .map_err(Error::kernel(format!("build table inet {tn}")))?;
         self.nft()?
             .apply(&batch)
-            .map_err(Error::kernel("create table inet warren"))
+            .map_err(Error::kernel(format!("create table inet {tn}")))
     }
 
     /// Add a network's bridge and subnets to the sets.
     pub(crate) fn fw_add_network(&mut self, net: &Network) -> Result<()> {
+        let fw = self.fw();
+        let tn = &fw.table().name;
         let Some(r) = network_rules(net) else {
             return Ok(());
         };
         self.fw_ensure()?;
-        let b = Self::fw()
+        let b = fw
             .add_network(&r)
             .map_err(Error::kernel(format!("firewall for network {}", net.name)))?;
         self.nft()?.apply(&b).map_err(Error::kernel(format!(
-            "add network {} to table inet warren",
+            "add network {} to table inet {tn}",
             net.name
         )))
     }
 
     /// Remove a network's elements.
     pub(crate) fn fw_remove_network(&mut self, net: &Network) -> Result<()> {
+        let fw = self.fw();
+        let tn = &fw.table().name;
         let Some(r) = network_rules(net) else {
             return Ok(());
         };
         let nft = self.nft()?;
-        if !Self::fw()
+        if !fw
             .exists(nft)
-            .map_err(Error::kernel("read table inet warren"))?
+            .map_err(Error::kernel(format!("read table inet {tn}")))?
         {
             return Ok(());
         }
-        let b = Self::fw()
+        let b = fw
             .remove_network(&r)
             .map_err(Error::kernel(format!("firewall for network {}", net.name)))?;
         nft.apply(&b).map_err(Error::kernel(format!(
-            "remove network {} from table inet warren",
+            "remove network {} from table inet {tn}",
             net.name
         )))
     }
 
     /// Publish ports (all or none).
     pub(crate) fn fw_publish(&mut self, rules: &[PortRule]) -> Result<()> {
+        let fw = self.fw();
+        let tn = &fw.table().name;
         if rules.is_empty() {
             return Ok(());
         }
         self.fw_ensure()?;
-        let b = Self::fw()
+        let b = fw
             .publish(rules)
             .map_err(Error::kernel("build port map elements"))?;
         self.nft()?
             .apply(&b)
-            .map_err(Error::kernel("publish ports in table inet warren"))?;
+            .map_err(Error::kernel(format!("publish ports in table inet {tn}")))?;
         self.flush_udp(rules);
         Ok(())
     }
 
     /// Stop publishing ports.
     pub(crate) fn fw_unpublish(&mut self, rules: &[PortRule]) -> Result<()> {
+        let fw = self.fw();
+        let tn = &fw.table().name;
         if rules.is_empty() {
             return Ok(());
         }
         let nft = self.nft()?;
-        if !Self::fw()
+        if !fw
             .exists(nft)
-            .map_err(Error::kernel("read table inet warren"))?
+            .map_err(Error::kernel(format!("read table inet {tn}")))?
         {
             return Ok(());
         }
-        let b = Self::fw()
+        let b = fw
             .unpublish(rules)
             .map_err(Error::kernel("build port map elements"))?;
         match nft.apply(&b) {
@@ -237,19 +251,21 @@ impl Engine {
             // Some were never published (a setup killed half way): one by one, skipping those.
             Err(e) if e.errno() == Some(nix::errno::Errno::ENOENT) => {
                 for r in rules {
-                    let b = Self::fw()
+                    let b = fw
                         .unpublish(std::slice::from_ref(r))
                         .map_err(Error::kernel("build port map elements"))?;
                     match nft.apply(&b) {
                         Ok(()) => {}
                         Err(e) if e.errno() == Some(nix::errno::Errno::ENOENT) => {}
                         Err(e) => {
-                            return Err(Error::kernel("unpublish ports in table inet warren")(e));
+                            return Err(Error::kernel(format!(
+                                "unpublish ports in table inet {tn}"
+                            ))(e));
                         }
                     }
                 }
             }
-            Err(e) => return Err(Error::kernel("unpublish ports in table inet warren")(e)),
+            Err(e) => return Err(Error::kernel(format!("unpublish ports in table inet {tn}"))(e)),
         }
         self.flush_udp(rules);
         Ok(())

@@ -11,6 +11,7 @@
 //! the rows. Teardown goes on past errors and reports them all. Whatever a killed process
 //! left behind is found by [`Engine::gc`].
 
+pub mod attach;
 pub mod container;
 pub mod dns;
 mod error;
@@ -43,6 +44,8 @@ pub struct Engine {
     nft: Option<warren_kernel::nft::Nft>,
     /// Whether warren's table is known to exist (checked once per engine).
     fw_ready: bool,
+    /// The nftables table (family `inet`) this engine's rules live in.
+    table: String,
 }
 
 impl Engine {
@@ -64,7 +67,17 @@ impl Engine {
             host,
             nft: None,
             fw_ready: false,
+            table: firewall::TABLE.to_owned(),
         })
+    }
+
+    /// The same engine with its rules in table `inet TABLE` instead of `inet warren` (the CNI
+    /// plugins keep theirs in `inet warren-cni`, so `warren reconcile`, which rebuilds
+    /// `inet warren` from the store, never drops them).
+    pub fn with_table(mut self, table: &str) -> Engine {
+        self.table = table.to_owned();
+        self.fw_ready = false;
+        self
     }
 
     /// The paths in use.

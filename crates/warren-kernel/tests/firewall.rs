@@ -161,6 +161,7 @@ fn ifname_concatenation_element_bytes() {
         bridge: "wbr0".into(),
         subnets: vec![],
         internal: false,
+        masquerade: true,
     };
     let b = fw.add_network(&net).unwrap();
     let msgs = our_messages(&b);
@@ -252,7 +253,12 @@ sandbox_test! {
         let ns = NetNs::current().unwrap();
         let n = Nft::new(&ns).unwrap();
         n.apply(&fw.skeleton()).unwrap();
-        let net = NetworkRules { bridge: "wbr0".into(), subnets: vec![], internal: false };
+        let net = NetworkRules {
+            bridge: "wbr0".into(),
+            subnets: vec![],
+            internal: false,
+            masquerade: true,
+        };
         let (_, dump) = nft(
             &["--debug=mnl", "-c", "add", "element", "inet", "fwtest", "same", "{ \"wbr0\" . \"wbr0\" }"],
             "",
@@ -322,6 +328,7 @@ fn network(bridge: &str, subnets: &[&str], internal: bool) -> NetworkRules {
         bridge: bridge.into(),
         subnets: subnets.iter().map(|s| s.parse().unwrap()).collect(),
         internal,
+        masquerade: !internal,
     }
 }
 

@@ -30,6 +30,10 @@ pub struct LinkChange<'ns> {
     pub netns: Option<&'ns NetNs>,
     /// Transmit queue length.
     pub txqueuelen: Option<u32>,
+    /// Promiscuous mode.
+    pub promisc: Option<bool>,
+    /// Receive all multicast.
+    pub allmulti: Option<bool>,
 }
 
 impl<'ns> LinkChange<'ns> {
@@ -64,10 +68,16 @@ pub fn change_request(index: u32, label: &str, change: &LinkChange<'_>) -> Resul
     if let Some(q) = change.txqueuelen {
         msg.attributes.push(LinkAttribute::TxQueueLen(q));
     }
-    if let Some(up) = change.up {
-        msg.header.change_mask = LinkFlags::Up;
-        if up {
-            msg.header.flags = LinkFlags::Up;
+    for (want, flag) in [
+        (change.up, LinkFlags::Up),
+        (change.promisc, LinkFlags::Promisc),
+        (change.allmulti, LinkFlags::Allmulti),
+    ] {
+        if let Some(on) = want {
+            msg.header.change_mask |= flag;
+            if on {
+                msg.header.flags |= flag;
+            }
         }
     }
     let op = if change.name.is_some() {

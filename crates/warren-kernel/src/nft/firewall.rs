@@ -140,9 +140,11 @@ pub struct NetworkRules {
     pub bridge: String,
     /// Its subnets, IPv4 and/or IPv6 (host bits are ignored).
     pub subnets: Vec<IpNet>,
-    /// Internal: no traffic in or out of the network through the host; otherwise outbound
-    /// traffic is masqueraded.
+    /// Internal: no traffic in or out of the network through the host.
     pub internal: bool,
+    /// Outbound traffic (leaving by an interface that is not one of the firewall's bridges)
+    /// is masqueraded; never for an internal network.
+    pub masquerade: bool,
 }
 
 /// NAT priorities: `dstnat` and `srcnat`.
@@ -434,7 +436,7 @@ impl Firewall {
             if elems.is_empty() {
                 continue;
             }
-            if !n.internal {
+            if n.masquerade && !n.internal {
                 out.push((self.named(masq), elems.clone()));
             }
             out.push((self.named(all), elems));
@@ -824,6 +826,7 @@ mod tests {
             bridge: bridge.into(),
             subnets: vec![subnet],
             internal: false,
+            masquerade: true,
         };
         let ok: IpNet = "10.88.0.0/24".parse().unwrap();
         for bad in ["", "sixteen-bytes-xx"] {

@@ -14,6 +14,7 @@
 //!     bridge: "wbr0".into(),
 //!     subnets: vec!["10.88.0.0/24".parse()?],
 //!     internal: false,
+//!     masquerade: true,
 //! };
 //! nft.apply(&fw.rebuild(&[net], &[])?)?;
 //! let port = PortRule {

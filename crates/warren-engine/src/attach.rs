@@ -1,0 +1,224 @@
+//! Wiring a namespace someone else made: the building blocks the CNI plugins use, the same
+//! ones `warren run` wires its own namespaces with (bridges with their gateway addresses,
+//! loopback and hairpin support; veths whose peer is created directly inside; addresses
+//! and routes inside).
+//!
+//! Every function here is one step; the caller keeps the undo log (a CNI ADD undoes what it
+//! did when a later step fails).
+
+use std::net::IpAddr;
+
+use warren_kernel::Handle;
+use warren_kernel::addr::{AddrSpec, IpNet};
+use warren_kernel::link::bridge::BridgePortOptions;
+use warren_kernel::link::veth::Veth;
+use warren_kernel::route::RouteSpec;
+use warren_store::{Network, Subnet};
+
+use crate::error::{Error, Result};
+use crate::wire;
+
+/// A bridge as a CNI network wants it.
+#[derive(Debug, Clone, Default)]
+pub struct BridgeSpec {
+    /// The bridge's name.
+    pub name: String,
+    /// Its MTU when it is created.
+    pub mtu: Option<u32>,
+    /// Addresses to hold (gateway with the subnet's prefix); added if missing.
+    pub gateways: Vec<IpNet>,
+    /// Promiscuous mode on.
+    pub promisc: bool,
+}
+
+/// Make bridge `spec.name` exist and be up, holding the gateway addresses (kept if already
+/// there). A bridge made now gets what published ports need (`route_localnet` for IPv4
+/// loopback clients, the `::1` reply route for IPv6 ones). Returns whether it was created.
+pub fn ensure_bridge(host: &Handle, spec: &BridgeSpec) -> Result<bool> {
+    let net = Network {
+        id: 0,
+        name: spec.name.clone(),
+        driver: "bridge".into(),
+        iface: spec.name.clone(),
+        mode: None,
+        mtu: spec.mtu,
+        internal: false,
+        subnets: spec
+            .gateways
+            .iter()
+            .map(|g| Subnet {
+                net: g.network(),
+                gateway: Some(g.addr),
+                range: None,
+            })
+            .collect(),
+        created: 0,
+    };
+    let created = wire::ensure_bridge(host, &net)?;
+    if !created {
+        // An existing bridge may lack this network's gateway (another subnet's bridge).
+        let idx = host
+            .link_index(&spec.name)
+            .map_err(Error::kernel(format!("look up bridge {}", spec.name)))?;
+        for g in &spec.gateways {
+            add_address(host, idx, *g, false)?;
+        }
+    }
+    if spec.promisc {
+        host.link_set(
+            &spec.name,
+            &warren_kernel::link::set::LinkChange {
+                promisc: Some(true),
+                ..Default::default()
+            },
+        )
+        .map_err(Error::kernel(format!("set bridge {} promisc", spec.name)))?;
+    }
+    Ok(created)
+}
+
+/// A veth whose peer is created inside the container's namespace.
+#[derive(Debug, Clone, Default)]
+pub struct VethSpec {
+    /// The host side's name.
+    pub host_if: String,
+    /// The name inside.
+    pub ifname: String,
+    /// The bridge the host side joins, if any.
+    pub bridge: Option<String>,
+    /// MTU of both ends.
+    pub mtu: Option<u32>,
+    /// The MAC address inside.
+    pub mac: Option<[u8; 6]>,
+    /// Hairpin on the bridge port.
+    pub hairpin: bool,
+    /// Isolated bridge port (talks only to non-isolated ports).
+    pub isolated: bool,
+}
+
+/// Create the veth of `spec`: host side up (and a port of its bridge), the peer made
+/// directly inside `inner` and set up there.
+pub fn add_veth(host: &Handle, inner: &Handle, spec: &VethSpec) -> Result<()> {
+    let mut v = Veth::new(spec.host_if.clone(), spec.ifname.clone())
+        .peer_netns(inner.ns())
+        .up();
+    if let Some(br) = &spec.bridge {
+        let idx = host
+            .link_index(br)
+            .map_err(Error::kernel(format!("look up bridge {br}")))?;
+        v = v.master(idx);
+    }
+    if let Some(mtu) = spec.mtu {
+        v = v.mtu(mtu);
+    }
+    if let Some(mac) = spec.mac {
+        v = v.peer_mac(mac);
+    }
+    host.link_add(&v).map_err(Error::kernel(format!(
+        "create veth {} (peer {} in {})",
+        spec.host_if,
+        spec.ifname,
+        inner.ns().label()
+    )))?;
+    let done = (|| {
+        if spec.bridge.is_some() && (spec.hairpin || spec.isolated) {
+            host.bridge_port_set(
+                &spec.host_if,
+                &BridgePortOptions {
+                    hairpin: spec.hairpin.then_some(true),
+                    isolated: spec.isolated.then_some(true),
+                    ..Default::default()
+                },
+            )
+            .map_err(Error::kernel(format!(
+                "set bridge port options on {}",
+                spec.host_if
+            )))?;
+        }
+        inner
+            .link_set_up(&spec.ifname)
+            .map_err(Error::kernel(format!(
+                "set {} up in {}",
+                spec.ifname,
+                inner.ns().label()
+            )))
+    })();
+    if done.is_err() {
+        let _ = host.link_del(&spec.host_if);
+    }
+    done
+}
+
+/// Add `addr` (with its prefix) to the link with index `idx`; an address already there is
+/// fine. IPv6 addresses skip duplicate address detection unless `dad`.
+pub fn add_address(h: &Handle, idx: u32, addr: IpNet, dad: bool) -> Result<()> {
+    let spec = AddrSpec::new(idx, addr);
+    let spec = if addr.addr.is_ipv6() && !dad {
+        spec.nodad()
+    } else {
+        spec
+    };
+    match h.addr_add_spec(&spec) {
+        Ok(()) => Ok(()),
+        Err(e) if e.errno() == Some(nix::errno::Errno::EEXIST) => Ok(()),
+        Err(e) => Err(Error::kernel(format!(
+            "add {}/{} in {}",
+            addr.addr,
+            addr.prefix,
+            h.ns().label()
+        ))(e)),
+    }
+}
+
+/// A route to add inside: `dst` via `gw` (or directly on the link when `None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteTo {
+    /// Destination.
+    pub dst: IpNet,
+    /// Next hop.
+    pub gw: Option<IpAddr>,
+}
+
+/// Give `ifname` inside `inner` its addresses, then its routes (in order: a route via a
+/// gateway needs the gateway's subnet first). An address already there is fine; a route
+/// already there is an error.
+pub fn configure(
+    inner: &Handle,
+    ifname: &str,
+    addrs: &[IpNet],
+    routes: &[RouteTo],
+    dad: bool,
+) -> Result<()> {
+    let idx = inner.link_index(ifname).map_err(Error::kernel(format!(
+        "look up {ifname} in {}",
+        inner.ns().label()
+    )))?;
+    for a in addrs {
+        add_address(inner, idx, *a, dad)?;
+    }
+    for r in routes {
+        let mut spec = RouteSpec::to(r.dst).dev(idx);
+        if let Some(gw) = r.gw {
+            spec = spec.via(gw);
+        }
+        inner.route_add(&spec).map_err(Error::kernel(format!(
+            "add route {}/{}{} on {ifname} in {}",
+            r.dst.addr,
+            r.dst.prefix,
+            r.gw.map(|g| format!(" via {g}")).unwrap_or_default(),
+            inner.ns().label()
+        )))?;
+    }
+    Ok(())
+}
+
+/// Delete link `ifname` inside the namespace file `ns_path`; a missing namespace or link is
+/// fine.
+pub fn delete_inner_link(ns_path: &str, ifname: &str) -> Result<()> {
+    wire::delete_inner_link(ns_path, ifname)
+}
+
+/// Delete a host link; a missing one is fine.
+pub fn delete_host_link(host: &Handle, name: &str) -> Result<()> {
+    wire::delete_host_link(host, name)
+}

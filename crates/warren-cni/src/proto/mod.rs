@@ -1,0 +1,69 @@
+//! The CNI protocol (specification versions 0.3.0 to 1.1.0), as pure code.
+//!
+//! A container runtime runs a plugin binary once per operation, in the host's network
+//! namespace. The operation and the attachment come in environment variables
+//! ([`Env`]: `CNI_COMMAND`, `CNI_CONTAINERID`, `CNI_NETNS`, `CNI_IFNAME`, `CNI_ARGS`,
+//! `CNI_PATH`); the network configuration comes as JSON on stdin ([`NetConf`], read with
+//! [`read_stdin`]). The plugin answers on stdout and by its exit code: on success, exit 0 with
+//! a [`CniResult`] for ADD, the [`version_output`] for VERSION, and nothing for DEL, CHECK, GC
+//! and STATUS; on failure, exit non-zero with a [`CniError`] object. [`emit`] is that one
+//! print site. Logs go to stderr.
+//!
+//! The answer is written in the version the request asked for (`cniVersion`), which must be
+//! one of [`SUPPORTED`]; results from earlier plugins of a chain (`prevResult`) are read in
+//! any of them.
+
+mod args;
+mod conf;
+mod env;
+mod error;
+mod result;
+mod version;
+
+use std::io::{Read, Write};
+
+use serde_json::Value;
+
+pub use args::{CniArgs, IGNORE_UNKNOWN};
+pub use conf::{Attachment, Dns, GC_ATTACHMENTS, GC_ATTACHMENTS_OLD, NetConf};
+pub use env::{Command, Env, IFNAME_MAX, is_valid_id, validate_ifname};
+pub use error::{CniError, code};
+pub use result::{CniResult, Interface, IpConfig, Route};
+pub use version::{
+    LATEST, SUPPORTED, at_least, check_version, parse as parse_version, version_output,
+};
+
+/// Reads all of stdin (the network configuration); an I/O error has code 5.
+pub fn read_stdin() -> Result<Vec<u8>, CniError> {
+    read_all(std::io::stdin().lock())
+}
+
+fn read_all(mut r: impl Read) -> Result<Vec<u8>, CniError> {
+    let mut buf = Vec::new();
+    r.read_to_end(&mut buf).map_err(|e| {
+        CniError::new(code::IO, "read network config from stdin").details(e.to_string())
+    })?;
+    Ok(buf)
+}
+
+/// Prints the outcome of an operation on stdout and returns the exit code: `0` after the
+/// value (nothing is printed for `Value::Null`, the success of DEL, CHECK, GC and STATUS),
+/// `1` after the error object of `cni_version`.
+pub fn emit(result: Result<Value, CniError>, cni_version: &str) -> i32 {
+    write_reply(&mut std::io::stdout().lock(), result, cni_version)
+}
+
+/// [`emit`] to any writer. A failed write cannot be reported anywhere, so it is ignored.
+pub fn write_reply(
+    out: &mut impl Write,
+    result: Result<Value, CniError>,
+    cni_version: &str,
+) -> i32 {
+    let (value, status) = match result {
+        Ok(Value::Null) => return 0,
+        Ok(v) => (v, 0),
+        Err(e) => (e.to_json(cni_version), 1),
+    };
+    let _ = writeln!(out, "{value}").and_then(|()| out.flush());
+    status
+}

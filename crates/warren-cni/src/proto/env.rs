@@ -188,6 +188,9 @@ fn validate_container_id(id: &str) -> Result<(), CniError> {
 /// Checks an interface name as Linux and the CNI library do: non-empty, at most 15 bytes, not
 /// `.` or `..`, without `/`, `:` or whitespace. The error (code 4) names the rule broken.
 pub fn validate_ifname(name: &str) -> Result<(), CniError> {
+    let bad_char = name
+        .chars()
+        .find(|c| *c == '/' || *c == ':' || c.is_whitespace());
     let broken = if name.is_empty() {
         Some("it is empty".to_owned())
     } else if name.len() > IFNAME_MAX {
@@ -197,13 +200,8 @@ pub fn validate_ifname(name: &str) -> Result<(), CniError> {
         ))
     } else if name == "." || name == ".." {
         Some("it may not be \".\" or \"..\"".to_owned())
-    } else if let Some(c) = name
-        .chars()
-        .find(|c| *c == '/' || *c == ':' || c.is_whitespace())
-    {
-        Some(format!("it contains {c:?}"))
     } else {
-        None
+        bad_char.map(|c| format!("it contains {c:?}"))
     };
     match broken {
         None => Ok(()),

@@ -67,3 +67,55 @@ pub fn write_reply(
     let _ = writeln!(out, "{value}").and_then(|()| out.flush());
     status
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn success_prints_the_value_and_exits_0() {
+        let mut out = Vec::new();
+        let v = json!({"cniVersion": "1.0.0"});
+        assert_eq!(write_reply(&mut out, Ok(v), "1.0.0"), 0);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"cniVersion\":\"1.0.0\"}\n"
+        );
+    }
+
+    #[test]
+    fn null_success_prints_nothing() {
+        let mut out = Vec::new();
+        assert_eq!(write_reply(&mut out, Ok(Value::Null), "1.1.0"), 0);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn failure_prints_the_error_object_and_exits_1() {
+        let mut out = Vec::new();
+        let e = CniError::new(code::TRY_AGAIN, "busy").details("lock held");
+        assert_eq!(write_reply(&mut out, Err(e), "0.4.0"), 1);
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            v,
+            json!({"cniVersion": "0.4.0", "code": 11, "msg": "busy", "details": "lock held"})
+        );
+    }
+
+    struct Broken;
+    impl Read for Broken {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("boom"))
+        }
+    }
+
+    #[test]
+    fn read_errors_are_code_5() {
+        let e = read_all(Broken).unwrap_err();
+        assert_eq!(e.code, code::IO);
+        assert!(e.to_string().contains("boom"), "{e}");
+        assert_eq!(read_all(&b"{}"[..]).unwrap(), b"{}");
+    }
+}

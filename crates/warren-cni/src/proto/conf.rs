@@ -151,10 +151,10 @@ impl NetConf {
         };
         let prev_result = match obj.get("prevResult").filter(|v| !v.is_null()) {
             None => None,
-            Some(v) => Some(
-                CniResult::from_json(v)
-                    .map_err(|e| CniError::new(code::DECODE, format!("decode prevResult: {e}")))?,
-            ),
+            Some(v) => Some(CniResult::from_json(v).map_err(|e| CniError {
+                msg: e.msg.replacen("decode result", "decode prevResult", 1),
+                ..e
+            })?),
         };
         let runtime_config = match present("runtimeConfig") {
             None => Map::new(),
@@ -259,6 +259,16 @@ mod tests {
     }
 
     #[test]
+    fn structured_args_and_version_lists_are_kept() {
+        let mut v = bridge();
+        v["args"] = json!({"cni": {"ips": ["10.0.0.7"]}});
+        v["cniVersions"] = json!(["0.4.0", "1.0.0"]);
+        let c = parse(&v).unwrap();
+        assert_eq!(c.args.unwrap()["cni"]["ips"][0], "10.0.0.7");
+        assert_eq!(c.raw["cniVersions"][1], "1.0.0");
+    }
+
+    #[test]
     fn capabilities_and_unknown_keys_are_tolerated() {
         let mut v = bridge();
         v["capabilities"] = json!({"portMappings": true, "mac": false});
@@ -354,7 +364,7 @@ mod tests {
             v["prevResult"] = prev;
             let e = parse(&v).unwrap_err();
             assert_eq!(e.code, code::DECODE);
-            assert!(e.msg.contains("prevResult"), "{}", e.msg);
+            assert!(e.msg.starts_with("decode prevResult: "), "{}", e.msg);
         }
     }
 

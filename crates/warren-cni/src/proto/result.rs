@@ -263,6 +263,27 @@ impl IpConfig {
     }
 }
 
+impl IpConfig {
+    /// An address with neither gateway nor interface.
+    pub fn new(address: IpNet) -> IpConfig {
+        IpConfig {
+            address,
+            gateway: None,
+            interface: None,
+        }
+    }
+}
+
+impl Interface {
+    /// An interface with only a name (a host-side one, without sandbox).
+    pub fn named(name: impl Into<String>) -> Interface {
+        Interface {
+            name: name.into(),
+            ..Interface::default()
+        }
+    }
+}
+
 impl Route {
     /// A route to `dst` with no other attribute.
     pub fn to(dst: IpNet) -> Route {
@@ -459,6 +480,20 @@ mod tests {
             assert_eq!(e.code, code::DECODE, "{v}");
             assert!(e.msg.contains(field), "{v}: {}", e.msg);
         }
+    }
+
+    #[test]
+    fn constructors_set_only_what_they_name() {
+        let r = CniResult {
+            interfaces: vec![Interface::named("eth0")],
+            ips: vec![IpConfig::new("fd00::5/64".parse().unwrap())],
+            ..CniResult::default()
+        };
+        assert_eq!(
+            r.to_json("1.1.0"),
+            json!({"cniVersion": "1.1.0", "interfaces": [{"name": "eth0"}],
+                   "ips": [{"address": "fd00::5/64"}]})
+        );
     }
 
     #[test]

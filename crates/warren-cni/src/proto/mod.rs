@@ -104,6 +104,47 @@ mod tests {
         );
     }
 
+    /// Every prefix of a full request, and every short string over an alphabet of CNI_ARGS
+    /// pieces, is either accepted or refused with an error: nothing panics.
+    #[test]
+    fn no_prefix_or_short_string_panics() {
+        let full = json!({
+            "cniVersion": "0.4.0", "name": "n", "type": "t",
+            "dns": {"nameservers": ["1.1.1.1"]},
+            "runtimeConfig": {"mac": "c2:11:22:33:44:55"},
+            "prevResult": {"ips": [{"version": "4", "address": "10.0.0.5/24", "interface": 0}],
+                           "routes": [{"dst": "0.0.0.0/0"}], "interfaces": [{"name": "e"}]},
+            "cni.dev/attachments": [{"containerID": "c", "ifname": "e"}]
+        })
+        .to_string();
+        for end in 0..=full.len() {
+            let r = NetConf::parse(&full.as_bytes()[..end]);
+            assert_eq!(r.is_ok(), end == full.len(), "{}", &full[..end]);
+            if let Ok(c) = r {
+                assert_eq!(
+                    c.prev_result.as_ref().unwrap().to_json("1.1.0")["ips"][0]["interface"],
+                    0
+                );
+                assert_eq!(c.gc_valid_attachments().unwrap().len(), 1);
+            }
+        }
+        let alphabet = ["a", "=", ";", "1", "IgnoreUnknown", "true", " ", "é"];
+        let mut texts = vec![String::new()];
+        for _ in 0..4 {
+            texts = texts
+                .iter()
+                .flat_map(|t| alphabet.iter().map(move |p| format!("{t}{p}")))
+                .collect();
+            for t in &texts {
+                if let Ok(a) = CniArgs::parse(t) {
+                    let _ = a.check_known(&["a"]);
+                }
+                let _ = validate_ifname(t);
+                let _ = parse_version(t);
+            }
+        }
+    }
+
     struct Broken;
     impl Read for Broken {
         fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {

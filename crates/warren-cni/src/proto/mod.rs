@@ -13,12 +13,12 @@
 //! one of [`SUPPORTED`]; results from earlier plugins of a chain (`prevResult`) are read in
 //! any of them.
 
-mod args;
-mod conf;
-mod env;
-mod error;
-mod result;
-mod version;
+pub mod args;
+pub mod conf;
+pub mod env;
+pub mod error;
+pub mod result;
+pub mod version;
 
 use std::io::{Read, Write};
 

@@ -4,6 +4,7 @@
 
 use std::net::IpAddr;
 
+use warren_kernel::addr::IpNet;
 use warren_kernel::nft::{Firewall, NetworkRules, Nft, PortRule, Proto as NftProto};
 use warren_store::{Container, HostIp, Network};
 
@@ -188,6 +189,98 @@ impl Engine {
         )))
     }
 
+    /// Add a network's elements given as firewall rules (the CNI plugins' networks are not
+    /// in the store's network table). Adding what is there is fine.
+    pub fn fw_add_rules(&mut self, r: &NetworkRules) -> Result<()> {
+        let fw = self.fw();
+        let tn = &fw.table().name;
+        self.fw_ensure()?;
+        let b = fw
+            .add_network(r)
+            .map_err(Error::kernel(format!("firewall for bridge {}", r.bridge)))?;
+        self.nft()?.apply(&b).map_err(Error::kernel(format!(
+            "add bridge {} to table inet {tn}",
+            r.bridge
+        )))
+    }
+
+    /// Remove what [`Engine::fw_add_rules`] added; elements already gone are fine.
+    pub fn fw_remove_rules(&mut self, r: &NetworkRules) -> Result<()> {
+        let fw = self.fw();
+        let tn = &fw.table().name;
+        let nft = self.nft()?;
+        if !fw
+            .exists(nft)
+            .map_err(Error::kernel(format!("read table inet {tn}")))?
+        {
+            return Ok(());
+        }
+        let b = fw
+            .remove_network(r)
+            .map_err(Error::kernel(format!("firewall for bridge {}", r.bridge)))?;
+        match nft.apply(&b) {
+            Ok(()) => Ok(()),
+            Err(e) if e.errno() == Some(nix::errno::Errno::ENOENT) => Ok(()),
+            Err(e) => Err(Error::kernel(format!(
+                "remove bridge {} from table inet {tn}",
+                r.bridge
+            ))(e)),
+        }
+    }
+
+    /// Masquerade traffic from `subnets` leaving the host (add) or stop (remove; elements
+    /// already gone are fine).
+    pub fn fw_masquerade(&mut self, subnets: &[IpNet], add: bool) -> Result<()> {
+        let fw = self.fw();
+        let tn = &fw.table().name;
+        if add {
+            self.fw_ensure()?;
+        }
+        let nft = self.nft()?;
+        if !add
+            && !fw
+                .exists(nft)
+                .map_err(Error::kernel(format!("read table inet {tn}")))?
+        {
+            return Ok(());
+        }
+        let b = fw
+            .masquerade(subnets, add)
+            .map_err(Error::kernel("masquerade elements"))?;
+        match nft.apply(&b) {
+            Ok(()) => Ok(()),
+            Err(e) if !add && e.errno() == Some(nix::errno::Errno::ENOENT) => Ok(()),
+            Err(e) => Err(Error::kernel(format!("masquerade in table inet {tn}"))(e)),
+        }
+    }
+
+    /// Whether every port of `rules` is published (checked by deleting and re-adding them
+    /// in one atomic transaction: the kernel refuses the delete of a missing one and the
+    /// whole transaction with it, and traffic never sees the others go).
+    pub fn fw_published(&mut self, rules: &[PortRule]) -> Result<bool> {
+        let fw = self.fw();
+        let tn = &fw.table().name;
+        let nft = self.nft()?;
+        if !fw
+            .exists(nft)
+            .map_err(Error::kernel(format!("read table inet {tn}")))?
+        {
+            return Ok(false);
+        }
+        let mut b = fw
+            .unpublish(rules)
+            .map_err(Error::kernel("build port map elements"))?;
+        b.append(
+            fw.publish(rules)
+                .map_err(Error::kernel("build port map elements"))?,
+        );
+        match nft.apply(&b) {
+            Ok(()) => Ok(true),
+            Err(e) if e.errno() == Some(nix::errno::Errno::ENOENT) => Ok(false),
+            Err(e) => Err(Error::kernel(format!("check ports in table inet {tn}"))(e)),
+        }
+    }
+
     /// Remove a network's elements.
     pub(crate) fn fw_remove_network(&mut self, net: &Network) -> Result<()> {
         let fw = self.fw();
@@ -212,7 +305,7 @@ impl Engine {
     }
 
     /// Publish ports (all or none).
-    pub(crate) fn fw_publish(&mut self, rules: &[PortRule]) -> Result<()> {
+    pub fn fw_publish(&mut self, rules: &[PortRule]) -> Result<()> {
         let fw = self.fw();
         let tn = &fw.table().name;
         if rules.is_empty() {
@@ -229,8 +322,8 @@ impl Engine {
         Ok(())
     }
 
-    /// Stop publishing ports.
-    pub(crate) fn fw_unpublish(&mut self, rules: &[PortRule]) -> Result<()> {
+    /// Stop publishing ports; ports not published are skipped.
+    pub fn fw_unpublish(&mut self, rules: &[PortRule]) -> Result<()> {
         let fw = self.fw();
         let tn = &fw.table().name;
         if rules.is_empty() {

@@ -463,6 +463,33 @@ impl Firewall {
         Ok(b)
     }
 
+    /// Add (or remove) subnets to the masquerade sets only: traffic from them leaving by an
+    /// interface that is not one of the firewall's bridges is masqueraded (routed setups
+    /// without a bridge, such as CNI's ptp). Adding what is there is not an error; removing
+    /// what is not there is ENOENT.
+    pub fn masquerade(&self, subnets: &[IpNet], add: bool) -> Result<Batch> {
+        let mut b = Batch::new();
+        for net in subnets {
+            let (bytes, set) = match net.addr {
+                IpAddr::V4(a) => (a.octets().to_vec(), "masq4"),
+                IpAddr::V6(a) => (a.octets().to_vec(), "masq6"),
+            };
+            let elems = Element::interval(&bytes, net.prefix).ok_or_else(|| {
+                Error::invalid(
+                    "subnet",
+                    format!("{}/{}", net.addr, net.prefix),
+                    "prefix length out of range",
+                )
+            })?;
+            if add {
+                b.add_elements(&self.named(set), &elems, false);
+            } else {
+                b.del_elements(&self.named(set), &elems);
+            }
+        }
+        Ok(b)
+    }
+
     /// The map a port goes to and its element.
     fn port_element(&self, p: &PortRule) -> Result<(PortMapKind, Element)> {
         let describe = || {

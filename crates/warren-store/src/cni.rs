@@ -520,3 +520,42 @@ pub fn cni_networks(tx: &Transaction<'_>) -> Result<Vec<String>> {
         .and_then(Iterator::collect)
         .map_err(sql("read CNI networks"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Release and the duplicate check find an attachment's leases through the index, never by
+    /// scanning the network's leases (host-local reads every file of the network on DEL).
+    #[test]
+    fn attachment_lookups_use_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = crate::Store::open(dir.path()).unwrap();
+        let plans = store
+            .read(|tx| {
+                let mut out = Vec::new();
+                for q in [
+                    "DELETE FROM cni_leases WHERE network = ?1 AND container_id = ?2 AND ifname = ?3",
+                    "SELECT ip FROM cni_leases
+                     WHERE network = ?1 AND container_id = ?2 AND ifname = ?3 ORDER BY range_set",
+                ] {
+                    let mut st = tx
+                        .prepare(&format!("EXPLAIN QUERY PLAN {q}"))
+                        .map_err(sql("explain"))?;
+                    let rows: Vec<String> = st
+                        .query_map(["n", "c", "eth0"], |r| r.get(3))
+                        .and_then(Iterator::collect)
+                        .map_err(sql("explain"))?;
+                    out.push(rows.join("; "));
+                }
+                Ok::<_, Error>(out)
+            })
+            .unwrap();
+        for plan in plans {
+            assert!(
+                plan.contains("USING INDEX cni_leases_by_attachment"),
+                "{plan}"
+            );
+        }
+    }
+}

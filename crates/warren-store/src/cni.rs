@@ -5,7 +5,6 @@
 //! inside the caller's transaction ([`Store::write`](crate::Store::write)), which holds the
 //! database's write lock: that is host-local's per-network lock file, for every network at once.
 
-use std::collections::HashSet;
 use std::net::IpAddr;
 
 use rusqlite::{OptionalExtension, Transaction, params};
@@ -242,16 +241,6 @@ pub fn cni_allocate(
             ));
         }
     }
-    let used: HashSet<IpAddr> = {
-        let mut st = tx
-            .prepare_cached("SELECT ip FROM cni_leases WHERE network = ?1")
-            .map_err(sql("read CNI leases"))?;
-        let rows: Vec<String> = st
-            .query_map([network], |r| r.get(0))
-            .and_then(Iterator::collect)
-            .map_err(sql("read CNI leases"))?;
-        rows.iter().map(|s| parse_ip(s)).collect::<Result<_>>()?
-    };
     let mut out = Vec::with_capacity(sets.len());
     for (i, set) in sets.iter().enumerate() {
         let reserved: Vec<IpAddr> = set.iter().flat_map(CniRange::reserved).collect();
@@ -282,11 +271,13 @@ pub fn cni_allocate(
                 .map_err(sql("read CNI cursor"))?;
             let after = cursor.as_deref().map(parse_ip).transpose()?;
             let runs: Vec<(IpAddr, IpAddr)> = set.iter().map(|r| (r.start, r.end)).collect();
-            next_free_in_runs(&runs, &reserved, &used, after).ok_or_else(|| {
-                Error::RangeSetExhausted {
-                    network: network.to_owned(),
-                    ranges: describe(set),
-                }
+            // One primary-key lookup per address tried: usually just the one after the cursor.
+            let taken = |ip: IpAddr| {
+                Ok::<_, Error>(reserved.contains(&ip) || lease_owner(tx, network, ip)?.is_some())
+            };
+            next_free_in_runs(&runs, after, taken)?.ok_or_else(|| Error::RangeSetExhausted {
+                network: network.to_owned(),
+                ranges: describe(set),
             })?
         };
         // The cursor follows every reservation, requested ones included, as in host-local.

@@ -112,17 +112,17 @@ pub fn runs_overlap(a: (IpAddr, IpAddr), b: (IpAddr, IpAddr)) -> bool {
     a.0.is_ipv4() == b.0.is_ipv4() && to_u128(a.0) <= to_u128(b.1) && to_u128(b.0) <= to_u128(a.1)
 }
 
-/// The next free address of `runs` (each `start..=end`, all of one family, walked in order as
-/// one ring) after `after`, skipping `reserved` and `used`: host-local's round robin over the
-/// ranges of one range set. With no `after`, or one in none of the runs, the walk starts at
-/// the first run's start. Only taken addresses are stepped over, so a huge (IPv6) run costs
-/// no more than the addresses in use.
-pub fn next_free_in_runs(
+/// The next address of `runs` (each `start..=end`, all of one family, walked in order as one
+/// ring) after `after` that `taken` says is free: host-local's round robin over the ranges of
+/// one range set. With no `after`, or one in none of the runs, the walk starts at the first
+/// run's start. `taken` is asked once per address until one is free (or every address was
+/// asked), so a huge (IPv6) run costs no more than the addresses in use, and the caller can
+/// look addresses up one by one instead of loading them all. Its error stops the walk.
+pub fn next_free_in_runs<E>(
     runs: &[(IpAddr, IpAddr)],
-    reserved: &[IpAddr],
-    used: &HashSet<IpAddr>,
     after: Option<IpAddr>,
-) -> Option<IpAddr> {
+    mut taken: impl FnMut(IpAddr) -> Result<bool, E>,
+) -> Result<Option<IpAddr>, E> {
     let spans: Vec<(bool, u128, u128)> = runs
         .iter()
         .map(|(s, e)| (s.is_ipv4(), to_u128(*s), to_u128(*e)))
@@ -153,12 +153,12 @@ pub fn next_free_in_runs(
     for (v4, s, e) in segments {
         for n in s..=e {
             let ip = from_u128(v4, n);
-            if !reserved.contains(&ip) && !used.contains(&ip) {
-                return Some(ip);
+            if !taken(ip)? {
+                return Ok(Some(ip));
             }
         }
     }
-    None
+    Ok(None)
 }
 
 /// The address before `ip` (`ip` itself for `0.0.0.0` and `::`).
@@ -252,6 +252,18 @@ mod tests {
         );
     }
 
+    fn walk(
+        runs: &[(IpAddr, IpAddr)],
+        reserved: &[IpAddr],
+        used: &HashSet<IpAddr>,
+        after: Option<IpAddr>,
+    ) -> Option<IpAddr> {
+        next_free_in_runs(runs, after, |ip| {
+            Ok::<_, std::convert::Infallible>(reserved.contains(&ip) || used.contains(&ip))
+        })
+        .unwrap()
+    }
+
     #[test]
     fn runs_are_walked_round_robin_across_ranges() {
         let runs = [
@@ -260,37 +272,34 @@ mod tests {
         ];
         let mut used = HashSet::new();
         let res = [ip("10.0.1.10")];
-        assert_eq!(
-            next_free_in_runs(&runs, &res, &used, None),
-            Some(ip("10.0.0.2"))
-        );
+        assert_eq!(walk(&runs, &res, &used, None), Some(ip("10.0.0.2")));
         // From the end of the first run on into the second, skipping the reserved address.
         assert_eq!(
-            next_free_in_runs(&runs, &res, &used, Some(ip("10.0.0.3"))),
+            walk(&runs, &res, &used, Some(ip("10.0.0.3"))),
             Some(ip("10.0.1.11"))
         );
         // From the last address, wrap to the first run.
         assert_eq!(
-            next_free_in_runs(&runs, &res, &used, Some(ip("10.0.1.11"))),
+            walk(&runs, &res, &used, Some(ip("10.0.1.11"))),
             Some(ip("10.0.0.2"))
         );
         // A cursor outside every run starts at the beginning.
         assert_eq!(
-            next_free_in_runs(&runs, &res, &used, Some(ip("192.168.0.1"))),
+            walk(&runs, &res, &used, Some(ip("192.168.0.1"))),
             Some(ip("10.0.0.2"))
         );
         used.extend([ip("10.0.0.2"), ip("10.0.0.3"), ip("10.0.1.11")]);
-        assert_eq!(next_free_in_runs(&runs, &res, &used, None), None);
+        assert_eq!(walk(&runs, &res, &used, None), None);
         // Only the cursor itself is left: it is handed out last.
         used.remove(&ip("10.0.0.3"));
         assert_eq!(
-            next_free_in_runs(&runs, &res, &used, Some(ip("10.0.0.3"))),
+            walk(&runs, &res, &used, Some(ip("10.0.0.3"))),
             Some(ip("10.0.0.3"))
         );
         // A whole IPv6 /64 costs only the used addresses.
         let v6 = [(ip("fd00::1"), ip("fd00::ffff:ffff:ffff:ffff"))];
         assert_eq!(
-            next_free_in_runs(
+            walk(
                 &v6,
                 &[],
                 &HashSet::new(),

@@ -8,27 +8,20 @@
 use std::net::IpAddr;
 
 use rusqlite::{OptionalExtension, Transaction, params};
-use warren_kernel::addr::IpNet;
 
 use crate::error::{Error, Result, sql};
 use crate::ipam::{next_free_in_runs, runs_overlap};
 use crate::networks::parse_ip;
 
-/// One host-local style range: addresses `start..=end` of `subnet`, the gateway excluded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CniRange {
-    /// The subnet: network address and prefix.
-    pub subnet: IpNet,
-    /// The first address handed out.
-    pub start: IpAddr,
-    /// The last address handed out.
-    pub end: IpAddr,
-    /// The gateway, never handed out.
-    pub gateway: Option<IpAddr>,
-}
+mod range;
+mod records;
 
-/// A set of ranges one address is taken from (host-local's inner list).
-pub type CniRangeSet = Vec<CniRange>;
+use range::invalid;
+pub use range::{CniRange, CniRangeSet};
+
+pub use records::{
+    CniRecord, cni_record_count, cni_record_delete, cni_record_get, cni_record_put, cni_records,
+};
 
 /// One address held by an attachment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,107 +34,6 @@ pub struct CniLease {
     pub gateway: Option<IpAddr>,
     /// Which range set (index into the `sets` given to [`cni_allocate`]) it came from.
     pub range_set: usize,
-}
-
-/// What a plugin made for one attachment, in JSON of the plugin's choosing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CniRecord {
-    /// The CNI network name.
-    pub network: String,
-    /// `CNI_CONTAINERID`.
-    pub container_id: String,
-    /// `CNI_IFNAME`.
-    pub ifname: String,
-    /// The plugin (`bridge`, `portmap`, ...).
-    pub plugin: String,
-    /// `CNI_NETNS` at ADD, if any.
-    pub netns: Option<String>,
-    /// The plugin's data.
-    pub data: String,
-    /// Seconds since the epoch.
-    pub created: i64,
-}
-
-fn invalid(field: &'static str, value: impl ToString, problem: String) -> Error {
-    Error::InvalidRange {
-        field,
-        value: value.to_string(),
-        problem,
-    }
-}
-
-impl CniRange {
-    /// A range with host-local's defaults: `start` is the subnet's first host (network + 1),
-    /// `end` its last (IPv4: the broadcast address − 1; IPv6: the last address), `gateway`
-    /// network + 1 (skipped when allocating, so the first address handed out is usually .2).
-    /// The subnet must have no host bits set and at least two host addresses (IPv4 /30,
-    /// IPv6 /126 at most); start, end and gateway must lie inside it, and start ≤ end.
-    pub fn new(
-        subnet: IpNet,
-        start: Option<IpAddr>,
-        end: Option<IpAddr>,
-        gateway: Option<IpAddr>,
-    ) -> Result<CniRange> {
-        let network = subnet.network();
-        if network.addr != subnet.addr {
-            return Err(invalid(
-                "subnet",
-                subnet,
-                format!("has host bits set (the network is {network})"),
-            ));
-        }
-        if subnet.prefix > subnet.family().max_prefix() - 2 {
-            return Err(invalid(
-                "subnet",
-                subnet,
-                "is too small to allocate from".into(),
-            ));
-        }
-        let inside = |field: &'static str, ip: IpAddr| {
-            if subnet.contains(ip) {
-                Ok(ip)
-            } else {
-                Err(invalid(field, ip, format!("is outside subnet {subnet}")))
-            }
-        };
-        let first = subnet.nth(1).unwrap_or(subnet.addr);
-        let last = match subnet.broadcast() {
-            Some(b) => crate::ipam::prev(IpAddr::V4(b)),
-            None => subnet.last(),
-        };
-        let start = start.map_or(Ok(first), |ip| inside("rangeStart", ip))?;
-        let end = end.map_or(Ok(last), |ip| inside("rangeEnd", ip))?;
-        let gateway = Some(gateway.map_or(Ok(first), |ip| inside("gateway", ip))?);
-        if start > end {
-            return Err(invalid(
-                "rangeStart",
-                start,
-                format!("is after rangeEnd {end}"),
-            ));
-        }
-        Ok(CniRange {
-            subnet,
-            start,
-            end,
-            gateway,
-        })
-    }
-
-    /// Whether `ip` is in `start..=end`.
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        runs_overlap((ip, ip), (self.start, self.end))
-    }
-
-    /// The addresses of the range never handed out: the gateway and, for IPv4, the subnet's
-    /// network and broadcast addresses.
-    pub fn reserved(&self) -> Vec<IpAddr> {
-        let mut v: Vec<IpAddr> = self.gateway.into_iter().collect();
-        if let Some(b) = self.subnet.broadcast() {
-            v.push(self.subnet.addr);
-            v.push(IpAddr::V4(b));
-        }
-        v
-    }
 }
 
 /// `10.0.0.2-10.0.0.3, 10.0.1.2-10.0.1.9`.
@@ -371,118 +263,6 @@ pub fn cni_ip_owner(
     ip: IpAddr,
 ) -> Result<Option<(String, String)>> {
     lease_owner(tx, network, ip)
-}
-
-const RECORD_COLUMNS: &str = "network, container_id, ifname, plugin, netns, data, created";
-
-fn record_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CniRecord> {
-    Ok(CniRecord {
-        network: r.get(0)?,
-        container_id: r.get(1)?,
-        ifname: r.get(2)?,
-        plugin: r.get(3)?,
-        netns: r.get(4)?,
-        data: r.get(5)?,
-        created: r.get(6)?,
-    })
-}
-
-/// Store what a plugin made for an attachment; refused if the plugin already has a record for
-/// it.
-pub fn cni_record_put(tx: &Transaction<'_>, rec: &CniRecord) -> Result<()> {
-    if cni_record_get(
-        tx,
-        &rec.network,
-        &rec.container_id,
-        &rec.ifname,
-        &rec.plugin,
-    )?
-    .is_some()
-    {
-        return Err(Error::Exists {
-            what: "CNI record",
-            name: format!(
-                "{}/{}/{}/{}",
-                rec.network, rec.container_id, rec.ifname, rec.plugin
-            ),
-        });
-    }
-    tx.execute(
-        &format!("INSERT INTO cni_records ({RECORD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
-        params![
-            rec.network,
-            rec.container_id,
-            rec.ifname,
-            rec.plugin,
-            rec.netns,
-            rec.data,
-            rec.created
-        ],
-    )
-    .map_err(sql("insert CNI record"))?;
-    Ok(())
-}
-
-/// The record `plugin` keeps for an attachment.
-pub fn cni_record_get(
-    tx: &Transaction<'_>,
-    network: &str,
-    container_id: &str,
-    ifname: &str,
-    plugin: &str,
-) -> Result<Option<CniRecord>> {
-    tx.prepare_cached(&format!(
-        "SELECT {RECORD_COLUMNS} FROM cni_records
-         WHERE network = ?1 AND container_id = ?2 AND ifname = ?3 AND plugin = ?4"
-    ))
-    .and_then(|mut st| {
-        st.query_row(params![network, container_id, ifname, plugin], record_row)
-            .optional()
-    })
-    .map_err(sql("read CNI record"))
-}
-
-/// Delete the record `plugin` keeps for an attachment, returning it (`None` if there was none).
-pub fn cni_record_delete(
-    tx: &Transaction<'_>,
-    network: &str,
-    container_id: &str,
-    ifname: &str,
-    plugin: &str,
-) -> Result<Option<CniRecord>> {
-    let rec = cni_record_get(tx, network, container_id, ifname, plugin)?;
-    if rec.is_some() {
-        tx.execute(
-            "DELETE FROM cni_records
-             WHERE network = ?1 AND container_id = ?2 AND ifname = ?3 AND plugin = ?4",
-            params![network, container_id, ifname, plugin],
-        )
-        .map_err(sql("delete CNI record"))?;
-    }
-    Ok(rec)
-}
-
-/// Every record `plugin` keeps in `network`, by container id and interface.
-pub fn cni_records(tx: &Transaction<'_>, network: &str, plugin: &str) -> Result<Vec<CniRecord>> {
-    let mut st = tx
-        .prepare_cached(&format!(
-            "SELECT {RECORD_COLUMNS} FROM cni_records WHERE network = ?1 AND plugin = ?2
-             ORDER BY container_id, ifname"
-        ))
-        .map_err(sql("read CNI records"))?;
-    st.query_map(params![network, plugin], record_row)
-        .and_then(Iterator::collect)
-        .map_err(sql("read CNI records"))
-}
-
-/// How many records `plugin` keeps in `network`.
-pub fn cni_record_count(tx: &Transaction<'_>, network: &str, plugin: &str) -> Result<usize> {
-    tx.query_row(
-        "SELECT count(*) FROM cni_records WHERE network = ?1 AND plugin = ?2",
-        params![network, plugin],
-        |r| r.get(0),
-    )
-    .map_err(sql("count CNI records"))
 }
 
 /// Every `(container_id, ifname)` with a lease or a record in `network`, sorted, for GC.

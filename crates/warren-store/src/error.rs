@@ -90,6 +90,52 @@ pub enum Error {
         /// Who uses it, comma-separated.
         users: String,
     },
+    /// A CNI range (host-local's `ranges` entry) is invalid.
+    #[error("{field} {value} {problem}")]
+    InvalidRange {
+        /// The config key: `subnet`, `rangeStart`, `rangeEnd`, `gateway`, `ranges`.
+        field: &'static str,
+        /// The value given.
+        value: String,
+        /// What is wrong, e.g. `is outside subnet 10.2.0.0/24`.
+        problem: String,
+    },
+    /// A CNI attachment already holds an address.
+    #[error(
+        "duplicate allocation is not allowed: {container_id}/{ifname} already has {ip} in network {network}"
+    )]
+    DuplicateAllocation {
+        /// The CNI network.
+        network: String,
+        /// The container id.
+        container_id: String,
+        /// The interface name.
+        ifname: String,
+        /// The address it holds.
+        ip: String,
+    },
+    /// A requested address is held by another attachment.
+    #[error(
+        "requested IP {ip} in network {network} is already allocated to {container_id}/{ifname}"
+    )]
+    AddressTaken {
+        /// The CNI network.
+        network: String,
+        /// The address asked for.
+        ip: String,
+        /// The container id holding it.
+        container_id: String,
+        /// The interface holding it.
+        ifname: String,
+    },
+    /// Every address of a CNI range set is taken.
+    #[error("no IP addresses available in range set: {ranges}")]
+    RangeSetExhausted {
+        /// The CNI network.
+        network: String,
+        /// The set's ranges, `start-end` comma-separated.
+        ranges: String,
+    },
     /// A stored value could not be parsed back.
     #[error("state database {path}: bad stored {what} {value:?}")]
     Corrupt {

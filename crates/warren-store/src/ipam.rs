@@ -107,6 +107,65 @@ pub fn next_free(
     None
 }
 
+/// Whether two address runs `start..=end` share an address (never across families).
+pub fn runs_overlap(a: (IpAddr, IpAddr), b: (IpAddr, IpAddr)) -> bool {
+    a.0.is_ipv4() == b.0.is_ipv4() && to_u128(a.0) <= to_u128(b.1) && to_u128(b.0) <= to_u128(a.1)
+}
+
+/// The next address of `runs` (each `start..=end`, all of one family, walked in order as one
+/// ring) after `after` that `taken` says is free: host-local's round robin over the ranges of
+/// one range set. With no `after`, or one in none of the runs, the walk starts at the first
+/// run's start. `taken` is asked once per address until one is free (or every address was
+/// asked), so a huge (IPv6) run costs no more than the addresses in use, and the caller can
+/// look addresses up one by one instead of loading them all. Its error stops the walk.
+pub fn next_free_in_runs<E>(
+    runs: &[(IpAddr, IpAddr)],
+    after: Option<IpAddr>,
+    mut taken: impl FnMut(IpAddr) -> Result<bool, E>,
+) -> Result<Option<IpAddr>, E> {
+    let spans: Vec<(bool, u128, u128)> = runs
+        .iter()
+        .map(|(s, e)| (s.is_ipv4(), to_u128(*s), to_u128(*e)))
+        .collect();
+    let at = after.and_then(|a| {
+        let n = to_u128(a);
+        spans
+            .iter()
+            .position(|&(v4, s, e)| v4 == a.is_ipv4() && s <= n && n <= e)
+            .map(|i| (i, n))
+    });
+    // The walk as segments: the rest of the cursor's run, the runs after it, the runs before
+    // it, then the cursor's run up to and including the cursor.
+    let mut segments = Vec::with_capacity(spans.len() + 1);
+    match at {
+        Some((i, n)) => {
+            let (v4, s, e) = spans[i];
+            if n < e {
+                segments.push((v4, n + 1, e));
+            }
+            for j in 1..spans.len() {
+                segments.push(spans[(i + j) % spans.len()]);
+            }
+            segments.push((v4, s, n));
+        }
+        None => segments.extend(spans.iter().copied()),
+    }
+    for (v4, s, e) in segments {
+        for n in s..=e {
+            let ip = from_u128(v4, n);
+            if !taken(ip)? {
+                return Ok(Some(ip));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The address before `ip` (`ip` itself for `0.0.0.0` and `::`).
+pub fn prev(ip: IpAddr) -> IpAddr {
+    from_u128(ip.is_ipv4(), to_u128(ip).saturating_sub(1))
+}
+
 /// The first host address of `subnet`: the default gateway.
 pub fn first_host(subnet: IpNet) -> Option<IpAddr> {
     subnet.network().nth(1)
@@ -191,5 +250,78 @@ mod tests {
             ),
             Some(ip("fd00::2"))
         );
+    }
+
+    fn walk(
+        runs: &[(IpAddr, IpAddr)],
+        reserved: &[IpAddr],
+        used: &HashSet<IpAddr>,
+        after: Option<IpAddr>,
+    ) -> Option<IpAddr> {
+        next_free_in_runs(runs, after, |ip| {
+            Ok::<_, std::convert::Infallible>(reserved.contains(&ip) || used.contains(&ip))
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn runs_are_walked_round_robin_across_ranges() {
+        let runs = [
+            (ip("10.0.0.2"), ip("10.0.0.3")),
+            (ip("10.0.1.10"), ip("10.0.1.11")),
+        ];
+        let mut used = HashSet::new();
+        let res = [ip("10.0.1.10")];
+        assert_eq!(walk(&runs, &res, &used, None), Some(ip("10.0.0.2")));
+        // From the end of the first run on into the second, skipping the reserved address.
+        assert_eq!(
+            walk(&runs, &res, &used, Some(ip("10.0.0.3"))),
+            Some(ip("10.0.1.11"))
+        );
+        // From the last address, wrap to the first run.
+        assert_eq!(
+            walk(&runs, &res, &used, Some(ip("10.0.1.11"))),
+            Some(ip("10.0.0.2"))
+        );
+        // A cursor outside every run starts at the beginning.
+        assert_eq!(
+            walk(&runs, &res, &used, Some(ip("192.168.0.1"))),
+            Some(ip("10.0.0.2"))
+        );
+        used.extend([ip("10.0.0.2"), ip("10.0.0.3"), ip("10.0.1.11")]);
+        assert_eq!(walk(&runs, &res, &used, None), None);
+        // Only the cursor itself is left: it is handed out last.
+        used.remove(&ip("10.0.0.3"));
+        assert_eq!(
+            walk(&runs, &res, &used, Some(ip("10.0.0.3"))),
+            Some(ip("10.0.0.3"))
+        );
+        // A whole IPv6 /64 costs only the used addresses.
+        let v6 = [(ip("fd00::1"), ip("fd00::ffff:ffff:ffff:ffff"))];
+        assert_eq!(
+            walk(
+                &v6,
+                &[],
+                &HashSet::new(),
+                Some(ip("fd00::ffff:ffff:ffff:ffff"))
+            ),
+            Some(ip("fd00::1"))
+        );
+    }
+
+    #[test]
+    fn run_overlap_table() {
+        for (a, b, want) in [
+            (("10.0.0.1", "10.0.0.9"), ("10.0.0.9", "10.0.0.20"), true),
+            (("10.0.0.1", "10.0.0.9"), ("10.0.0.10", "10.0.0.20"), false),
+            (("10.0.0.5", "10.0.0.6"), ("10.0.0.1", "10.0.0.200"), true),
+            (("10.0.0.1", "10.0.0.9"), ("::1", "::ffff"), false),
+        ] {
+            assert_eq!(
+                runs_overlap((ip(a.0), ip(a.1)), (ip(b.0), ip(b.1))),
+                want,
+                "{a:?} {b:?}"
+            );
+        }
     }
 }

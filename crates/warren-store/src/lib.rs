@@ -1,14 +1,15 @@
 //! warren's state, in an embedded SQLite database.
 //!
 //! Networks, containers (and pods), their endpoints, the addresses IPAM handed out and the
-//! published ports live here. Every change is one transaction taken with the write lock
-//! (`BEGIN IMMEDIATE`), so concurrent `warren run`s never hand out the same address or port,
-//! and a crash leaves either all of a change or none of it. Rows of a setup still in progress
-//! carry the pid and start time of the process doing it, so `warren gc` can tell an abandoned
-//! setup from a live one.
+//! published ports live here, and so does the CNI plugin's state (module [`cni`]). Every
+//! change is one transaction taken with the write lock (`BEGIN IMMEDIATE`), so concurrent
+//! `warren run`s never hand out the same address or port, and a crash leaves either all of a
+//! change or none of it. Rows of a setup still in progress carry the pid and start time of the
+//! process doing it, so `warren gc` can tell an abandoned setup from a live one.
 //!
 //! The kernel is not touched here: this crate only knows what warren intends.
 
+pub mod cni;
 mod containers;
 mod error;
 pub mod ipam;
@@ -22,6 +23,11 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
+pub use cni::{
+    CniLease, CniRange, CniRangeSet, CniRecord, cni_allocate, cni_attachments, cni_ip_owner,
+    cni_leases, cni_networks, cni_record_count, cni_record_delete, cni_record_get, cni_record_put,
+    cni_records, cni_release,
+};
 pub use error::{Error, Result};
 pub use model::{
     Container, ContainerState, Endpoint, Kind, Network, NewContainer, NewEndpoint, NewNetwork,

@@ -4,9 +4,10 @@ use rusqlite::Transaction;
 
 use crate::error::{Result, sql};
 
-const VERSION: i64 = 1;
+const VERSION: i64 = 2;
 
-const SCHEMA: &str = r"
+/// Version 1: warren's own networks, containers, endpoints, addresses and ports.
+const SCHEMA_V1: &str = r"
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -75,6 +76,41 @@ CREATE INDEX IF NOT EXISTS ports_by_port ON ports (proto, host_port);
 CREATE INDEX IF NOT EXISTS containers_by_pod ON containers (pod);
 ";
 
+/// Version 2 adds the CNI plugin's state: host-local style leases with a round-robin cursor
+/// per range set, and what each plugin made for an attachment. Addresses are stored in their
+/// canonical text form (`Display` of `IpAddr`), so equality lookups are exact.
+const SCHEMA_V2: &str = r"
+CREATE TABLE IF NOT EXISTS cni_leases (
+    network TEXT NOT NULL,
+    ip TEXT NOT NULL,
+    prefix INTEGER NOT NULL,
+    gateway TEXT,
+    range_set INTEGER NOT NULL,
+    container_id TEXT NOT NULL,
+    ifname TEXT NOT NULL,
+    PRIMARY KEY (network, ip)
+);
+CREATE INDEX IF NOT EXISTS cni_leases_by_attachment
+    ON cni_leases (network, container_id, ifname);
+CREATE TABLE IF NOT EXISTS cni_cursors (
+    network TEXT NOT NULL,
+    range_set INTEGER NOT NULL,
+    last TEXT NOT NULL,
+    PRIMARY KEY (network, range_set)
+);
+CREATE TABLE IF NOT EXISTS cni_records (
+    network TEXT NOT NULL,
+    container_id TEXT NOT NULL,
+    ifname TEXT NOT NULL,
+    plugin TEXT NOT NULL,
+    netns TEXT,
+    data TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    PRIMARY KEY (network, container_id, ifname, plugin)
+);
+CREATE INDEX IF NOT EXISTS cni_records_by_plugin ON cni_records (network, plugin);
+";
+
 /// Whether the database already has this schema version (then opening writes nothing).
 pub(crate) fn current(conn: &rusqlite::Connection) -> bool {
     conn.query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
@@ -83,10 +119,15 @@ pub(crate) fn current(conn: &rusqlite::Connection) -> bool {
     .is_ok_and(|v| v == VERSION.to_string())
 }
 
+/// Create the schema or bring an older one up to date: every statement is `IF NOT EXISTS`, so
+/// a version 1 database just gains the tables added since.
 pub(crate) fn migrate(tx: &Transaction<'_>) -> Result<()> {
-    tx.execute_batch(SCHEMA).map_err(sql("create schema"))?;
+    tx.execute_batch(SCHEMA_V1).map_err(sql("create schema"))?;
+    tx.execute_batch(SCHEMA_V2)
+        .map_err(sql("create schema version 2"))?;
     tx.execute(
-        "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?1)",
+        "INSERT INTO meta (key, value) VALUES ('schema', ?1)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
         [VERSION.to_string()],
     )
     .map_err(sql("record schema version"))?;
@@ -113,4 +154,43 @@ pub fn set_meta(tx: &Transaction<'_>, key: &str, value: Option<&str>) -> Result<
     }
     .map_err(sql("write meta"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_1_database_is_upgraded() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = rusqlite::Connection::open(dir.path().join(crate::DB_FILE)).unwrap();
+            conn.execute_batch(SCHEMA_V1).unwrap();
+            conn.execute("INSERT INTO meta (key, value) VALUES ('schema', '1')", [])
+                .unwrap();
+        }
+        let mut store = crate::Store::open(dir.path()).unwrap();
+        let (version, tables) = store
+            .read(|tx| {
+                let tables: i64 = tx
+                    .query_row(
+                        "SELECT count(*) FROM sqlite_master WHERE type = 'table'
+                         AND name IN ('cni_leases', 'cni_cursors', 'cni_records')",
+                        [],
+                        |r| r.get(0),
+                    )
+                    .map_err(sql("count tables"))?;
+                Ok::<_, crate::Error>((get_meta(tx, "schema")?, tables))
+            })
+            .unwrap();
+        assert_eq!(version.as_deref(), Some("2"));
+        assert_eq!(tables, 3);
+        // And the new tables work.
+        let set =
+            vec![crate::CniRange::new("10.0.0.0/24".parse().unwrap(), None, None, None).unwrap()];
+        let got = store
+            .write(|tx| crate::cni_allocate(tx, "n", "c", "eth0", &[set], &[]))
+            .unwrap();
+        assert_eq!(got[0].ip, "10.0.0.2".parse::<std::net::IpAddr>().unwrap());
+    }
 }

@@ -351,18 +351,24 @@ impl Engine {
     /// it (IPv6 forwarding only for IPv6 networks), and bridged IPv6 out of netfilter while an
     /// IPv6 network exists, saving the values found; put the saved values back when no
     /// network needs them any more.
-    pub(crate) fn forwarding_update(&mut self) -> Result<()> {
+    ///
+    /// CNI attachments routed through the host (bridge with `isGateway`, ptp) count too, so
+    /// `warren` and the CNI plugins share the one saved value.
+    pub fn forwarding_update(&mut self) -> Result<()> {
         let nets = self.networks()?;
+        let (cni4, cni6) = self.store.read(warren_store::cni_routed_families)?;
         let outward = |v4: bool| {
-            nets.iter().any(|n| {
-                n.driver == "bridge"
-                    && !n.internal
-                    && n.subnets.iter().any(|s| s.net.addr.is_ipv4() == v4)
-            })
+            (if v4 { cni4 } else { cni6 })
+                || nets.iter().any(|n| {
+                    n.driver == "bridge"
+                        && !n.internal
+                        && n.subnets.iter().any(|s| s.net.addr.is_ipv4() == v4)
+                })
         };
-        let v6 = nets
-            .iter()
-            .any(|n| n.driver == "bridge" && n.subnets.iter().any(|s| s.net.addr.is_ipv6()));
+        let v6 = cni6
+            || nets
+                .iter()
+                .any(|n| n.driver == "bridge" && n.subnets.iter().any(|s| s.net.addr.is_ipv6()));
         // (key, value wanted, whether some network needs it now)
         for (key, want, needed) in [
             ("net.ipv4.ip_forward", "1", outward(true)),

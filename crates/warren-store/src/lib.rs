@@ -26,7 +26,7 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 pub use cni::{
     CniLease, CniRange, CniRangeSet, CniRecord, cni_allocate, cni_attachments, cni_ip_owner,
     cni_leases, cni_networks, cni_record_count, cni_record_delete, cni_record_get, cni_record_put,
-    cni_records, cni_release,
+    cni_records, cni_release, cni_routed_families,
 };
 pub use error::{Error, Result};
 pub use model::{

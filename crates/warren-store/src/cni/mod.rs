@@ -292,6 +292,25 @@ pub fn cni_networks(tx: &Transaction<'_>) -> Result<Vec<String>> {
         .map_err(sql("read CNI networks"))
 }
 
+/// Whether CNI attachments routed through the host hold IPv4 and IPv6 addresses: those
+/// of `bridge` records whose bridge is the gateway (`"gateway": true` in the record) and of
+/// `ptp` records. Forwarding stays on while one does.
+pub fn cni_routed_families(tx: &Transaction<'_>) -> Result<(bool, bool)> {
+    let mut st = tx
+        .prepare_cached(
+            "SELECT DISTINCT instr(l.ip, ':') > 0 FROM cni_leases l \
+             JOIN cni_records r ON r.network = l.network AND r.container_id = l.container_id \
+             AND r.ifname = l.ifname \
+             WHERE r.plugin = 'ptp' OR (r.plugin = 'bridge' AND json_extract(r.data, '$.gateway'))",
+        )
+        .map_err(sql("read CNI address families"))?;
+    let fams: Vec<bool> = st
+        .query_map([], |r| r.get(0))
+        .and_then(Iterator::collect)
+        .map_err(sql("read CNI address families"))?;
+    Ok((fams.contains(&false), fams.contains(&true)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

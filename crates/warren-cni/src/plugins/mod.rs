@@ -1,0 +1,373 @@
+//! The plugins: one binary, `warren-cni`, answers under every plugin's name (`warren-bridge`,
+//! `warren-host-local`, …; the name it was run under picks the plugin).
+//!
+//! Every plugin keeps what it made for an attachment (network, container id, interface) as
+//! a record in warren's store, in the same write transaction that takes its addresses. DEL
+//! and GC undo from those records, so they need neither `prevResult` nor the namespace, and
+//! a second DEL finds nothing to do.
+
+use std::cell::{RefCell, RefMut};
+use std::fmt::Display;
+use std::path::Path;
+
+use warren_engine::Engine;
+use warren_kernel::{Handle, NetNs};
+
+use crate::proto::{self, CniError, CniResult, Command, Env, NetConf, code};
+
+pub mod bridge;
+pub mod ipam;
+pub mod loopback;
+pub mod macvlan;
+pub mod portmap;
+pub mod ptp;
+pub mod tuning;
+
+/// The nftables table (family `inet`) the plugins keep their rules in.
+pub const TABLE: &str = "warren-cni";
+
+/// The plugins, by the name a runtime finds them under (without `warren-`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plugin {
+    /// A Linux bridge, a veth per container.
+    Bridge,
+    /// A veth per container, routed (no bridge).
+    Ptp,
+    /// A macvlan of a host interface.
+    Macvlan,
+    /// An ipvlan of a host interface.
+    Ipvlan,
+    /// Address management.
+    HostLocal,
+    /// Published ports.
+    Portmap,
+    /// Rate limits.
+    Bandwidth,
+    /// Sysctls and link settings.
+    Tuning,
+    /// `lo` up.
+    Loopback,
+}
+
+impl Plugin {
+    /// Every plugin.
+    pub const ALL: [Plugin; 9] = [
+        Plugin::Bridge,
+        Plugin::Ptp,
+        Plugin::Macvlan,
+        Plugin::Ipvlan,
+        Plugin::HostLocal,
+        Plugin::Portmap,
+        Plugin::Bandwidth,
+        Plugin::Tuning,
+        Plugin::Loopback,
+    ];
+
+    /// The reference plugin's name (`bridge`, `host-local`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Plugin::Bridge => "bridge",
+            Plugin::Ptp => "ptp",
+            Plugin::Macvlan => "macvlan",
+            Plugin::Ipvlan => "ipvlan",
+            Plugin::HostLocal => "host-local",
+            Plugin::Portmap => "portmap",
+            Plugin::Bandwidth => "bandwidth",
+            Plugin::Tuning => "tuning",
+            Plugin::Loopback => "loopback",
+        }
+    }
+
+    /// The name a runtime finds it under: `warren-` + [`Plugin::name`].
+    pub fn binary(self) -> String {
+        format!("warren-{}", self.name())
+    }
+
+    /// The plugin a program name stands for (`/opt/cni/bin/warren-bridge` → bridge).
+    pub fn from_program(program: &str) -> Option<Plugin> {
+        let base = Path::new(program).file_name()?.to_str()?;
+        let name = base.strip_prefix("warren-").unwrap_or(base);
+        Plugin::ALL.into_iter().find(|p| p.name() == name)
+    }
+}
+
+/// Turn any error into CNI's "internal" error (code 999, as the reference plugins use for
+/// runtime failures), keeping its whole message.
+pub(crate) fn internal(e: impl Display) -> CniError {
+    CniError::new(code::INTERNAL, e.to_string())
+}
+
+impl From<warren_store::Error> for CniError {
+    fn from(e: warren_store::Error) -> CniError {
+        internal(e)
+    }
+}
+
+impl From<warren_engine::Error> for CniError {
+    fn from(e: warren_engine::Error) -> CniError {
+        internal(e)
+    }
+}
+
+impl From<warren_kernel::Error> for CniError {
+    fn from(e: warren_kernel::Error) -> CniError {
+        internal(e)
+    }
+}
+
+/// One invocation: the environment, the request, and the engine (opened on first use).
+pub struct Ctx {
+    /// The CNI environment.
+    pub env: Env,
+    /// The request read from stdin.
+    pub conf: NetConf,
+    /// The request's bytes (passed on to a delegated IPAM plugin).
+    pub raw: Vec<u8>,
+    engine: RefCell<Option<Engine>>,
+}
+
+impl Ctx {
+    /// A context for `env` and the request `raw`.
+    pub fn new(env: Env, conf: NetConf, raw: Vec<u8>) -> Ctx {
+        Ctx {
+            env,
+            conf,
+            raw,
+            engine: RefCell::new(None),
+        }
+    }
+
+    /// The engine, with its rules in [`TABLE`].
+    pub fn engine(&self) -> Result<RefMut<'_, Engine>, CniError> {
+        let mut slot = self.engine.borrow_mut();
+        if slot.is_none() {
+            let e = Engine::open().map_err(|e| {
+                CniError::new(code::NOT_AVAILABLE, "warren's state store is unusable")
+                    .details(e.to_string())
+            })?;
+            *slot = Some(e.with_table(TABLE));
+        }
+        Ok(RefMut::map(slot, |e| e.as_mut().expect("just opened")))
+    }
+
+    /// The network's name.
+    pub fn network(&self) -> &str {
+        &self.conf.name
+    }
+
+    /// The container's namespace, opened, with a handle inside.
+    pub fn open_netns(&self) -> Result<Handle, CniError> {
+        let path = self.env.netns.as_deref().ok_or_else(|| {
+            CniError::new(code::INVALID_ENV, "required env variables [CNI_NETNS] missing")
+        })?;
+        let ns = NetNs::open_path(path).map_err(|e| {
+            internal(format!("failed to open netns {}: {e}", path.display()))
+        })?;
+        Handle::new(ns).map_err(internal)
+    }
+
+    /// The container's namespace if it still exists (DEL may come after it is gone).
+    pub fn netns_if_any(&self) -> Option<Handle> {
+        let path = self.env.netns.as_deref()?;
+        let ns = NetNs::open_path(path).ok()?;
+        Handle::new(ns).ok()
+    }
+
+    /// The namespace path as results and records name it.
+    pub fn netns_str(&self) -> Option<String> {
+        self.env.netns.as_ref().map(|p| p.display().to_string())
+    }
+
+    /// The MAC address asked for: `runtimeConfig.mac`, `args.cni.mac`, `CNI_ARGS` `MAC=`,
+    /// then the config's own `mac`.
+    pub fn requested_mac(&self, config_mac: Option<&str>) -> Result<Option<[u8; 6]>, CniError> {
+        let from_runtime: Option<String> = self.conf.runtime("mac")?;
+        let from_args = self
+            .conf
+            .args
+            .as_ref()
+            .and_then(|a| a.pointer("/cni/mac"))
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
+        let from_env = self.env.args.get("MAC").map(str::to_owned);
+        let (what, mac) = match (from_runtime, from_args, from_env, config_mac) {
+            (Some(m), _, _, _) => ("runtimeConfig.mac", m),
+            (_, Some(m), _, _) => ("args.cni.mac", m),
+            (_, _, Some(m), _) => ("CNI_ARGS MAC", m),
+            (_, _, _, Some(m)) => ("mac", m.to_owned()),
+            _ => return Ok(None),
+        };
+        warren_kernel::link::parse_mac(&mac).map(Some).map_err(|_| {
+            CniError::new(code::INVALID_CONFIG, format!("invalid {what} {mac:?}"))
+                .details("expected six hex bytes like c2:11:22:33:44:55")
+        })
+    }
+}
+
+/// Deserialize a part of the request (`what` names it in errors, e.g. `ipam`).
+pub(crate) fn from_value<T: serde::de::DeserializeOwned>(
+    v: &serde_json::Value,
+    what: &str,
+) -> Result<T, CniError> {
+    serde_json::from_value(v.clone()).map_err(|e| {
+        CniError::new(code::INVALID_CONFIG, format!("invalid {what} config: {e}"))
+    })
+}
+
+/// The host side's name of an attachment's veth: `wc` + 12 hex digits of a hash of the
+/// network, container id and interface name — the same on every call, so DEL and GC find it
+/// without being told.
+pub fn host_ifname(prefix: &str, network: &str, container_id: &str, ifname: &str) -> String {
+    // FNV-1a, 64 bits.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in network
+        .bytes()
+        .chain([0])
+        .chain(container_id.bytes())
+        .chain([0])
+        .chain(ifname.bytes())
+    {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{prefix}{:012x}", h & 0xffff_ffff_ffff)
+}
+
+/// The MAC address of link `name` as CNI prints it.
+pub(crate) fn mac_of(h: &Handle, name: &str) -> Option<String> {
+    h.link_get(name).ok().and_then(|l| l.mac_string())
+}
+
+/// Run `plugin` for the request on stdin and the environment; prints the result (or the
+/// error) and returns the exit status.
+pub fn main(plugin: Plugin) -> i32 {
+    let raw = match proto::read_stdin() {
+        Ok(r) => r,
+        Err(e) => return proto::emit(Err(e), proto::SUPPORTED[4]),
+    };
+    let env = match Env::from_env() {
+        Ok(env) => env,
+        Err(e) => {
+            let v = NetConf::parse(&raw)
+                .map(|c| c.cni_version)
+                .unwrap_or_else(|_| "1.1.0".into());
+            return proto::emit(Err(e), &v);
+        }
+    };
+    if env.command == Command::Version {
+        println!("{}", proto::version_output(&raw));
+        return 0;
+    }
+    let conf = match NetConf::parse(&raw) {
+        Ok(c) => c,
+        Err(e) => return proto::emit(Err(e), "1.1.0"),
+    };
+    let version = conf.cni_version.clone();
+    let mut ctx = Ctx::new(env, conf, raw);
+    let out = dispatch(plugin, &mut ctx).map(|r| r.map(|r| r.to_json(&version)));
+    match out {
+        Ok(Some(v)) => proto::emit(Ok(v), &version),
+        Ok(None) => 0,
+        Err(e) => proto::emit(Err(e), &version),
+    }
+}
+
+/// What a command answers: a result for ADD, nothing for the others.
+type Answer = Result<Option<CniResult>, CniError>;
+
+fn dispatch(plugin: Plugin, ctx: &mut Ctx) -> Answer {
+    let cmd = ctx.env.command;
+    if cmd == Command::Check && !proto::at_least(&ctx.conf.cni_version, "0.4.0") {
+        return Err(CniError::new(
+            code::INCOMPATIBLE_VERSION,
+            format!(
+                "CHECK is not supported in cniVersion {}",
+                ctx.conf.cni_version
+            ),
+        ));
+    }
+    if matches!(cmd, Command::Gc | Command::Status) && !proto::at_least(&ctx.conf.cni_version, "1.1.0")
+    {
+        return Err(CniError::new(
+            code::INCOMPATIBLE_VERSION,
+            format!(
+                "{} needs cniVersion 1.1.0, not {}",
+                if cmd == Command::Gc { "GC" } else { "STATUS" },
+                ctx.conf.cni_version
+            ),
+        ));
+    }
+    match plugin {
+        Plugin::Bridge => bridge::run(ctx, cmd),
+        Plugin::Ptp => ptp::run(ctx, cmd),
+        Plugin::Macvlan => macvlan::run(ctx, cmd, macvlan::Kind::Macvlan),
+        Plugin::Ipvlan => macvlan::run(ctx, cmd, macvlan::Kind::Ipvlan),
+        Plugin::HostLocal => ipam::run(ctx, cmd),
+        Plugin::Portmap => portmap::run(ctx, cmd),
+        Plugin::Bandwidth => Err(internal("bandwidth: not built yet")),
+        Plugin::Tuning => tuning::run(ctx, cmd),
+        Plugin::Loopback => loopback::run(ctx, cmd),
+    }
+}
+
+/// STATUS of a plugin whose state is in the store: ready if the store opens and reads.
+pub(crate) fn status_store(ctx: &Ctx) -> Result<(), CniError> {
+    let mut eng = ctx.engine()?;
+    eng.store()
+        .read(|tx| warren_store::cni_networks(tx))
+        .map_err(|e| {
+            CniError::new(code::NOT_AVAILABLE, "warren's state store is unusable")
+                .details(e.to_string())
+        })?;
+    Ok(())
+}
+
+/// The prevResult a chained plugin needs.
+pub(crate) fn prev_result(ctx: &Ctx, plugin: &str) -> Result<CniResult, CniError> {
+    ctx.conf.prev_result.clone().ok_or_else(|| {
+        CniError::new(
+            code::INVALID_CONFIG,
+            format!("{plugin} must be chained after an interface plugin: prevResult missing"),
+        )
+    })
+}
+
+/// The attachments GC must keep.
+pub(crate) fn gc_valid(ctx: &Ctx) -> Vec<(String, String)> {
+    ctx.conf
+        .gc_valid_attachments()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|a| (a.container_id, a.ifname))
+        .collect()
+}
+
+/// Join the errors GC met into one (GC goes on past errors and reports them all).
+pub(crate) fn gc_result(errors: Vec<CniError>) -> Answer {
+    if errors.is_empty() {
+        return Ok(None);
+    }
+    let msg = errors
+        .iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("; ");
+    Err(CniError::new(code::INTERNAL, format!("GC: {} error(s): {msg}", errors.len())))
+}
+
+/// `Vec<IpNet>` as a list of `ADDR/PREFIX` strings in records.
+pub(crate) mod nets {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use warren_kernel::addr::IpNet;
+
+    pub fn serialize<S: Serializer>(v: &[IpNet], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(|n| format!("{}/{}", n.addr, n.prefix)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|s| s.parse().map_err(serde::de::Error::custom))
+            .collect()
+    }
+}

@@ -1,0 +1,286 @@
+//! `warren-ptp`: a routed veth per container, no bridge (the reference ptp plugin's
+//! layout): the host side holds the gateway address as a /32 (/128) and a host route to
+//! each container address; inside, the address without its subnet route, a route to the
+//! gateway on the link, the subnet and IPAM's routes via the gateway.
+
+use serde::{Deserialize, Serialize};
+use warren_engine::attach::{self, RouteTo, VethSpec};
+use warren_kernel::addr::{AddrSpec, IpNet};
+use warren_kernel::route::RouteSpec;
+
+use super::ipam::{self, Leases};
+use super::{Answer, Ctx, gc_result, gc_valid, host_ifname, internal, mac_of, status_store};
+use crate::proto::{CniError, CniResult, Command, Interface, IpConfig, code};
+
+const PLUGIN: &str = "ptp";
+
+/// ptp's configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PtpConf {
+    /// Masquerade traffic leaving the container's subnet.
+    pub ip_masq: bool,
+    /// `iptables` or `nftables`: accepted, warren always speaks nftables.
+    pub ip_masq_backend: Option<String>,
+    /// MTU of the veth.
+    pub mtu: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Record {
+    host_if: String,
+    #[serde(with = "super::nets")]
+    subnets: Vec<IpNet>,
+    masq: bool,
+}
+
+/// `warren-ptp`.
+pub fn run(ctx: &mut Ctx, cmd: Command) -> Answer {
+    let ctx = &*ctx;
+    match cmd {
+        Command::Add => add(ctx).map(Some),
+        Command::Del => {
+            let netns = ctx.netns_str();
+            let mut errors = Vec::new();
+            let (cid, ifname) = (ctx.env.container_id.clone(), ctx.env.ifname.clone());
+            teardown(ctx, &cid, &ifname, netns.as_deref(), &mut errors)?;
+            if let Some(t) = ipam::ipam_type(ctx).filter(|t| t != ipam::IN_PROCESS) {
+                ipam::delegate(ctx, &t, Command::Del)?;
+            }
+            errors.into_iter().next().map_or(Ok(None), Err)
+        }
+        Command::Check => {
+            let prev = super::prev_result(ctx, "warren-ptp CHECK")?;
+            let inner = ctx.open_netns()?;
+            let link = inner.link_get(&ctx.env.ifname).map_err(internal)?;
+            let have = inner.addrs(Some(link.index))?;
+            for ip in &prev.ips {
+                if !have.iter().any(|a| a.net() == ip.address) {
+                    return Err(internal(format!(
+                        "{} lacks {}/{}",
+                        ctx.env.ifname, ip.address.addr, ip.address.prefix
+                    )));
+                }
+            }
+            Ok(None)
+        }
+        Command::Gc => {
+            let valid = gc_valid(ctx);
+            let recs = ctx
+                .engine()?
+                .store()
+                .read(|tx| warren_store::cni_records(tx, ctx.network(), PLUGIN))?;
+            let mut errors = Vec::new();
+            for r in recs {
+                if !valid
+                    .iter()
+                    .any(|(c, i)| *c == r.container_id && *i == r.ifname)
+                    && let Err(e) = teardown(
+                        ctx,
+                        &r.container_id,
+                        &r.ifname,
+                        r.netns.as_deref(),
+                        &mut errors,
+                    )
+                {
+                    errors.push(e);
+                }
+            }
+            gc_result(errors)
+        }
+        Command::Status => {
+            status_store(ctx)?;
+            Ok(None)
+        }
+        Command::Version => Ok(None),
+    }
+}
+
+fn add(ctx: &Ctx) -> Result<CniResult, CniError> {
+    let conf: PtpConf = ctx.conf.plugin()?;
+    let inner = ctx.open_netns()?;
+    let ifname = ctx.env.ifname.clone();
+    if inner.link_get(&ifname).is_ok() {
+        return Err(CniError::new(
+            code::INVALID_ENV,
+            format!(
+                "CNI_IFNAME {ifname} already exists in netns {}",
+                inner.ns().label()
+            ),
+        ));
+    }
+    let host_if = host_ifname("wp", ctx.network(), &ctx.env.container_id, &ifname);
+    let in_process = ipam::in_process(ctx)?;
+    let delegated = ipam::ipam_type(ctx).filter(|t| t != ipam::IN_PROCESS);
+    if in_process.is_none() && delegated.is_none() {
+        return Err(CniError::new(
+            code::INVALID_CONFIG,
+            "invalid config: warren-ptp needs ipam",
+        ));
+    }
+    let mut leases = ctx.engine()?.store().write(|tx| {
+        let leases = match &in_process {
+            Some(c) => ipam::allocate(tx, ctx, c)?,
+            None => Leases::default(),
+        };
+        Ok::<_, CniError>(leases)
+    })?;
+    if let Some(t) = &delegated
+        && let Some(r) = ipam::delegate(ctx, t, Command::Add)?
+    {
+        leases = Leases::from_result(&r);
+    }
+    let rec = Record {
+        host_if: host_if.clone(),
+        subnets: leases.ips.iter().map(|(a, _)| a.network()).collect(),
+        masq: conf.ip_masq,
+    };
+    let data = serde_json::to_string(&rec).map_err(internal)?;
+    let row = warren_store::CniRecord {
+        network: ctx.network().to_owned(),
+        container_id: ctx.env.container_id.clone(),
+        ifname: ifname.clone(),
+        plugin: PLUGIN.into(),
+        netns: ctx.netns_str(),
+        data,
+        created: warren_store::now(),
+    };
+    let stored = ctx
+        .engine()?
+        .store()
+        .write(|tx| warren_store::cni_record_put(tx, &row));
+    if let Err(e) = stored {
+        let _ = ctx.engine()?.store().write(|tx| ipam::release(tx, ctx));
+        return Err(internal(format!("{e} (DEL it first)")));
+    }
+
+    let mut routes: Vec<RouteTo> = Vec::new();
+    let wired = (|| -> Result<(), CniError> {
+        let mut eng = ctx.engine()?;
+        attach::add_veth(
+            eng.host(),
+            &inner,
+            &VethSpec {
+                host_if: host_if.clone(),
+                ifname: ifname.clone(),
+                mtu: conf.mtu,
+                ..VethSpec::default()
+            },
+        )?;
+        let cidx = inner.link_index(&ifname)?;
+        let hidx = eng.host().link_index(&host_if)?;
+        for (addr, gw) in &leases.ips {
+            let spec = AddrSpec::new(cidx, *addr).noprefixroute();
+            inner
+                .addr_add_spec(&if addr.addr.is_ipv6() { spec.nodad() } else { spec })
+                .map_err(internal)?;
+            let Some(gw) = gw else { continue };
+            // Inside: the gateway on the link, the subnet via the gateway.
+            inner
+                .route_add(&RouteSpec::to(IpNet::host(*gw)).dev(cidx))
+                .map_err(internal)?;
+            if addr.network() != IpNet::host(*gw).network() {
+                inner
+                    .route_add(&RouteSpec::to(addr.network()).dev(cidx).via(*gw))
+                    .map_err(internal)?;
+            }
+            // Host side: the gateway address, a route to the container.
+            attach::add_address(eng.host(), hidx, IpNet::host(*gw), false)?;
+            eng.host()
+                .route_add(&RouteSpec::to(IpNet::host(addr.addr)).dev(hidx))
+                .map_err(internal)?;
+        }
+        routes = super::bridge::routes(&leases, false);
+        for r in &routes {
+            let mut spec = RouteSpec::to(r.dst).dev(cidx);
+            if let Some(gw) = r.gw {
+                spec = spec.via(gw);
+            }
+            inner.route_add(&spec).map_err(internal)?;
+        }
+        if conf.ip_masq && !rec.subnets.is_empty() {
+            eng.fw_masquerade(&rec.subnets, true)?;
+        }
+        eng.forwarding_update()?;
+        Ok(())
+    })();
+    if let Err(e) = wired {
+        let mut errs = Vec::new();
+        let _ = teardown(ctx, &ctx.env.container_id, &ifname, None, &mut errs);
+        return Err(e);
+    }
+    let eng = ctx.engine()?;
+    Ok(CniResult {
+        interfaces: vec![
+            Interface {
+                name: host_if.clone(),
+                mac: mac_of(eng.host(), &host_if),
+                ..Interface::default()
+            },
+            Interface {
+                name: ifname.clone(),
+                mac: mac_of(&inner, &ifname),
+                sandbox: ctx.netns_str(),
+                ..Interface::default()
+            },
+        ],
+        ips: leases
+            .ips
+            .iter()
+            .map(|(a, gw)| IpConfig {
+                address: *a,
+                gateway: *gw,
+                interface: Some(1),
+            })
+            .collect(),
+        routes: super::bridge::result_routes(&routes),
+        dns: ctx.conf.dns.clone().unwrap_or(leases.dns),
+    })
+}
+
+fn teardown(
+    ctx: &Ctx,
+    cid: &str,
+    ifname: &str,
+    netns: Option<&str>,
+    errors: &mut Vec<CniError>,
+) -> Result<(), CniError> {
+    let net = ctx.network().to_owned();
+    let (rec, remaining) = ctx.engine()?.store().write(|tx| {
+        let rec = warren_store::cni_record_delete(tx, &net, cid, ifname, PLUGIN)?;
+        warren_store::cni_release(tx, &net, cid, ifname)?;
+        let n = warren_store::cni_record_count(tx, &net, PLUGIN)?;
+        Ok::<_, CniError>((rec, n))
+    })?;
+    let rec: Option<Record> = rec.and_then(|r| serde_json::from_str(&r.data).ok());
+    let host_if = rec
+        .as_ref()
+        .map(|r| r.host_if.clone())
+        .unwrap_or_else(|| host_ifname("wp", &net, cid, ifname));
+    if let Some(ns) = netns
+        && let Err(e) = attach::delete_inner_link(ns, ifname)
+    {
+        errors.push(e.into());
+    }
+    let mut eng = ctx.engine()?;
+    if let Err(e) = attach::delete_host_link(eng.host(), &host_if) {
+        errors.push(e.into());
+    }
+    if let Some(rec) = rec {
+        if rec.masq && remaining == 0 && !rec.subnets.is_empty() {
+            if let Err(e) = eng.fw_masquerade(&rec.subnets, false) {
+                errors.push(e.into());
+            }
+            let again = eng
+                .store()
+                .read(|tx| warren_store::cni_record_count(tx, &net, PLUGIN))?;
+            if again > 0 {
+                eng.fw_masquerade(&rec.subnets, true)?;
+            }
+        }
+        if let Err(e) = eng.forwarding_update() {
+            errors.push(e.into());
+        }
+    }
+    Ok(())
+}

@@ -51,6 +51,17 @@ pub fn cli(args: &[String]) -> i32 {
                 }
             }
         }
+        Some("exec") => match crate::runtime::cli(&args[1..]) {
+            Ok(Some(v)) => {
+                println!("{v}");
+                0
+            }
+            Ok(None) => 0,
+            Err(e) => {
+                eprintln!("warren-cni: {e}");
+                1
+            }
+        },
         Some("--version") => {
             println!("warren-cni {}", env!("CARGO_PKG_VERSION"));
             0
@@ -58,6 +69,8 @@ pub fn cli(args: &[String]) -> i32 {
         _ => {
             eprintln!(
                 "usage: warren-cni install [DIR]   (default {DEFAULT_DIR})\n\
+                        warren-cni exec ADD|DEL|CHECK|GC|STATUS CONFLIST [CID NETNS IFNAME] \
+                 [--cap NAME=JSON]... [--args CNI_ARGS] [--valid CID/IFNAME]...\n\
                  Installs warren's CNI plugins: {}.\n\
                  Run under one of those names, this binary is that plugin.",
                 Plugin::ALL.map(Plugin::binary).join(", ")

@@ -15,3 +15,4 @@
 pub mod install;
 pub mod plugins;
 pub mod proto;
+pub mod runtime;

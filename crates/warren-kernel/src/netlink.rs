@@ -31,7 +31,8 @@ pub struct Request {
     pub(crate) flags: u16,
     pub(crate) op: &'static str,
     pub(crate) object: String,
-    /// Link kind, when this request creates a link: used to say "kernel lacks KIND".
+    /// Link, qdisc or classifier kind, when this request creates one: used to say "kernel
+    /// lacks KIND".
     pub(crate) kind: Option<String>,
 }
 

@@ -228,7 +228,7 @@ impl QdiscSpec {
 
     fn object(&self) -> String {
         format!(
-            "{} qdisc on link index {} parent {}",
+            "{} on link index {} parent {}",
             self.kind.name(),
             self.ifindex,
             handle_to_string(self.parent.qdisc_parent())
@@ -495,7 +495,7 @@ fn mirred_target(act: &TcAction) -> Option<u32> {
 impl Handle {
     /// The request of [`qdisc_add`](Self::qdisc_add) (`NLM_F_CREATE | NLM_F_EXCL`).
     pub fn qdisc_add_request(q: &QdiscSpec) -> Result<Request> {
-        let msg = q.message(&Psched::read())?;
+        let msg = q.message(&wire::psched())?;
         Ok(Request::new(
             RouteNetlinkMessage::NewQueueDiscipline(msg),
             NLM_F_CREATE | NLM_F_EXCL,
@@ -507,7 +507,7 @@ impl Handle {
 
     /// The request of [`qdisc_replace`](Self::qdisc_replace) (`NLM_F_CREATE | NLM_F_REPLACE`).
     pub fn qdisc_replace_request(q: &QdiscSpec) -> Result<Request> {
-        let msg = q.message(&Psched::read())?;
+        let msg = q.message(&wire::psched())?;
         Ok(Request::new(
             RouteNetlinkMessage::NewQueueDiscipline(msg),
             NLM_F_CREATE | NLM_F_REPLACE,
@@ -533,7 +533,7 @@ impl Handle {
 
     /// The request of [`class_add`](Self::class_add).
     pub fn class_add_request(c: &ClassSpec) -> Result<Request> {
-        let msg = c.message(&Psched::read())?;
+        let msg = c.message(&wire::psched())?;
         Ok(Request::new(
             RouteNetlinkMessage::NewTrafficClass(msg),
             NLM_F_CREATE | NLM_F_EXCL,
@@ -590,7 +590,7 @@ impl Handle {
             "list qdiscs",
             "",
         );
-        let ps = Psched::read();
+        let ps = wire::psched();
         Ok(self
             .dump(req)?
             .into_iter()

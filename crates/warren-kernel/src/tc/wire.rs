@@ -122,6 +122,12 @@ impl Psched {
     }
 }
 
+/// This kernel's clock, read once per process.
+pub(crate) fn psched() -> Psched {
+    static PSCHED: std::sync::OnceLock<Psched> = std::sync::OnceLock::new();
+    *PSCHED.get_or_init(Psched::read)
+}
+
 /// One netlink attribute, padded to 4 bytes.
 pub(crate) fn attr(out: &mut Vec<u8>, ty: u16, payload: &[u8]) {
     let len = u16::try_from(4 + payload.len()).unwrap_or(u16::MAX);

@@ -492,93 +492,93 @@ fn mirred_target(act: &TcAction) -> Option<u32> {
     })
 }
 
+/// The request of [`Handle::qdisc_add`] (`NLM_F_CREATE | NLM_F_EXCL`).
+pub fn qdisc_add_request(q: &QdiscSpec) -> Result<Request> {
+    let msg = q.message(&wire::psched())?;
+    Ok(Request::new(
+        RouteNetlinkMessage::NewQueueDiscipline(msg),
+        NLM_F_CREATE | NLM_F_EXCL,
+        "add qdisc",
+        q.object(),
+    )
+    .creating_kind(q.kind.name()))
+}
+
+/// The request of [`Handle::qdisc_replace`] (`NLM_F_CREATE | NLM_F_REPLACE`).
+pub fn qdisc_replace_request(q: &QdiscSpec) -> Result<Request> {
+    let msg = q.message(&wire::psched())?;
+    Ok(Request::new(
+        RouteNetlinkMessage::NewQueueDiscipline(msg),
+        NLM_F_CREATE | NLM_F_REPLACE,
+        "replace qdisc",
+        q.object(),
+    )
+    .creating_kind(q.kind.name()))
+}
+
+/// The request of [`Handle::qdisc_del`].
+pub fn qdisc_del_request(ifindex: u32, parent: Parent) -> Result<Request> {
+    let msg = header(ifindex, parent.qdisc_parent(), 0, 0)?;
+    Ok(Request::new(
+        RouteNetlinkMessage::DelQueueDiscipline(msg),
+        0,
+        "delete qdisc",
+        format!(
+            "on link index {ifindex} parent {}",
+            handle_to_string(parent.qdisc_parent())
+        ),
+    ))
+}
+
+/// The request of [`Handle::class_add`].
+pub fn class_add_request(c: &ClassSpec) -> Result<Request> {
+    let msg = c.message(&wire::psched())?;
+    Ok(Request::new(
+        RouteNetlinkMessage::NewTrafficClass(msg),
+        NLM_F_CREATE | NLM_F_EXCL,
+        "add class",
+        format!(
+            "htb {} on link index {}",
+            handle_to_string(c.classid),
+            c.ifindex
+        ),
+    )
+    .creating_kind("htb"))
+}
+
+/// The request of [`Handle::filter_add`].
+pub fn filter_add_request(f: &FilterSpec) -> Result<Request> {
+    Ok(Request::new(
+        RouteNetlinkMessage::NewTrafficFilter(f.message()?),
+        NLM_F_CREATE | NLM_F_EXCL,
+        "add filter",
+        format!(
+            "u32 prio {} on link index {} parent {}",
+            f.prio,
+            f.ifindex,
+            handle_to_string(f.parent.filter_parent())
+        ),
+    )
+    .creating_kind("u32"))
+}
+
 impl Handle {
-    /// The request of [`qdisc_add`](Self::qdisc_add) (`NLM_F_CREATE | NLM_F_EXCL`).
-    pub fn qdisc_add_request(q: &QdiscSpec) -> Result<Request> {
-        let msg = q.message(&wire::psched())?;
-        Ok(Request::new(
-            RouteNetlinkMessage::NewQueueDiscipline(msg),
-            NLM_F_CREATE | NLM_F_EXCL,
-            "add qdisc",
-            q.object(),
-        )
-        .creating_kind(q.kind.name()))
-    }
-
-    /// The request of [`qdisc_replace`](Self::qdisc_replace) (`NLM_F_CREATE | NLM_F_REPLACE`).
-    pub fn qdisc_replace_request(q: &QdiscSpec) -> Result<Request> {
-        let msg = q.message(&wire::psched())?;
-        Ok(Request::new(
-            RouteNetlinkMessage::NewQueueDiscipline(msg),
-            NLM_F_CREATE | NLM_F_REPLACE,
-            "replace qdisc",
-            q.object(),
-        )
-        .creating_kind(q.kind.name()))
-    }
-
-    /// The request of [`qdisc_del`](Self::qdisc_del).
-    pub fn qdisc_del_request(ifindex: u32, parent: Parent) -> Result<Request> {
-        let msg = header(ifindex, parent.qdisc_parent(), 0, 0)?;
-        Ok(Request::new(
-            RouteNetlinkMessage::DelQueueDiscipline(msg),
-            0,
-            "delete qdisc",
-            format!(
-                "on link index {ifindex} parent {}",
-                handle_to_string(parent.qdisc_parent())
-            ),
-        ))
-    }
-
-    /// The request of [`class_add`](Self::class_add).
-    pub fn class_add_request(c: &ClassSpec) -> Result<Request> {
-        let msg = c.message(&wire::psched())?;
-        Ok(Request::new(
-            RouteNetlinkMessage::NewTrafficClass(msg),
-            NLM_F_CREATE | NLM_F_EXCL,
-            "add class",
-            format!(
-                "htb {} on link index {}",
-                handle_to_string(c.classid),
-                c.ifindex
-            ),
-        )
-        .creating_kind("htb"))
-    }
-
-    /// The request of [`filter_add`](Self::filter_add).
-    pub fn filter_add_request(f: &FilterSpec) -> Result<Request> {
-        Ok(Request::new(
-            RouteNetlinkMessage::NewTrafficFilter(f.message()?),
-            NLM_F_CREATE | NLM_F_EXCL,
-            "add filter",
-            format!(
-                "u32 prio {} on link index {} parent {}",
-                f.prio,
-                f.ifindex,
-                handle_to_string(f.parent.filter_parent())
-            ),
-        )
-        .creating_kind("u32"))
-    }
-
     /// `tc qdisc add`: fails if a qdisc is already there. A kind this kernel lacks is
     /// [`Error::KernelLacks`].
     pub fn qdisc_add(&self, q: &QdiscSpec) -> Result<()> {
-        self.ack(Self::qdisc_add_request(q)?)
+        self.ack(qdisc_add_request(q)?)
     }
 
     /// `tc qdisc replace`: create, or replace what is there.
     pub fn qdisc_replace(&self, q: &QdiscSpec) -> Result<()> {
-        self.ack(Self::qdisc_replace_request(q)?)
+        self.ack(qdisc_replace_request(q)?)
     }
 
     /// `tc qdisc del dev IFINDEX PARENT`. Nothing there (the default root qdisc, or no
     /// ingress qdisc) is the kernel's refusal, [`Error::errno`] `ENOENT` or `EINVAL`: see
     /// [`is_gone`].
     pub fn qdisc_del(&self, ifindex: u32, parent: Parent) -> Result<()> {
-        self.ack(Self::qdisc_del_request(ifindex, parent)?)
+        self.ack(qdisc_del_request(ifindex, parent)?)
     }
 
     /// `tc qdisc show [dev IFINDEX]`.
@@ -604,12 +604,12 @@ impl Handle {
 
     /// `tc class add ... htb`.
     pub fn class_add(&self, c: &ClassSpec) -> Result<()> {
-        self.ack(Self::class_add_request(c)?)
+        self.ack(class_add_request(c)?)
     }
 
     /// `tc filter add`.
     pub fn filter_add(&self, f: &FilterSpec) -> Result<()> {
-        self.ack(Self::filter_add_request(f)?)
+        self.ack(filter_add_request(f)?)
     }
 
     /// `tc filter show dev IFINDEX PARENT`: every filter node (u32 also lists its hash table

@@ -85,7 +85,7 @@ fn tbf_rates_past_32_bits_go_in_rate64() {
 #[test]
 fn ingress_qdisc_request_bytes() {
     let q = QdiscSpec::new(7, Parent::Ingress, QdiscKind::Ingress);
-    let req = Handle::qdisc_add_request(&q).unwrap();
+    let req = qdisc_add_request(&q).unwrap();
     let mut body = tcmsg(7, 0xFFFF_0000, 0xFFFF_FFF1, 0);
     body.extend(attr_str(1, "ingress")); // TCA_KIND
     // RTM_NEWQDISC, NLM_F_REQUEST | NLM_F_ACK | NLM_F_EXCL | NLM_F_CREATE
@@ -105,7 +105,7 @@ fn tbf_replace_request_bytes() {
             limit: 12_500,
         },
     );
-    let req = Handle::qdisc_replace_request(&q).unwrap();
+    let req = qdisc_replace_request(&q).unwrap();
     let mut body = tcmsg(3, 0, 0xFFFF_FFFF, 0);
     body.extend(attr_str(1, "tbf"));
     body.extend(attr(2, &wire::tbf_options(125_000, 4096, 12_500, &ps()))); // TCA_OPTIONS
@@ -117,7 +117,7 @@ fn tbf_replace_request_bytes() {
 
 #[test]
 fn delete_request_names_only_the_parent() {
-    let req = Handle::qdisc_del_request(4, Parent::Root).unwrap();
+    let req = qdisc_del_request(4, Parent::Root).unwrap();
     let body = tcmsg(4, 0, 0xFFFF_FFFF, 0);
     let mut want = nlmsghdr(body.len(), 37, 0x0005, 2); // RTM_DELQDISC
     want.extend(body);
@@ -159,7 +159,7 @@ fn netem_options_are_the_bare_qopt_then_attributes() {
         loss_percent: 120.0,
         rate: None,
     };
-    assert!(Handle::qdisc_add_request(&QdiscSpec::new(1, Parent::Root, bad)).is_err());
+    assert!(qdisc_add_request(&QdiscSpec::new(1, Parent::Root, bad)).is_err());
 }
 
 #[test]
@@ -168,7 +168,7 @@ fn u32_match_all_mirred_filter_bytes() {
         egress_redirect_to: 9,
     };
     let f = FilterSpec::new(5, Parent::Ingress, FilterKind::MatchAll { action });
-    let req = Handle::filter_add_request(&f).unwrap();
+    let req = filter_add_request(&f).unwrap();
     // struct tc_u32_sel: flags TERMINAL, offshift, nkeys 1, pad, offmask, off, offoff, hoff,
     // hmask; then one struct tc_u32_key: mask 0, val 0, off 0, offmask 0.
     let mut sel = vec![1u8, 0, 1, 0];

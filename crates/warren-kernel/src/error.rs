@@ -43,10 +43,11 @@ pub enum Error {
         #[source]
         source: NetlinkError,
     },
-    /// The running kernel does not implement a link kind (or other feature).
+    /// The running kernel does not implement a link, qdisc, classifier or action kind (or
+    /// other feature), as the kernel's own refusal says.
     #[error("kernel lacks {feature}: {op} {object} (netns {ns}): {source}")]
     KernelLacks {
-        /// The missing feature, e.g. `ipvlan`.
+        /// The missing feature, e.g. `ipvlan` or `netem`.
         feature: String,
         /// What was being done.
         op: &'static str,

@@ -1,6 +1,7 @@
 //! [`Handle`]: a namespace together with the netlink socket opened inside it. Every link,
-//! address, route, neighbour and nsid operation is a method on a handle, in the shape of the
-//! `ip` command (`handle.link_add(..)`, `handle.addr_add(..)`, `handle.route_add(..)`).
+//! address, route, neighbour, nsid and tc operation is a method on a handle, in the shape of
+//! the `ip` and `tc` commands (`handle.link_add(..)`, `handle.addr_add(..)`,
+//! `handle.route_add(..)`, `handle.qdisc_replace(..)`).
 
 use std::sync::{Mutex, MutexGuard};
 

@@ -31,7 +31,8 @@ pub struct Request {
     pub(crate) flags: u16,
     pub(crate) op: &'static str,
     pub(crate) object: String,
-    /// Link kind, when this request creates a link: used to say "kernel lacks KIND".
+    /// Link, qdisc or classifier kind, when this request creates one: used to say "kernel
+    /// lacks KIND".
     pub(crate) kind: Option<String>,
 }
 
@@ -404,14 +405,24 @@ fn parse_extack(mut tlvs: &[u8]) -> Option<String> {
     None
 }
 
-/// Whether a refusal of RTM_NEWLINK means the kernel has no such link kind (no module to load).
-/// Only the kernel's own words count: EOPNOTSUPP alone also means "this kind cannot do that"
-/// (e.g. a master that is not a bridge), which is an ordinary refusal.
+/// Whether a refusal of a create means the kernel has no such kind (no module to load). Only
+/// the kernel's own words count: EOPNOTSUPP alone also means "this kind cannot do that" (e.g. a
+/// master that is not a bridge), and ENOENT alone also means "no such parent", both ordinary
+/// refusals.
+/// - RTM_NEWLINK: EOPNOTSUPP "Unknown device type".
+/// - RTM_NEWQDISC: ENOENT "Specified qdisc kind is unknown".
+/// - RTM_NEWTFILTER: ENOENT "TC classifier not found", or "Failed to load TC action module".
 fn kind_missing(e: &NetlinkError) -> bool {
-    e.errno == Errno::EOPNOTSUPP
-        && e.extack
-            .as_deref()
-            .is_some_and(|m| m.contains("Unknown device type"))
+    const LACKING: &[(Errno, &str)] = &[
+        (Errno::EOPNOTSUPP, "Unknown device type"),
+        (Errno::ENOENT, "Specified qdisc kind is unknown"),
+        (Errno::ENOENT, "TC classifier not found"),
+        (Errno::ENOENT, "Failed to load TC action module"),
+    ];
+    let text = e.extack.as_deref().unwrap_or_default();
+    LACKING
+        .iter()
+        .any(|(errno, words)| e.errno == *errno && text.contains(words))
 }
 
 #[cfg(test)]
@@ -465,6 +476,30 @@ mod tests {
             !kind_missing(&plain),
             "EOPNOTSUPP without the kernel's words is not a missing kind"
         );
+    }
+
+    #[test]
+    fn missing_tc_kinds_are_recognised_only_from_the_kernels_words() {
+        let e = |errno, text: Option<&str>| NetlinkError {
+            errno,
+            extack: text.map(str::to_owned),
+        };
+        assert!(kind_missing(&e(
+            Errno::ENOENT,
+            Some("Specified qdisc kind is unknown")
+        )));
+        assert!(kind_missing(&e(
+            Errno::ENOENT,
+            Some("TC classifier not found")
+        )));
+        assert!(
+            !kind_missing(&e(Errno::ENOENT, None)),
+            "ENOENT alone is also a missing parent or link"
+        );
+        assert!(!kind_missing(&e(
+            Errno::EINVAL,
+            Some("Specified qdisc kind is unknown")
+        )));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! changing a link's properties (`set.rs`).
 
 pub mod bridge;
+pub mod ifb;
 pub mod ipvlan;
 pub mod macvlan;
 pub mod set;

@@ -33,6 +33,8 @@ WPOD_BRIDGE=${WPOD_BRIDGE:-wtest0}
 WPOD_SUBNET=${WPOD_SUBNET:-10.89.7.0/24}
 WPOD_IMAGE=${WPOD_IMAGE:-localhost/wbusybox:latest}
 WPOD_PODMAN=${WPOD_PODMAN:-$(command -v podman || echo /usr/bin/podman)}
+WPOD_MADE_DIRS=()
+WPOD_CGROUPS_BEFORE=()
 
 # ---------------------------------------------------------------------------------------------
 # wpod_enter SCRIPT ARGS... — re-exec SCRIPT inside fresh net + mount namespaces, unless
@@ -46,11 +48,37 @@ wpod_enter() {
 		echo "FAIL: must run as root (podman rootful with the CNI backend)" >&2
 		exit 2
 	fi
-	local script
+	local script rc=0 before after leaks
 	script=$(readlink -f "$1")
 	shift
+	before=$(wpod_host_snapshot)
 	# --fork: the child is the first process in the new namespaces; unshare waits for it.
-	WPOD_INSIDE=1 exec unshare --net --mount --fork -- bash "$script" "$@"
+	WPOD_INSIDE=1 unshare --net --mount --fork -- bash "$script" "$@" || rc=$?
+	# Back on the real host: did anything of ours stay behind? Other sessions may change the host
+	# meanwhile, so only differences that carry our markers count as a failure.
+	after=$(wpod_host_snapshot)
+	leaks=$(diff <(echo "$before") <(echo "$after") | grep -E '^[<>]' |
+		grep -E 'wpod|wtest0|warrentest|10\.89\.7\.|libpod|cni|netns' || true)
+	if [[ -n $leaks ]]; then
+		echo "FAIL: real host changed after the run:"
+		echo "$leaks" | sed 's/^/    /'
+		[[ $rc == 0 ]] && rc=1
+	else
+		echo "PASS: real host untouched (ip netns, nft ruleset, links, mounts, cgroups, /var/lib/cni, /run)"
+	fi
+	exit "$rc"
+}
+
+# wpod_host_snapshot — the host state a leak would show up in (one "kind: item" per line).
+wpod_host_snapshot() {
+	ip netns list 2>/dev/null | sed 's/^/netns: /'
+	echo "nft-lines: $(nft list ruleset 2>/dev/null | wc -l)"
+	nft list ruleset 2>/dev/null | grep -E 'wtest0|warrentest|10\.89\.7\.|CNI-' | sed 's/^/nft: /'
+	ip -o link 2>/dev/null | awk -F': ' '{print "link: " $2}'
+	awk '{print "mount: " $5 " " $9}' /proc/self/mountinfo | grep -E 'wpod|/run/netns/|/var/lib/cni|/run/libpod|/run/containers|/tmp/' || true
+	ls -d /sys/fs/cgroup/*/libpod_parent /sys/fs/cgroup/libpod_parent 2>/dev/null | sed 's/^/cgroup: /'
+	ls -d /tmp/wpod.* /var/lib/cni /run/libpod /run/containers /etc/cni/net.d/* 2>/dev/null | sed 's/^/path: /'
+	return 0
 }
 
 # wpod_private_mounts — called inside the namespaces (by wpod_setup) to privatise shared paths.
@@ -168,15 +196,24 @@ wpod_make_image() {
 	mkdir -p "$rootfs"/{bin,etc,www,tmp,proc,sys,dev,run,var}
 	cp "$bb" "$rootfs/bin/busybox"
 	# Only the applets the tests use (all present in Debian 12's busybox-static 1.35).
-	for a in sh cat echo sleep true false ip wget nc httpd ls ps hostname; do
+	for a in sh cat echo printf sed sleep true false ip nc httpd ls ps hostname; do
 		ln -s busybox "$rootfs/bin/$a"
 	done
 	echo 'root:x:0:0:root:/:/bin/sh' >"$rootfs/etc/passwd"
 	echo 'root:x:0:' >"$rootfs/etc/group"
 	echo hello-from-warren >"$rootfs/www/index.html"
+	# hget HOST PORT [PATH]: print an HTTP body. busybox wget (static, glibc NSS) segfaults here.
+	cat >"$rootfs/bin/hget" <<'EOS'
+#!/bin/sh
+printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "${3:-/}" "$1" | nc -w 3 "$1" "$2" | sed '1,/^\r*$/d'
+EOS
+	chmod +x "$rootfs/bin/hget"
 	tar -C "$rootfs" -cf "$WPOD_TMP/rootfs.tar" .
-	wpod import --change 'ENV PATH=/bin' --change 'CMD ["/bin/sh"]' \
-		"$WPOD_TMP/rootfs.tar" "$WPOD_IMAGE" >/dev/null
+	if ! wpod import --change 'ENV PATH=/bin' --change 'CMD ["/bin/sh"]' \
+		"$WPOD_TMP/rootfs.tar" "$WPOD_IMAGE" >"$WPOD_TMP/import.log" 2>&1; then
+		cat "$WPOD_TMP/import.log" >&2
+		return 1
+	fi
 }
 
 # Record which cgroup dirs podman may create, so teardown removes only what we made.
@@ -212,6 +249,12 @@ wpod_setup() {
 	WPOD_TMP=$(mktemp -d /tmp/wpod.XXXXXX)
 	export WPOD_TMP
 	wpod_cgroup_snapshot
+	# WPOD_CAPTURE=FILE: run the plugins through logging wrappers (argv, CNI_* env, stdin, stdout).
+	if [[ -n ${WPOD_CAPTURE:-} ]]; then
+		wpod_wrap_plugins "$plugin_dir" "$prefix" "$WPOD_CAPTURE" "$WPOD_TMP/plugins-wrapped"
+		plugin_dir=$WPOD_TMP/plugins-wrapped
+	fi
+	WPOD_PLUGIN_DIR=$plugin_dir
 	wpod_write_conf "$plugin_dir"
 	wpod_write_conflist "$prefix"
 	wpod_make_image
@@ -269,4 +312,25 @@ exit \$rc
 EOF
 		chmod +x "$out/$p$name"
 	done
+}
+
+# ---------------------------------------------------------------------------------------------
+# wpod_time_run N [PODMAN-RUN-ARGS...] — run `podman run --rm ... IMAGE true` N times; prints the
+# wall times in ms, sorted, into WPOD_TIMES and the median into WPOD_MEDIAN_MS (call it without
+# $(...) so the variables survive). Default network: WPOD_NET.
+wpod_time_run() {
+	local n=$1 i t0 t1
+	shift
+	local -a ts=()
+	local -a args=("$@")
+	[[ ${#args[@]} -gt 0 ]] || args=(--network "$WPOD_NET")
+	for ((i = 0; i < n; i++)); do
+		t0=$(date +%s%N)
+		wpod run --rm --ulimit host --pull never "${args[@]}" "$WPOD_IMAGE" true >/dev/null
+		t1=$(date +%s%N)
+		ts+=($(((t1 - t0) / 1000000)))
+	done
+	mapfile -t ts < <(printf '%s\n' "${ts[@]}" | sort -n)
+	WPOD_MEDIAN_MS=${ts[$((n / 2))]}
+	WPOD_TIMES="${ts[*]}"
 }

@@ -13,8 +13,10 @@
 #
 # Environment:
 #   WPOD_LEFTOVERS=strict|report  whether firewall rules left after the last container is removed
-#                  are a FAIL (strict) or only printed (report). Default: strict with a prefix,
-#                  report without one (the reference bridge/portmap are known to leave chains).
+#                  are a FAIL (strict) or only printed (report). Rules that mention a removed
+#                  container (id or address) and any rule added since the baseline (empty tables and
+#                  chains excepted) count. Default: strict with a prefix, report without one (the
+#                  reference portmap leaves its CNI-HOSTPORT-* chains and their jumps behind).
 #   WARREN_BIN=/path/to/warren    also check that `warren cni ls -j` prints [] at the end.
 #   WPOD_CAPTURE=FILE             log every plugin call (argv, CNI_* env, stdin, stdout, rc) to FILE.
 #   WPOD_TIMING_RUNS=N            runs for the timing step (default 5; 0 skips it).
@@ -203,14 +205,17 @@ if [[ -n $mention || -n $legacy ]]; then
 else
 	pass "no firewall rules mention the removed containers"
 fi
-if [[ -n $newrules ]]; then
+# Rule lines (not table/chain headers, base-chain hooks, braces) added since the baseline.
+newrule_lines=$(echo "$newrules" | sed 's/^> *//' | grep -vE '^\s*$|^\s*(table|chain) .*\{$|^\s*\}$|^\s*type .* hook ' || true)
+if [[ -n $newrule_lines ]]; then
 	if [[ $WPOD_LEFTOVERS == strict ]]; then
-		# Shared, container-independent chains/tables may legitimately stay; list them but only fail
-		# on container-specific ones (above). Tighten here if warren promises an empty ruleset.
-		echo "NOTE: shared firewall state left after the last container (listed above)"
-	else
-		echo "REPORT: shared firewall state left after the last container (listed above)"
+		fail "firewall rules left after the last container was removed (listed above)"
 	fi
+	echo "REPORT: firewall rules left after the last container was removed (listed above; WPOD_LEFTOVERS=report)"
+elif [[ -n $newrules ]]; then
+	pass "only empty tables/chains left after the last container (listed above)"
+else
+	pass "ruleset back to the baseline"
 fi
 
 # 3e. warren's own state (hook).

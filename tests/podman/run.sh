@@ -10,6 +10,9 @@
 # Examples:
 #   tests/podman/run.sh /usr/lib/cni                 # the reference plugins (validates the harness)
 #   tests/podman/run.sh target/release warren-       # warren's plugins
+#   # the harness under warren's names, reference binaries behind them (their leftovers are known):
+#   d=$(mktemp -d); for t in bridge host-local portmap; do ln -s /usr/lib/cni/$t $d/warren-$t; done
+#   WPOD_LEFTOVERS=report tests/podman/run.sh $d warren-
 #
 # Environment:
 #   WPOD_LEFTOVERS=strict|report  whether firewall rules left after the last container is removed

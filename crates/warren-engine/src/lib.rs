@@ -107,7 +107,7 @@ impl Engine {
 ///
 /// With `WARREN_TIMING=1`, each point also prints the time since the process started, to
 /// stderr: where a setup spends its time.
-pub(crate) fn failpoint(name: &str) {
+pub fn failpoint(name: &str) {
     if std::env::var_os("WARREN_TIMING").is_some() {
         eprintln!("warren timing: {name} at {:.3} ms", since_start());
     }

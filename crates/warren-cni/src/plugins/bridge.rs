@@ -195,6 +195,7 @@ pub(crate) fn result_routes(routes: &[RouteTo]) -> Vec<Route> {
 }
 
 fn add(ctx: &Ctx) -> Result<CniResult, CniError> {
+    warren_engine::failpoint("cni-bridge-add");
     let conf = config(ctx)?;
     let bridge = conf.bridge.clone().unwrap_or_else(|| "cni0".into());
     let is_gateway = conf.is_gateway || conf.is_default_gateway;
@@ -217,6 +218,7 @@ fn add(ctx: &Ctx) -> Result<CniResult, CniError> {
         _ => None,
     };
 
+    warren_engine::failpoint("cni-netns-open");
     // The store first: the record and (in process) the addresses, in one transaction.
     let mut leases = ctx.engine()?.store().write(|tx| {
         if warren_store::cni_record_get(tx, ctx.network(), &ctx.env.container_id, &ifname, PLUGIN)?
@@ -273,6 +275,7 @@ fn add(ctx: &Ctx) -> Result<CniResult, CniError> {
         }
     }
 
+    warren_engine::failpoint("cni-stored");
     let routes = routes(&leases, conf.is_default_gateway);
     let wired = (|| -> Result<(), CniError> {
         let gateways: Vec<IpNet> = if is_gateway {
@@ -294,6 +297,7 @@ fn add(ctx: &Ctx) -> Result<CniResult, CniError> {
                 promisc: conf.promisc_mode,
             },
         )?;
+        warren_engine::failpoint("cni-bridge-ready");
         attach::add_veth(
             eng.host(),
             &inner,
@@ -307,12 +311,14 @@ fn add(ctx: &Ctx) -> Result<CniResult, CniError> {
                 isolated: conf.port_isolation,
             },
         )?;
+        warren_engine::failpoint("cni-veth");
         if conf.disable_container_interface {
             inner.link_set_down(&ifname)?;
         } else {
             let addrs: Vec<IpNet> = leases.ips.iter().map(|(a, _)| *a).collect();
             attach::configure(&inner, &ifname, &addrs, &routes, conf.enabledad)?;
         }
+        warren_engine::failpoint("cni-configured");
         if !leases.ips.is_empty() {
             let rec = Record {
                 bridge: bridge.clone(),
@@ -337,6 +343,7 @@ fn add(ctx: &Ctx) -> Result<CniResult, CniError> {
         return Err(e);
     }
 
+    warren_engine::failpoint("cni-wired");
     let eng = ctx.engine()?;
     let sandbox = ctx.netns_str();
     let interfaces = vec![
@@ -429,11 +436,13 @@ fn teardown(
         .as_ref()
         .map(|r| r.host_if.clone())
         .unwrap_or_else(|| host_ifname("wc", &net, cid, ifname));
+    warren_engine::failpoint("cni-del-stored");
     if let Some(ns) = netns {
         if let Err(e) = attach::delete_inner_link(ns, ifname) {
             errors.push(e.into());
         }
     }
+    warren_engine::failpoint("cni-del-inner");
     let mut eng = ctx.engine()?;
     if let Err(e) = attach::delete_host_link(eng.host(), &host_if) {
         errors.push(e.into());

@@ -267,6 +267,7 @@ pub fn main(plugin: Plugin) -> i32 {
     let version = conf.cni_version.clone();
     let mut ctx = Ctx::new(env, conf, raw);
     let out = dispatch(plugin, &mut ctx).map(|r| r.map(|r| r.to_json(&version)));
+    warren_engine::failpoint("cni-done");
     match out {
         Ok(Some(v)) => proto::emit(Ok(v), &version),
         Ok(None) => 0,

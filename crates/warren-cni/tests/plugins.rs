@@ -1,0 +1,174 @@
+//! warren's CNI plugins driven like a runtime drives them (through `Runtime` or by running a
+//! plugin directly), each test in its own sandbox; every claim is checked against real
+//! kernel state (`ip -j`, `nft -j`, sockets inside namespaces) and warren's database.
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use common::*;
+use serde_json::{Value, json};
+use warren_testkit::net::{tcp_exchange, tcp_exchange_via};
+use warren_testkit::sandbox_test;
+
+const GW: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 89, 7, 1));
+const UPLINK: IpAddr = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 1));
+const OUTSIDE: IpAddr = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 2));
+
+/// Podman's bridge + host-local + portmap chain at `version`: result shape, connectivity
+/// (container to container, published ports from every kind of client, hairpin), CHECK, and
+/// a DEL that leaves nothing behind.
+fn bridge_chain(version: &str, dual: bool) {
+    let rt = runtime();
+    let host = host_ns();
+    let fwd_before = host_sysctl("net.ipv4.ip_forward");
+    let ranges = if dual { dual_ranges() } else { v4_ranges() };
+    let l = podman_list(version, "podnet", "wtest0", ranges);
+    let (ns1, p1) = netns("c1");
+    let (ns2, p2) = netns("c2");
+    let a1 = att_ports("c1", &p1, &[(8080, 80)]);
+    let a2 = att_ports("c2", &p2, &[(8081, 80)]);
+    let r1 = rt.add(&l, &a1).unwrap();
+    let r2 = rt.add(&l, &a2).unwrap();
+
+    // The result's shape for this version.
+    for (r, p) in [(&r1, &p1), (&r2, &p2)] {
+        assert_eq!(r["cniVersion"], version, "{r}");
+        let ifs = r["interfaces"].as_array().unwrap();
+        assert_eq!(ifs.len(), 3, "{r}");
+        assert_eq!(ifs[0]["name"], "wtest0");
+        assert!(ifs[0].get("sandbox").is_none_or(|s| s == ""), "{r}");
+        assert!(ifs[1]["name"].as_str().unwrap().starts_with("wc"), "{r}");
+        assert!(ifs[1].get("sandbox").is_none_or(|s| s == ""), "{r}");
+        assert_eq!(ifs[2]["name"], "eth0");
+        assert_eq!(ifs[2]["sandbox"], p.to_str().unwrap());
+        let ips = r["ips"].as_array().unwrap();
+        assert_eq!(ips.len(), if dual { 2 } else { 1 }, "{r}");
+        for ip in ips {
+            assert_eq!(ip["interface"], 2, "{r}");
+            if version == "0.4.0" {
+                let fam = if ip["address"].as_str().unwrap().contains(':') {
+                    "6"
+                } else {
+                    "4"
+                };
+                assert_eq!(ip["version"], fam, "{r}");
+            } else {
+                assert!(
+                    ip.get("version").is_none(),
+                    "{version} has no ips[].version: {r}"
+                );
+            }
+        }
+        // The kernel agrees with the result.
+        let have = addrs_in(p, "eth0");
+        for ip in ips {
+            assert!(
+                have.contains(&ip["address"].as_str().unwrap().to_owned()),
+                "{have:?} vs {r}"
+            );
+        }
+        let host_if = ifs[1]["name"].as_str().unwrap();
+        let l = warren_testkit::oracle::link_in("/proc/self/ns/net", host_if).unwrap();
+        assert_eq!(l["master"], "wtest0", "{l}");
+    }
+    let ip1 = result_ip(&r1, true);
+    let ip2 = result_ip(&r2, true);
+    assert_ne!(ip1, ip2);
+    assert_eq!(host_sysctl("net.ipv4.ip_forward"), "1");
+
+    // Container to container by address; the server sees the client's own address.
+    assert_eq!(tcp_exchange(&ns2, &ns1, sa(ip1, 80)).unwrap().ip(), ip2);
+    // The published port from the host's 127.0.0.1.
+    tcp_exchange_via(&host, &ns1, 80, sa(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080)).unwrap();
+    // From the host's bridge address: the server sees that address.
+    assert_eq!(
+        tcp_exchange_via(&host, &ns1, 80, sa(GW, 8080))
+            .unwrap()
+            .ip(),
+        GW
+    );
+    // From another container of the bridge through the host's address: like hairpin, the
+    // reply would bypass the translation on the bridge, so the client is translated.
+    assert_eq!(
+        tcp_exchange_via(&ns2, &ns1, 80, sa(GW, 8080)).unwrap().ip(),
+        GW
+    );
+    // From outside (routed through the host): the server sees the real client address.
+    let outside = outside();
+    assert_eq!(
+        tcp_exchange_via(&outside, &ns1, 80, sa(UPLINK, 8080))
+            .unwrap()
+            .ip(),
+        OUTSIDE
+    );
+    // Hairpin: the container reaches its own published port via the gateway.
+    tcp_exchange_via(&ns1, &ns1, 80, sa(GW, 8080)).unwrap();
+    if dual {
+        tcp_exchange_via(&host, &ns2, 80, sa(IpAddr::V6(Ipv6Addr::LOCALHOST), 8081)).unwrap();
+        let v6_1 = result_ip(&r1, false);
+        let v6_2 = result_ip(&r2, false);
+        assert_eq!(tcp_exchange(&ns2, &ns1, sa(v6_1, 80)).unwrap().ip(), v6_2);
+    }
+
+    // CHECK passes (IPv4-only too, unlike the reference portmap).
+    if version != "0.3.1" {
+        rt.check(&l, &a1).unwrap();
+        rt.check(&l, &a2).unwrap();
+    }
+
+    // DEL of the first: its veth, leases, record and port elements go; the network's stay.
+    let host_if1 = r1["interfaces"][1]["name"].as_str().unwrap().to_owned();
+    let per = if dual { 2 } else { 1 };
+    assert_eq!(leases("podnet"), 2 * per);
+    assert!(
+        !nft_elements_with(&ip1.to_string()).is_empty(),
+        "{:?}",
+        nft_elements()
+    );
+    rt.del(&l, &a1).unwrap();
+    assert!(!host_links().contains(&host_if1));
+    assert_eq!(leases("podnet"), per);
+    assert!(lease_ips("podnet").iter().all(|i| *i != ip1.to_string()));
+    assert!(
+        nft_elements_with(&ip1.to_string()).is_empty(),
+        "{:?}",
+        nft_elements()
+    );
+    assert!(nft_elements_with("8080").is_empty(), "{:?}", nft_elements());
+    assert!(
+        !nft_elements_with("10.89.7.0").is_empty(),
+        "{:?}",
+        nft_elements()
+    );
+    assert!(common::oracle_link_names(&p1).iter().all(|n| n != "eth0"));
+    assert_eq!(host_sysctl("net.ipv4.ip_forward"), "1");
+    // The second still works.
+    tcp_exchange_via(&host, &ns2, 80, sa(IpAddr::V4(Ipv4Addr::LOCALHOST), 8081)).unwrap();
+
+    // DEL of the last: nothing of the network is left; forwarding is as it was.
+    rt.del(&l, &a2).unwrap();
+    assert!(host_links_with("wc").is_empty(), "{:?}", host_links());
+    assert_eq!(leases("podnet"), 0);
+    assert_eq!(records("podnet"), 0);
+    assert!(nft_elements().is_empty(), "{:?}", nft_elements());
+    assert_eq!(host_sysctl("net.ipv4.ip_forward"), fwd_before);
+}
+
+sandbox_test! {
+    fn bridge_chain_1_1_0_dual_stack() {
+        bridge_chain("1.1.0", true);
+    }
+}
+
+sandbox_test! {
+    fn bridge_chain_1_0_0() {
+        bridge_chain("1.0.0", false);
+    }
+}
+
+sandbox_test! {
+    fn bridge_chain_0_4_0() {
+        bridge_chain("0.4.0", false);
+    }
+}

@@ -172,3 +172,209 @@ sandbox_test! {
         bridge_chain("0.4.0", false);
     }
 }
+
+/// Nothing of network `net` is left: no warren veth on the host, no lease, no record, no
+/// element in warren-cni's table.
+fn assert_clean(net: &str) {
+    assert!(
+        host_links_with("wc").is_empty(),
+        "veths left: {:?}",
+        host_links()
+    );
+    assert_eq!(leases(net), 0, "leases left: {:?}", lease_ips(net));
+    assert_eq!(records(net), 0, "records left");
+    assert!(
+        nft_elements().is_empty(),
+        "elements left: {:?}",
+        nft_elements()
+    );
+}
+
+sandbox_test! {
+    fn del_is_idempotent_and_complete() {
+        let rt = runtime();
+        let l = podman_list("1.1.0", "idem", "wtest2", v4_ranges());
+        // DEL twice.
+        let (_n1, p1) = netns("d1");
+        let a1 = att_ports("d1", &p1, &[(8082, 80)]);
+        rt.add(&l, &a1).unwrap();
+        rt.del(&l, &a1).unwrap();
+        rt.del(&l, &a1).unwrap();
+        assert_clean("idem");
+        assert!(oracle_link_names(&p1).iter().all(|n| n != "eth0"));
+        // DEL with no prevResult (no cached result).
+        let (_n2, p2) = netns("d2");
+        let a2 = att_ports("d2", &p2, &[(8083, 80)]);
+        rt.add(&l, &a2).unwrap();
+        std::fs::remove_file(rt.cache_dir.join("idem-d2-eth0")).unwrap();
+        rt.del(&l, &a2).unwrap();
+        assert_clean("idem");
+        // DEL after the namespace is gone (the reference bridge leaks masquerade here).
+        let (n3, p3) = netns("d3");
+        let a3 = att_ports("d3", &p3, &[(8084, 80)]);
+        rt.add(&l, &a3).unwrap();
+        assert!(!nft_elements().is_empty());
+        drop(n3);
+        warren_kernel::netns::delete_named("d3").unwrap();
+        rt.del(&l, &a3).unwrap();
+        assert_clean("idem");
+        // And without CNI_NETNS at all, twice.
+        let (_n4, p4) = netns("d4");
+        let a4 = att_ports("d4", &p4, &[(8085, 80)]);
+        rt.add(&l, &a4).unwrap();
+        let mut no_ns = a4.clone();
+        no_ns.netns = None;
+        rt.del(&l, &no_ns).unwrap();
+        rt.del(&l, &no_ns).unwrap();
+        assert_clean("idem");
+    }
+}
+
+/// GC keeping `keep` sent the way a runtime does (both keys) or with only the old key.
+fn gc_raw(
+    rt: &warren_cni::runtime::Runtime,
+    l: &warren_cni::runtime::ConfList,
+    keep: &[&str],
+    old_only: bool,
+) {
+    if !old_only {
+        let valid: Vec<(String, String)> = keep
+            .iter()
+            .map(|c| ((*c).to_owned(), "eth0".to_owned()))
+            .collect();
+        let errs = rt.gc(l, &valid);
+        assert!(errs.is_empty(), "{errs:?}");
+        return;
+    }
+    let va: Vec<Value> = keep
+        .iter()
+        .map(|c| json!({"containerID": c, "ifname": "eth0"}))
+        .collect();
+    for p in &l.plugins {
+        let mut req = p.clone();
+        req.insert("cniVersion".into(), json!(l.cni_version));
+        req.insert("name".into(), json!(l.name));
+        req.insert("cni.dev/attachments".into(), json!(va));
+        let kind = p["type"].as_str().unwrap();
+        rt.exec(
+            kind,
+            warren_cni::proto::Command::Gc,
+            None,
+            &Value::Object(req),
+        )
+        .unwrap();
+    }
+}
+
+fn gc_keeps_one(old_only: bool) {
+    let rt = runtime();
+    let host = host_ns();
+    let l = podman_list("1.1.0", "gcnet", "wtest3", v4_ranges());
+    let mut res = Vec::new();
+    let mut nss = Vec::new();
+    for (i, c) in ["g1", "g2", "g3"].into_iter().enumerate() {
+        let (ns, p) = netns(c);
+        let a = att_ports(c, &p, &[(9000 + i as u16, 80)]);
+        res.push(rt.add(&l, &a).unwrap());
+        nss.push(ns);
+    }
+    assert_eq!(leases("gcnet"), 3);
+    gc_raw(&rt, &l, &["g2"], old_only);
+    assert_eq!(
+        lease_ips("gcnet"),
+        vec![result_ip(&res[1], true).to_string()]
+    );
+    assert_eq!(records("gcnet"), 2, "bridge + portmap records of g2 only");
+    for i in [0, 2] {
+        let ip = result_ip(&res[i], true).to_string();
+        assert!(nft_elements_with(&ip).is_empty(), "{:?}", nft_elements());
+        assert!(
+            nft_elements_with(&format!("{}", 9000 + i)).is_empty(),
+            "{:?}",
+            nft_elements()
+        );
+        let host_if = res[i]["interfaces"][1]["name"].as_str().unwrap();
+        assert!(!host_links().iter().any(|n| n == host_if), "{host_if} left");
+    }
+    assert_eq!(host_links_with("wc").len(), 1);
+    // The kept one still works, by address and through its published port.
+    let ip2 = result_ip(&res[1], true);
+    tcp_exchange(&host, &nss[1], sa(ip2, 80)).unwrap();
+    tcp_exchange_via(
+        &host,
+        &nss[1],
+        80,
+        sa(IpAddr::V4(Ipv4Addr::LOCALHOST), 9001),
+    )
+    .unwrap();
+}
+
+sandbox_test! {
+    fn gc_with_valid_attachments_keeps_only_those() {
+        gc_keeps_one(false);
+    }
+}
+
+sandbox_test! {
+    fn gc_with_only_the_old_key() {
+        gc_keeps_one(true);
+    }
+}
+
+sandbox_test! {
+    fn status_ready_and_store_unusable() {
+        let rt = runtime();
+        let l = podman_list("1.1.0", "st", "wtest4", v4_ranges());
+        rt.status(&l).unwrap();
+        // A state directory below a regular file cannot be created, even by root.
+        std::fs::write("/run/not-a-dir", "x").unwrap();
+        let conf = json!({"cniVersion": "1.1.0", "name": "st", "type": "warren-bridge",
+            "bridge": "wtest4", "ipam": host_local(v4_ranges())});
+        for plugin in ["bridge", "host-local", "portmap"] {
+            let out = raw(
+                plugin,
+                &[
+                    ("CNI_COMMAND", "STATUS"),
+                    ("CNI_PATH", "/run/cni-bin"),
+                    ("WARREN_STATE_DIR", "/run/not-a-dir/state"),
+                ],
+                &conf.to_string(),
+            );
+            out.fails(50, &[]);
+        }
+    }
+}
+
+const SUPPORTED: [&str; 5] = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
+
+sandbox_test! {
+    fn version_bare_and_with_podmans_env() {
+        runtime();
+        for env in [
+            vec![("CNI_COMMAND", "VERSION")],
+            vec![
+                ("CNI_COMMAND", "VERSION"),
+                ("CNI_CONTAINERID", ""),
+                ("CNI_IFNAME", "dummy"),
+                ("CNI_NETNS", "dummy"),
+                ("CNI_PATH", "dummy"),
+            ],
+        ] {
+            for p in ["bridge", "portmap", "host-local", "loopback"] {
+                let out = raw(p, &env, r#"{"cniVersion":"1.0.0"}"#);
+                assert!(out.ok, "{p} {env:?}: {out:?}");
+                assert_eq!(out.json["cniVersion"], "1.0.0", "{}", out.json);
+                let v: Vec<&str> = out.json["supportedVersions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap())
+                    .collect();
+                for s in SUPPORTED {
+                    assert!(v.contains(&s), "{s} missing: {}", out.json);
+                }
+                assert_eq!(v.len(), 5, "{}", out.json);
+            }
+        }
+    }
+}

@@ -378,3 +378,190 @@ sandbox_test! {
         }
     }
 }
+
+/// The environment of a direct ADD of container `bad1` as `eth0` in `/run/netns/bad`.
+fn add_env<'a>() -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("CNI_COMMAND", "ADD"),
+        ("CNI_CONTAINERID", "bad1"),
+        ("CNI_NETNS", "/run/netns/bad"),
+        ("CNI_IFNAME", "eth0"),
+        ("CNI_PATH", "/run/cni-bin"),
+    ]
+}
+
+/// A bridge request (network `badnet`, bridge `wtest6`) with `patch` merged in.
+fn bridge_req(patch: &Value) -> Value {
+    let mut v = json!({"cniVersion": "1.1.0", "name": "badnet"});
+    for (k, x) in bridge_plugin("wtest6", v4_ranges()) {
+        v[k] = x;
+    }
+    for (k, x) in patch.as_object().unwrap() {
+        v[k] = x.clone();
+    }
+    v
+}
+
+/// `env` with `key` replaced (`None`: removed).
+fn with<'a>(
+    mut env: Vec<(&'a str, &'a str)>,
+    key: &'a str,
+    val: Option<&'a str>,
+) -> Vec<(&'a str, &'a str)> {
+    env.retain(|(k, _)| *k != key);
+    if let Some(v) = val {
+        env.push((key, v));
+    }
+    env
+}
+
+sandbox_test! {
+    fn bad_input_is_refused_with_the_right_code_and_leaves_nothing() {
+        runtime();
+        let (_ns, path) = netns("bad");
+        let env = add_env();
+        let ok = bridge_req(&json!({})).to_string();
+        let clean = || {
+            assert_clean("badnet");
+            assert!(oracle_link_names(&path).iter().all(|n| n != "eth0"));
+        };
+        let cases: Vec<(&str, Vec<(&str, &str)>, String, u64, Vec<&str>)> = vec![
+            ("bad JSON", env.clone(), "{\"cniVersion\":".into(), 6, vec![]),
+            ("unknown version", env.clone(),
+                bridge_req(&json!({"cniVersion": "9.9.9"})).to_string(), 1, vec!["9.9.9"]),
+            ("bad CIDR", env.clone(),
+                bridge_req(&json!({"ipam": host_local(json!([[{"subnet": "10.89.7.0/33"}]]))})).to_string(),
+                7, vec!["ipam.ranges[0][0].subnet"]),
+            ("rangeStart outside", env.clone(),
+                bridge_req(&json!({"ipam": host_local(json!([[{"subnet": "10.89.7.0/24", "rangeStart": "10.1.1.5"}]]))})).to_string(),
+                7, vec!["rangeStart"]),
+            ("no CNI_CONTAINERID", with(env.clone(), "CNI_CONTAINERID", None), ok.clone(), 4, vec!["CNI_CONTAINERID"]),
+            ("no CNI_IFNAME", with(env.clone(), "CNI_IFNAME", None), ok.clone(), 4, vec!["CNI_IFNAME"]),
+            ("no CNI_PATH", with(env.clone(), "CNI_PATH", None), ok.clone(), 4, vec!["CNI_PATH"]),
+            ("long ifname", with(env.clone(), "CNI_IFNAME", Some("abcdefghijklmnop")), ok.clone(), 4, vec!["abcdefghijklmnop"]),
+            ("ifname exists", with(env.clone(), "CNI_IFNAME", Some("lo")), ok.clone(), 4, vec!["lo"]),
+            ("bad container id", with(env.clone(), "CNI_CONTAINERID", Some("bad/id!")), ok.clone(), 4, vec!["CNI_CONTAINERID"]),
+            ("unknown command", with(env.clone(), "CNI_COMMAND", Some("FROB")), ok.clone(), 4, vec!["FROB"]),
+            ("CHECK at 0.3.1", with(env.clone(), "CNI_COMMAND", Some("CHECK")),
+                bridge_req(&json!({"cniVersion": "0.3.1"})).to_string(), 1, vec!["0.3.1"]),
+            ("vlan", env.clone(), bridge_req(&json!({"vlan": 100})).to_string(), 2, vec!["vlan"]),
+            ("hairpin and promisc", env.clone(), bridge_req(&json!({"promiscMode": true})).to_string(),
+                7, vec!["hairpinMode", "promiscMode"]),
+        ];
+        for (what, env, stdin, code, words) in cases {
+            let out = raw("bridge", &env, &stdin);
+            eprintln!("{what}: {}", out.json);
+            assert!(!out.ok, "{what}: succeeded");
+            out.fails(code, &words);
+            clean();
+        }
+
+        // portmap without prevResult; with a bad portMappings entry.
+        let pm = json!({"cniVersion": "1.1.0", "name": "badnet", "type": "warren-portmap",
+            "capabilities": {"portMappings": true},
+            "runtimeConfig": {"portMappings": [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}]}});
+        raw("portmap", &env, &pm.to_string()).fails(7, &["prevResult"]);
+        let mut bad = pm.clone();
+        bad["prevResult"] = json!({"cniVersion": "1.1.0",
+            "interfaces": [{"name": "eth0", "sandbox": "/run/netns/bad"}],
+            "ips": [{"address": "10.89.7.5/24", "interface": 0}]});
+        bad["runtimeConfig"]["portMappings"][0]["hostPort"] = json!(0);
+        raw("portmap", &env, &bad.to_string()).fails(7, &["hostPort"]);
+        clean();
+
+        // Tolerated: `capabilities` in the request; unknown CNI_ARGS with IgnoreUnknown.
+        for (stdin, env) in [
+            (bridge_req(&json!({"capabilities": {"portMappings": true, "ips": true}})).to_string(), env.clone()),
+            (ok.clone(), with(env.clone(), "CNI_ARGS", Some("IgnoreUnknown=1;FOO=bar;K8S_POD_NAME=x"))),
+        ] {
+            let out = raw("bridge", &env, &stdin);
+            assert!(out.ok, "{out:?}");
+            assert_eq!(addrs_in(&path, "eth0").len(), 1);
+            let del = raw("bridge", &with(env, "CNI_COMMAND", Some("DEL")), &stdin);
+            assert!(del.ok, "{del:?}");
+            clean();
+        }
+    }
+}
+
+sandbox_test! {
+    fn ipam_64_concurrent_adds_get_distinct_addresses() {
+        let rt = runtime();
+        let l = list_of("1.1.0", "many", json!([bridge_plugin("wtest5", v4_ranges())]));
+        let got: Vec<(String, std::path::PathBuf)> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..64)
+                .map(|i| {
+                    let (rt, l) = (&rt, &l);
+                    s.spawn(move || {
+                        let name = format!("m{i}");
+                        let (_ns, p) = netns(&name);
+                        let r = rt.add(l, &att(&name, &p)).unwrap();
+                        (r["ips"][0]["address"].as_str().unwrap().to_owned(), p)
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut addrs: Vec<&String> = got.iter().map(|(a, _)| a).collect();
+        addrs.sort();
+        addrs.dedup();
+        assert_eq!(addrs.len(), 64, "{addrs:?}");
+        for (a, p) in &got {
+            assert_eq!(&addrs_in(p, "eth0"), &vec![a.clone()], "{}", p.display());
+        }
+        assert_eq!(leases("many"), 64);
+    }
+}
+
+sandbox_test! {
+    fn ipam_exhaustion_requested_ips_and_gc_of_killed_adds() {
+        let rt = runtime();
+        // A /30: one address besides the gateway.
+        let small = list_of("1.1.0", "small", json!([bridge_plugin("wtest7",
+            json!([[{"subnet": "10.89.9.0/30", "gateway": "10.89.9.1"}]]))]));
+        let (_a, pa) = netns("x1");
+        let (_b, pb) = netns("x2");
+        rt.add(&small, &att("x1", &pa)).unwrap();
+        let e = rt.add(&small, &att("x2", &pb)).unwrap_err();
+        assert_eq!(e.error.code, 999, "{e}");
+        assert!(e.to_string().contains("10.89.9."), "error names the range: {e}");
+        assert_eq!(leases("small"), 1);
+        assert_eq!(records("small"), 1);
+        assert_eq!(host_links_with("wc").len(), 1);
+        assert!(oracle_link_names(&pb).iter().all(|n| n != "eth0"));
+
+        // A requested address: CNI_ARGS IP=, and runtimeConfig.ips (capability `ips`).
+        let mut bp = bridge_plugin("wtest8", v4_ranges());
+        bp.insert("capabilities".into(), json!({"ips": true}));
+        let l = list_of("1.1.0", "req", json!([bp]));
+        let (_c, pc) = netns("r1");
+        let mut a = att("r1", &pc);
+        a.args = Some("IgnoreUnknown=1;IP=10.89.7.77".into());
+        let r = rt.add(&l, &a).unwrap();
+        assert_eq!(r["ips"][0]["address"], "10.89.7.77/24", "{r}");
+        assert_eq!(addrs_in(&pc, "eth0"), vec!["10.89.7.77/24".to_owned()]);
+        let (_d, pd) = netns("r2");
+        let mut a2 = att("r2", &pd);
+        a2.capabilities.insert("ips".into(), json!(["10.89.7.78/24"]));
+        let r2 = rt.add(&l, &a2).unwrap();
+        assert_eq!(r2["ips"][0]["address"], "10.89.7.78/24", "{r2}");
+        assert_eq!(addrs_in(&pd, "eth0"), vec!["10.89.7.78/24".to_owned()]);
+
+        // A "killed" ADD: the namespace went away without DEL. GC releases it, and the
+        // address can be had again.
+        let (k, pk) = netns("k1");
+        let mut ak = att("k1", &pk);
+        ak.args = Some("IP=10.89.7.99".into());
+        rt.add(&l, &ak).unwrap();
+        drop(k);
+        warren_kernel::netns::delete_named("k1").unwrap();
+        let errs = rt.gc(&l, &[("r1".into(), "eth0".into()), ("r2".into(), "eth0".into())]);
+        assert!(errs.is_empty(), "{errs:?}");
+        assert_eq!(lease_ips("req"), vec!["10.89.7.77".to_owned(), "10.89.7.78".to_owned()]);
+        let (_e, pe) = netns("k2");
+        let mut ae = att("k2", &pe);
+        ae.args = Some("IP=10.89.7.99".into());
+        rt.add(&l, &ae).unwrap();
+        assert_eq!(addrs_in(&pe, "eth0"), vec!["10.89.7.99/24".to_owned()]);
+    }
+}

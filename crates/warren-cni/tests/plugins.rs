@@ -445,7 +445,7 @@ sandbox_test! {
             ("unknown command", with(env.clone(), "CNI_COMMAND", Some("FROB")), ok.clone(), 4, vec!["FROB"]),
             ("CHECK at 0.3.1", with(env.clone(), "CNI_COMMAND", Some("CHECK")),
                 bridge_req(&json!({"cniVersion": "0.3.1"})).to_string(), 1, vec!["0.3.1"]),
-            ("vlan", env.clone(), bridge_req(&json!({"vlan": 100})).to_string(), 2, vec!["vlan"]),
+            ("vlan", env.clone(), bridge_req(&json!({"vlan": 100})).to_string(), 2, vec!["vlan", "100"]),
             ("hairpin and promisc", env.clone(), bridge_req(&json!({"promiscMode": true})).to_string(),
                 7, vec!["hairpinMode", "promiscMode"]),
         ];

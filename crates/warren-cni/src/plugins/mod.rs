@@ -158,11 +158,13 @@ impl Ctx {
     /// The container's namespace, opened, with a handle inside.
     pub fn open_netns(&self) -> Result<Handle, CniError> {
         let path = self.env.netns.as_deref().ok_or_else(|| {
-            CniError::new(code::INVALID_ENV, "required env variables [CNI_NETNS] missing")
+            CniError::new(
+                code::INVALID_ENV,
+                "required env variables [CNI_NETNS] missing",
+            )
         })?;
-        let ns = NetNs::open_path(path).map_err(|e| {
-            internal(format!("failed to open netns {}: {e}", path.display()))
-        })?;
+        let ns = NetNs::open_path(path)
+            .map_err(|e| internal(format!("failed to open netns {}: {e}", path.display())))?;
         Handle::new(ns).map_err(internal)
     }
 
@@ -209,9 +211,8 @@ pub(crate) fn from_value<T: serde::de::DeserializeOwned>(
     v: &serde_json::Value,
     what: &str,
 ) -> Result<T, CniError> {
-    serde_json::from_value(v.clone()).map_err(|e| {
-        CniError::new(code::INVALID_CONFIG, format!("invalid {what} config: {e}"))
-    })
+    serde_json::from_value(v.clone())
+        .map_err(|e| CniError::new(code::INVALID_CONFIG, format!("invalid {what} config: {e}")))
 }
 
 /// The host side's name of an attachment's veth: `wc` + 12 hex digits of a hash of the
@@ -286,7 +287,8 @@ fn dispatch(plugin: Plugin, ctx: &mut Ctx) -> Answer {
             ),
         ));
     }
-    if matches!(cmd, Command::Gc | Command::Status) && !proto::at_least(&ctx.conf.cni_version, "1.1.0")
+    if matches!(cmd, Command::Gc | Command::Status)
+        && !proto::at_least(&ctx.conf.cni_version, "1.1.0")
     {
         return Err(CniError::new(
             code::INCOMPATIBLE_VERSION,
@@ -314,7 +316,7 @@ fn dispatch(plugin: Plugin, ctx: &mut Ctx) -> Answer {
 pub(crate) fn status_store(ctx: &Ctx) -> Result<(), CniError> {
     let mut eng = ctx.engine()?;
     eng.store()
-        .read(|tx| warren_store::cni_networks(tx))
+        .read(warren_store::cni_networks)
         .map_err(|e| {
             CniError::new(code::NOT_AVAILABLE, "warren's state store is unusable")
                 .details(e.to_string())
@@ -352,7 +354,10 @@ pub(crate) fn gc_result(errors: Vec<CniError>) -> Answer {
         .map(|e| e.to_string())
         .collect::<Vec<_>>()
         .join("; ");
-    Err(CniError::new(code::INTERNAL, format!("GC: {} error(s): {msg}", errors.len())))
+    Err(CniError::new(
+        code::INTERNAL,
+        format!("GC: {} error(s): {msg}", errors.len()),
+    ))
 }
 
 /// `Vec<IpNet>` as a list of `ADDR/PREFIX` strings in records.

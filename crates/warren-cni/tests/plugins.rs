@@ -403,6 +403,9 @@ fn bridge_req(patch: &Value) -> Value {
     v
 }
 
+/// A bad-input case: what, environment, stdin, expected code, words the error must name.
+type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, String, u64, Vec<&'a str>);
+
 /// `env` with `key` replaced (`None`: removed).
 fn with<'a>(
     mut env: Vec<(&'a str, &'a str)>,
@@ -426,7 +429,7 @@ sandbox_test! {
             assert_clean("badnet");
             assert!(oracle_link_names(&path).iter().all(|n| n != "eth0"));
         };
-        let cases: Vec<(&str, Vec<(&str, &str)>, String, u64, Vec<&str>)> = vec![
+        let cases: Vec<Case> = vec![
             ("bad JSON", env.clone(), "{\"cniVersion\":".into(), 6, vec![]),
             ("unknown version", env.clone(),
                 bridge_req(&json!({"cniVersion": "9.9.9"})).to_string(), 1, vec!["9.9.9"]),

@@ -567,6 +567,21 @@ sandbox_test! {
         ae.args = Some("IP=10.89.7.99".into());
         rt.add(&l, &ae).unwrap();
         assert_eq!(addrs_in(&pe, "eth0"), vec!["10.89.7.99/24".to_owned()]);
+
+        // A crash between taking the address and recording the attachment: a bare lease.
+        rusqlite::Connection::open(DB)
+            .unwrap()
+            .execute(
+                "INSERT INTO cni_leases (network, ip, prefix, gateway, range_set, container_id, ifname)
+                 VALUES ('req', '10.89.7.100', 24, '10.89.7.1', 0, 'ghost', 'eth0')",
+                [],
+            )
+            .unwrap();
+        let keep: Vec<(String, String)> =
+            ["r1", "r2", "k2"].iter().map(|c| ((*c).to_owned(), "eth0".to_owned())).collect();
+        assert!(rt.gc(&l, &keep).is_empty());
+        assert!(!lease_ips("req").contains(&"10.89.7.100".to_owned()), "{:?}", lease_ips("req"));
+        assert_eq!(leases("req"), 3);
     }
 }
 

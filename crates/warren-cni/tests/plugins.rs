@@ -23,6 +23,7 @@ fn bridge_chain(version: &str, dual: bool) {
     let rt = runtime();
     let host = host_ns();
     let fwd_before = host_sysctl("net.ipv4.ip_forward");
+    let fwd6_before = host_sysctl("net.ipv6.conf.all.forwarding");
     let ranges = if dual { dual_ranges() } else { v4_ranges() };
     let l = podman_list(version, "podnet", "wtest0", ranges);
     let (ns1, p1) = netns("c1");
@@ -154,6 +155,7 @@ fn bridge_chain(version: &str, dual: bool) {
     assert_eq!(records("podnet"), 0);
     assert!(nft_elements().is_empty(), "{:?}", nft_elements());
     assert_eq!(host_sysctl("net.ipv4.ip_forward"), fwd_before);
+    assert_eq!(host_sysctl("net.ipv6.conf.all.forwarding"), fwd6_before);
 }
 
 sandbox_test! {
@@ -218,6 +220,20 @@ sandbox_test! {
         drop(n3);
         warren_kernel::netns::delete_named("d3").unwrap();
         rt.del(&l, &a3).unwrap();
+        assert_clean("idem");
+        // DEL with an empty prevResult object, plugin by plugin in reverse order.
+        let (_n5, p5) = netns("d5");
+        let a5 = att_ports("d5", &p5, &[(8086, 80)]);
+        rt.add(&l, &a5).unwrap();
+        for p in l.plugins.iter().rev() {
+            let mut req = p.clone();
+            req.insert("cniVersion".into(), json!("1.1.0"));
+            req.insert("name".into(), json!("idem"));
+            req.insert("prevResult".into(), json!({}));
+            let kind = p["type"].as_str().unwrap();
+            rt.exec(kind, warren_cni::proto::Command::Del, Some(&a5), &Value::Object(req))
+                .unwrap();
+        }
         assert_clean("idem");
         // And without CNI_NETNS at all, twice.
         let (_n4, p4) = netns("d4");

@@ -90,11 +90,18 @@ fn config(ctx: &Ctx) -> Result<BridgeConf, CniError> {
             format!("unsupported field {key}: {why}"),
         ))
     };
-    if c.vlan.is_some_and(|v| v != 0) || c.vlan_trunk.is_some() {
-        return unsupported("vlan", "warren-bridge does not tag VLANs");
+    // Code 2's message names the key and its value.
+    if let Some(v) = c.vlan.filter(|v| *v != 0) {
+        return unsupported(&format!("vlan={v}"), "warren-bridge does not tag VLANs");
+    }
+    if let Some(t) = &c.vlan_trunk {
+        return unsupported(
+            &format!("vlanTrunk={t}"),
+            "warren-bridge does not tag VLANs",
+        );
     }
     if c.macspoofchk {
-        return unsupported("macspoofchk", "warren-bridge has no MAC spoof check");
+        return unsupported("macspoofchk=true", "warren-bridge has no MAC spoof check");
     }
     if c.hairpin_mode && c.promisc_mode {
         return Err(CniError::new(

@@ -27,12 +27,21 @@ impl ConfList {
     /// Parse a conflist.
     pub fn parse(bytes: &[u8]) -> Result<ConfList, CniError> {
         let v: Value = serde_json::from_slice(bytes).map_err(|e| {
-            CniError::new(code::DECODE, format!("decode network configuration list: {e}"))
+            CniError::new(
+                code::DECODE,
+                format!("decode network configuration list: {e}"),
+            )
         })?;
         let field = |k: &str| {
-            v.get(k).and_then(Value::as_str).map(str::to_owned).ok_or_else(|| {
-                CniError::new(code::INVALID_CONFIG, format!("conflist: missing string {k}"))
-            })
+            v.get(k)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    CniError::new(
+                        code::INVALID_CONFIG,
+                        format!("conflist: missing string {k}"),
+                    )
+                })
         };
         let plugins = v
             .get("plugins")
@@ -141,15 +150,21 @@ impl Runtime {
                 p.env("CNI_ARGS", args);
             }
         }
-        let mut child = p
-            .spawn()
-            .map_err(|e| fail(CniError::new(code::IO, format!("run {}: {e}", bin.display()))))?;
+        let mut child = p.spawn().map_err(|e| {
+            fail(CniError::new(
+                code::IO,
+                format!("run {}: {e}", bin.display()),
+            ))
+        })?;
         if let Some(mut i) = child.stdin.take() {
             let _ = i.write_all(stdin.to_string().as_bytes());
         }
-        let out = child
-            .wait_with_output()
-            .map_err(|e| fail(CniError::new(code::IO, format!("run {}: {e}", bin.display()))))?;
+        let out = child.wait_with_output().map_err(|e| {
+            fail(CniError::new(
+                code::IO,
+                format!("run {}: {e}", bin.display()),
+            ))
+        })?;
         let v: Value = if out.stdout.iter().all(u8::is_ascii_whitespace) {
             Value::Null
         } else {
@@ -346,7 +361,11 @@ pub fn cli(args: &[String]) -> Result<Option<Value>, String> {
             if errs.is_empty() {
                 Ok(None)
             } else {
-                Err(errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
+                Err(errs
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "))
             }
         }
         Command::Version => Err("VERSION is asked of a plugin, not a conflist".into()),

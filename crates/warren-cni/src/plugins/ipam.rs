@@ -111,9 +111,9 @@ impl Leases {
 }
 
 fn parse_subnet(s: &str, what: &str) -> Result<IpNet, CniError> {
-    let net: IpNet = s.parse().map_err(|e| {
-        CniError::new(code::INVALID_CONFIG, format!("invalid {what} {s:?}: {e}"))
-    })?;
+    let net: IpNet = s
+        .parse()
+        .map_err(|e| CniError::new(code::INVALID_CONFIG, format!("invalid {what} {s:?}: {e}")))?;
     Ok(net.network())
 }
 
@@ -131,9 +131,11 @@ pub fn ipam_type(ctx: &Ctx) -> Option<String> {
 impl HostLocalConf {
     /// Parse the request's `ipam`.
     pub fn of(ctx: &Ctx) -> Result<HostLocalConf, CniError> {
-        let v = ctx.conf.ipam.as_ref().ok_or_else(|| {
-            CniError::new(code::INVALID_CONFIG, "missing ipam config")
-        })?;
+        let v = ctx
+            .conf
+            .ipam
+            .as_ref()
+            .ok_or_else(|| CniError::new(code::INVALID_CONFIG, "missing ipam config"))?;
         from_value(v, "ipam")
     }
 
@@ -169,8 +171,8 @@ impl HostLocalConf {
             for (j, r) in set.iter().enumerate() {
                 let what = format!("ipam.ranges[{i}][{j}].subnet");
                 let net = parse_subnet(&r.subnet, &what)?;
-                let range = CniRange::new(net, r.range_start, r.range_end, r.gateway)
-                    .map_err(|e| {
+                let range =
+                    CniRange::new(net, r.range_start, r.range_end, r.gateway).map_err(|e| {
                         CniError::new(
                             code::INVALID_CONFIG,
                             format!("invalid ipam.ranges[{i}][{j}]: {e}"),
@@ -189,7 +191,10 @@ impl HostLocalConf {
             .iter()
             .enumerate()
             .map(|(i, r)| {
-                Ok((parse_subnet(&r.dst, &format!("ipam.routes[{i}].dst"))?, r.gw))
+                Ok((
+                    parse_subnet(&r.dst, &format!("ipam.routes[{i}].dst"))?,
+                    r.gw,
+                ))
             })
             .collect()
     }
@@ -223,7 +228,10 @@ pub fn requested_ips(ctx: &Ctx) -> Result<Vec<IpAddr>, CniError> {
     let parse = |s: &str, what: &str| -> Result<IpAddr, CniError> {
         let addr = s.split('/').next().unwrap_or(s);
         addr.parse().map_err(|_| {
-            CniError::new(code::INVALID_CONFIG, format!("invalid {what} address {s:?}"))
+            CniError::new(
+                code::INVALID_CONFIG,
+                format!("invalid {what} address {s:?}"),
+            )
         })
     };
     if let Some(ips) = ctx.conf.runtime::<Vec<String>>("ips")? {
@@ -333,7 +341,10 @@ pub fn delegate(ctx: &Ctx, kind: &str, command: Command) -> Result<Option<CniRes
             .map(|v| {
                 (
                     v.get("code").and_then(|c| c.as_u64()).unwrap_or(999) as u32,
-                    v.get("msg").and_then(|m| m.as_str()).unwrap_or("").to_owned(),
+                    v.get("msg")
+                        .and_then(|m| m.as_str())
+                        .unwrap_or("")
+                        .to_owned(),
                 )
             })
             .unwrap_or((code::INTERNAL, String::from_utf8_lossy(&out.stdout).into()));

@@ -84,7 +84,14 @@ pub fn run(ctx: &mut Ctx, cmd: Command, kind: Kind) -> Answer {
         Command::Del => {
             let mut errors = Vec::new();
             let (cid, ifname) = (ctx.env.container_id.clone(), ctx.env.ifname.clone());
-            teardown(ctx, plugin, &cid, &ifname, ctx.netns_str().as_deref(), &mut errors)?;
+            teardown(
+                ctx,
+                plugin,
+                &cid,
+                &ifname,
+                ctx.netns_str().as_deref(),
+                &mut errors,
+            )?;
             if let Some(t) = ipam::ipam_type(ctx).filter(|t| t != ipam::IN_PROCESS) {
                 ipam::delegate(ctx, &t, Command::Del)?;
             }
@@ -165,7 +172,11 @@ fn add(ctx: &Ctx, kind: Kind) -> Result<CniResult, CniError> {
     };
     let eng_host = ctx.engine()?.host().ns().try_clone().map_err(internal)?;
     let host = Handle::new(eng_host).map_err(internal)?;
-    let parent_ns = if conf.link_in_container { &inner } else { &host };
+    let parent_ns = if conf.link_in_container {
+        &inner
+    } else {
+        &host
+    };
     let master = match &conf.master {
         Some(m) => m.clone(),
         None => default_parent(parent_ns)?,
@@ -178,9 +189,8 @@ fn add(ctx: &Ctx, kind: Kind) -> Result<CniResult, CniError> {
     })?;
     let spec: Box<dyn LinkSpec + '_> = match kind {
         Kind::Macvlan => {
-            let mode = MacVlanMode::parse(conf.mode.as_deref().unwrap_or("bridge")).map_err(|e| {
-                CniError::new(code::INVALID_CONFIG, format!("invalid mode: {e}"))
-            })?;
+            let mode = MacVlanMode::parse(conf.mode.as_deref().unwrap_or("bridge"))
+                .map_err(|e| CniError::new(code::INVALID_CONFIG, format!("invalid mode: {e}")))?;
             let mut m = MacVlan::new(ifname.clone(), parent, mode).up();
             if !conf.link_in_container {
                 m = m.netns(inner.ns());
@@ -194,9 +204,8 @@ fn add(ctx: &Ctx, kind: Kind) -> Result<CniResult, CniError> {
             Box::new(m)
         }
         Kind::Ipvlan => {
-            let mode = IpVlanMode::parse(conf.mode.as_deref().unwrap_or("l2")).map_err(|e| {
-                CniError::new(code::INVALID_CONFIG, format!("invalid mode: {e}"))
-            })?;
+            let mode = IpVlanMode::parse(conf.mode.as_deref().unwrap_or("l2"))
+                .map_err(|e| CniError::new(code::INVALID_CONFIG, format!("invalid mode: {e}")))?;
             let mut m = IpVlan::new(ifname.clone(), parent, mode).up();
             if !conf.link_in_container {
                 m = m.netns(inner.ns());
@@ -246,7 +255,14 @@ fn add(ctx: &Ctx, kind: Kind) -> Result<CniResult, CniError> {
         Err(e) => {
             let mut errs = Vec::new();
             let ns = ctx.netns_str();
-            let _ = teardown(ctx, plugin, &ctx.env.container_id, &ifname, ns.as_deref(), &mut errs);
+            let _ = teardown(
+                ctx,
+                plugin,
+                &ctx.env.container_id,
+                &ifname,
+                ns.as_deref(),
+                &mut errs,
+            );
             return Err(e);
         }
     };

@@ -15,6 +15,7 @@ use warren_kernel::{Handle, NetNs};
 
 use crate::proto::{self, CniError, CniResult, Command, Env, NetConf, code};
 
+pub mod bandwidth;
 pub mod bridge;
 pub mod ipam;
 pub mod loopback;
@@ -158,11 +159,13 @@ impl Ctx {
     /// The container's namespace, opened, with a handle inside.
     pub fn open_netns(&self) -> Result<Handle, CniError> {
         let path = self.env.netns.as_deref().ok_or_else(|| {
-            CniError::new(code::INVALID_ENV, "required env variables [CNI_NETNS] missing")
+            CniError::new(
+                code::INVALID_ENV,
+                "required env variables [CNI_NETNS] missing",
+            )
         })?;
-        let ns = NetNs::open_path(path).map_err(|e| {
-            internal(format!("failed to open netns {}: {e}", path.display()))
-        })?;
+        let ns = NetNs::open_path(path)
+            .map_err(|e| internal(format!("failed to open netns {}: {e}", path.display())))?;
         Handle::new(ns).map_err(internal)
     }
 
@@ -209,9 +212,8 @@ pub(crate) fn from_value<T: serde::de::DeserializeOwned>(
     v: &serde_json::Value,
     what: &str,
 ) -> Result<T, CniError> {
-    serde_json::from_value(v.clone()).map_err(|e| {
-        CniError::new(code::INVALID_CONFIG, format!("invalid {what} config: {e}"))
-    })
+    serde_json::from_value(v.clone())
+        .map_err(|e| CniError::new(code::INVALID_CONFIG, format!("invalid {what} config: {e}")))
 }
 
 /// The host side's name of an attachment's veth: `wc` + 12 hex digits of a hash of the
@@ -286,7 +288,8 @@ fn dispatch(plugin: Plugin, ctx: &mut Ctx) -> Answer {
             ),
         ));
     }
-    if matches!(cmd, Command::Gc | Command::Status) && !proto::at_least(&ctx.conf.cni_version, "1.1.0")
+    if matches!(cmd, Command::Gc | Command::Status)
+        && !proto::at_least(&ctx.conf.cni_version, "1.1.0")
     {
         return Err(CniError::new(
             code::INCOMPATIBLE_VERSION,
@@ -304,7 +307,7 @@ fn dispatch(plugin: Plugin, ctx: &mut Ctx) -> Answer {
         Plugin::Ipvlan => macvlan::run(ctx, cmd, macvlan::Kind::Ipvlan),
         Plugin::HostLocal => ipam::run(ctx, cmd),
         Plugin::Portmap => portmap::run(ctx, cmd),
-        Plugin::Bandwidth => Err(internal("bandwidth: not built yet")),
+        Plugin::Bandwidth => bandwidth::run(ctx, cmd),
         Plugin::Tuning => tuning::run(ctx, cmd),
         Plugin::Loopback => loopback::run(ctx, cmd),
     }
@@ -352,7 +355,10 @@ pub(crate) fn gc_result(errors: Vec<CniError>) -> Answer {
         .map(|e| e.to_string())
         .collect::<Vec<_>>()
         .join("; ");
-    Err(CniError::new(code::INTERNAL, format!("GC: {} error(s): {msg}", errors.len())))
+    Err(CniError::new(
+        code::INTERNAL,
+        format!("GC: {} error(s): {msg}", errors.len()),
+    ))
 }
 
 /// `Vec<IpNet>` as a list of `ADDR/PREFIX` strings in records.

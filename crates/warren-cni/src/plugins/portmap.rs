@@ -119,7 +119,10 @@ fn config(ctx: &Ctx) -> Result<PortmapConf, CniError> {
     if c.conditions_v4.as_ref().is_some_and(|v| !v.is_empty())
         || c.conditions_v6.as_ref().is_some_and(|v| !v.is_empty())
     {
-        return unsupported("conditionsV4/conditionsV6", "iptables matches are not supported");
+        return unsupported(
+            "conditionsV4/conditionsV6",
+            "iptables matches are not supported",
+        );
     }
     Ok(c)
 }
@@ -310,9 +313,9 @@ pub fn run(ctx: &mut Ctx, cmd: Command) -> Answer {
 
 fn unpublish(ctx: &Ctx, cid: &str, ifname: &str) -> Result<(), CniError> {
     let mut eng = ctx.engine()?;
-    let rec = eng.store().write(|tx| {
-        warren_store::cni_record_delete(tx, ctx.network(), cid, ifname, PLUGIN)
-    })?;
+    let rec = eng
+        .store()
+        .write(|tx| warren_store::cni_record_delete(tx, ctx.network(), cid, ifname, PLUGIN))?;
     let Some(rec) = rec else { return Ok(()) };
     let rec: Record = serde_json::from_str(&rec.data).map_err(internal)?;
     let rules: Vec<PortRule> = rec.ports.iter().filter_map(Port::rule).collect();

@@ -172,7 +172,11 @@ fn add(ctx: &Ctx) -> Result<CniResult, CniError> {
         for (addr, gw) in &leases.ips {
             let spec = AddrSpec::new(cidx, *addr).noprefixroute();
             inner
-                .addr_add_spec(&if addr.addr.is_ipv6() { spec.nodad() } else { spec })
+                .addr_add_spec(&if addr.addr.is_ipv6() {
+                    spec.nodad()
+                } else {
+                    spec
+                })
                 .map_err(internal)?;
             let Some(gw) = gw else { continue };
             // Inside: the gateway on the link, the subnet via the gateway.

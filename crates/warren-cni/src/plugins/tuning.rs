@@ -125,9 +125,10 @@ fn apply(inner: &Handle, ifname: &str, c: &TuningConf) -> Result<Saved, CniError
     }
     let link = inner.link_get(ifname).map_err(internal)?;
     let mac = match &c.mac {
-        Some(m) => Some(warren_kernel::link::parse_mac(m).map_err(|_| {
-            CniError::new(code::INVALID_CONFIG, format!("invalid mac {m:?}"))
-        })?),
+        Some(m) => Some(
+            warren_kernel::link::parse_mac(m)
+                .map_err(|_| CniError::new(code::INVALID_CONFIG, format!("invalid mac {m:?}")))?,
+        ),
         None => None,
     };
     let has = |f: &str| link.flags.iter().any(|x| x == f);
@@ -283,7 +284,10 @@ mod tests {
 
     #[test]
     fn allowlist_patterns() {
-        assert!(glob_match("^net.ipv4.conf.other.*$", "net.ipv4.conf.other.rp_filter"));
+        assert!(glob_match(
+            "^net.ipv4.conf.other.*$",
+            "net.ipv4.conf.other.rp_filter"
+        ));
         assert!(glob_match("net.core.somaxconn", "net.core.somaxconn"));
         assert!(!glob_match("net.core.somaxconn", "net.core.somaxconnx"));
         assert!(glob_match(

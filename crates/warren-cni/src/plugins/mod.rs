@@ -334,12 +334,10 @@ fn dispatch(plugin: Plugin, ctx: &mut Ctx) -> Answer {
 /// STATUS of a plugin whose state is in the store: ready if the store opens and reads.
 pub(crate) fn status_store(ctx: &Ctx) -> Result<(), CniError> {
     let mut eng = ctx.engine()?;
-    eng.store()
-        .read(|tx| warren_store::cni_networks(tx))
-        .map_err(|e| {
-            CniError::new(code::NOT_AVAILABLE, "warren's state store is unusable")
-                .details(e.to_string())
-        })?;
+    eng.store().read(warren_store::cni_networks).map_err(|e| {
+        CniError::new(code::NOT_AVAILABLE, "warren's state store is unusable")
+            .details(e.to_string())
+    })?;
     Ok(())
 }
 

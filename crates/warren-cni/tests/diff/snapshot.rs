@@ -121,7 +121,11 @@ pub fn container(netns: &str, ifname: &str) -> Value {
     let roles = Roles::default();
     let ns = warren_kernel::NetNs::open_named(netns).unwrap();
     let arp_notify = ns
-        .run(|| Ok(sysctl(&format!("/proc/sys/net/ipv4/conf/{ifname}/arp_notify"))))
+        .run(|| {
+            Ok(sysctl(&format!(
+                "/proc/sys/net/ipv4/conf/{ifname}/arp_notify"
+            )))
+        })
         .unwrap();
     json!({
         "links": links(Some(netns), &roles, &|n| n != "lo"),
@@ -135,16 +139,48 @@ pub fn container(netns: &str, ifname: &str) -> Value {
 /// `ip_forward`.
 pub fn host(roles: &Roles, named: &[&str]) -> Value {
     let wanted = |n: &str| roles.0.contains_key(n) || named.contains(&n);
+    let mut routes4 = routes(None, "-4", roles);
+    // A host route to a container on its veth: the reference ptp adds it with scope host,
+    // warren with scope link (as `ip route add ADDR dev IF` does). The kernel forwards the
+    // same either way, and picks the same source (the host side's gateway address, the
+    // only one on the veth) for the host's own packets.
+    for r in routes4.as_array_mut().unwrap() {
+        let host_route = !r["dst"].as_str().unwrap_or("/").contains('/') && r["via"].is_null();
+        if host_route && r["scope"] == "host" {
+            r["scope"] = json!("link");
+        }
+    }
     json!({
         "links": links(None, roles, &wanted),
-        "routes4": routes(None, "-4", roles),
+        "routes4": routes4,
         "ip_forward": sysctl("/proc/sys/net/ipv4/ip_forward"),
     })
 }
 
 /// What is left on the host after DEL: the names of all links (a leaked veth keeps its
 /// raw name, and so differs between the sides), all IPv4 routes and `ip_forward`.
+///
+/// Taken once it has settled (unchanged for a second, at most four seconds): a bridge
+/// loses its carrier, and its routes become `linkdown`, only when the kernel's link watch
+/// gets round to it after the last port went.
 pub fn host_after(ignore: &[&str]) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(4);
+    let mut last = host_after_now(ignore);
+    let mut since = std::time::Instant::now();
+    while std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let now = host_after_now(ignore);
+        if now != last {
+            last = now;
+            since = std::time::Instant::now();
+        } else if since.elapsed() >= std::time::Duration::from_secs(1) {
+            break;
+        }
+    }
+    last
+}
+
+fn host_after_now(ignore: &[&str]) -> Value {
     let all = ip_json(None, &["link", "show"]);
     let mut names: Vec<String> = all
         .as_array()
@@ -187,12 +223,41 @@ pub fn tc(roles: &Roles, devs: &[String]) -> Value {
             .map(|f| {
                 let mut f = f.clone();
                 rename_devs(&mut f, roles);
+                normalize_filter(&mut f);
                 f
             })
             .collect();
         out.push(json!({"dev": roles.of(dev), "qdiscs": qdiscs, "ingress filters": filters}));
     }
     Value::Array(out)
+}
+
+/// An ingress filter with what differs but does the same removed:
+/// * `ingress: true`: warren attaches the filter at `ffff:fff2` (what `tc filter add … ingress`
+///   does), the reference at `ffff:`; an ingress qdisc has one filter block, which both reach.
+/// * `flowid 1:1`: the reference sets a class id, meaningless under an ingress qdisc (it has
+///   no classes).
+/// * actions after the first one that steals the packet: the reference (1.1.1) adds a second
+///   mirred redirect that never runs, since the first redirect already took the packet.
+/// * action `index`: a per-namespace counter, so it depends on how many actions exist.
+fn normalize_filter(f: &mut Value) {
+    let o = f.as_object_mut().unwrap();
+    o.remove("ingress");
+    let Some(opts) = o.get_mut("options").and_then(Value::as_object_mut) else {
+        return;
+    };
+    opts.remove("flowid");
+    if let Some(actions) = opts.get_mut("actions").and_then(Value::as_array_mut) {
+        if let Some(i) = actions
+            .iter()
+            .position(|a| a["control_action"]["type"] == "stolen")
+        {
+            actions.truncate(i + 1);
+        }
+        for a in actions {
+            a.as_object_mut().unwrap().remove("index");
+        }
+    }
 }
 
 fn rename_devs(v: &mut Value, roles: &Roles) {

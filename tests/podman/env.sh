@@ -87,7 +87,9 @@ wpod_private_mounts() {
 	mount --make-rprivate /
 	local d
 	WPOD_MADE_DIRS=()
-	for d in /run/netns /var/lib/cni /etc/cni /run/containers /run/libpod; do
+	# /var/lib/warren and /run/warren: warren's plugins keep their state there by default, and
+	# podman's cleanup processes (conmon's exit command) do not inherit our environment.
+	for d in /run/netns /var/lib/cni /etc/cni /run/containers /run/libpod /var/lib/warren /run/warren; do
 		# mkdir is not namespaced: remember dirs we create on the real disk; teardown removes them.
 		if [[ ! -d $d ]]; then
 			mkdir -p "$d"

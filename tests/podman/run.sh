@@ -20,7 +20,7 @@
 #                  container (id or address) and any rule added since the baseline (empty tables and
 #                  chains excepted) count. Default: strict with a prefix, report without one (the
 #                  reference portmap leaves its CNI-HOSTPORT-* chains and their jumps behind).
-#   WARREN_BIN=/path/to/warren    also check that `warren cni ls -j` prints [] at the end.
+#   WARREN_BIN=/path/to/warren-cni  also check that `warren-cni ls -j` prints [] at the end.
 #   WPOD_CAPTURE=FILE             log every plugin call (argv, CNI_* env, stdin, stdout, rc) to FILE.
 #   WPOD_TIMING_RUNS=N            runs for the timing step (default 5; 0 skips it).
 #
@@ -97,21 +97,26 @@ in_ctr_get() {
 	return 1
 }
 
-# check_warren_state — HOOK for warren's own state. No-op unless WARREN_BIN names a warren binary;
-# then `warren cni ls -j` must print an empty JSON list (no attachments left).
+# check_warren_state — warren's own state. No-op unless WARREN_BIN names the warren-cni binary;
+# then `warren-cni ls -j` must print an empty JSON list (no attachments left), and warren's
+# table `inet warren-cni` (whose fixed rules stay, like an empty chain) must hold no element.
 check_warren_state() {
 	if [[ -z ${WARREN_BIN:-} ]]; then
 		echo "SKIP: warren state (WARREN_BIN not set)"
 		return 0
 	fi
 	local out
-	out=$("$WARREN_BIN" cni ls -j 2>&1) || fail "warren state: '$WARREN_BIN cni ls -j' failed: $out"
+	out=$("$WARREN_BIN" ls -j 2>&1) || fail "warren state: '$WARREN_BIN ls -j' failed: $out"
 	if [[ $(echo "$out" | tr -d ' \n\t') == "[]" ]]; then
-		pass "warren state: 'warren cni ls -j' is []"
+		pass "warren state: 'warren-cni ls -j' is [] (no attachment, lease or record left)"
 	else
 		echo "$out" | sed 's/^/    /'
 		fail "warren state: attachments left"
 	fi
+	local elems
+	elems=$(nft list table inet warren-cni 2>/dev/null | grep -A2 'elements = ' || true)
+	[[ -z $elems ]] || { echo "$elems" | sed 's/^/    /'; fail "warren state: elements left in table inet warren-cni"; }
+	pass "warren state: table inet warren-cni holds no element"
 }
 
 trap 'wpod_teardown' EXIT
@@ -185,7 +190,8 @@ pass "no cached results left in /var/lib/cni/results"
 
 # 3d. firewall: rules mentioning either container (id, address), and everything new since the baseline.
 ip_re() { echo "${1//./\\.}([^0-9]|\$)"; }
-NFT_NOW=$(nft list ruleset 2>/dev/null)
+# warren's table keeps its fixed rules (its sets and maps, checked empty below, are the state).
+NFT_NOW=$(nft list ruleset 2>/dev/null | awk '/^table inet warren-cni \{/{skip=1} !skip{print} skip&&/^\}/{skip=0}')
 mention=$(echo "$NFT_NOW" | grep -nE "$C1|$C2|${C1:0:12}|${C2:0:12}|$(ip_re "$IP1")|$(ip_re "$IP2")" || true)
 newrules=$(diff <(echo "$NFT_BASE") <(echo "$NFT_NOW") | grep '^>' || true)
 legacy=

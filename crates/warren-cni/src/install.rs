@@ -33,6 +33,41 @@ pub fn install(dir: &Path) -> io::Result<Vec<PathBuf>> {
     Ok(made)
 }
 
+/// Every CNI attachment warren's store knows: network, container id, interface, its
+/// addresses and the plugins holding a record of it (`warren-cni ls`).
+pub fn list() -> Result<Vec<serde_json::Value>, String> {
+    let paths = warren_engine::Paths::discover();
+    let mut store = warren_store::Store::open(&paths.state).map_err(|e| e.to_string())?;
+    store
+        .read(|tx| {
+            let mut out = Vec::new();
+            for net in warren_store::cni_networks(tx)? {
+                for (cid, ifname) in warren_store::cni_attachments(tx, &net)? {
+                    let ips: Vec<String> = warren_store::cni_leases(tx, &net, &cid, &ifname)?
+                        .iter()
+                        .map(|l| format!("{}/{}", l.ip, l.prefix))
+                        .collect();
+                    let mut plugins = Vec::new();
+                    let mut netns = None;
+                    for p in Plugin::ALL {
+                        if let Some(r) =
+                            warren_store::cni_record_get(tx, &net, &cid, &ifname, p.name())?
+                        {
+                            plugins.push(p.binary());
+                            netns = netns.or(r.netns);
+                        }
+                    }
+                    out.push(serde_json::json!({
+                        "network": net, "containerID": cid, "ifname": ifname,
+                        "netns": netns, "ips": ips, "plugins": plugins,
+                    }));
+                }
+            }
+            Ok::<_, warren_store::Error>(out)
+        })
+        .map_err(|e| e.to_string())
+}
+
 /// The `warren-cni` command line (not run under a plugin's name).
 pub fn cli(args: &[String]) -> i32 {
     match args.first().map(String::as_str) {
@@ -62,6 +97,48 @@ pub fn cli(args: &[String]) -> i32 {
                 1
             }
         },
+        Some("ls") if args.len() <= 2 => {
+            let json = args.get(1).is_some_and(|a| a == "-j");
+            match list() {
+                Ok(rows) if json => {
+                    println!("{}", serde_json::Value::Array(rows));
+                    0
+                }
+                Ok(rows) => {
+                    println!(
+                        "{:<16} {:<24} {:<8} {:<28} PLUGINS",
+                        "NETWORK", "CONTAINER", "IFNAME", "ADDRESSES"
+                    );
+                    for r in rows {
+                        let s = |k: &str| r[k].as_str().unwrap_or("").to_owned();
+                        let list = |k: &str| {
+                            r[k].as_array()
+                                .map(|a| {
+                                    a.iter()
+                                        .filter_map(|v| v.as_str())
+                                        .collect::<Vec<_>>()
+                                        .join(",")
+                                })
+                                .unwrap_or_default()
+                        };
+                        let cid = s("containerID");
+                        println!(
+                            "{:<16} {:<24} {:<8} {:<28} {}",
+                            s("network"),
+                            &cid[..cid.len().min(24)],
+                            s("ifname"),
+                            list("ips"),
+                            list("plugins")
+                        );
+                    }
+                    0
+                }
+                Err(e) => {
+                    eprintln!("warren-cni: {e}");
+                    1
+                }
+            }
+        }
         Some("--version") => {
             println!("warren-cni {}", env!("CARGO_PKG_VERSION"));
             0
@@ -69,6 +146,7 @@ pub fn cli(args: &[String]) -> i32 {
         _ => {
             eprintln!(
                 "usage: warren-cni install [DIR]   (default {DEFAULT_DIR})\n\
+                        warren-cni ls [-j]\n\
                         warren-cni exec ADD|DEL|CHECK|GC|STATUS CONFLIST [CID NETNS IFNAME] \
                  [--cap NAME=JSON]... [--args CNI_ARGS] [--valid CID/IFNAME]...\n\
                  Installs warren's CNI plugins: {}.\n\

@@ -8,8 +8,10 @@ use warren_kernel::Handle;
 use warren_kernel::link::ifb::Ifb;
 use warren_kernel::tc::{FilterAction, FilterKind, FilterSpec, Parent, QdiscKind, QdiscSpec};
 
-use super::{Answer, Ctx, from_value, gc_result, gc_valid, host_ifname, internal, prev_result};
-use crate::proto::{CniError, CniResult, Command, code};
+use super::{
+    Answer, Ctx, from_value, gc_result, gc_valid, host_ifname, internal, mac_of, prev_result,
+};
+use crate::proto::{CniError, CniResult, Command, Interface, code};
 
 const PLUGIN: &str = "bandwidth";
 /// How long a packet may wait in the bucket: the queue limit is what arrives at the rate
@@ -183,7 +185,18 @@ pub fn run(ctx: &mut Ctx, cmd: Command) -> Answer {
                 undo(ctx);
                 return Err(internal(format!("{e} (DEL it first)")));
             }
-            Ok(Some(prev))
+            // The ifb is a host-side interface this plugin made: the result lists it, as
+            // the reference plugin's does.
+            let mut result = prev;
+            if let Some(ifb) = ifb {
+                let mac = mac_of(ctx.engine()?.host(), &ifb);
+                result.interfaces.push(Interface {
+                    name: ifb,
+                    mac,
+                    ..Interface::default()
+                });
+            }
+            Ok(Some(result))
         }
         Command::Del => {
             let (cid, ifname) = (ctx.env.container_id.clone(), ctx.env.ifname.clone());

@@ -323,6 +323,7 @@ fn add(ctx: &Ctx) -> Result<CniResult, CniError> {
             inner.link_set_down(&ifname)?;
         } else {
             let addrs: Vec<IpNet> = leases.ips.iter().map(|(a, _)| *a).collect();
+            super::arp_notify(&inner, &ifname, &addrs)?;
             attach::configure(&inner, &ifname, &addrs, &routes, conf.enabledad)?;
         }
         warren_engine::failpoint("cni-configured");

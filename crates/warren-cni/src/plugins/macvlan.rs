@@ -247,6 +247,7 @@ fn add(ctx: &Ctx, kind: Kind) -> Result<CniResult, CniError> {
         parent_ns.link_add(spec.as_ref()).map_err(internal)?;
         let addrs: Vec<IpNet> = leases.ips.iter().map(|(a, _)| *a).collect();
         let routes = super::bridge::routes(&leases, false);
+        super::arp_notify(&inner, &ifname, &addrs)?;
         attach::configure(&inner, &ifname, &addrs, &routes, false)?;
         Ok(routes)
     })();

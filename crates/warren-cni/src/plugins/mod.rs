@@ -11,6 +11,7 @@ use std::fmt::Display;
 use std::path::Path;
 
 use warren_engine::Engine;
+use warren_kernel::addr::IpNet;
 use warren_kernel::{Handle, NetNs};
 
 use crate::proto::{self, CniError, CniResult, Command, Env, NetConf, code};
@@ -233,6 +234,23 @@ pub fn host_ifname(prefix: &str, network: &str, container_id: &str, ifname: &str
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     format!("{prefix}{:012x}", h & 0xffff_ffff_ffff)
+}
+
+/// Turn on `arp_notify` on a container interface that gets IPv4 addresses, as the reference
+/// plugins do (their `ConfigureIface`): the kernel then announces the address with a
+/// gratuitous ARP when the link comes up or its address changes, so neighbours drop a stale
+/// entry for an address that was just reused by another container.
+pub(crate) fn arp_notify(inner: &Handle, ifname: &str, addrs: &[IpNet]) -> Result<(), CniError> {
+    if !addrs.iter().any(|a| a.addr.is_ipv4()) {
+        return Ok(());
+    }
+    let path = Path::new("/proc/sys/net/ipv4/conf")
+        .join(ifname)
+        .join("arp_notify");
+    inner
+        .ns()
+        .run(|| warren_kernel::sysctl::write_here(&path, "1"))
+        .map_err(|e| internal(format!("arp_notify on {ifname}: {e}")))
 }
 
 /// The MAC address of link `name` as CNI prints it.

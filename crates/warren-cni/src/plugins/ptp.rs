@@ -179,13 +179,19 @@ fn add(ctx: &Ctx) -> Result<CniResult, CniError> {
                 })
                 .map_err(internal)?;
             let Some(gw) = gw else { continue };
-            // Inside: the gateway on the link, the subnet via the gateway.
+            // Inside: the gateway on the link, the subnet via the gateway, both with the
+            // container's address as source (as the reference's routes have it).
             inner
-                .route_add(&RouteSpec::to(IpNet::host(*gw)).dev(cidx))
+                .route_add(&RouteSpec::to(IpNet::host(*gw)).dev(cidx).src(addr.addr))
                 .map_err(internal)?;
             if addr.network() != IpNet::host(*gw).network() {
                 inner
-                    .route_add(&RouteSpec::to(addr.network()).dev(cidx).via(*gw))
+                    .route_add(
+                        &RouteSpec::to(addr.network())
+                            .dev(cidx)
+                            .via(*gw)
+                            .src(addr.addr),
+                    )
                     .map_err(internal)?;
             }
             // Host side: the gateway address, a route to the container.

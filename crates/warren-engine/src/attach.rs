@@ -222,3 +222,84 @@ pub fn delete_inner_link(ns_path: &str, ifname: &str) -> Result<()> {
 pub fn delete_host_link(host: &Handle, name: &str) -> Result<()> {
     wire::delete_host_link(host, name)
 }
+
+/// Prefix of veths taken out of service and waiting to be deleted ([`retire_veth`]).
+pub const RETIRED_PREFIX: &str = "wz";
+
+/// Take a veth out of service at once, leaving only its deletion for later: the host side
+/// is set down (the container side loses its carrier: no traffic either way) and renamed to
+/// `wz` + 12 hex digits, which frees its name for a new attachment right away. Deleting a
+/// veth costs tens of milliseconds (the kernel waits for RCU while unregistering it), so
+/// callers on a latency-critical path (CNI DEL) hand the returned name to a process that
+/// deletes it; a veth whose namespace is deleted goes with the namespace anyway. The
+/// container side keeps its name until then: an ADD that finds it there and retired
+/// ([`is_retired_peer`]) deletes the pair itself.
+///
+/// A missing host side is fine (`None`: nothing left to delete).
+pub fn retire_veth(host: &Handle, host_if: &str) -> Result<Option<String>> {
+    let doomed = retired_name();
+    Ok(retire_link(host, host_if, &doomed)?.then_some(doomed))
+}
+
+/// Whether `ifname` inside `inner` is a veth whose host side (in `host`) was retired: the
+/// leftover of a DEL whose deleter has not run yet. Deleting it is then safe.
+pub fn is_retired_peer(host: &Handle, inner: &Handle, ifname: &str) -> bool {
+    let Ok(l) = inner.link_get(ifname) else {
+        return false;
+    };
+    if l.kind.as_deref() != Some("veth") {
+        return false;
+    }
+    l.link
+        .and_then(|peer| host.link_by_index(peer).ok())
+        .is_some_and(|p| p.name.starts_with(RETIRED_PREFIX) && !p.up)
+}
+
+/// Set `name` down and rename it; false when there is no such link.
+fn retire_link(h: &Handle, name: &str, new: &str) -> Result<bool> {
+    use warren_kernel::link::set::LinkChange;
+    let what = format!("retire {name} in {}", h.ns().label());
+    match h.link_set_down(name) {
+        Ok(()) => {}
+        Err(e) if wire::gone(&e) => return Ok(false),
+        Err(e) => return Err(Error::kernel(what)(e)),
+    }
+    let rename = LinkChange {
+        name: Some(new.to_owned()),
+        ..LinkChange::default()
+    };
+    match h.link_set(name, &rename) {
+        Ok(()) => Ok(true),
+        Err(e) if wire::gone(&e) => Ok(false),
+        Err(e) => Err(Error::kernel(what)(e)),
+    }
+}
+
+/// A fresh `wz…` name: 48 bits from the clock and the process id, mixed.
+fn retired_name() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or_default();
+    let mut x = nanos ^ (u64::from(std::process::id()) << 32);
+    // splitmix64 finalizer.
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^= x >> 31;
+    format!("{RETIRED_PREFIX}{:012x}", x & 0xffff_ffff_ffff)
+}
+
+/// Delete every retired veth (`wz…`) in the host namespace: what a deleter process did not
+/// get to (GC). Returns the names deleted.
+pub fn reap_retired(host: &Handle) -> Result<Vec<String>> {
+    let links = host.links().map_err(Error::kernel("list links"))?;
+    let mut done = Vec::new();
+    for l in links
+        .into_iter()
+        .filter(|l| l.name.starts_with(RETIRED_PREFIX) && l.name.len() == 14)
+    {
+        wire::delete_host_link(host, &l.name)?;
+        done.push(l.name);
+    }
+    Ok(done)
+}

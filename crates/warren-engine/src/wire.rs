@@ -17,7 +17,7 @@ use warren_store::{Endpoint, Network};
 
 use crate::error::{Error, Result};
 
-fn gone(e: &warren_kernel::Error) -> bool {
+pub(crate) fn gone(e: &warren_kernel::Error) -> bool {
     matches!(e, warren_kernel::Error::NotFound { .. })
         || matches!(e.errno(), Some(Errno::ENODEV | Errno::ENOENT))
 }

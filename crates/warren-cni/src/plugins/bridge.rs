@@ -208,7 +208,7 @@ fn add(ctx: &Ctx) -> Result<CniResult, CniError> {
     let is_gateway = conf.is_gateway || conf.is_default_gateway;
     let inner = ctx.open_netns()?;
     let ifname = ctx.env.ifname.clone();
-    if inner.link_get(&ifname).is_ok() {
+    if inner.link_get(&ifname).is_ok() && !super::clear_retired(ctx, &inner, &ifname)? {
         return Err(CniError::new(
             code::INVALID_ENV,
             format!(
@@ -445,16 +445,14 @@ fn teardown(
         .map(|r| r.host_if.clone())
         .unwrap_or_else(|| host_ifname("wc", &net, cid, ifname));
     warren_engine::failpoint("cni-del-stored");
-    if let Some(ns) = netns {
-        if let Err(e) = attach::delete_inner_link(ns, ifname) {
-            errors.push(e.into());
-        }
-    }
-    warren_engine::failpoint("cni-del-inner");
     let mut eng = ctx.engine()?;
-    if let Err(e) = attach::delete_host_link(eng.host(), &host_if) {
-        errors.push(e.into());
+    let _ = netns;
+    match attach::retire_veth(eng.host(), &host_if) {
+        Ok(Some(doomed)) => super::delete_later(&doomed),
+        Ok(None) => {}
+        Err(e) => errors.push(e.into()),
     }
+    warren_engine::failpoint("cni-del-retired");
     let Some(rec) = rec else { return Ok(()) };
     if remaining == 0 && !rec.subnets.is_empty() {
         if let Err(e) = eng.fw_remove_rules(&rec.rules()) {
@@ -606,6 +604,10 @@ fn gc(ctx: &Ctx) -> Answer {
         ) {
             errors.push(e);
         }
+    }
+    // Veths a deleter process did not get to.
+    if let Err(e) = attach::reap_retired(ctx.engine()?.host()) {
+        errors.push(e.into());
     }
     // Addresses without a record (a crash between the two): released too.
     let res = ctx.engine()?.store().write(|tx| {

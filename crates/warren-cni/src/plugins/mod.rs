@@ -253,6 +253,62 @@ pub(crate) fn arp_notify(inner: &Handle, ifname: &str, addrs: &[IpNet]) -> Resul
         .map_err(|e| internal(format!("arp_notify on {ifname}: {e}")))
 }
 
+/// Delete the retired veth `name` (see [`warren_engine::attach::retire_veth`]) from a
+/// process of its own, so DEL does not wait the tens of milliseconds the kernel takes to
+/// unregister it: `warren-cni reap NAME`, detached, its output discarded. If it cannot be
+/// started, delete here.
+pub(crate) fn delete_later(name: &str) {
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command as Process, Stdio};
+    let spawned = std::env::current_exe().and_then(|exe| {
+        Process::new(exe)
+            .arg0("warren-cni")
+            .args(["reap", name])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+    });
+    if spawned.is_err()
+        && let Ok(h) = Handle::current()
+    {
+        let _ = warren_engine::attach::delete_host_link(&h, name);
+    }
+}
+
+/// Before an ADD: `ifname` exists in the namespace; if it is the container side of a veth
+/// an earlier DEL retired, delete it now (its deleter has not run yet) and say so.
+pub(crate) fn clear_retired(ctx: &Ctx, inner: &Handle, ifname: &str) -> Result<bool, CniError> {
+    let eng = ctx.engine()?;
+    if !warren_engine::attach::is_retired_peer(eng.host(), inner, ifname) {
+        return Ok(false);
+    }
+    match inner.link_del(ifname) {
+        Ok(()) => Ok(true),
+        Err(e) if e.errno() == Some(nix::errno::Errno::ENODEV) => Ok(true),
+        Err(e) => Err(internal(e)),
+    }
+}
+
+/// `warren-cni reap NAME`: delete a retired veth (only `wz…` names).
+pub fn reap(name: &str) -> i32 {
+    if !name.starts_with(warren_engine::attach::RETIRED_PREFIX) {
+        eprintln!("warren-cni: reap: {name} is not a retired veth");
+        return 2;
+    }
+    match Handle::current()
+        .map_err(internal)
+        .and_then(|h| warren_engine::attach::delete_host_link(&h, name).map_err(internal))
+    {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("warren-cni: reap {name}: {e}");
+            1
+        }
+    }
+}
+
 /// The MAC address of link `name` as CNI prints it.
 pub(crate) fn mac_of(h: &Handle, name: &str) -> Option<String> {
     h.link_get(name).ok().and_then(|l| l.mac_string())

@@ -100,7 +100,7 @@ fn add(ctx: &Ctx) -> Result<CniResult, CniError> {
     let conf: PtpConf = ctx.conf.plugin()?;
     let inner = ctx.open_netns()?;
     let ifname = ctx.env.ifname.clone();
-    if inner.link_get(&ifname).is_ok() {
+    if inner.link_get(&ifname).is_ok() && !super::clear_retired(ctx, &inner, &ifname)? {
         return Err(CniError::new(
             code::INVALID_ENV,
             format!(
@@ -267,14 +267,12 @@ fn teardown(
         .as_ref()
         .map(|r| r.host_if.clone())
         .unwrap_or_else(|| host_ifname("wp", &net, cid, ifname));
-    if let Some(ns) = netns
-        && let Err(e) = attach::delete_inner_link(ns, ifname)
-    {
-        errors.push(e.into());
-    }
     let mut eng = ctx.engine()?;
-    if let Err(e) = attach::delete_host_link(eng.host(), &host_if) {
-        errors.push(e.into());
+    let _ = netns;
+    match attach::retire_veth(eng.host(), &host_if) {
+        Ok(Some(doomed)) => super::delete_later(&doomed),
+        Ok(None) => {}
+        Err(e) => errors.push(e.into()),
     }
     if let Some(rec) = rec {
         if rec.masq && remaining == 0 && !rec.subnets.is_empty() {

@@ -33,8 +33,8 @@
 //!     ct status dnat ip6 saddr ::1 masquerade
 //!     ct status dnat oifname @bridges ip saddr @subnets4 masquerade
 //!     ct status dnat oifname @bridges ip6 saddr @subnets6 masquerade
-//!     ip saddr @masq4 oifname != @bridges masquerade
-//!     ip6 saddr @masq6 oifname != @bridges masquerade
+//!     ip saddr @masq4 ip daddr != @masq4 oifname != @bridges masquerade
+//!     ip6 saddr @masq6 ip6 daddr != @masq6 oifname != @bridges masquerade
 //!   }
 //!   chain forward { type filter hook forward priority filter; policy accept;
 //!     iifname . oifname @same accept
@@ -301,8 +301,8 @@ impl Firewall {
             "ct status dnat ip6 saddr ::1 masquerade",
             "ct status dnat oifname @bridges ip saddr @subnets4 masquerade",
             "ct status dnat oifname @bridges ip6 saddr @subnets6 masquerade",
-            "ip saddr @masq4 oifname != @bridges masquerade",
-            "ip6 saddr @masq6 oifname != @bridges masquerade",
+            "ip saddr @masq4 ip daddr != @masq4 oifname != @bridges masquerade",
+            "ip6 saddr @masq6 ip6 daddr != @masq6 oifname != @bridges masquerade",
         ];
         let fwd = [
             "iifname . oifname @same accept",
@@ -706,6 +706,15 @@ fn saddr(family: u8) -> Expr {
     }
 }
 
+/// `ip daddr` / `ip6 daddr` into `NFT_REG_1`.
+fn daddr(family: u8) -> Expr {
+    if family == NFPROTO_IPV4 {
+        payload(PayloadBase::Network, 16, 4, Reg::REG1)
+    } else {
+        payload(PayloadBase::Network, 24, 16, Reg::REG1)
+    }
+}
+
 fn postrouting_rules() -> Vec<Vec<Expr>> {
     let mut rules = Vec::new();
     // Published ports reached from the host's loopback: the source must not stay 127/8 or ::1.
@@ -737,12 +746,16 @@ fn postrouting_rules() -> Vec<Vec<Expr>> {
         r.extend([saddr(family), lookup(set, None, false), Expr::Masquerade]);
         rules.push(r);
     }
-    // Outbound: networks that are not internal leave with the host's address.
+    // Outbound: networks that are not internal leave with the host's address — not traffic
+    // between masquerading subnets (routed setups without a bridge, such as CNI's ptp, route
+    // container to container through the host: the peer must see the real address).
     for (family, set) in [(NFPROTO_IPV4, "masq4"), (NFPROTO_IPV6, "masq6")] {
         let mut r: Vec<Expr> = nfproto(family).into();
         r.extend([
             saddr(family),
             lookup(set, None, false),
+            daddr(family),
+            lookup(set, None, true),
             meta(MetaKey::OifName, Reg::REG1),
             lookup("bridges", None, true),
             Expr::Masquerade,

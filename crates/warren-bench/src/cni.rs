@@ -229,6 +229,8 @@ fn ms(d: Duration) -> f64 {
 pub struct Call {
     /// The plugin (`bridge`, `portmap`, `netavark`).
     pub plugin: String,
+    /// `ADD` or `DEL`.
+    pub cmd: &'static str,
     /// Spawn to reap.
     pub ms: f64,
     /// `ru_maxrss` from `wait4`, KiB.
@@ -385,7 +387,7 @@ impl Cni {
 
     fn call(
         &self,
-        cmd: &str,
+        cmd: &'static str,
         i: usize,
         plugin: &Value,
         prev: Option<&Value>,
@@ -410,6 +412,7 @@ impl Cni {
             .map_err(|e| format!("CNI {cmd} {ty}: {e}"))?;
         let call = Call {
             plugin: ty.trim_start_matches(self.prefix).to_owned(),
+            cmd,
             ms: ms(t),
             maxrss_kib: kib,
         };
@@ -549,7 +552,7 @@ impl Netavark {
         .into_bytes()
     }
 
-    fn run(&self, op: &str, i: usize, opts: &[u8]) -> Result<Call, String> {
+    fn run(&self, op: &'static str, i: usize, opts: &[u8]) -> Result<Call, String> {
         let mut c = Command::new(&self.bin);
         c.args(["--config", &self.config()])
             .arg(op)
@@ -557,6 +560,7 @@ impl Netavark {
         let (t, _, kib) = exec(&mut c, opts).map_err(|e| format!("netavark {op}: {e}"))?;
         Ok(Call {
             plugin: "netavark".into(),
+            cmd: if op == "setup" { "ADD" } else { "DEL" },
             ms: ms(t),
             maxrss_kib: kib,
         })
@@ -613,8 +617,8 @@ impl Chain for Netavark {
 struct Tally {
     add: Vec<f64>,
     del: Vec<f64>,
-    /// Per plugin: (max RSS KiB, call times ms).
-    plugins: BTreeMap<String, (u64, Vec<f64>)>,
+    /// Per plugin: max RSS KiB, ADD call times, DEL call times (ms).
+    plugins: BTreeMap<String, (u64, Vec<f64>, Vec<f64>)>,
 }
 
 impl Tally {
@@ -622,17 +626,22 @@ impl Tally {
         for c in calls {
             let e = self.plugins.entry(c.plugin.clone()).or_default();
             e.0 = e.0.max(c.maxrss_kib);
-            e.1.push(c.ms);
+            if c.cmd == "ADD" {
+                e.1.push(c.ms)
+            } else {
+                e.2.push(c.ms)
+            }
         }
     }
 
     fn plugins_json(&self) -> Value {
         self.plugins
             .iter()
-            .map(|(k, (rss, t))| {
+            .map(|(k, (rss, a, d))| {
                 (
                     k.clone(),
-                    json!({"peak_rss_kib": rss, "calls": t.len(), "median_ms": median(t)}),
+                    json!({"peak_rss_kib": rss, "calls": a.len() + d.len(),
+                           "add_median_ms": median(a), "del_median_ms": median(d)}),
                 )
             })
             .collect::<serde_json::Map<_, _>>()

@@ -184,13 +184,20 @@ fn status(r: &Value) -> Option<String> {
         .map(|e| format!("FAILED: {e}"))
 }
 
-/// Peak RSS per plugin: "bridge 5.1 / portmap 4.9 MiB".
+/// Per plugin: peak RSS and median call times, "bridge 5.1 MiB (12.0 ms / 50.1 ms), ...".
 fn plugin_rss(r: &Value) -> String {
     let Some(p) = r["plugins"].as_object() else {
         return "-".into();
     };
     p.iter()
-        .map(|(k, v)| format!("{k} {}", mib(f(v, "peak_rss_kib"))))
+        .map(|(k, v)| {
+            format!(
+                "{k} {} ({} / {})",
+                mib(f(v, "peak_rss_kib")),
+                ms(f(v, "add_median_ms")),
+                ms(f(v, "del_median_ms"))
+            )
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -207,7 +214,7 @@ pub fn table(doc: &Value) -> String {
     );
     let _ = writeln!(
         s,
-        "{:<18} {:>9} {:>9} {:>10} {:>9}  peak RSS per call (max over calls)",
+        "{:<18} {:>9} {:>9} {:>10} {:>9}  per plugin: peak RSS per call (max), median ADD / DEL call",
         "contender", "ADD", "DEL", "ADD+DEL", "ref/this"
     );
     let order = doc["one"]["order"].as_array().cloned().unwrap_or_default();
@@ -243,7 +250,7 @@ pub fn table(doc: &Value) -> String {
         );
         let _ = writeln!(
             s,
-            "{:<18} {:>9} {:>9} {:>7} {:>9} {:>9} {:>9}  peak RSS per call",
+            "{:<18} {:>9} {:>9} {:>7} {:>9} {:>9} {:>9}  per plugin: peak RSS (max), median ADD / DEL",
             "contender", "ADD 1-10", "ADD last", "growth", "ADD med", "DEL med", "ref/this"
         );
         for r in seq {

@@ -687,7 +687,9 @@ fn child_one(args: &[String]) -> Result<Value, String> {
     let (plugins, nv2) = (arg(args, 2), arg(args, 3));
     containers::host_basics()?;
     let mut out = serde_json::Map::new();
-    let mut live: Vec<(&str, Box<dyn Chain>, Tally, Option<String>)> = Vec::new();
+    // Per contender: name, chain, figures, the error that stopped it.
+    type Entrant<'a> = (&'a str, Box<dyn Chain>, Tally, Option<String>);
+    let mut live: Vec<Entrant> = Vec::new();
     for &name in &names {
         match chain(name, plugins, nv2).and_then(|mut c| c.prepare().map(|()| c)) {
             Ok(c) => live.push((name, c, Tally::default(), None)),

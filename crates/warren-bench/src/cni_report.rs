@@ -215,7 +215,7 @@ pub fn table(doc: &Value) -> String {
     let _ = writeln!(
         s,
         "{:<18} {:>9} {:>9} {:>10} {:>9}  per plugin: peak RSS per call (max), median ADD / DEL call",
-        "contender", "ADD", "DEL", "ADD+DEL", "ref/this"
+        "contender", "ADD", "DEL", "ADD+DEL", "ref/x"
     );
     let order = doc["one"]["order"].as_array().cloned().unwrap_or_default();
     for c in order.iter().filter_map(Value::as_str) {
@@ -251,7 +251,7 @@ pub fn table(doc: &Value) -> String {
         let _ = writeln!(
             s,
             "{:<18} {:>9} {:>9} {:>7} {:>9} {:>9} {:>9}  per plugin: peak RSS (max), median ADD / DEL",
-            "contender", "ADD 1-10", "ADD last", "growth", "ADD med", "DEL med", "ref/this"
+            "contender", "ADD 1-10", "ADD last", "growth", "ADD med", "DEL med", "ADD ref/x"
         );
         for r in seq {
             let c = r["contender"].as_str().unwrap_or("?");

@@ -12,6 +12,8 @@
 //! one contender's namespaces before starting the next. The figures are printed as a table and
 //! written as JSON.
 
+mod cni;
+mod cni_report;
 mod connrate;
 mod containers;
 mod containers_report;
@@ -34,7 +36,7 @@ use crate::plan::Plan;
 
 const USAGE: &str = "usage: warren-bench wiring [--n N] [--per-bridge P] [--script-n M] \
 [--warren PATH] [--out FILE] [--parts a,b] [--repeat R] [--contenders raw,warren,ip-batch,ip-script,ip-each,\
-warren-each,warren-bulk]\n       warren-bench containers --help\n       warren-bench list";
+warren-each,warren-bulk]\n       warren-bench containers --help\n       warren-bench cni --help\n       warren-bench list";
 
 /// Benchmarks this program knows, with a one-line description.
 const BENCHMARKS: &[(&str, &str)] = &[
@@ -43,6 +45,12 @@ const BENCHMARKS: &[(&str, &str)] = &[
         "1,000 namespaces on bridges (veth, address, default route) up and down: warren library \
          vs raw netlink vs ip script vs ip -batch; warren ns vs ip netns, one process per name \
          and bulk",
+    ),
+    (
+        "cni",
+        "the CNI chain bridge + host-local + portmap (one port): ADD and DEL of one container \
+         and of 100 in sequence, peak RSS per plugin call: warren's plugins vs the reference \
+         plugins vs netavark; podman run with either plugin set",
     ),
     (
         "containers",
@@ -60,6 +68,11 @@ fn main() -> ExitCode {
             Ok(())
         }
         Some("containers") => containers::main(&args[1..]),
+        Some("cni") if args.get(1).is_some_and(|a| a == "-h" || a == "--help") => {
+            println!("{}", cni::USAGE);
+            Ok(())
+        }
+        Some("cni") => cni::main(&args[1..]),
         Some("child") => return child_main(&args[1..]),
         Some("list") => {
             for (name, what) in BENCHMARKS {
@@ -243,6 +256,7 @@ fn child_main(args: &[String]) -> ExitCode {
         Some("wiring-a") => child_wiring(&args[1..]),
         Some("ns") => child_ns(&args[1..]),
         Some(cmd) => containers::child(cmd, &args[1..])
+            .or_else(|| cni::child(cmd, &args[1..]))
             .unwrap_or_else(|| Err("unknown child command".into())),
         None => Err("unknown child command".into()),
     });

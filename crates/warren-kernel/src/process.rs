@@ -332,6 +332,31 @@ fn mount(source: Option<&CString>, target: &std::ffi::CStr, flags: libc::c_ulong
     }
 }
 
+/// Reap the exited (or exiting) child `pid` with `wait4`, returning its exit status and its
+/// `ru_maxrss` in KiB: the largest resident set of the child itself and of the descendants it
+/// waited for (Linux reports `RUSAGE_BOTH` here). The [`Child`] of `pid` must not be waited
+/// for afterwards (it is gone). Retries on `EINTR`.
+pub fn wait_maxrss(pid: u32) -> io::Result<(std::process::ExitStatus, u64)> {
+    use std::os::unix::process::ExitStatusExt;
+    let pid = libc::pid_t::try_from(pid).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;
+    let mut status: libc::c_int = 0;
+    // SAFETY: an all-zero `rusage` is a valid value of this plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: wait4 writes only into the two locals, which outlive the call.
+        let r = unsafe { libc::wait4(pid, &raw mut status, 0, &raw mut usage) };
+        if r == pid {
+            break;
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+    }
+    let kib = u64::try_from(usage.ru_maxrss).unwrap_or(0);
+    Ok((std::process::ExitStatus::from_raw(status), kib))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -201,10 +201,16 @@ fn add(ctx: &Ctx) -> Result<CniResult, CniError> {
                 .map_err(internal)?;
         }
         routes = super::bridge::routes(&leases, false);
+        let gateways: Vec<_> = leases.ips.iter().filter_map(|(_, g)| *g).collect();
         for r in &routes {
             let mut spec = RouteSpec::to(r.dst).dev(cidx);
             if let Some(gw) = r.gw {
                 spec = spec.via(gw);
+                // Only the gateway has a route of its own on the link: another next hop in
+                // the subnet (which has no connected route here) is taken as on the link.
+                if !gateways.contains(&gw) {
+                    spec = spec.onlink();
+                }
             }
             inner.route_add(&spec).map_err(internal)?;
         }

@@ -139,7 +139,7 @@ pub fn cli(args: &[String]) -> i32 {
                 }
             }
         }
-        Some("reap") if args.len() == 2 => crate::plugins::reap(&args[1]),
+        Some("reap") => crate::plugins::reap(&args[1..]),
         Some("--version") => {
             println!("warren-cni {}", env!("CARGO_PKG_VERSION"));
             0

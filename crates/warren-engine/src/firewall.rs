@@ -206,6 +206,7 @@ impl Engine {
 
     /// Remove what [`Engine::fw_add_rules`] added; elements already gone are fine.
     pub fn fw_remove_rules(&mut self, r: &NetworkRules) -> Result<()> {
+        self.nft_deleted = true;
         let fw = self.fw();
         let tn = &fw.table().name;
         let nft = self.nft()?;
@@ -231,6 +232,7 @@ impl Engine {
     /// Masquerade traffic from `subnets` leaving the host (add) or stop (remove; elements
     /// already gone are fine).
     pub fn fw_masquerade(&mut self, subnets: &[IpNet], add: bool) -> Result<()> {
+        self.nft_deleted |= !add;
         let fw = self.fw();
         let tn = &fw.table().name;
         if add {
@@ -258,6 +260,7 @@ impl Engine {
     /// in one atomic transaction: the kernel refuses the delete of a missing one and the
     /// whole transaction with it, and traffic never sees the others go).
     pub fn fw_published(&mut self, rules: &[PortRule]) -> Result<bool> {
+        self.nft_deleted = true;
         let fw = self.fw();
         let tn = &fw.table().name;
         let nft = self.nft()?;
@@ -283,6 +286,7 @@ impl Engine {
 
     /// Remove a network's elements.
     pub(crate) fn fw_remove_network(&mut self, net: &Network) -> Result<()> {
+        self.nft_deleted = true;
         let fw = self.fw();
         let tn = &fw.table().name;
         let Some(r) = network_rules(net) else {
@@ -324,6 +328,7 @@ impl Engine {
 
     /// Stop publishing ports; ports not published are skipped.
     pub fn fw_unpublish(&mut self, rules: &[PortRule]) -> Result<()> {
+        self.nft_deleted = true;
         let fw = self.fw();
         let tn = &fw.table().name;
         if rules.is_empty() {

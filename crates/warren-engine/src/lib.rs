@@ -46,6 +46,9 @@ pub struct Engine {
     fw_ready: bool,
     /// The nftables table (family `inet`) this engine's rules live in.
     table: String,
+    /// Elements were deleted through `nft` (its socket's last close will wait for the
+    /// kernel's deferred frees: see [`Engine::hand_off_nft`]).
+    nft_deleted: bool,
 }
 
 impl Engine {
@@ -68,6 +71,7 @@ impl Engine {
             nft: None,
             fw_ready: false,
             table: firewall::TABLE.to_owned(),
+            nft_deleted: false,
         })
     }
 
@@ -78,6 +82,21 @@ impl Engine {
         self.table = table.to_owned();
         self.fw_ready = false;
         self
+    }
+
+    /// If this engine deleted nftables elements, let the next program the process starts
+    /// inherit the nf_tables socket, so that the socket's last close — which waits for the
+    /// kernel to free what the deletions left (an RCU grace period) — happens when that
+    /// program exits, not when this process does. Returns whether there was such a socket.
+    pub fn hand_off_nft(&self) -> Result<bool> {
+        match &self.nft {
+            Some(nft) if self.nft_deleted => {
+                nft.inherit_on_exec()
+                    .map_err(Error::kernel("hand the nf_tables socket on"))?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     /// The paths in use.

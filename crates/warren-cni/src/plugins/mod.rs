@@ -126,6 +126,8 @@ pub struct Ctx {
     /// The request's bytes (passed on to a delegated IPAM plugin).
     pub raw: Vec<u8>,
     engine: RefCell<Option<Engine>>,
+    /// Retired veths to delete after the answer ([`finish`]).
+    deferred: RefCell<Vec<String>>,
 }
 
 impl Ctx {
@@ -136,6 +138,7 @@ impl Ctx {
             conf,
             raw,
             engine: RefCell::new(None),
+            deferred: RefCell::new(Vec::new()),
         }
     }
 
@@ -150,6 +153,11 @@ impl Ctx {
             *slot = Some(e.with_table(TABLE));
         }
         Ok(RefMut::map(slot, |e| e.as_mut().expect("just opened")))
+    }
+
+    /// Delete the retired veth `name` after the answer, off the runtime's path.
+    pub fn delete_later(&self, name: String) {
+        self.deferred.borrow_mut().push(name);
     }
 
     /// The network's name.
@@ -253,17 +261,31 @@ pub(crate) fn arp_notify(inner: &Handle, ifname: &str, addrs: &[IpNet]) -> Resul
         .map_err(|e| internal(format!("arp_notify on {ifname}: {e}")))
 }
 
-/// Delete the retired veth `name` (see [`warren_engine::attach::retire_veth`]) from a
-/// process of its own, so DEL does not wait the tens of milliseconds the kernel takes to
-/// unregister it: `warren-cni reap NAME`, detached, its output discarded. If it cannot be
-/// started, delete here.
-pub(crate) fn delete_later(name: &str) {
+/// At the end of a plugin run: start `warren-cni reap NAME…` detached (output discarded,
+/// own process group) for what this run left to delete — retired veths (see
+/// [`warren_engine::attach::retire_veth`]) and, when nftables elements were deleted, the
+/// last reference to the nf_tables socket, whose close waits for an RCU grace period (see
+/// [`warren_engine::Engine::hand_off_nft`]). So neither wait is on the runtime's path. If the
+/// child cannot be started, the veths are deleted here.
+pub(crate) fn finish(ctx: &Ctx) {
     use std::os::unix::process::CommandExt;
     use std::process::{Command as Process, Stdio};
+    let names = std::mem::take(&mut *ctx.deferred.borrow_mut());
+    // (Yielding the CPU after the deletions so the kernel's worker takes the list first
+    // does not help: measured 17–33 ms against 6–7 ms with the hand-off.)
+    let handed = ctx
+        .engine
+        .borrow()
+        .as_ref()
+        .is_some_and(|e| e.hand_off_nft().unwrap_or(false));
+    if names.is_empty() && !handed {
+        return;
+    }
     let spawned = std::env::current_exe().and_then(|exe| {
         Process::new(exe)
             .arg0("warren-cni")
-            .args(["reap", name])
+            .arg("reap")
+            .args(&names)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -273,7 +295,9 @@ pub(crate) fn delete_later(name: &str) {
     if spawned.is_err()
         && let Ok(h) = Handle::current()
     {
-        let _ = warren_engine::attach::delete_host_link(&h, name);
+        for n in &names {
+            let _ = warren_engine::attach::delete_host_link(&h, n);
+        }
     }
 }
 
@@ -291,22 +315,25 @@ pub(crate) fn clear_retired(ctx: &Ctx, inner: &Handle, ifname: &str) -> Result<b
     }
 }
 
-/// `warren-cni reap NAME`: delete a retired veth (only `wz…` names).
-pub fn reap(name: &str) -> i32 {
-    if !name.starts_with(warren_engine::attach::RETIRED_PREFIX) {
-        eprintln!("warren-cni: reap: {name} is not a retired veth");
-        return 2;
-    }
-    match Handle::current()
-        .map_err(internal)
-        .and_then(|h| warren_engine::attach::delete_host_link(&h, name).map_err(internal))
-    {
-        Ok(()) => 0,
-        Err(e) => {
+/// `warren-cni reap NAME…`: delete retired veths (only `wz…` names). It may also hold an
+/// inherited nf_tables socket, closed when it exits.
+pub fn reap(names: &[String]) -> i32 {
+    let mut status = 0;
+    for name in names {
+        if !name.starts_with(warren_engine::attach::RETIRED_PREFIX) {
+            eprintln!("warren-cni: reap: {name} is not a retired veth");
+            status = 2;
+            continue;
+        }
+        if let Err(e) = Handle::current()
+            .map_err(internal)
+            .and_then(|h| warren_engine::attach::delete_host_link(&h, name).map_err(internal))
+        {
             eprintln!("warren-cni: reap {name}: {e}");
-            1
+            status = 1;
         }
     }
+    status
 }
 
 /// The MAC address of link `name` as CNI prints it.
@@ -342,11 +369,13 @@ pub fn main(plugin: Plugin) -> i32 {
     let mut ctx = Ctx::new(env, conf, raw);
     let out = dispatch(plugin, &mut ctx).map(|r| r.map(|r| r.to_json(&version)));
     warren_engine::failpoint("cni-done");
-    match out {
+    let status = match out {
         Ok(Some(v)) => proto::emit(Ok(v), &version),
         Ok(None) => 0,
         Err(e) => proto::emit(Err(e), &version),
-    }
+    };
+    finish(&ctx);
+    status
 }
 
 /// What a command answers: a result for ADD, nothing for the others.

@@ -313,12 +313,14 @@ pub fn run(ctx: &mut Ctx, cmd: Command) -> Answer {
 
 fn unpublish(ctx: &Ctx, cid: &str, ifname: &str) -> Result<(), CniError> {
     let mut eng = ctx.engine()?;
+    warren_engine::failpoint("cni-portmap-engine");
     let rec = eng
         .store()
         .write(|tx| warren_store::cni_record_delete(tx, ctx.network(), cid, ifname, PLUGIN))?;
     let Some(rec) = rec else { return Ok(()) };
     let rec: Record = serde_json::from_str(&rec.data).map_err(internal)?;
     let rules: Vec<PortRule> = rec.ports.iter().filter_map(Port::rule).collect();
+    warren_engine::failpoint("cni-portmap-unrecorded");
     eng.fw_unpublish(&rules)?;
     Ok(())
 }

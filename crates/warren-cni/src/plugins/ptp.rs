@@ -276,7 +276,7 @@ fn teardown(
     let mut eng = ctx.engine()?;
     let _ = netns;
     match attach::retire_veth(eng.host(), &host_if) {
-        Ok(Some(doomed)) => super::delete_later(&doomed),
+        Ok(Some(doomed)) => ctx.delete_later(doomed),
         Ok(None) => {}
         Err(e) => errors.push(e.into()),
     }

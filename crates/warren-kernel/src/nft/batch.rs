@@ -281,9 +281,9 @@ impl Batch {
 
 /// A `NETLINK_NETFILTER` socket bound to the namespace of the thread that opened it.
 pub(crate) struct NftSocket {
-    sock: Socket,
+    pub(crate) sock: Socket,
     seq: u32,
-    ns: String,
+    pub(crate) ns: String,
 }
 
 impl NftSocket {

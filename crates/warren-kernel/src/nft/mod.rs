@@ -218,6 +218,28 @@ impl std::fmt::Debug for NftSocket {
 }
 
 impl Nft {
+    /// Let the next program this process starts inherit this socket (its close-on-exec flag
+    /// is cleared). The last close of an nf_tables socket that sent anything waits for the
+    /// kernel's deferred frees of earlier transactions (an RCU grace period, tens of
+    /// milliseconds here, after elements were deleted); a short-lived process that deleted
+    /// elements can hand that wait to a detached child this way instead of sitting in it at
+    /// exit.
+    pub fn inherit_on_exec(&self) -> Result<()> {
+        let sock = self.sock.lock().unwrap_or_else(|e| e.into_inner());
+        nix::fcntl::fcntl(
+            &sock.sock,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+        )
+        .map(|_| ())
+        .map_err(|e| {
+            crate::Error::os(
+                "keep the nf_tables socket open across exec",
+                sock.ns.clone(),
+                e,
+            )
+        })
+    }
+
     /// Open nf_tables in `ns` (the socket is created on a short-lived thread inside it).
     pub fn new(ns: &NetNs) -> Result<Nft> {
         let label = ns.label().to_owned();

@@ -467,6 +467,7 @@ fn teardown(
             eng.fw_add_rules(&rec.rules())?;
         }
     }
+    warren_engine::failpoint("cni-del-firewall");
     if rec.gateway
         && let Err(e) = eng.forwarding_update()
     {

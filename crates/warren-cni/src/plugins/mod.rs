@@ -375,6 +375,7 @@ pub fn main(plugin: Plugin) -> i32 {
         Err(e) => proto::emit(Err(e), &version),
     };
     finish(&ctx);
+    warren_engine::failpoint("cni-finished");
     status
 }
 

@@ -9,7 +9,8 @@ use warren_kernel::link::ifb::Ifb;
 use warren_kernel::tc::{FilterAction, FilterKind, FilterSpec, Parent, QdiscKind, QdiscSpec};
 
 use super::{
-    Answer, Ctx, from_value, gc_result, gc_valid, host_ifname, internal, mac_of, prev_result,
+    Answer, Ctx, from_value, gc_records, gc_result, host_ifname, internal, mac_of, prev_result,
+    record_row,
 };
 use crate::proto::{CniError, CniResult, Command, Interface, code};
 
@@ -164,19 +165,14 @@ pub fn run(ctx: &mut Ctx, cmd: Command) -> Answer {
                 undo(ctx);
                 return Err(e);
             }
-            let row = warren_store::CniRecord {
-                network: ctx.network().to_owned(),
-                container_id: ctx.env.container_id.clone(),
-                ifname: ctx.env.ifname.clone(),
-                plugin: PLUGIN.into(),
-                netns: ctx.netns_str(),
-                data: serde_json::to_string(&Record {
+            let row = record_row(
+                ctx,
+                PLUGIN,
+                &Record {
                     host_if,
                     ifb: ifb.clone(),
-                })
-                .map_err(internal)?,
-                created: warren_store::now(),
-            };
+                },
+            )?;
             if let Err(e) = ctx
                 .engine()?
                 .store()
@@ -241,24 +237,9 @@ pub fn run(ctx: &mut Ctx, cmd: Command) -> Answer {
             }
             Ok(None)
         }
-        Command::Gc => {
-            let valid = gc_valid(ctx);
-            let recs = ctx
-                .engine()?
-                .store()
-                .read(|tx| warren_store::cni_records(tx, ctx.network(), PLUGIN))?;
-            let mut errors = Vec::new();
-            for r in recs {
-                if !valid
-                    .iter()
-                    .any(|(c, i)| *c == r.container_id && *i == r.ifname)
-                    && let Err(e) = remove(ctx, &r.container_id, &r.ifname)
-                {
-                    errors.push(e);
-                }
-            }
-            gc_result(errors)
-        }
+        Command::Gc => gc_result(gc_records(ctx, PLUGIN, |r| {
+            remove(ctx, &r.container_id, &r.ifname)
+        })),
         Command::Status => {
             limits(ctx)?;
             Ok(None)

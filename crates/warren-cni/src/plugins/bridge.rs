@@ -395,15 +395,7 @@ fn add(ctx: &Ctx) -> Result<CniResult, CniError> {
 
 /// The store row for `rec`.
 fn record(ctx: &Ctx, rec: &Record) -> Result<warren_store::CniRecord, CniError> {
-    Ok(warren_store::CniRecord {
-        network: ctx.network().to_owned(),
-        container_id: ctx.env.container_id.clone(),
-        ifname: ctx.env.ifname.clone(),
-        plugin: PLUGIN.into(),
-        netns: ctx.netns_str(),
-        data: serde_json::to_string(rec).map_err(internal)?,
-        created: warren_store::now(),
-    })
+    super::record_row(ctx, PLUGIN, rec)
 }
 
 /// Drop the record and addresses of a failed ADD (best effort: GC finds what is left).
@@ -584,28 +576,17 @@ fn check(ctx: &Ctx) -> Result<(), CniError> {
 fn gc(ctx: &Ctx) -> Answer {
     let valid = gc_valid(ctx);
     let net = ctx.network().to_owned();
-    let recs = ctx
-        .engine()?
-        .store()
-        .read(|tx| warren_store::cni_records(tx, &net, PLUGIN))?;
     let mut errors = Vec::new();
-    for r in recs {
-        if valid
-            .iter()
-            .any(|(c, i)| *c == r.container_id && *i == r.ifname)
-        {
-            continue;
-        }
-        if let Err(e) = teardown(
+    let mut failed = super::gc_records(ctx, PLUGIN, |r| {
+        teardown(
             ctx,
             &r.container_id,
             &r.ifname,
             r.netns.as_deref(),
             &mut errors,
-        ) {
-            errors.push(e);
-        }
-    }
+        )
+    });
+    errors.append(&mut failed);
     // Veths a deleter process did not get to.
     if let Err(e) = attach::reap_retired(ctx.engine()?.host()) {
         errors.push(e.into());

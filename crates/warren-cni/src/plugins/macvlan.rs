@@ -12,7 +12,7 @@ use warren_kernel::route::RouteFilter;
 use warren_kernel::{Handle, link::LinkSpec};
 
 use super::ipam::{self, Leases};
-use super::{Answer, Ctx, gc_result, gc_valid, internal, mac_of, status_store};
+use super::{Answer, Ctx, gc_records, gc_result, internal, mac_of, record_row, status_store};
 use crate::proto::{CniError, CniResult, Command, Interface, IpConfig, code};
 
 /// Which kind of link.
@@ -120,29 +120,19 @@ pub fn run(ctx: &mut Ctx, cmd: Command, kind: Kind) -> Answer {
             Ok(None)
         }
         Command::Gc => {
-            let valid = gc_valid(ctx);
-            let recs = ctx
-                .engine()?
-                .store()
-                .read(|tx| warren_store::cni_records(tx, ctx.network(), plugin))?;
             let mut errors = Vec::new();
-            for r in recs {
-                if !valid
-                    .iter()
-                    .any(|(c, i)| *c == r.container_id && *i == r.ifname)
-                    && let Err(e) = teardown(
-                        ctx,
-                        plugin,
-                        &r.container_id,
-                        &r.ifname,
-                        r.netns.as_deref(),
-                        &mut errors,
-                    )
-                {
-                    errors.push(e);
-                }
-            }
-            gc_result(errors)
+            let mut failed = gc_records(ctx, plugin, |r| {
+                teardown(
+                    ctx,
+                    plugin,
+                    &r.container_id,
+                    &r.ifname,
+                    r.netns.as_deref(),
+                    &mut errors,
+                )
+            });
+            failed.append(&mut errors);
+            gc_result(failed)
         }
         Command::Status => {
             status_store(ctx)?;
@@ -218,18 +208,13 @@ fn add(ctx: &Ctx, kind: Kind) -> Result<CniResult, CniError> {
     };
     let in_process = ipam::in_process(ctx)?;
     let delegated = ipam::ipam_type(ctx).filter(|t| t != ipam::IN_PROCESS);
-    let row = warren_store::CniRecord {
-        network: ctx.network().to_owned(),
-        container_id: ctx.env.container_id.clone(),
-        ifname: ifname.clone(),
-        plugin: plugin.into(),
-        netns: ctx.netns_str(),
-        data: serde_json::to_string(&Record {
+    let row = record_row(
+        ctx,
+        plugin,
+        &Record {
             kind: plugin.into(),
-        })
-        .map_err(internal)?,
-        created: warren_store::now(),
-    };
+        },
+    )?;
     let mut leases = ctx.engine()?.store().write(|tx| {
         warren_store::cni_record_put(tx, &row)
             .map_err(|e| internal(format!("{e} (DEL it first)")))?;

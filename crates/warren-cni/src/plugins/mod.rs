@@ -448,6 +448,48 @@ pub(crate) fn gc_valid(ctx: &Ctx) -> Vec<(String, String)> {
         .collect()
 }
 
+/// GC of one plugin's records in this network: `undo` every attachment not in the valid
+/// list (`cni.dev/valid-attachments`), going on past errors; returns them all.
+pub(crate) fn gc_records(
+    ctx: &Ctx,
+    plugin: &str,
+    mut undo: impl FnMut(&warren_store::CniRecord) -> Result<(), CniError>,
+) -> Vec<CniError> {
+    let valid = gc_valid(ctx);
+    let recs = match ctx.engine().and_then(|mut e| {
+        Ok(e.store()
+            .read(|tx| warren_store::cni_records(tx, ctx.network(), plugin))?)
+    }) {
+        Ok(r) => r,
+        Err(e) => return vec![e],
+    };
+    recs.iter()
+        .filter(|r| {
+            !valid
+                .iter()
+                .any(|(c, i)| *c == r.container_id && *i == r.ifname)
+        })
+        .filter_map(|r| undo(r).err())
+        .collect()
+}
+
+/// The store row recording what `plugin` made for this attachment (`data` as JSON).
+pub(crate) fn record_row(
+    ctx: &Ctx,
+    plugin: &str,
+    data: &impl serde::Serialize,
+) -> Result<warren_store::CniRecord, CniError> {
+    Ok(warren_store::CniRecord {
+        network: ctx.network().to_owned(),
+        container_id: ctx.env.container_id.clone(),
+        ifname: ctx.env.ifname.clone(),
+        plugin: plugin.into(),
+        netns: ctx.netns_str(),
+        data: serde_json::to_string(data).map_err(internal)?,
+        created: warren_store::now(),
+    })
+}
+
 /// Join the errors GC met into one (GC goes on past errors and reports them all).
 pub(crate) fn gc_result(errors: Vec<CniError>) -> Answer {
     if errors.is_empty() {

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 use warren_kernel::nft::{PortRule, Proto};
 
-use super::{Answer, Ctx, gc_result, gc_valid, internal, prev_result, status_store};
+use super::{Answer, Ctx, gc_records, gc_result, internal, prev_result, record_row, status_store};
 use crate::proto::{CniError, CniResult, Command, code};
 
 const PLUGIN: &str = "portmap";
@@ -213,16 +213,7 @@ pub fn run(ctx: &mut Ctx, cmd: Command) -> Answer {
                 return Ok(Some(prev));
             }
             let rules: Vec<PortRule> = ports.iter().filter_map(Port::rule).collect();
-            let data = serde_json::to_string(&Record { ports }).map_err(internal)?;
-            let rec = warren_store::CniRecord {
-                network: ctx.network().to_owned(),
-                container_id: ctx.env.container_id.clone(),
-                ifname: ctx.env.ifname.clone(),
-                plugin: PLUGIN.into(),
-                netns: ctx.netns_str(),
-                data,
-                created: warren_store::now(),
-            };
+            let rec = record_row(ctx, PLUGIN, &Record { ports })?;
             let mut eng = ctx.engine()?;
             eng.store()
                 .write(|tx| warren_store::cni_record_put(tx, &rec))
@@ -284,24 +275,9 @@ pub fn run(ctx: &mut Ctx, cmd: Command) -> Answer {
             }
             Ok(None)
         }
-        Command::Gc => {
-            let valid = gc_valid(ctx);
-            let recs = ctx
-                .engine()?
-                .store()
-                .read(|tx| warren_store::cni_records(tx, ctx.network(), PLUGIN))?;
-            let mut errors = Vec::new();
-            for r in recs {
-                if !valid
-                    .iter()
-                    .any(|(c, i)| *c == r.container_id && *i == r.ifname)
-                    && let Err(e) = unpublish(ctx, &r.container_id, &r.ifname)
-                {
-                    errors.push(e);
-                }
-            }
-            gc_result(errors)
-        }
+        Command::Gc => gc_result(gc_records(ctx, PLUGIN, |r| {
+            unpublish(ctx, &r.container_id, &r.ifname)
+        })),
         Command::Status => {
             config(ctx)?;
             status_store(ctx)?;

@@ -9,7 +9,9 @@ use warren_kernel::addr::{AddrSpec, IpNet};
 use warren_kernel::route::RouteSpec;
 
 use super::ipam::{self, Leases};
-use super::{Answer, Ctx, gc_result, gc_valid, host_ifname, internal, mac_of, status_store};
+use super::{
+    Answer, Ctx, gc_records, gc_result, host_ifname, internal, mac_of, record_row, status_store,
+};
 use crate::proto::{CniError, CniResult, Command, Interface, IpConfig, code};
 
 const PLUGIN: &str = "ptp";
@@ -65,28 +67,18 @@ pub fn run(ctx: &mut Ctx, cmd: Command) -> Answer {
             Ok(None)
         }
         Command::Gc => {
-            let valid = gc_valid(ctx);
-            let recs = ctx
-                .engine()?
-                .store()
-                .read(|tx| warren_store::cni_records(tx, ctx.network(), PLUGIN))?;
             let mut errors = Vec::new();
-            for r in recs {
-                if !valid
-                    .iter()
-                    .any(|(c, i)| *c == r.container_id && *i == r.ifname)
-                    && let Err(e) = teardown(
-                        ctx,
-                        &r.container_id,
-                        &r.ifname,
-                        r.netns.as_deref(),
-                        &mut errors,
-                    )
-                {
-                    errors.push(e);
-                }
-            }
-            gc_result(errors)
+            let mut failed = gc_records(ctx, PLUGIN, |r| {
+                teardown(
+                    ctx,
+                    &r.container_id,
+                    &r.ifname,
+                    r.netns.as_deref(),
+                    &mut errors,
+                )
+            });
+            failed.append(&mut errors);
+            gc_result(failed)
         }
         Command::Status => {
             status_store(ctx)?;
@@ -135,16 +127,7 @@ fn add(ctx: &Ctx) -> Result<CniResult, CniError> {
         subnets: leases.ips.iter().map(|(a, _)| a.network()).collect(),
         masq: conf.ip_masq,
     };
-    let data = serde_json::to_string(&rec).map_err(internal)?;
-    let row = warren_store::CniRecord {
-        network: ctx.network().to_owned(),
-        container_id: ctx.env.container_id.clone(),
-        ifname: ifname.clone(),
-        plugin: PLUGIN.into(),
-        netns: ctx.netns_str(),
-        data,
-        created: warren_store::now(),
-    };
+    let row = record_row(ctx, PLUGIN, &rec)?;
     let stored = ctx
         .engine()?
         .store()

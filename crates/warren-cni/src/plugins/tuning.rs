@@ -190,15 +190,7 @@ pub fn run(ctx: &mut Ctx, cmd: Command) -> Answer {
             let prev = prev_result(ctx, "warren-tuning")?;
             let inner = ctx.open_netns()?;
             let saved = apply(&inner, &ifname, &c)?;
-            let row = warren_store::CniRecord {
-                network: ctx.network().to_owned(),
-                container_id: ctx.env.container_id.clone(),
-                ifname: ifname.clone(),
-                plugin: PLUGIN.into(),
-                netns: ctx.netns_str(),
-                data: serde_json::to_string(&saved).map_err(internal)?,
-                created: warren_store::now(),
-            };
+            let row = super::record_row(ctx, PLUGIN, &saved)?;
             if let Err(e) = ctx
                 .engine()?
                 .store()

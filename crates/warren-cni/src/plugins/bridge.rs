@@ -414,37 +414,25 @@ fn forget(ctx: &Ctx) {
     }
 }
 
-/// Undo one attachment from its record: the veth (by the namespace if it is there, by the
-/// host side's name otherwise), the addresses, and — when it was the network's last one —
-/// the network's firewall elements. Goes on past errors.
+/// Undo one attachment from its record: the addresses, the veth (retired now, deleted off
+/// DEL's path), and — when it was the network's last one — the network's firewall elements.
+/// Goes on past errors.
 fn teardown(
     ctx: &Ctx,
     cid: &str,
     ifname: &str,
-    netns: Option<&str>,
     errors: &mut Vec<CniError>,
 ) -> Result<(), CniError> {
     let net = ctx.network().to_owned();
-    let (rec, remaining) = ctx.engine()?.store().write(|tx| {
-        let rec = warren_store::cni_record_delete(tx, &net, cid, ifname, PLUGIN)?;
-        warren_store::cni_release(tx, &net, cid, ifname)?;
-        let remaining = warren_store::cni_record_count(tx, &net, PLUGIN)?;
-        Ok::<_, CniError>((rec, remaining))
-    })?;
-    let rec: Option<Record> = rec.and_then(|r| serde_json::from_str(&r.data).ok());
-    let host_if = rec
-        .as_ref()
-        .map(|r| r.host_if.clone())
-        .unwrap_or_else(|| host_ifname("wc", &net, cid, ifname));
-    warren_engine::failpoint("cni-del-stored");
+    let (rec, remaining) = super::forget_veth(
+        ctx,
+        PLUGIN,
+        "wc",
+        (cid, ifname),
+        |r: &Record| r.host_if.clone(),
+        errors,
+    )?;
     let mut eng = ctx.engine()?;
-    let _ = netns;
-    match attach::retire_veth(eng.host(), &host_if) {
-        Ok(Some(doomed)) => ctx.delete_later(doomed),
-        Ok(None) => {}
-        Err(e) => errors.push(e.into()),
-    }
-    warren_engine::failpoint("cni-del-retired");
     let Some(rec) = rec else { return Ok(()) };
     if remaining == 0 && !rec.subnets.is_empty() {
         if let Err(e) = eng.fw_remove_rules(&rec.rules()) {
@@ -471,14 +459,7 @@ fn teardown(
 fn del(ctx: &Ctx) -> Result<(), CniError> {
     let delegated = ipam::ipam_type(ctx).filter(|t| t != ipam::IN_PROCESS);
     let mut errors = Vec::new();
-    let netns = ctx.netns_str();
-    if let Err(e) = teardown(
-        ctx,
-        &ctx.env.container_id,
-        &ctx.env.ifname,
-        netns.as_deref(),
-        &mut errors,
-    ) {
+    if let Err(e) = teardown(ctx, &ctx.env.container_id, &ctx.env.ifname, &mut errors) {
         errors.push(e);
     }
     if let Some(t) = delegated
@@ -578,13 +559,7 @@ fn gc(ctx: &Ctx) -> Answer {
     let net = ctx.network().to_owned();
     let mut errors = Vec::new();
     let mut failed = super::gc_records(ctx, PLUGIN, |r| {
-        teardown(
-            ctx,
-            &r.container_id,
-            &r.ifname,
-            r.netns.as_deref(),
-            &mut errors,
-        )
+        teardown(ctx, &r.container_id, &r.ifname, &mut errors)
     });
     errors.append(&mut failed);
     // Veths a deleter process did not get to.

@@ -473,6 +473,40 @@ pub(crate) fn gc_records(
         .collect()
 }
 
+/// The first half of undoing a veth attachment (bridge, ptp): its record and addresses go
+/// in one transaction, then its veth is retired — the host side named by the record, or by
+/// the deterministic name with `prefix` when there is no record (an ADD killed half way).
+/// Returns the record (parsed) and how many attachments of `plugin` the network still has.
+pub(crate) fn forget_veth<R: serde::de::DeserializeOwned>(
+    ctx: &Ctx,
+    plugin: &str,
+    prefix: &str,
+    (cid, ifname): (&str, &str),
+    host_if_of: impl Fn(&R) -> String,
+    errors: &mut Vec<CniError>,
+) -> Result<(Option<R>, usize), CniError> {
+    let net = ctx.network().to_owned();
+    let (rec, remaining) = ctx.engine()?.store().write(|tx| {
+        let rec = warren_store::cni_record_delete(tx, &net, cid, ifname, plugin)?;
+        warren_store::cni_release(tx, &net, cid, ifname)?;
+        let n = warren_store::cni_record_count(tx, &net, plugin)?;
+        Ok::<_, CniError>((rec, n))
+    })?;
+    let rec: Option<R> = rec.and_then(|r| serde_json::from_str(&r.data).ok());
+    let host_if = rec
+        .as_ref()
+        .map(&host_if_of)
+        .unwrap_or_else(|| host_ifname(prefix, &net, cid, ifname));
+    warren_engine::failpoint("cni-del-stored");
+    match warren_engine::attach::retire_veth(ctx.engine()?.host(), &host_if) {
+        Ok(Some(doomed)) => ctx.delete_later(doomed),
+        Ok(None) => {}
+        Err(e) => errors.push(e.into()),
+    }
+    warren_engine::failpoint("cni-del-retired");
+    Ok((rec, remaining))
+}
+
 /// The store row recording what `plugin` made for this attachment (`data` as JSON).
 pub(crate) fn record_row(
     ctx: &Ctx,

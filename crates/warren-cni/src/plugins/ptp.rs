@@ -42,10 +42,9 @@ pub fn run(ctx: &mut Ctx, cmd: Command) -> Answer {
     match cmd {
         Command::Add => add(ctx).map(Some),
         Command::Del => {
-            let netns = ctx.netns_str();
             let mut errors = Vec::new();
             let (cid, ifname) = (ctx.env.container_id.clone(), ctx.env.ifname.clone());
-            teardown(ctx, &cid, &ifname, netns.as_deref(), &mut errors)?;
+            teardown(ctx, &cid, &ifname, &mut errors)?;
             if let Some(t) = ipam::ipam_type(ctx).filter(|t| t != ipam::IN_PROCESS) {
                 ipam::delegate(ctx, &t, Command::Del)?;
             }
@@ -69,13 +68,7 @@ pub fn run(ctx: &mut Ctx, cmd: Command) -> Answer {
         Command::Gc => {
             let mut errors = Vec::new();
             let mut failed = gc_records(ctx, PLUGIN, |r| {
-                teardown(
-                    ctx,
-                    &r.container_id,
-                    &r.ifname,
-                    r.netns.as_deref(),
-                    &mut errors,
-                )
+                teardown(ctx, &r.container_id, &r.ifname, &mut errors)
             });
             failed.append(&mut errors);
             gc_result(failed)
@@ -205,7 +198,7 @@ fn add(ctx: &Ctx) -> Result<CniResult, CniError> {
     })();
     if let Err(e) = wired {
         let mut errs = Vec::new();
-        let _ = teardown(ctx, &ctx.env.container_id, &ifname, None, &mut errs);
+        let _ = teardown(ctx, &ctx.env.container_id, &ifname, &mut errs);
         return Err(e);
     }
     let eng = ctx.engine()?;
@@ -237,32 +230,24 @@ fn add(ctx: &Ctx) -> Result<CniResult, CniError> {
     })
 }
 
+/// Undo one attachment: addresses, the veth (retired now, deleted off DEL's path; the
+/// host routes go with the host side), masquerade after the network's last one.
 fn teardown(
     ctx: &Ctx,
     cid: &str,
     ifname: &str,
-    netns: Option<&str>,
     errors: &mut Vec<CniError>,
 ) -> Result<(), CniError> {
     let net = ctx.network().to_owned();
-    let (rec, remaining) = ctx.engine()?.store().write(|tx| {
-        let rec = warren_store::cni_record_delete(tx, &net, cid, ifname, PLUGIN)?;
-        warren_store::cni_release(tx, &net, cid, ifname)?;
-        let n = warren_store::cni_record_count(tx, &net, PLUGIN)?;
-        Ok::<_, CniError>((rec, n))
-    })?;
-    let rec: Option<Record> = rec.and_then(|r| serde_json::from_str(&r.data).ok());
-    let host_if = rec
-        .as_ref()
-        .map(|r| r.host_if.clone())
-        .unwrap_or_else(|| host_ifname("wp", &net, cid, ifname));
+    let (rec, remaining) = super::forget_veth(
+        ctx,
+        PLUGIN,
+        "wp",
+        (cid, ifname),
+        |r: &Record| r.host_if.clone(),
+        errors,
+    )?;
     let mut eng = ctx.engine()?;
-    let _ = netns;
-    match attach::retire_veth(eng.host(), &host_if) {
-        Ok(Some(doomed)) => ctx.delete_later(doomed),
-        Ok(None) => {}
-        Err(e) => errors.push(e.into()),
-    }
     if let Some(rec) = rec {
         if rec.masq && remaining == 0 && !rec.subnets.is_empty() {
             if let Err(e) = eng.fw_masquerade(&rec.subnets, false) {

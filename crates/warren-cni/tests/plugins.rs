@@ -610,14 +610,27 @@ sandbox_test! {
     fn ptp_containers_reach_each_other_and_the_host_and_del_cleans_routes() {
         let rt = runtime();
         let host = host_ns();
+        // A route via a next hop of the subnet other than the gateway: on the link (the
+        // container has no connected route to the subnet).
+        let mut ipam = hl("10.89.10.0/24");
+        ipam["routes"] = json!([{"dst": "192.0.2.0/24", "gw": "10.89.10.254"}]);
         let l = list_of("1.1.0", "ptpnet",
-            json!([{"type": "warren-ptp", "ipMasq": true, "ipam": hl("10.89.10.0/24")}]));
+            json!([{"type": "warren-ptp", "ipMasq": true, "ipam": ipam}]));
         let (n1, p1) = netns("p1");
         let (n2, p2) = netns("p2");
         let r1 = rt.add(&l, &att("p1", &p1)).unwrap();
         let r2 = rt.add(&l, &att("p2", &p2)).unwrap();
         let (ip1, ip2) = (result_ip(&r1, true), result_ip(&r2, true));
         assert_eq!(addrs_in(&p1, "eth0"), vec![r1["ips"][0]["address"].as_str().unwrap().to_owned()]);
+        let inside = warren_testkit::oracle::ip_json_in(p1.to_str().unwrap(), &["route", "show"]);
+        let r = inside
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["dst"] == "192.0.2.0/24")
+            .unwrap_or_else(|| panic!("no 192.0.2.0/24 route: {inside}"));
+        assert_eq!(r["gateway"], "10.89.10.254", "{r}");
+        assert!(r["flags"].to_string().contains("onlink"), "{r}");
         // Routed through the host, yet not masqueraded between two containers of the
         // subnet (as the reference plugin exempts its own subnet): the server sees the peer.
         assert_eq!(tcp_exchange(&n1, &n2, sa(ip2, 80)).unwrap().ip(), ip1);

@@ -227,7 +227,9 @@ fn add(ctx: &Ctx) -> Result<CniResult, CniError> {
 
     warren_engine::failpoint("cni-netns-open");
     // The store first: the record and (in process) the addresses, in one transaction.
-    let mut leases = ctx.engine()?.store().write(|tx| {
+    let (mut leases, first) = ctx.engine()?.store().write(|tx| {
+        // The network's first attachment switches forwarding on (later ones find it on).
+        let first = warren_store::cni_record_count(tx, ctx.network(), PLUGIN)? == 0;
         if warren_store::cni_record_get(tx, ctx.network(), &ctx.env.container_id, &ifname, PLUGIN)?
             .is_some()
         {
@@ -250,7 +252,7 @@ fn add(ctx: &Ctx) -> Result<CniResult, CniError> {
             delegated: delegated.clone(),
         };
         warren_store::cni_record_put(tx, &record(ctx, &rec)?)?;
-        Ok::<_, CniError>(leases)
+        Ok::<_, CniError>((leases, first))
     })?;
     if let Some(t) = &delegated {
         match ipam::delegate(ctx, t, Command::Add) {
@@ -338,7 +340,7 @@ fn add(ctx: &Ctx) -> Result<CniResult, CniError> {
             };
             eng.fw_add_rules(&rec.rules())?;
         }
-        if is_gateway {
+        if is_gateway && first {
             eng.forwarding_update()?;
         }
         Ok(())
@@ -448,7 +450,9 @@ fn teardown(
         }
     }
     warren_engine::failpoint("cni-del-firewall");
+    // Only the network's last attachment can end the need for forwarding.
     if rec.gateway
+        && remaining == 0
         && let Err(e) = eng.forwarding_update()
     {
         errors.push(e.into());

@@ -260,7 +260,10 @@ fn teardown(
                 eng.fw_masquerade(&rec.subnets, true)?;
             }
         }
-        if let Err(e) = eng.forwarding_update() {
+        // Only the network's last attachment can end the need for forwarding.
+        if remaining == 0
+            && let Err(e) = eng.forwarding_update()
+        {
             errors.push(e.into());
         }
     }

@@ -123,6 +123,17 @@ impl Engine {
         Firewall::new(&self.table)
     }
 
+    /// The nf_tables socket if `fw`'s table exists: there is nothing to remove or check
+    /// otherwise.
+    fn nft_if_table(&mut self, fw: &Firewall) -> Result<Option<&Nft>> {
+        let tn = fw.table().name.clone();
+        let nft = self.nft()?;
+        let exists = fw
+            .exists(nft)
+            .map_err(Error::kernel(format!("read table inet {tn}")))?;
+        Ok(exists.then_some(nft))
+    }
+
     /// Everything the table should hold, from the store.
     fn fw_desired(&mut self) -> Result<(Vec<NetworkRules>, Vec<PortRule>)> {
         let (nets, containers) = self.store.read(|tx| {
@@ -174,34 +185,29 @@ impl Engine {
 
     /// Add a network's bridge and subnets to the sets.
     pub(crate) fn fw_add_network(&mut self, net: &Network) -> Result<()> {
-        let fw = self.fw();
-        let tn = &fw.table().name;
-        let Some(r) = network_rules(net) else {
-            return Ok(());
-        };
-        self.fw_ensure()?;
-        let b = fw
-            .add_network(&r)
-            .map_err(Error::kernel(format!("firewall for network {}", net.name)))?;
-        self.nft()?.apply(&b).map_err(Error::kernel(format!(
-            "add network {} to table inet {tn}",
-            net.name
-        )))
+        match network_rules(net) {
+            Some(r) => self.fw_add_elements(&r, &format!("network {}", net.name)),
+            None => Ok(()),
+        }
     }
 
     /// Add a network's elements given as firewall rules (the CNI plugins' networks are not
     /// in the store's network table). Adding what is there is fine.
     pub fn fw_add_rules(&mut self, r: &NetworkRules) -> Result<()> {
+        self.fw_add_elements(r, &format!("bridge {}", r.bridge))
+    }
+
+    /// Add `r`'s elements; `label` names them in errors.
+    fn fw_add_elements(&mut self, r: &NetworkRules, label: &str) -> Result<()> {
         let fw = self.fw();
         let tn = &fw.table().name;
         self.fw_ensure()?;
         let b = fw
             .add_network(r)
-            .map_err(Error::kernel(format!("firewall for bridge {}", r.bridge)))?;
-        self.nft()?.apply(&b).map_err(Error::kernel(format!(
-            "add bridge {} to table inet {tn}",
-            r.bridge
-        )))
+            .map_err(Error::kernel(format!("firewall for {label}")))?;
+        self.nft()?
+            .apply(&b)
+            .map_err(Error::kernel(format!("add {label} to table inet {tn}")))
     }
 
     /// Remove what [`Engine::fw_add_rules`] added; elements already gone are fine.
@@ -209,13 +215,9 @@ impl Engine {
         self.nft_deleted = true;
         let fw = self.fw();
         let tn = &fw.table().name;
-        let nft = self.nft()?;
-        if !fw
-            .exists(nft)
-            .map_err(Error::kernel(format!("read table inet {tn}")))?
-        {
+        let Some(nft) = self.nft_if_table(&fw)? else {
             return Ok(());
-        }
+        };
         let b = fw
             .remove_network(r)
             .map_err(Error::kernel(format!("firewall for bridge {}", r.bridge)))?;
@@ -238,14 +240,14 @@ impl Engine {
         if add {
             self.fw_ensure()?;
         }
-        let nft = self.nft()?;
-        if !add
-            && !fw
-                .exists(nft)
-                .map_err(Error::kernel(format!("read table inet {tn}")))?
-        {
-            return Ok(());
-        }
+        let nft = if add {
+            self.nft()?
+        } else {
+            let Some(nft) = self.nft_if_table(&fw)? else {
+                return Ok(());
+            };
+            nft
+        };
         let b = fw
             .masquerade(subnets, add)
             .map_err(Error::kernel("masquerade elements"))?;
@@ -263,13 +265,9 @@ impl Engine {
         self.nft_deleted = true;
         let fw = self.fw();
         let tn = &fw.table().name;
-        let nft = self.nft()?;
-        if !fw
-            .exists(nft)
-            .map_err(Error::kernel(format!("read table inet {tn}")))?
-        {
+        let Some(nft) = self.nft_if_table(&fw)? else {
             return Ok(false);
-        }
+        };
         let mut b = fw
             .unpublish(rules)
             .map_err(Error::kernel("build port map elements"))?;
@@ -292,13 +290,9 @@ impl Engine {
         let Some(r) = network_rules(net) else {
             return Ok(());
         };
-        let nft = self.nft()?;
-        if !fw
-            .exists(nft)
-            .map_err(Error::kernel(format!("read table inet {tn}")))?
-        {
+        let Some(nft) = self.nft_if_table(&fw)? else {
             return Ok(());
-        }
+        };
         let b = fw
             .remove_network(&r)
             .map_err(Error::kernel(format!("firewall for network {}", net.name)))?;
@@ -334,13 +328,9 @@ impl Engine {
         if rules.is_empty() {
             return Ok(());
         }
-        let nft = self.nft()?;
-        if !fw
-            .exists(nft)
-            .map_err(Error::kernel(format!("read table inet {tn}")))?
-        {
+        let Some(nft) = self.nft_if_table(&fw)? else {
             return Ok(());
-        }
+        };
         let b = fw
             .unpublish(rules)
             .map_err(Error::kernel("build port map elements"))?;

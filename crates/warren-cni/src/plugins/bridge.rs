@@ -11,7 +11,7 @@ use super::ipam::{self, Leases};
 use super::{
     Answer, Ctx, gc_result, gc_valid, host_ifname, internal, mac_of, prev_result, status_store,
 };
-use crate::proto::{CniError, CniResult, Command, Interface, IpConfig, Route, code};
+use crate::proto::{CniError, CniResult, Command, Interface, Route, code};
 
 /// The bridge plugin's configuration (the reference plugin's keys).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -142,9 +142,7 @@ pub fn run(ctx: &mut Ctx, cmd: Command) -> Answer {
         Command::Status => {
             config(ctx)?;
             status_store(ctx)?;
-            if let Some(t) = ipam::ipam_type(ctx)
-                && t != ipam::IN_PROCESS
-            {
+            if let Some(t) = ipam::delegated_type(ctx) {
                 ipam::delegate(ctx, &t, Command::Status)?;
             }
             Ok(None)
@@ -208,21 +206,20 @@ fn add(ctx: &Ctx) -> Result<CniResult, CniError> {
     let is_gateway = conf.is_gateway || conf.is_default_gateway;
     let inner = ctx.open_netns()?;
     let ifname = ctx.env.ifname.clone();
-    if inner.link_get(&ifname).is_ok() && !super::clear_retired(ctx, &inner, &ifname)? {
-        return Err(CniError::new(
-            code::INVALID_ENV,
-            format!(
-                "CNI_IFNAME {ifname} already exists in netns {}",
-                inner.ns().label()
-            ),
-        ));
-    }
+    super::ensure_ifname_free(ctx, &inner, &ifname)?;
     let mac = ctx.requested_mac(conf.mac.as_deref())?;
     let host_if = host_ifname("wc", ctx.network(), &ctx.env.container_id, &ifname);
     let in_process = ipam::in_process(ctx)?;
-    let delegated = match (&in_process, ipam::ipam_type(ctx)) {
-        (None, Some(t)) => Some(t),
-        _ => None,
+    let delegated = ipam::delegated_type(ctx);
+
+    // The record of this attachment once its addresses are known.
+    let record_of = |leases: &Leases| Record {
+        bridge: bridge.clone(),
+        host_if: host_if.clone(),
+        subnets: leases.ips.iter().map(|(a, _)| a.network()).collect(),
+        masq: conf.ip_masq,
+        gateway: is_gateway,
+        delegated: delegated.clone(),
     };
 
     warren_engine::failpoint("cni-netns-open");
@@ -243,33 +240,16 @@ fn add(ctx: &Ctx) -> Result<CniResult, CniError> {
             Some(c) => ipam::allocate(tx, ctx, c)?,
             None => Leases::default(),
         };
-        let rec = Record {
-            bridge: bridge.clone(),
-            host_if: host_if.clone(),
-            subnets: leases.ips.iter().map(|(a, _)| a.network()).collect(),
-            masq: conf.ip_masq,
-            gateway: is_gateway,
-            delegated: delegated.clone(),
-        };
-        warren_store::cni_record_put(tx, &record(ctx, &rec)?)?;
+        warren_store::cni_record_put(tx, &record(ctx, &record_of(&leases))?)?;
         Ok::<_, CniError>((leases, first))
     })?;
     if let Some(t) = &delegated {
         match ipam::delegate(ctx, t, Command::Add) {
             Ok(Some(r)) => {
                 leases = Leases::from_result(&r);
-                let subnets: Vec<IpNet> = leases.ips.iter().map(|(a, _)| a.network()).collect();
                 let net = ctx.network().to_owned();
                 let cid = ctx.env.container_id.clone();
-                let upd = Record {
-                    bridge: bridge.clone(),
-                    host_if: host_if.clone(),
-                    subnets,
-                    masq: conf.ip_masq,
-                    gateway: is_gateway,
-                    delegated: delegated.clone(),
-                };
-                let r2 = record(ctx, &upd)?;
+                let r2 = record(ctx, &record_of(&leases))?;
                 ctx.engine()?.store().write(|tx| {
                     warren_store::cni_record_delete(tx, &net, &cid, &ifname, PLUGIN)?;
                     warren_store::cni_record_put(tx, &r2)?;
@@ -330,15 +310,7 @@ fn add(ctx: &Ctx) -> Result<CniResult, CniError> {
         }
         warren_engine::failpoint("cni-configured");
         if !leases.ips.is_empty() {
-            let rec = Record {
-                bridge: bridge.clone(),
-                host_if: host_if.clone(),
-                subnets: leases.ips.iter().map(|(a, _)| a.network()).collect(),
-                masq: conf.ip_masq,
-                gateway: is_gateway,
-                delegated: None,
-            };
-            eng.fw_add_rules(&rec.rules())?;
+            eng.fw_add_rules(&record_of(&leases).rules())?;
         }
         if is_gateway && first {
             eng.forwarding_update()?;
@@ -374,15 +346,7 @@ fn add(ctx: &Ctx) -> Result<CniResult, CniError> {
             ..Interface::default()
         },
     ];
-    let ips = leases
-        .ips
-        .iter()
-        .map(|(a, gw)| IpConfig {
-            address: *a,
-            gateway: *gw,
-            interface: Some(2),
-        })
-        .collect();
+    let ips = leases.result_ips(Some(2));
     let mut dns = leases.dns.clone();
     if let Some(d) = &ctx.conf.dns {
         dns = d.clone();
@@ -461,7 +425,7 @@ fn teardown(
 }
 
 fn del(ctx: &Ctx) -> Result<(), CniError> {
-    let delegated = ipam::ipam_type(ctx).filter(|t| t != ipam::IN_PROCESS);
+    let delegated = ipam::delegated_type(ctx);
     let mut errors = Vec::new();
     if let Err(e) = teardown(ctx, &ctx.env.container_id, &ctx.env.ifname, &mut errors) {
         errors.push(e);

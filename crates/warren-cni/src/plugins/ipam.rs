@@ -86,18 +86,23 @@ impl Leases {
     pub fn to_result(&self) -> CniResult {
         CniResult {
             interfaces: vec![],
-            ips: self
-                .ips
-                .iter()
-                .map(|(a, gw)| IpConfig {
-                    address: *a,
-                    gateway: *gw,
-                    interface: None,
-                })
-                .collect(),
+            ips: self.result_ips(None),
             routes: self.routes.clone(),
             dns: self.dns.clone(),
         }
+    }
+
+    /// The result's `ips`, each on the result's interface number `interface` (none in an
+    /// IPAM plugin's own result).
+    pub fn result_ips(&self, interface: Option<usize>) -> Vec<IpConfig> {
+        self.ips
+            .iter()
+            .map(|(a, gw)| IpConfig {
+                address: *a,
+                gateway: *gw,
+                interface,
+            })
+            .collect()
     }
 
     /// From an IPAM result (a delegated plugin's).
@@ -355,6 +360,11 @@ pub fn delegate(ctx: &Ctx, kind: &str, command: Command) -> Result<Option<CniRes
     }
     let v = v.ok_or_else(|| internal(format!("IPAM plugin {kind} printed no result")))?;
     CniResult::from_json(&v).map(Some)
+}
+
+/// The IPAM type a main plugin delegates to by exec: any type but [`IN_PROCESS`].
+pub fn delegated_type(ctx: &Ctx) -> Option<String> {
+    ipam_type(ctx).filter(|t| t != IN_PROCESS)
 }
 
 /// IPAM for a main plugin: in process for [`IN_PROCESS`] (inside `tx`), otherwise

@@ -13,7 +13,7 @@ use warren_kernel::{Handle, link::LinkSpec};
 
 use super::ipam::{self, Leases};
 use super::{Answer, Ctx, gc_records, gc_result, internal, mac_of, record_row, status_store};
-use crate::proto::{CniError, CniResult, Command, Interface, IpConfig, code};
+use crate::proto::{CniError, CniResult, Command, Interface, code};
 
 /// Which kind of link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +92,7 @@ pub fn run(ctx: &mut Ctx, cmd: Command, kind: Kind) -> Answer {
                 ctx.netns_str().as_deref(),
                 &mut errors,
             )?;
-            if let Some(t) = ipam::ipam_type(ctx).filter(|t| t != ipam::IN_PROCESS) {
+            if let Some(t) = ipam::delegated_type(ctx) {
                 ipam::delegate(ctx, &t, Command::Del)?;
             }
             errors.into_iter().next().map_or(Ok(None), Err)
@@ -147,15 +147,7 @@ fn add(ctx: &Ctx, kind: Kind) -> Result<CniResult, CniError> {
     let plugin = kind.plugin();
     let inner = ctx.open_netns()?;
     let ifname = ctx.env.ifname.clone();
-    if inner.link_get(&ifname).is_ok() {
-        return Err(CniError::new(
-            code::INVALID_ENV,
-            format!(
-                "CNI_IFNAME {ifname} already exists in netns {}",
-                inner.ns().label()
-            ),
-        ));
-    }
+    super::ensure_ifname_free(ctx, &inner, &ifname)?;
     let mac = match kind {
         Kind::Macvlan => ctx.requested_mac(conf.mac.as_deref())?,
         Kind::Ipvlan => None,
@@ -207,7 +199,7 @@ fn add(ctx: &Ctx, kind: Kind) -> Result<CniResult, CniError> {
         }
     };
     let in_process = ipam::in_process(ctx)?;
-    let delegated = ipam::ipam_type(ctx).filter(|t| t != ipam::IN_PROCESS);
+    let delegated = ipam::delegated_type(ctx);
     let row = record_row(
         ctx,
         plugin,
@@ -259,15 +251,7 @@ fn add(ctx: &Ctx, kind: Kind) -> Result<CniResult, CniError> {
             sandbox: ctx.netns_str(),
             ..Interface::default()
         }],
-        ips: leases
-            .ips
-            .iter()
-            .map(|(a, gw)| IpConfig {
-                address: *a,
-                gateway: *gw,
-                interface: Some(0),
-            })
-            .collect(),
+        ips: leases.result_ips(Some(0)),
         routes: super::bridge::result_routes(&routes),
         dns: ctx.conf.dns.clone().unwrap_or(leases.dns),
     })

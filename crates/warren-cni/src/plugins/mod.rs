@@ -301,18 +301,28 @@ pub(crate) fn finish(ctx: &Ctx) {
     }
 }
 
-/// Before an ADD: `ifname` exists in the namespace; if it is the container side of a veth
-/// an earlier DEL retired, delete it now (its deleter has not run yet) and say so.
-pub(crate) fn clear_retired(ctx: &Ctx, inner: &Handle, ifname: &str) -> Result<bool, CniError> {
-    let eng = ctx.engine()?;
-    if !warren_engine::attach::is_retired_peer(eng.host(), inner, ifname) {
-        return Ok(false);
+/// Before an ADD: `ifname` must be free inside the namespace. The container side of a
+/// veth an earlier DEL retired (its deleter has not run yet) is deleted now; anything else
+/// there is an error naming `CNI_IFNAME` (code 4).
+pub(crate) fn ensure_ifname_free(ctx: &Ctx, inner: &Handle, ifname: &str) -> Result<(), CniError> {
+    if inner.link_get(ifname).is_err() {
+        return Ok(());
     }
-    match inner.link_del(ifname) {
-        Ok(()) => Ok(true),
-        Err(e) if e.errno() == Some(nix::errno::Errno::ENODEV) => Ok(true),
-        Err(e) => Err(internal(e)),
+    let retired = warren_engine::attach::is_retired_peer(ctx.engine()?.host(), inner, ifname);
+    if retired {
+        return match inner.link_del(ifname) {
+            Ok(()) => Ok(()),
+            Err(e) if e.errno() == Some(nix::errno::Errno::ENODEV) => Ok(()),
+            Err(e) => Err(internal(e)),
+        };
     }
+    Err(CniError::new(
+        code::INVALID_ENV,
+        format!(
+            "CNI_IFNAME {ifname} already exists in netns {}",
+            inner.ns().label()
+        ),
+    ))
 }
 
 /// `warren-cni reap NAME…`: delete retired veths (only `wz…` names). It may also hold an

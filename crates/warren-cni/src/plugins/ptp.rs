@@ -12,7 +12,7 @@ use super::ipam::{self, Leases};
 use super::{
     Answer, Ctx, gc_records, gc_result, host_ifname, internal, mac_of, record_row, status_store,
 };
-use crate::proto::{CniError, CniResult, Command, Interface, IpConfig, code};
+use crate::proto::{CniError, CniResult, Command, Interface, code};
 
 const PLUGIN: &str = "ptp";
 
@@ -45,7 +45,7 @@ pub fn run(ctx: &mut Ctx, cmd: Command) -> Answer {
             let mut errors = Vec::new();
             let (cid, ifname) = (ctx.env.container_id.clone(), ctx.env.ifname.clone());
             teardown(ctx, &cid, &ifname, &mut errors)?;
-            if let Some(t) = ipam::ipam_type(ctx).filter(|t| t != ipam::IN_PROCESS) {
+            if let Some(t) = ipam::delegated_type(ctx) {
                 ipam::delegate(ctx, &t, Command::Del)?;
             }
             errors.into_iter().next().map_or(Ok(None), Err)
@@ -85,18 +85,10 @@ fn add(ctx: &Ctx) -> Result<CniResult, CniError> {
     let conf: PtpConf = ctx.conf.plugin()?;
     let inner = ctx.open_netns()?;
     let ifname = ctx.env.ifname.clone();
-    if inner.link_get(&ifname).is_ok() && !super::clear_retired(ctx, &inner, &ifname)? {
-        return Err(CniError::new(
-            code::INVALID_ENV,
-            format!(
-                "CNI_IFNAME {ifname} already exists in netns {}",
-                inner.ns().label()
-            ),
-        ));
-    }
+    super::ensure_ifname_free(ctx, &inner, &ifname)?;
     let host_if = host_ifname("wp", ctx.network(), &ctx.env.container_id, &ifname);
     let in_process = ipam::in_process(ctx)?;
-    let delegated = ipam::ipam_type(ctx).filter(|t| t != ipam::IN_PROCESS);
+    let delegated = ipam::delegated_type(ctx);
     if in_process.is_none() && delegated.is_none() {
         return Err(CniError::new(
             code::INVALID_CONFIG,
@@ -216,15 +208,7 @@ fn add(ctx: &Ctx) -> Result<CniResult, CniError> {
                 ..Interface::default()
             },
         ],
-        ips: leases
-            .ips
-            .iter()
-            .map(|(a, gw)| IpConfig {
-                address: *a,
-                gateway: *gw,
-                interface: Some(1),
-            })
-            .collect(),
+        ips: leases.result_ips(Some(1)),
         routes: super::bridge::result_routes(&routes),
         dns: ctx.conf.dns.clone().unwrap_or(leases.dns),
     })

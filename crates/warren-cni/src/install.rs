@@ -1,7 +1,7 @@
 //! `warren-cni install [DIR]`: put the plugins where a runtime looks for them — this binary
 //! copied once into DIR (default `/opt/cni/bin`) as `warren-cni`, and every plugin name a
-//! hard link to it (a symbolic link where the directory is on another file system than the
-//! copy... never: the copy is in DIR itself, so hard links always work).
+//! hard link to that copy (it is in DIR itself, so the links never cross file systems).
+//! Also `ls`, `exec` (see [`crate::runtime`]) and `reap` (the plugins' detached deleter).
 
 use std::io;
 use std::path::{Path, PathBuf};

@@ -228,19 +228,29 @@ fn endpoints_of(tx: &Transaction<'_>, id: &str) -> Result<Vec<Endpoint>> {
                 addrs.push(parse_ip(&s)?);
             }
         }
-        // In subnet order.
-        addrs.sort_by_key(|a| net.subnets.iter().position(|s| s.net.contains(*a)));
-        out.push(Endpoint {
-            id: eid,
-            network: net.name,
-            network_id: nid,
-            ifname,
-            host_ifname,
-            addrs,
-            aliases: serde_json::from_str(&aliases).map_err(|_| corrupt("aliases", &aliases))?,
-        });
+        out.push(endpoint(&net, (eid, ifname, host_ifname), addrs, &aliases)?);
     }
     Ok(out)
+}
+
+/// An endpoint from its row (id, interface, host interface), its addresses (put in the
+/// network's subnet order) and its aliases as stored (JSON).
+fn endpoint(
+    net: &Network,
+    (id, ifname, host_ifname): (i64, String, Option<String>),
+    mut addrs: Vec<IpAddr>,
+    aliases: &str,
+) -> Result<Endpoint> {
+    addrs.sort_by_key(|a| net.subnets.iter().position(|s| s.net.contains(*a)));
+    Ok(Endpoint {
+        id,
+        network: net.name.clone(),
+        network_id: net.id,
+        ifname,
+        host_ifname,
+        addrs,
+        aliases: serde_json::from_str(aliases).map_err(|_| corrupt("aliases", aliases))?,
+    })
 }
 
 const COLS: &str = "id, name, kind, netns, mode, pod, hostname, state, pid, pid_start, owner_pid,
@@ -427,18 +437,13 @@ pub fn list_containers(tx: &Transaction<'_>) -> Result<Vec<Container>> {
             let net = nets
                 .get(&nid)
                 .ok_or_else(|| corrupt("network id", &nid.to_string()))?;
-            let mut a = addrs.remove(&eid).unwrap_or_default();
-            a.sort_by_key(|x| net.subnets.iter().position(|s| s.net.contains(*x)));
-            eps.entry(cid).or_default().push(Endpoint {
-                id: eid,
-                network: net.name.clone(),
-                network_id: nid,
-                ifname,
-                host_ifname,
-                addrs: a,
-                aliases: serde_json::from_str(&aliases)
-                    .map_err(|_| corrupt("aliases", &aliases))?,
-            });
+            let a = addrs.remove(&eid).unwrap_or_default();
+            eps.entry(cid).or_default().push(endpoint(
+                net,
+                (eid, ifname, host_ifname),
+                a,
+                &aliases,
+            )?);
         }
     }
     let mut ports: HashMap<String, Vec<crate::model::Port>> = HashMap::new();

@@ -768,3 +768,47 @@ sandbox_test! {
         }
     }
 }
+
+sandbox_test! {
+    fn a_retired_veth_in_the_way_is_cleared_and_ls_lists_attachments() {
+        let rt = runtime();
+        let a = podman_list("1.1.0", "reta", "wret0", json!([[{"subnet": "10.89.11.0/24"}]]));
+        let b = podman_list("1.1.0", "retb", "wret1", json!([[{"subnet": "10.89.12.0/24"}]]));
+        let (_n, p) = netns("r1");
+        let r = rt.add(&a, &att("r1", &p)).unwrap();
+        // `warren-cni ls -j` lists the attachment with its address and plugins.
+        let ls = || -> Value {
+            let out = std::process::Command::new(BIN).args(["ls", "-j"]).output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            serde_json::from_slice(&out.stdout).unwrap()
+        };
+        let listed = ls();
+        assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+        assert_eq!(listed[0]["network"], "reta", "{listed}");
+        assert_eq!(listed[0]["containerID"], "r1", "{listed}");
+        assert_eq!(listed[0]["ips"][0], r["ips"][0]["address"], "{listed}");
+        assert!(listed[0]["plugins"].to_string().contains("warren-bridge"), "{listed}");
+        // A DEL whose deleter has not run yet: the host side retired, eth0 still inside.
+        let host_if = r["interfaces"][1]["name"].as_str().unwrap();
+        let doomed = warren_engine::attach::retire_veth(&Handle::current().unwrap(), host_if)
+            .unwrap()
+            .unwrap();
+        assert!(oracle_link_names(&p).iter().any(|n| n == "eth0"));
+        // Another network's ADD of eth0 in that namespace clears it and succeeds.
+        let r2 = rt.add(&b, &att("r1", &p)).unwrap();
+        assert_eq!(
+            addrs_in(&p, "eth0"),
+            vec![r2["ips"][0]["address"].as_str().unwrap().to_owned()]
+        );
+        assert!(
+            !host_links().contains(&doomed),
+            "retired {doomed} still there: {:?}",
+            host_links()
+        );
+        assert_eq!(ls().as_array().unwrap().len(), 2);
+        // Anything else named eth0 stays an error (code 4).
+        let err = rt.add(&b, &att("r2", &p)).unwrap_err();
+        assert_eq!(err.error.code, 4, "{err}");
+        assert!(err.error.msg.contains("CNI_IFNAME eth0"), "{err}");
+    }
+}

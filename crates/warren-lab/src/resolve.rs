@@ -463,14 +463,11 @@ fn switches(cx: &mut Ctx, d: &mut Diags) {
                 End::Node { node, interface } => {
                     (format!("{node}-{interface}"), format!("{node}:{interface}"))
                 }
-                End::Switch { node, port: q } => {
-                    let far_sw = cx.lab.node(node).and_then(|n| n.switch.as_ref());
-                    let far_name = far_sw
-                        .map(|s| s.ports[*q].ifname.clone())
-                        .filter(|s| !s.is_empty())
-                        .unwrap_or_else(|| format!("l{}", port.link));
-                    (format!("{node}-{far_name}"), format!("{node}:{far_name}"))
-                }
+                // Another switch: named after it and the link (the same from both sides).
+                End::Switch { node, .. } => (
+                    format!("{node}-l{}", port.link),
+                    format!("{node}:l{}", port.link),
+                ),
                 End::HostBridge { ifname, .. } => (format!("host-{ifname}"), format!("host:{ifname}")),
                 End::Macvlan { .. } | End::HostUplink { .. } => unreachable!("refused above"),
             };

@@ -64,13 +64,18 @@ pub(crate) fn segments(cx: &Ctx) -> Vec<Segment> {
         .enumerate()
         .map(|(i, n)| (n.name.as_str(), i))
         .collect();
+    let mut iface_index: HashMap<(usize, &str), usize> = HashMap::new();
+    for (i, n) in nodes.iter().enumerate() {
+        for (k, f) in n.interfaces.iter().enumerate() {
+            iface_index.insert((i, f.name.as_str()), base[i] + k);
+        }
+    }
     let item = |e: &End| -> Option<usize> {
         match e {
             End::Switch { node, .. } => index.get(node.as_str()).copied(),
             End::Node { node, interface } => {
                 let i = *index.get(node.as_str())?;
-                let k = nodes[i].interfaces.iter().position(|f| &f.name == interface)?;
-                Some(base[i] + k)
+                iface_index.get(&(i, interface.as_str())).copied()
             }
             _ => None,
         }
@@ -352,10 +357,8 @@ pub(crate) fn assign(cx: &mut Ctx, d: &mut Diags) {
                     pos,
                     &field,
                     format!(
-                        "segment {} has {} interfaces: more than {} holds",
-                        subnet,
+                        "{} interfaces on one segment: more than its subnet {subnet} holds",
                         seg.members.len(),
-                        subnet
                     ),
                 );
                 break;

@@ -65,6 +65,7 @@ pub(crate) fn walk(doc: &Value, d: &mut Diags) -> Spec {
             "nodes" => nodes_value = Some((v, f)),
             "links" => {
                 for (i, lv) in w.list(v, &f).iter().enumerate() {
+                    s.link_count += 1;
                     if let Some(l) = link(&mut w, lv, &format!("{f}[{i}]")) {
                         s.links.push(l);
                     }

@@ -32,6 +32,8 @@ pub(crate) struct Ctx<'s> {
     pub link_src: Vec<Option<usize>>,
     /// Explicit addresses of each (node, interface index).
     pub explicit: HashMap<(usize, usize), Vec<At<IpNet>>>,
+    /// Whether a link of the file was left out for its errors.
+    pub links_dropped: bool,
     /// The layer-2 segments (set by the addressing step).
     pub segments: Vec<crate::address::Segment>,
 }
@@ -86,6 +88,7 @@ pub(crate) fn resolve(spec: &Spec, d: &mut Diags) -> Lab {
         link_src: Vec::new(),
         explicit: HashMap::new(),
         segments: Vec::new(),
+        links_dropped: false,
     };
     check_switch_fields(&cx, d);
     links(&mut cx, d);
@@ -180,6 +183,7 @@ fn links(cx: &mut Ctx, d: &mut Diags) {
     for (li, l) in cx.spec.links.iter().enumerate() {
         let ends: Vec<Option<EndR>> = l.ends.iter().map(|e| end_of(cx, e, d)).collect();
         let [Some(a), Some(b)] = [ends[0].clone(), ends[1].clone()] else {
+            cx.links_dropped = true;
             continue;
         };
         let mut ok = true;
@@ -240,6 +244,7 @@ fn links(cx: &mut Ctx, d: &mut Diags) {
             }
         }
         if !ok {
+            cx.links_dropped = true;
             continue;
         }
         let lab_li = cx.lab.links.len();
@@ -324,6 +329,9 @@ fn links(cx: &mut Ctx, d: &mut Diags) {
 
 /// `interfaces.IF` of a node that no link uses.
 fn unlinked_interfaces(cx: &mut Ctx, d: &mut Diags) {
+    if cx.links_dropped || cx.spec.links.len() < cx.spec.link_count {
+        return; // the interface may well be in a link with an error
+    }
     for (i, e) in cx.eff.iter().enumerate() {
         if cx.kinds[i] == NodeKind::Switch {
             continue;
@@ -396,14 +404,14 @@ fn uplinks(cx: &mut Ctx, d: &mut Diags) {
 /// Kernel names (≤ 15 bytes) and altnames of every node interface; clashes reported.
 fn interface_names(cx: &mut Ctx, d: &mut Diags) {
     for (i, node) in cx.lab.nodes.iter_mut().enumerate() {
-        let mut taken: HashMap<String, usize> = HashMap::new();
-        for (k, f) in node.interfaces.iter_mut().enumerate() {
+        let mut taken: HashMap<String, String> = HashMap::new();
+        for f in &mut node.interfaces {
             f.ifname = names::short(&f.name, &node.name);
             if f.name.len() > names::IFNAME_MAX {
                 f.altnames.push(f.name.clone());
             }
             f.altnames.push(format!("{}:{}", node.name, f.name));
-            if let Some(other) = taken.insert(f.ifname.clone(), k) {
+            if let Some(other) = taken.insert(f.ifname.clone(), f.name.clone()) {
                 let (pos, field) = cx.link_src[f.link].map_or_else(
                     || (cx.eff[i].pos, format!("nodes.{}", node.name)),
                     |s| (cx.spec.links[s].pos, cx.spec.links[s].field.clone()),
@@ -455,14 +463,11 @@ fn switches(cx: &mut Ctx, d: &mut Diags) {
                 End::Node { node, interface } => {
                     (format!("{node}-{interface}"), format!("{node}:{interface}"))
                 }
-                End::Switch { node, port: q } => {
-                    let far_sw = cx.lab.node(node).and_then(|n| n.switch.as_ref());
-                    let far_name = far_sw
-                        .map(|s| s.ports[*q].ifname.clone())
-                        .filter(|s| !s.is_empty())
-                        .unwrap_or_else(|| format!("l{}", port.link));
-                    (format!("{node}-{far_name}"), format!("{node}:{far_name}"))
-                }
+                // Another switch: named after it and the link (the same from both sides).
+                End::Switch { node, .. } => (
+                    format!("{node}-l{}", port.link),
+                    format!("{node}:l{}", port.link),
+                ),
                 End::HostBridge { ifname, .. } => (format!("host-{ifname}"), format!("host:{ifname}")),
                 End::Macvlan { .. } | End::HostUplink { .. } => unreachable!("refused above"),
             };

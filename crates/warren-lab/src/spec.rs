@@ -28,6 +28,8 @@ pub(crate) struct Spec {
     pub groups: Vec<(At<String>, NodeSpec)>,
     pub nodes: Vec<(At<String>, NodeSpec)>,
     pub links: Vec<LinkSpec>,
+    /// How many links the file has (some may be left out of `links` for their errors).
+    pub link_count: usize,
     /// Whether interfaces without explicit addresses get addresses from the pools (off for
     /// containerlab files, whose commands address the interfaces themselves).
     pub auto_addresses: bool,
@@ -218,6 +220,7 @@ pub(crate) fn walk(doc: &Value, d: &mut Diags) -> Spec {
             }
             "links" => {
                 for (i, lv) in w.list(v, "links").iter().enumerate() {
+                    spec.link_count += 1;
                     if let Some(l) = w.link(lv, &format!("links[{i}]")) {
                         spec.links.push(l);
                     }
@@ -818,6 +821,7 @@ impl Walker<'_> {
         let (mut name, mut command, mut ready) = (None, None, None);
         let mut timeout = Some(10_000);
         let mut failed = false;
+        let mut has_cmd = false;
         let entries = self.map(v, field, &["name", "cmd", "ready", "ready_timeout"]);
         if !matches!(v.kind, Kind::Map(_)) {
             return None;
@@ -836,7 +840,11 @@ impl Walker<'_> {
                         }
                     }
                 }
-                "cmd" => command = self.command(val, &f),
+                "cmd" => {
+                    command = self.command(val, &f);
+                    failed |= command.is_none();
+                    has_cmd = true;
+                }
                 "ready" => {
                     ready = self.command(val, &f);
                     failed |= ready.is_none();
@@ -847,7 +855,7 @@ impl Walker<'_> {
                 _ => {}
             }
         }
-        for (missing, what) in [(name.is_none(), "name"), (command.is_none(), "cmd")] {
+        for (missing, what) in [(name.is_none(), "name"), (!has_cmd, "cmd")] {
             if missing {
                 self.d.error(v.pos, &join(field, what), "missing");
             }

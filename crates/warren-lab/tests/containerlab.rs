@@ -54,7 +54,10 @@ fn linux_nodes_load_as_hosts_and_ignored_fields_warn() {
     assert!(c1.routes.is_empty());
     assert_eq!(c1.interfaces[0].mtu, Some(9000));
     let c2 = lab.node("client2").expect("client2");
-    assert_eq!(c2.sysctls.get("net.ipv4.ip_forward").map(String::as_str), Some("1"));
+    assert_eq!(
+        c2.sysctls.get("net.ipv4.ip_forward").map(String::as_str),
+        Some("1")
+    );
     assert_eq!(
         lab.links[1].ends[1],
         End::Macvlan {

@@ -167,7 +167,9 @@ fn name_clashes() {
     );
     check(
         "name: a\nnodes: {n: {kind: nat}, h: {}}\nlinks: [[n:uplink, h:eth0]]\n",
-        &["lab.yaml:3:9: links[0]: n is a NAT node: its interface \"uplink\" is its uplink to the host"],
+        &[
+            "lab.yaml:3:9: links[0]: n is a NAT node: its interface \"uplink\" is its uplink to the host",
+        ],
     );
 }
 
@@ -234,7 +236,9 @@ fn values() {
 fn switches() {
     check(
         "name: a\nnodes:\n  sw: { kind: switch, interfaces: { eth0: {} } }\n",
-        &["lab.yaml:3:37: nodes.sw.interfaces.eth0: sw is a switch: it has ports, not interfaces, addresses or routes"],
+        &[
+            "lab.yaml:3:37: nodes.sw.interfaces.eth0: sw is a switch: it has ports, not interfaces, addresses or routes",
+        ],
     );
     // One port past what 64 chained bridges hold.
     let ports = warren_lab::MAX_BRIDGES * (warren_lab::BRIDGE_PORTS - 2) + 3;

@@ -19,11 +19,58 @@ impl Rng {
 }
 
 const PIECES: &[&str] = &[
-    ":", "-", " ", "\n", "  ", "[", "]", "{", "}", ",", "&a", "*a", "'", "\"", "#", "|", ">",
-    "!!str", "~", "null", "true", "host:", "macvlan:", "sw", "r1", "eth1", "10.0.0.1/24",
-    "10.0.0.0/8", "auto", "none", "kind", "router", "switch", "nat", "group", "after",
-    "links", "nodes", "endpoints", "addresses", "topology", "linux", "9999999999999999999",
-    "0.5%", "5ms", "1gbit", "é", "\t", "\0", "/etc/x", "..", "<<",
+    ":",
+    "-",
+    " ",
+    "\n",
+    "  ",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    "&a",
+    "*a",
+    "'",
+    "\"",
+    "#",
+    "|",
+    ">",
+    "!!str",
+    "~",
+    "null",
+    "true",
+    "host:",
+    "macvlan:",
+    "sw",
+    "r1",
+    "eth1",
+    "10.0.0.1/24",
+    "10.0.0.0/8",
+    "auto",
+    "none",
+    "kind",
+    "router",
+    "switch",
+    "nat",
+    "group",
+    "after",
+    "links",
+    "nodes",
+    "endpoints",
+    "addresses",
+    "topology",
+    "linux",
+    "9999999999999999999",
+    "0.5%",
+    "5ms",
+    "1gbit",
+    "é",
+    "\t",
+    "\0",
+    "/etc/x",
+    "..",
+    "<<",
 ];
 
 fn mutate(rng: &mut Rng, base: &str) -> String {
@@ -58,10 +105,17 @@ fn mutate(rng: &mut Rng, base: &str) -> String {
 #[test]
 fn mutated_lab_files_never_panic() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/labs");
-    let mut bases: Vec<String> = ["router-two-lans", "ring6", "mesh6", "nat", "bgp3", "bridge-three"]
-        .iter()
-        .map(|n| std::fs::read_to_string(dir.join(format!("{n}.yaml"))).expect("an example"))
-        .collect();
+    let mut bases: Vec<String> = [
+        "router-two-lans",
+        "ring6",
+        "mesh6",
+        "nat",
+        "bgp3",
+        "bridge-three",
+    ]
+    .iter()
+    .map(|n| std::fs::read_to_string(dir.join(format!("{n}.yaml"))).expect("an example"))
+    .collect();
     bases.push(
         "name: c\ntopology:\n  defaults: {kind: linux}\n  nodes: {a: {image: x}, b: {exec: [ls]}}\n  links:\n    - endpoints: [\"a:eth1\", \"b:eth1\"]\n"
             .into(),
@@ -83,11 +137,17 @@ fn mutated_lab_files_never_panic() {
                 // Every error names a position.
                 if let warren_lab::LoadError::Invalid(diags) = e {
                     assert!(!diags.is_empty());
-                    assert!(diags.iter().all(|d| d.line >= 1 && d.column >= 1), "{diags:?}");
+                    assert!(
+                        diags.iter().all(|d| d.line >= 1 && d.column >= 1),
+                        "{diags:?}"
+                    );
                 }
             }
         }
     }
     // The mutations do break most files (else this test would test nothing).
-    assert!(failed > iters / 3, "only {failed} of {iters} mutated files failed");
+    assert!(
+        failed > iters / 3,
+        "only {failed} of {iters} mutated files failed"
+    );
 }

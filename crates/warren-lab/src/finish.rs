@@ -47,7 +47,10 @@ pub(crate) fn finish(cx: &mut Ctx, d: &mut Diags) {
                 mode: f.mode,
             })
             .collect();
-        let want_hosts = e.hosts.as_ref().is_none_or(|h| h.v);
+        // A switch runs nothing unless told to: it gets /etc/hosts only with commands.
+        let runs = !(e.exec.as_ref().is_none_or(|x| x.v.is_empty())
+            && e.daemons.as_ref().is_none_or(|x| x.v.is_empty()));
+        let want_hosts = e.hosts.as_ref().is_none_or(|h| h.v) && (kind != NodeKind::Switch || runs);
         if want_hosts && !node.files.iter().any(|f| f.path == "/etc/hosts") {
             node.files.push(File {
                 path: "/etc/hosts".into(),

@@ -373,6 +373,13 @@ fn uplinks(cx: &mut Ctx, d: &mut Diags) {
         }
         let li = cx.lab.links.len();
         let spec_if = cx.eff[i].interfaces.iter().find(|(k, _)| k.v == UPLINK);
+        if let Some(a) = spec_if.and_then(|(_, s)| s.addresses.first()) {
+            d.error(
+                a.pos,
+                &a.field,
+                "a NAT uplink's addresses come from pools.uplink",
+            );
+        }
         let idx = cx.lab.nodes[i].interfaces.len();
         cx.explicit.insert(
             (i, idx),

@@ -171,6 +171,12 @@ fn name_clashes() {
             "lab.yaml:3:9: links[0]: n is a NAT node: its interface \"uplink\" is its uplink to the host",
         ],
     );
+    check(
+        "name: a\nnodes:\n  n: { kind: nat, interfaces: { uplink: { addresses: [100.64.9.1/30] } } }\n",
+        &[
+            "lab.yaml:3:55: nodes.n.interfaces.uplink.addresses[0]: a NAT uplink's addresses come from pools.uplink",
+        ],
+    );
 }
 
 #[test]

@@ -148,6 +148,11 @@ link 3 out:uplink -- uplink(wlnesourgqfvpib 100.64.0.1/30)
     let lab = load(&example("nat"));
     let h2 = lab.node("h2").expect("h2");
     assert_eq!(h2.env.get("ROLE").map(String::as_str), Some("client"));
+    // Every node but the switch (which runs nothing) gets /etc/hosts.
+    for n in &lab.nodes {
+        let has = n.files.iter().any(|f| f.path == "/etc/hosts");
+        assert_eq!(has, n.kind != NodeKind::Switch, "{}", n.name);
+    }
     assert_eq!(h2.exec, vec![sh("echo h2 up")]);
 }
 

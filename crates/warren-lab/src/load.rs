@@ -10,7 +10,8 @@ use crate::model;
 use crate::yaml::Pos;
 
 /// One finding about a lab file: where it is and what is wrong (or, as a warning, ignored).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serializes as `{"file", "line", "column", "field", "message"}` (for `-j` output).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Diagnostic {
     /// The file.
     pub file: PathBuf,

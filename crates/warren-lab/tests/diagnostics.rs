@@ -274,3 +274,17 @@ fn syntax_errors() {
         &["lab.yaml:2:1: (document): a lab file holds one YAML document"],
     );
 }
+
+#[test]
+fn diagnostics_serialize_for_json_output() {
+    let Err(warren_lab::LoadError::Invalid(diags)) = warren_lab::load_str(
+        "name: a\nnodes: {h1: {x: 1}}\n",
+        std::path::Path::new("l.yaml"),
+    ) else {
+        panic!("expected errors")
+    };
+    assert_eq!(
+        serde_json::to_string(&diags).expect("json"),
+        r#"[{"file":"l.yaml","line":2,"column":14,"field":"nodes.h1.x","message":"unknown field \"x\" (allowed: kind, group, loopback, gateway, interfaces, routes, sysctls, env, files, hosts, exec, daemons, after)"}]"#
+    );
+}

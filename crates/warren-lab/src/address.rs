@@ -10,7 +10,7 @@ use warren_kernel::addr::IpNet;
 use crate::load::Diags;
 use crate::model::{End, NodeKind};
 use crate::resolve::Ctx;
-use crate::spec::{At, Auto};
+use crate::spec::{At, Setting};
 use crate::yaml::Pos;
 
 /// What a segment is.
@@ -167,9 +167,7 @@ struct Allocator<'a> {
 
 impl Allocator<'_> {
     fn next(&mut self) -> Option<IpNet> {
-        let Some(base) = v4(self.pool.network().addr) else {
-            return None;
-        };
+        let base = v4(self.pool.network().addr)?;
         let size = 1u64 << (32 - u32::from(self.prefix));
         let end = u64::from(v4(self.pool.last()).unwrap_or(0));
         loop {
@@ -180,7 +178,11 @@ impl Allocator<'_> {
             }
             self.next += 1;
             let start = self.explicit.partition_point(|&a| u64::from(a) < lo);
-            if self.explicit.get(start).is_some_and(|&a| u64::from(a) <= hi) {
+            if self
+                .explicit
+                .get(start)
+                .is_some_and(|&a| u64::from(a) <= hi)
+            {
                 continue;
             }
             let lo = u32::try_from(lo).ok()?;
@@ -216,7 +218,11 @@ pub(crate) fn assign(cx: &mut Ctx, d: &mut Diags) {
         (&pools.loopback, &pools.uplink),
     ] {
         if a.v.contains(b.v.addr) || b.v.contains(a.v.addr) {
-            d.error(b.pos, &b.field, format!("pool {} overlaps {} ({})", b.v, a.field, a.v));
+            d.error(
+                b.pos,
+                &b.field,
+                format!("pool {} overlaps {} ({})", b.v, a.field, a.v),
+            );
         }
     }
     // Every explicit address, once (duplicates reported).
@@ -242,11 +248,11 @@ pub(crate) fn assign(cx: &mut Ctx, d: &mut Diags) {
             claim(a, d);
         }
     }
-    let loopbacks: Vec<Option<&At<Auto<IpNet>>>> =
+    let loopbacks: Vec<Option<&At<Setting<IpNet>>>> =
         cx.eff.iter().map(|e| e.loopback.as_ref()).collect();
     let mut loop_explicit = Vec::new();
     for l in loopbacks.iter().flatten() {
-        if let Auto::Set(n) = &l.v {
+        if let Setting::Set(n) = &l.v {
             let a = At {
                 v: IpNet::host(n.addr),
                 pos: l.pos,
@@ -257,7 +263,10 @@ pub(crate) fn assign(cx: &mut Ctx, d: &mut Diags) {
                 d.error(
                     l.pos,
                     &l.field,
-                    format!("address {} is outside its pool {} (pools.loopback)", n.addr, pools.loopback.v),
+                    format!(
+                        "address {} is outside its pool {} (pools.loopback)",
+                        n.addr, pools.loopback.v
+                    ),
                 );
             }
             loop_explicit.push(a.v);
@@ -284,7 +293,10 @@ pub(crate) fn assign(cx: &mut Ctx, d: &mut Diags) {
         let (pool, alloc, which) = match seg.kind {
             SegKind::External => {
                 for &(i, k) in &seg.members {
-                    let ex = cx.explicit.get(&(i, k)).map(|v| v.iter().map(|a| a.v).collect());
+                    let ex = cx
+                        .explicit
+                        .get(&(i, k))
+                        .map(|v| v.iter().map(|a| a.v).collect());
                     cx.lab.nodes[i].interfaces[k].addresses = ex.unwrap_or_default();
                 }
                 continue;
@@ -295,7 +307,11 @@ pub(crate) fn assign(cx: &mut Ctx, d: &mut Diags) {
         let mut subnet: Option<IpNet> = None;
         let mut need = Vec::new();
         for &(i, k) in &seg.members {
-            let ex = cx.explicit.get(&(i, k)).map(Vec::as_slice).unwrap_or_default();
+            let ex = cx
+                .explicit
+                .get(&(i, k))
+                .map(Vec::as_slice)
+                .unwrap_or_default();
             let mut has_v4 = false;
             for a in ex {
                 if a.v.family() == warren_kernel::addr::Family::V4 {
@@ -304,7 +320,10 @@ pub(crate) fn assign(cx: &mut Ctx, d: &mut Diags) {
                         d.error(
                             a.pos,
                             &a.field,
-                            format!("address {} is outside its pool {} ({})", a.v, pool.v, pool.field),
+                            format!(
+                                "address {} is outside its pool {} ({})",
+                                a.v, pool.v, pool.field
+                            ),
                         );
                     }
                     subnet.get_or_insert(a.v.network());
@@ -328,7 +347,10 @@ pub(crate) fn assign(cx: &mut Ctx, d: &mut Diags) {
                         d.error(
                             pool.pos,
                             &pool.field,
-                            format!("pool {} has no /{} left for the lab's segments", pool.v, alloc.prefix),
+                            format!(
+                                "pool {} has no /{} left for the lab's segments",
+                                pool.v, alloc.prefix
+                            ),
                         );
                     }
                     continue;
@@ -373,19 +395,19 @@ pub(crate) fn assign(cx: &mut Ctx, d: &mut Diags) {
     cx.segments = segs;
 }
 
-fn loopbacks_of(cx: &Ctx) -> Vec<Auto<IpNet>> {
+fn loopbacks_of(cx: &Ctx) -> Vec<Setting<IpNet>> {
     cx.eff
         .iter()
         .zip(&cx.kinds)
         .map(|(e, k)| match (&e.loopback, k) {
             (Some(l), _) => l.v.clone(),
-            (None, NodeKind::Router) => Auto::Auto,
-            (None, _) => Auto::None,
+            (None, NodeKind::Router) => Setting::Auto,
+            (None, _) => Setting::None,
         })
         .collect()
 }
 
-fn loopbacks_and_uplinks(cx: &mut Ctx, d: &mut Diags, explicit_v4: &[u32], lbs: &[Auto<IpNet>]) {
+fn loopbacks_and_uplinks(cx: &mut Ctx, d: &mut Diags, explicit_v4: &[u32], lbs: &[Setting<IpNet>]) {
     let pools = &cx.spec.pools;
     let mut lo = Allocator {
         pool: pools.loopback.v,
@@ -405,14 +427,21 @@ fn loopbacks_and_uplinks(cx: &mut Ctx, d: &mut Diags, explicit_v4: &[u32], lbs: 
             continue;
         }
         match lb {
-            Auto::None => {}
-            Auto::Set(n) => cx.lab.nodes[i].loopback.push(IpNet::host(n.addr)),
-            Auto::Auto if !cx.spec.auto_addresses => {}
-            Auto::Auto => match lo.next() {
+            Setting::None => {}
+            Setting::Set(n) => cx.lab.nodes[i].loopback.push(IpNet::host(n.addr)),
+            Setting::Auto if !cx.spec.auto_addresses => {}
+            Setting::Auto => match lo.next() {
                 Some(n) => cx.lab.nodes[i].loopback.push(n),
                 None if !reported[0] => {
                     reported[0] = true;
-                    d.error(pools.loopback.pos, &pools.loopback.field, format!("pool {} has no address left for the routers' loopbacks", pools.loopback.v));
+                    d.error(
+                        pools.loopback.pos,
+                        &pools.loopback.field,
+                        format!(
+                            "pool {} has no address left for the routers' loopbacks",
+                            pools.loopback.v
+                        ),
+                    );
                 }
                 None => {}
             },
@@ -425,12 +454,25 @@ fn loopbacks_and_uplinks(cx: &mut Ctx, d: &mut Diags, explicit_v4: &[u32], lbs: 
         let Some(net) = up.next() else {
             if !reported[1] {
                 reported[1] = true;
-                d.error(pools.uplink.pos, &pools.uplink.field, format!("pool {} has no /30 left for the NAT uplinks", pools.uplink.v));
+                d.error(
+                    pools.uplink.pos,
+                    &pools.uplink.field,
+                    format!(
+                        "pool {} has no /30 left for the NAT uplinks",
+                        pools.uplink.v
+                    ),
+                );
             }
             continue;
         };
-        let host = IpNet { addr: net.nth(1).expect("a /30"), prefix: 30 };
-        let nat = IpNet { addr: net.nth(2).expect("a /30"), prefix: 30 };
+        let host = IpNet {
+            addr: net.nth(1).expect("a /30"),
+            prefix: 30,
+        };
+        let nat = IpNet {
+            addr: net.nth(2).expect("a /30"),
+            prefix: 30,
+        };
         let link = &mut cx.lab.links[li];
         if let End::HostUplink { address, .. } = &mut link.ends[1] {
             *address = host;

@@ -47,7 +47,11 @@ pub(crate) fn walk(doc: &Value, d: &mut Diags) -> Spec {
     let mut linux: Option<NodeSpec> = None;
     let mut default_kind: Option<At<String>> = None;
     let mut nodes_value = None;
-    for (k, v) in w.map(topology, "topology", &["nodes", "links", "defaults", "kinds", "groups"]) {
+    for (k, v) in w.map(
+        topology,
+        "topology",
+        &["nodes", "links", "defaults", "kinds", "groups"],
+    ) {
         let f = join("topology", &k.name);
         match k.name.as_str() {
             "defaults" => s.defaults = node(&mut w, v, &f, &mut default_kind),
@@ -89,12 +93,19 @@ pub(crate) fn walk(doc: &Value, d: &mut Diags) -> Spec {
         let mut kind = None;
         let mut n = node(&mut w, nv, &fnode, &mut kind);
         match kind.as_ref().or(default_kind.as_ref()) {
-            None => w.d.error(nv.pos, &join(&fnode, "kind"), "missing (only kind: linux runs)"),
+            None => w.d.error(
+                nv.pos,
+                &join(&fnode, "kind"),
+                "missing (only kind: linux runs)",
+            ),
             Some(k) if k.v == "linux" => {}
             Some(k) => w.d.error(
                 k.pos,
                 &k.field,
-                format!("kind {:?} does not run as a namespace (only kind: linux does)", k.v),
+                format!(
+                    "kind {:?} does not run as a namespace (only kind: linux does)",
+                    k.v
+                ),
             ),
         }
         n.kind = Some(At {
@@ -115,7 +126,11 @@ pub(crate) fn walk(doc: &Value, d: &mut Diags) -> Spec {
 }
 
 fn ignored(w: &mut Walker, pos: crate::yaml::Pos, field: &str) {
-    w.d.warn(pos, field, "ignored: warren runs containerlab nodes as namespaces");
+    w.d.warn(
+        pos,
+        field,
+        "ignored: warren runs containerlab nodes as namespaces",
+    );
 }
 
 /// A containerlab node (or `defaults`, or `kinds.linux`): the mapped fields through
@@ -175,7 +190,11 @@ fn link(w: &mut Walker, v: &Value, field: &str) -> Option<LinkSpec> {
     };
     let items = w.list(ev, &ef);
     if items.len() != 2 {
-        w.d.error(ev.pos, &ef, format!("a link has two endpoints, not {}", items.len()));
+        w.d.error(
+            ev.pos,
+            &ef,
+            format!("a link has two endpoints, not {}", items.len()),
+        );
         return None;
     }
     for (i, e) in items.iter().enumerate() {

@@ -12,7 +12,7 @@ use crate::address::SegKind;
 use crate::load::Diags;
 use crate::model::{Daemon, End, File, Node, NodeKind, Route};
 use crate::resolve::{Ctx, UPLINK};
-use crate::spec::Auto;
+use crate::spec::Setting;
 
 /// Sysctls every router and NAT node gets (unless the file sets them).
 pub const FORWARDING: [&str; 2] = ["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"];
@@ -33,7 +33,11 @@ pub(crate) fn finish(cx: &mut Ctx, d: &mut Diags) {
             sysctls.insert(k.v.clone(), v.clone());
         }
         node.sysctls = sysctls;
-        node.env = e.env.iter().map(|(k, v)| (k.v.clone(), v.clone())).collect();
+        node.env = e
+            .env
+            .iter()
+            .map(|(k, v)| (k.v.clone(), v.clone()))
+            .collect();
         node.files = e
             .files
             .iter()
@@ -43,7 +47,10 @@ pub(crate) fn finish(cx: &mut Ctx, d: &mut Diags) {
                 mode: f.mode,
             })
             .collect();
-        let want_hosts = e.hosts.as_ref().is_none_or(|h| h.v);
+        // A switch runs nothing unless told to: it gets /etc/hosts only with commands.
+        let runs = !(e.exec.as_ref().is_none_or(|x| x.v.is_empty())
+            && e.daemons.as_ref().is_none_or(|x| x.v.is_empty()));
+        let want_hosts = e.hosts.as_ref().is_none_or(|h| h.v) && (kind != NodeKind::Switch || runs);
         if want_hosts && !node.files.iter().any(|f| f.path == "/etc/hosts") {
             node.files.push(File {
                 path: "/etc/hosts".into(),
@@ -114,16 +121,18 @@ fn routes(cx: &mut Ctx, d: &mut Diags) {
             routes.push(r.v.clone());
         }
         let has_default = |routes: &[Route], fam: Family| {
-            routes.iter().any(|r| r.to.is_default() && r.to.family() == fam)
+            routes
+                .iter()
+                .any(|r| r.to.is_default() && r.to.family() == fam)
         };
         let gateway = match (&e.gateway, kind) {
             (Some(g), _) => g.v.clone(),
-            (None, NodeKind::Host) if cx.spec.auto_addresses => Auto::Auto,
-            (None, _) => Auto::None,
+            (None, NodeKind::Host) if cx.spec.auto_addresses => Setting::Auto,
+            (None, _) => Setting::None,
         };
         match gateway {
-            Auto::None => {}
-            Auto::Auto => {
+            Setting::None => {}
+            Setting::Auto => {
                 let gw = (0..node.interfaces.len())
                     .find_map(|k| seg_of.get(&(i, k)).and_then(|&s| gw_of_seg[s]));
                 if let Some(gw) = gw {
@@ -136,7 +145,7 @@ fn routes(cx: &mut Ctx, d: &mut Diags) {
                     }
                 }
             }
-            Auto::Set(gw) => {
+            Setting::Set(gw) => {
                 let on_link = node
                     .interfaces
                     .iter()
@@ -264,8 +273,10 @@ fn after(cx: &mut Ctx, d: &mut Diags) {
                             let rot = cycle.iter().position(|&x| x == first).unwrap_or(0);
                             cycle.rotate_left(rot);
                             cycle.push(first);
-                            let names: Vec<&str> =
-                                cycle.iter().map(|&x| cx.lab.nodes[x].name.as_str()).collect();
+                            let names: Vec<&str> = cycle
+                                .iter()
+                                .map(|&x| cx.lab.nodes[x].name.as_str())
+                                .collect();
                             let (pos, field) = cx.eff[first]
                                 .after
                                 .as_ref()

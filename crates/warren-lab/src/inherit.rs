@@ -77,7 +77,10 @@ pub(crate) fn effective(spec: &Spec, d: &mut Diags) -> Vec<NodeSpec> {
     out
 }
 
-fn merge<T: Clone>(base: &mut Vec<(crate::spec::At<String>, T)>, top: &[(crate::spec::At<String>, T)]) {
+fn merge<T: Clone>(
+    base: &mut Vec<(crate::spec::At<String>, T)>,
+    top: &[(crate::spec::At<String>, T)],
+) {
     for (k, v) in top {
         match base.iter_mut().find(|(bk, _)| bk.v == k.v) {
             Some(slot) => *slot = (k.clone(), v.clone()),
@@ -91,7 +94,9 @@ pub(crate) fn overlay(base: &mut NodeSpec, top: &NodeSpec) {
     macro_rules! replace {
         ($($f:ident),*) => { $( if top.$f.is_some() { base.$f = top.$f.clone(); } )* };
     }
-    replace!(kind, group, loopback, gateway, routes, hosts, exec, daemons, after);
+    replace!(
+        kind, group, loopback, gateway, routes, hosts, exec, daemons, after
+    );
     merge(&mut base.interfaces, &top.interfaces);
     merge(&mut base.sysctls, &top.sysctls);
     merge(&mut base.env, &top.env);

@@ -1,6 +1,6 @@
-//! Loading a lab file: YAML with positions ([`crate::yaml`]), the walk that checks every
-//! field ([`crate::spec`], or [`crate::clab`] for a containerlab file), then the resolution
-//! into a [`model::Lab`] ([`crate::resolve`]). Every error is collected, none stops the
+//! Loading a lab file: YAML with positions (`yaml.rs`), the walk that checks every field
+//! (`spec.rs`, or `clab.rs` for a containerlab file), then the resolution into a
+//! [`model::Lab`] (`resolve.rs`, `address.rs`, `finish.rs`). Every error is collected, none stops the
 //! others: [`LoadError::Invalid`] lists them all, each with file, line, column and field.
 
 use std::fmt;
@@ -10,7 +10,8 @@ use crate::model;
 use crate::yaml::Pos;
 
 /// One finding about a lab file: where it is and what is wrong (or, as a warning, ignored).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serializes as `{"file", "line", "column", "field", "message"}` (for `-j` output).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Diagnostic {
     /// The file.
     pub file: PathBuf,

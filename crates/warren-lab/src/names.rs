@@ -68,7 +68,10 @@ mod tests {
         let multibyte = short("ééééééééééé", "x");
         assert!(multibyte.len() <= 15);
         assert_eq!(host_side("lab", "h1", "eth1").len(), 15);
-        assert_ne!(host_side("lab", "h1", "eth1"), host_side("lab2", "h1", "eth1"));
+        assert_ne!(
+            host_side("lab", "h1", "eth1"),
+            host_side("lab2", "h1", "eth1")
+        );
         // Pinned: names must not change between releases (a lab built by one is torn
         // down by the next).
         assert_eq!(hash32(&["a", "b"], 6), hash32(&["a", "b"], 6));

@@ -11,7 +11,7 @@ use warren_kernel::addr::IpNet;
 use crate::load::Diags;
 use crate::model::{End, Interface, Lab, Link, Node, NodeKind, Shaping, Switch, SwitchPort};
 use crate::names;
-use crate::spec::{At, Auto, EndSpec, NodeSpec, Spec};
+use crate::spec::{At, EndSpec, NodeSpec, Setting, Spec};
 use crate::yaml::Pos;
 
 /// Ports one bridge takes (the kernel refuses the 1,024th).
@@ -113,10 +113,18 @@ fn check_switch_fields(cx: &Ctx, d: &mut Diags) {
         if let Some(r) = e.routes.as_ref().filter(|r| !r.v.is_empty()) {
             bad.push((&r.field, r.pos));
         }
-        if let Some(l) = e.loopback.as_ref().filter(|l| matches!(l.v, Auto::Set(_))) {
+        if let Some(l) = e
+            .loopback
+            .as_ref()
+            .filter(|l| matches!(l.v, Setting::Set(_)))
+        {
             bad.push((&l.field, l.pos));
         }
-        if let Some(g) = e.gateway.as_ref().filter(|g| matches!(g.v, Auto::Set(_))) {
+        if let Some(g) = e
+            .gateway
+            .as_ref()
+            .filter(|g| matches!(g.v, Setting::Set(_)))
+        {
             bad.push((&g.field, g.pos));
         }
         for (field, pos) in bad {
@@ -157,10 +165,7 @@ fn end_of(cx: &Ctx, e: &At<EndSpec>, d: &mut Diags) -> Option<EndR> {
                     d.error(
                         e.pos,
                         &e.field,
-                        format!(
-                            "{n} is a {}: name its interface ({n}:eth1)",
-                            kind_name(k)
-                        ),
+                        format!("{n} is a {}: name its interface ({n}:eth1)", kind_name(k)),
                     );
                     None
                 }
@@ -338,9 +343,8 @@ fn unlinked_interfaces(cx: &mut Ctx, d: &mut Diags) {
         }
         let node = &cx.lab.nodes[i];
         for (k, _) in &e.interfaces {
-            if !node.interfaces.iter().any(|f| f.name == k.v)
-                && !(cx.kinds[i] == NodeKind::Nat && k.v == UPLINK)
-            {
+            let uplink = cx.kinds[i] == NodeKind::Nat && k.v == UPLINK;
+            if !uplink && !node.interfaces.iter().any(|f| f.name == k.v) {
                 d.error(
                     k.pos,
                     &k.field,
@@ -369,10 +373,19 @@ fn uplinks(cx: &mut Ctx, d: &mut Diags) {
         }
         let li = cx.lab.links.len();
         let spec_if = cx.eff[i].interfaces.iter().find(|(k, _)| k.v == UPLINK);
+        if let Some(a) = spec_if.and_then(|(_, s)| s.addresses.first()) {
+            d.error(
+                a.pos,
+                &a.field,
+                "a NAT uplink's addresses come from pools.uplink",
+            );
+        }
         let idx = cx.lab.nodes[i].interfaces.len();
         cx.explicit.insert(
             (i, idx),
-            spec_if.map(|(_, s)| s.addresses.clone()).unwrap_or_default(),
+            spec_if
+                .map(|(_, s)| s.addresses.clone())
+                .unwrap_or_default(),
         );
         cx.lab.nodes[i].interfaces.push(Interface {
             name: UPLINK.into(),
@@ -457,7 +470,9 @@ fn switches(cx: &mut Ctx, d: &mut Diags) {
             let far = link
                 .ends
                 .iter()
-                .find(|e| !matches!(e, End::Switch { node, port: q } if *node == sw_name && *q == p))
+                .find(
+                    |e| !matches!(e, End::Switch { node, port: q } if *node == sw_name && *q == p),
+                )
                 .expect("a far end");
             let (label, alt) = match far {
                 End::Node { node, interface } => {
@@ -468,7 +483,9 @@ fn switches(cx: &mut Ctx, d: &mut Diags) {
                     format!("{node}-l{}", port.link),
                     format!("{node}:l{}", port.link),
                 ),
-                End::HostBridge { ifname, .. } => (format!("host-{ifname}"), format!("host:{ifname}")),
+                End::HostBridge { ifname, .. } => {
+                    (format!("host-{ifname}"), format!("host:{ifname}"))
+                }
                 End::Macvlan { .. } | End::HostUplink { .. } => unreachable!("refused above"),
             };
             labels.push((explicit, label, alt));

@@ -70,7 +70,7 @@ impl Default for Pools {
 
 /// `auto`, `none` or an address.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Auto<T> {
+pub(crate) enum Setting<T> {
     Auto,
     None,
     Set(T),
@@ -82,8 +82,8 @@ pub(crate) struct NodeSpec {
     pub pos: Pos,
     pub kind: Option<At<NodeKind>>,
     pub group: Option<At<String>>,
-    pub loopback: Option<At<Auto<IpNet>>>,
-    pub gateway: Option<At<Auto<IpAddr>>>,
+    pub loopback: Option<At<Setting<IpNet>>>,
+    pub gateway: Option<At<Setting<IpAddr>>>,
     pub interfaces: Vec<(At<String>, IfaceSpec)>,
     pub routes: Option<At<Vec<At<Route>>>>,
     pub sysctls: Vec<(At<String>, String)>,
@@ -364,9 +364,7 @@ impl Walker<'_> {
     fn boolean(&mut self, v: &Value, field: &str) -> Option<bool> {
         match &v.kind {
             Kind::Str(s, true) if matches!(s.as_str(), "true" | "True" | "TRUE") => Some(true),
-            Kind::Str(s, true) if matches!(s.as_str(), "false" | "False" | "FALSE") => {
-                Some(false)
-            }
+            Kind::Str(s, true) if matches!(s.as_str(), "false" | "False" | "FALSE") => Some(false),
             _ => {
                 self.d.error(v.pos, field, "expected true or false");
                 None
@@ -398,9 +396,8 @@ impl Walker<'_> {
 
     fn net(&mut self, v: &Value, field: &str) -> Option<At<IpNet>> {
         let n = self.parsed(v, field, |s| {
-            s.parse::<IpNet>().map_err(|_| {
-                format!("{s:?} is not an address with a prefix length (10.0.0.1/24)")
-            })
+            s.parse::<IpNet>()
+                .map_err(|_| format!("{s:?} is not an address with a prefix length (10.0.0.1/24)"))
         })?;
         Some(At {
             v: n,
@@ -511,22 +508,24 @@ impl Walker<'_> {
                 "loopback" => {
                     n.loopback = self
                         .parsed(val, &f, |s| match s {
-                            "auto" => Ok(Auto::Auto),
-                            "none" => Ok(Auto::None),
-                            _ => s.parse::<IpNet>().map(Auto::Set).map_err(|_| {
-                                format!("{s:?} is not auto, none or an address")
-                            }),
+                            "auto" => Ok(Setting::Auto),
+                            "none" => Ok(Setting::None),
+                            _ => s
+                                .parse::<IpNet>()
+                                .map(Setting::Set)
+                                .map_err(|_| format!("{s:?} is not auto, none or an address")),
                         })
                         .map(here!());
                 }
                 "gateway" => {
                     n.gateway = self
                         .parsed(val, &f, |s| match s {
-                            "auto" => Ok(Auto::Auto),
-                            "none" => Ok(Auto::None),
-                            _ => s.parse::<IpAddr>().map(Auto::Set).map_err(|_| {
-                                format!("{s:?} is not auto, none or an IP address")
-                            }),
+                            "auto" => Ok(Setting::Auto),
+                            "none" => Ok(Setting::None),
+                            _ => s
+                                .parse::<IpAddr>()
+                                .map(Setting::Set)
+                                .map_err(|_| format!("{s:?} is not auto, none or an IP address")),
                         })
                         .map(here!());
                 }
@@ -733,13 +732,17 @@ impl Walker<'_> {
             }
         };
         if via.is_none() && dev.is_none() {
-            self.d.error(v.pos, field, "a route needs `via`, `dev` or both");
+            self.d
+                .error(v.pos, field, "a route needs `via`, `dev` or both");
             return None;
         }
         if let Some(g) = via {
             if to.family() != warren_kernel::addr::Family::of(&g) {
-                self.d
-                    .error(v.pos, field, format!("{to} and {g} are of different families"));
+                self.d.error(
+                    v.pos,
+                    field,
+                    format!("{to} and {g} are of different families"),
+                );
                 return None;
             }
         }
@@ -757,7 +760,10 @@ impl Walker<'_> {
             self.d.error(
                 v.pos,
                 field,
-                format!("expected the content (a string) or {{content, mode}}, found {}", v.type_name()),
+                format!(
+                    "expected the content (a string) or {{content, mode}}, found {}",
+                    v.type_name()
+                ),
             );
             return None;
         }
@@ -810,7 +816,10 @@ impl Walker<'_> {
                 self.d.error(
                     v.pos,
                     field,
-                    format!("expected a command (a string or a list), found {}", v.type_name()),
+                    format!(
+                        "expected a command (a string or a list), found {}",
+                        v.type_name()
+                    ),
                 );
                 None
             }
@@ -833,7 +842,10 @@ impl Walker<'_> {
                     name = self.string(val, &f);
                     if let Some(n) = &name {
                         if let Err(e) = values::interface_name(&n.v).map_err(|_| {
-                            format!("daemon name {:?} must be 1 to 64 bytes without '/', ':' or spaces", n.v)
+                            format!(
+                                "daemon name {:?} must be 1 to 64 bytes without '/', ':' or spaces",
+                                n.v
+                            )
                         }) {
                             self.d.error(val.pos, &f, e);
                             failed = true;
@@ -850,7 +862,9 @@ impl Walker<'_> {
                     failed |= ready.is_none();
                 }
                 "ready_timeout" => {
-                    timeout = self.parsed(val, &f, values::duration_us).map(|us| us / 1000);
+                    timeout = self
+                        .parsed(val, &f, values::duration_us)
+                        .map(|us| us / 1000);
                 }
                 _ => {}
             }

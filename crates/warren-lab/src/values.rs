@@ -9,7 +9,11 @@ pub(crate) fn duration_us(s: &str) -> Result<u64, String> {
         "ms" => 1e3,
         "s" => 1e6,
         "m" => 60e6,
-        _ => return Err(format!("{s:?} is not a duration (a number with us, ms, s or m)")),
+        _ => {
+            return Err(format!(
+                "{s:?} is not a duration (a number with us, ms, s or m)"
+            ));
+        }
     };
     let n = number(num).ok_or_else(|| format!("{s:?} is not a duration"))?;
     let v = n * mult;
@@ -41,7 +45,7 @@ pub(crate) fn rate_bps(s: &str) -> Result<u64, String> {
     };
     let n = number(num).ok_or_else(|| format!("{s:?} is not a rate"))?;
     let v = n * mult;
-    if v < 1.0 || v > 1e15 {
+    if !(1.0..=1e15).contains(&v) {
         return Err(format!("{s:?} is out of range"));
     }
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
@@ -77,9 +81,10 @@ pub(crate) fn mac(s: &str) -> Result<String, String> {
 pub(crate) fn lab_name(s: &str) -> Result<(), String> {
     let ok = !s.is_empty()
         && s.len() <= 16
-        && s.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        && s
-            .bytes()
+        && s.bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     if ok {
         Ok(())
@@ -96,8 +101,7 @@ pub(crate) fn node_name(s: &str) -> Result<(), String> {
     let ok = !s.is_empty()
         && s.len() <= 40
         && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if !ok {
         return Err(format!(
@@ -189,7 +193,10 @@ mod tests {
         assert_eq!(percent("5").ok(), Some(5.0));
         assert!(percent("101%").is_err());
         assert!(percent("-1%").is_err());
-        assert_eq!(mac("02:00:00:00:00:0A").ok().as_deref(), Some("02:00:00:00:00:0a"));
+        assert_eq!(
+            mac("02:00:00:00:00:0A").ok().as_deref(),
+            Some("02:00:00:00:00:0a")
+        );
         assert!(mac("01:00:00:00:00:00").is_err());
         assert!(mac("02:00:00:00:00").is_err());
         assert!(lab_name("lab-1").is_ok());

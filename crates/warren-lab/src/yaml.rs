@@ -170,8 +170,7 @@ pub(crate) fn parse(text: &str) -> Result<Value, SyntaxError> {
                         Kind::Seq(_) | Kind::Map(_) => {
                             return Err(SyntaxError {
                                 pos: value.pos,
-                                message: "a key must be a plain value, not a list or a map"
-                                    .into(),
+                                message: "a key must be a plain value, not a list or a map".into(),
                             });
                         }
                     };

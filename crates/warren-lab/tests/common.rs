@@ -34,7 +34,10 @@ pub fn render(lab: &Lab) -> String {
                 "  route {}{}{}",
                 r.to,
                 r.via.map(|v| format!(" via {v}")).unwrap_or_default(),
-                r.dev.as_ref().map(|d| format!(" dev {d}")).unwrap_or_default()
+                r.dev
+                    .as_ref()
+                    .map(|d| format!(" dev {d}"))
+                    .unwrap_or_default()
             );
         }
         for (k, v) in &n.sysctls {

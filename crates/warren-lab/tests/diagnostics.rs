@@ -167,7 +167,15 @@ fn name_clashes() {
     );
     check(
         "name: a\nnodes: {n: {kind: nat}, h: {}}\nlinks: [[n:uplink, h:eth0]]\n",
-        &["lab.yaml:3:9: links[0]: n is a NAT node: its interface \"uplink\" is its uplink to the host"],
+        &[
+            "lab.yaml:3:9: links[0]: n is a NAT node: its interface \"uplink\" is its uplink to the host",
+        ],
+    );
+    check(
+        "name: a\nnodes:\n  n: { kind: nat, interfaces: { uplink: { addresses: [100.64.9.1/30] } } }\n",
+        &[
+            "lab.yaml:3:55: nodes.n.interfaces.uplink.addresses[0]: a NAT uplink's addresses come from pools.uplink",
+        ],
     );
 }
 
@@ -234,7 +242,9 @@ fn values() {
 fn switches() {
     check(
         "name: a\nnodes:\n  sw: { kind: switch, interfaces: { eth0: {} } }\n",
-        &["lab.yaml:3:37: nodes.sw.interfaces.eth0: sw is a switch: it has ports, not interfaces, addresses or routes"],
+        &[
+            "lab.yaml:3:37: nodes.sw.interfaces.eth0: sw is a switch: it has ports, not interfaces, addresses or routes",
+        ],
     );
     // One port past what 64 chained bridges hold.
     let ports = warren_lab::MAX_BRIDGES * (warren_lab::BRIDGE_PORTS - 2) + 3;
@@ -262,5 +272,19 @@ fn syntax_errors() {
     check(
         "name: a\n---\nname: b\n",
         &["lab.yaml:2:1: (document): a lab file holds one YAML document"],
+    );
+}
+
+#[test]
+fn diagnostics_serialize_for_json_output() {
+    let Err(warren_lab::LoadError::Invalid(diags)) = warren_lab::load_str(
+        "name: a\nnodes: {h1: {x: 1}}\n",
+        std::path::Path::new("l.yaml"),
+    ) else {
+        panic!("expected errors")
+    };
+    assert_eq!(
+        serde_json::to_string(&diags).expect("json"),
+        r#"[{"file":"l.yaml","line":2,"column":14,"field":"nodes.h1.x","message":"unknown field \"x\" (allowed: kind, group, loopback, gateway, interfaces, routes, sysctls, env, files, hosts, exec, daemons, after)"}]"#
     );
 }

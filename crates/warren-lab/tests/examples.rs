@@ -35,3 +35,26 @@ fn every_example_lab_validates() {
         }
     }
 }
+
+/// The annotated example at the top of docs/lab.md is a valid lab, and resolves as the
+/// comments there say.
+#[test]
+fn the_documented_example_validates() {
+    let doc = std::fs::read_to_string(labs_dir().join("../../docs/lab.md")).expect("docs/lab.md");
+    let start = doc.find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
+    let end = start + doc[start..].find("```").expect("its end");
+    let l = warren_lab::load_str(&doc[start..end], std::path::Path::new("docs/lab.md"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let lab = l.lab;
+    let h1 = lab.node("h1").expect("h1");
+    assert_eq!(
+        h1.routes[0].via.map(|a| a.to_string()).as_deref(),
+        Some("10.0.1.1")
+    );
+    let out = lab.node("out").expect("out");
+    assert_eq!(out.interfaces[0].addresses[0].to_string(), "10.0.1.2/24");
+    assert_eq!(
+        lab.node("r1").expect("r1").daemons[0].ready_timeout_ms,
+        10_000
+    );
+}

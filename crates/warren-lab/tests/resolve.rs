@@ -148,6 +148,11 @@ link 3 out:uplink -- uplink(wlnesourgqfvpib 100.64.0.1/30)
     let lab = load(&example("nat"));
     let h2 = lab.node("h2").expect("h2");
     assert_eq!(h2.env.get("ROLE").map(String::as_str), Some("client"));
+    // Every node but the switch (which runs nothing) gets /etc/hosts.
+    for n in &lab.nodes {
+        let has = n.files.iter().any(|f| f.path == "/etc/hosts");
+        assert_eq!(has, n.kind != NodeKind::Switch, "{}", n.name);
+    }
     assert_eq!(h2.exec, vec![sh("echo h2 up")]);
 }
 
@@ -181,7 +186,10 @@ fn hosts_on_one_switch(n: usize, hosts_file: bool) -> String {
 #[test]
 fn past_1023_ports_bridges_are_chained() {
     let lab = load(&hosts_on_one_switch(1500, false));
-    let sw = lab.node("sw").and_then(|n| n.switch.as_ref()).expect("a switch");
+    let sw = lab
+        .node("sw")
+        .and_then(|n| n.switch.as_ref())
+        .expect("a switch");
     assert_eq!(sw.bridges, ["br0", "br1"]);
     assert_eq!(sw.ports.len(), 1501);
     // br0 keeps one port for the veth to br1.
@@ -196,17 +204,30 @@ fn past_1023_ports_bridges_are_chained() {
     assert_eq!(names.len(), 1501);
     // Every host on the one /20 LAN, its gateway the router.
     let h1499 = lab.node("h1499").expect("h1499");
-    assert_eq!(h1499.interfaces[0].addresses[0].to_string(), "10.0.5.221/20");
-    assert_eq!(h1499.routes[0].via.map(|v| v.to_string()).as_deref(), Some("10.0.0.1"));
+    assert_eq!(
+        h1499.interfaces[0].addresses[0].to_string(),
+        "10.0.5.221/20"
+    );
+    assert_eq!(
+        h1499.routes[0].via.map(|v| v.to_string()).as_deref(),
+        Some("10.0.0.1")
+    );
     // A 1,023-port switch is one bridge.
     let lab = load(&hosts_on_one_switch(1022, false));
-    let sw = lab.node("sw").and_then(|n| n.switch.as_ref()).expect("a switch");
+    let sw = lab
+        .node("sw")
+        .and_then(|n| n.switch.as_ref())
+        .expect("a switch");
     assert_eq!(sw.bridges, ["br0"]);
 }
 
 #[test]
 fn resolution_is_deterministic() {
-    for text in [example("mesh6"), example("bgp3"), hosts_on_one_switch(300, true)] {
+    for text in [
+        example("mesh6"),
+        example("bgp3"),
+        hosts_on_one_switch(300, true),
+    ] {
         let a = load(&text);
         let b = load(&text);
         assert_eq!(a, b);
@@ -237,14 +258,21 @@ fn a_thousand_hosts_resolve_fast_and_linearly() {
     let t4 = time(4000);
     eprintln!("load 1000 hosts: {t1:?}, 4000 hosts: {t4:?}");
     assert!(t1 < Duration::from_secs(1), "1000 hosts took {t1:?}");
-    assert!(t4 < t1 * 9, "4000 hosts took {t4:?}, 1000 took {t1:?}: not linear");
+    assert!(
+        t4 < t1 * 9,
+        "4000 hosts took {t4:?}, 1000 took {t1:?}: not linear"
+    );
     let text = hosts_on_one_switch(1000, true);
     let t = Instant::now();
     let lab = load(&text);
     eprintln!("load 1000 hosts with /etc/hosts: {:?}", t.elapsed());
     let hosts = &lab.node("h0").expect("h0").files[0];
     assert_eq!(hosts.path, "/etc/hosts");
-    assert!(hosts.content.contains("10.0.3.233\th999 h999-eth0\n"), "{}", &hosts.content[..200]);
+    assert!(
+        hosts.content.contains("10.0.3.233\th999 h999-eth0\n"),
+        "{}",
+        &hosts.content[..200]
+    );
     assert!(hosts.content.contains("10.254.0.1\tr1\n"));
 }
 
@@ -282,7 +310,7 @@ nodes:
     let r2 = lab.node("r2").expect("r2");
     assert_eq!(r2.kind, NodeKind::Host);
     assert_eq!(r2.exec, vec![sh("echo base")]);
-    assert!(r2.sysctls.get("net.ipv4.ip_forward").is_none());
+    assert!(!r2.sysctls.contains_key("net.ipv4.ip_forward"));
 }
 
 #[test]
@@ -321,7 +349,10 @@ links:
     let f = &r1.interfaces[0];
     assert_eq!(f.ifname.len(), 15);
     assert!(f.ifname.starts_with("to-the-c-"));
-    assert_eq!(f.altnames, ["to-the-core-router-1", "r1:to-the-core-router-1"]);
+    assert_eq!(
+        f.altnames,
+        ["to-the-core-router-1", "r1:to-the-core-router-1"]
+    );
     assert_eq!(f.mtu, Some(9000));
     assert_eq!(f.mac.as_deref(), Some("02:00:00:00:00:01"));
     assert_eq!(f.addresses[0].to_string(), "10.255.0.0/31");
@@ -335,7 +366,10 @@ links:
     assert_eq!(r2.interfaces[0].mtu, Some(1400));
     let l0 = &lab.links[0];
     let sh0 = l0.shaping.as_ref().expect("shaping");
-    assert_eq!((sh0.rate_bps, sh0.delay_us), (Some(100_000_000), Some(5000)));
+    assert_eq!(
+        (sh0.rate_bps, sh0.delay_us),
+        (Some(100_000_000), Some(5000))
+    );
     assert_eq!(sh0.loss_percent, Some(0.1));
     // External segments get no addresses from the pools; gateway none: no route.
     let h1 = lab.node("h1").expect("h1");
@@ -361,7 +395,10 @@ links:
     assert_eq!(sw.ports[0].ifname, "uplink-port");
     // /etc/hosts lists every addressed node.
     let hosts = &lab.node("h2").expect("h2").files[0].content;
-    assert!(hosts.contains("10.255.0.0\tr1 r1-to-the-core-router-1\n"), "{hosts}");
+    assert!(
+        hosts.contains("10.255.0.0\tr1 r1-to-the-core-router-1\n"),
+        "{hosts}"
+    );
     assert!(hosts.contains("10.254.0.1\tr2\n"), "{hosts}");
 }
 
@@ -389,11 +426,17 @@ links:
     // h2 is on sw2, chained to sw: the same LAN.
     let h2 = lab.node("h2").expect("h2");
     assert_eq!(h2.interfaces[0].addresses[0].to_string(), "10.0.7.2/24");
-    assert_eq!(h2.routes[0].via.map(|a| a.to_string()).as_deref(), Some("10.0.7.254"));
+    assert_eq!(
+        h2.routes[0].via.map(|a| a.to_string()).as_deref(),
+        Some("10.0.7.254")
+    );
     // The next LAN skips 10.0.7.0/24 (taken) and starts at 10.0.0.0/24.
     assert_eq!(h1.interfaces[1].addresses[0].to_string(), "10.0.0.1/24");
     let sw = lab.node("sw").and_then(|n| n.switch.as_ref()).expect("sw");
     assert_eq!(sw.ports[2].ifname, "sw2-l2");
-    let sw2 = lab.node("sw2").and_then(|n| n.switch.as_ref()).expect("sw2");
+    let sw2 = lab
+        .node("sw2")
+        .and_then(|n| n.switch.as_ref())
+        .expect("sw2");
     assert_eq!(sw2.ports[0].ifname, "sw-l2");
 }

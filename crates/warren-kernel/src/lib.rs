@@ -25,6 +25,7 @@ pub mod netlink;
 pub mod netns;
 pub mod nft;
 pub mod nsid;
+pub mod packet;
 pub mod process;
 pub mod route;
 pub mod rule;

@@ -8,6 +8,7 @@ mod address;
 mod clab;
 mod finish;
 mod inherit;
+pub mod graph;
 pub mod load;
 pub mod model;
 pub mod names;

@@ -7,6 +7,7 @@
 mod address;
 mod clab;
 mod finish;
+mod fxhash;
 mod inherit;
 pub mod graph;
 pub mod load;

@@ -280,7 +280,7 @@ impl Walker<'_> {
             }
         };
         let mut out: Vec<(&Key, &Value)> = Vec::with_capacity(items.len());
-        let mut seen = std::collections::HashMap::with_capacity(items.len());
+        let mut seen = crate::fxhash::map(items.len());
         for (k, val) in items {
             if !allowed.is_empty() && !allowed.contains(&k.name.as_str()) {
                 self.d.error(

@@ -65,6 +65,9 @@ enum Command {
     Logs(cmd::container::LogsArgs),
     /// Pods: namespaces that outlive their members.
     Pod(cmd::pod::Args),
+    /// Everything about one namespace, container, pod or lab node: links with their peers,
+    /// addresses, routes, rules, neighbours, FDB, sockets, conntrack, nftables, sysctls.
+    Inspect(cmd::inspect::Args),
     /// Remove what crashed runs left behind (namespaces, veths, rules, addresses, records).
     Gc(cmd::gc::Args),
     /// Re-create warren's bridges, nftables table and DNS config from its state.
@@ -126,6 +129,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Logs(a) => cmd::container::logs(a),
         Command::Pod(a) => cmd::pod::run(a, &cli.global),
         Command::Gc(a) => cmd::gc::run(a, &cli.global),
+        Command::Inspect(a) => cmd::inspect::run(a, &cli.global),
         Command::Reconcile => cmd::gc::reconcile(),
         Command::Supervise { id } => cmd::run::supervise(&id),
     }

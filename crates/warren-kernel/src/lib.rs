@@ -30,6 +30,7 @@ pub mod process;
 pub mod route;
 pub mod rule;
 pub mod sandbox;
+pub mod sockdiag;
 pub mod sockns;
 pub mod sysctl;
 pub mod tc;

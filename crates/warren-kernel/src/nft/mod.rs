@@ -34,6 +34,7 @@ pub mod batch;
 pub mod dump;
 pub mod expr;
 pub mod firewall;
+pub mod print;
 pub mod rule;
 pub mod set;
 pub mod wire;

@@ -96,6 +96,8 @@ pub fn walk(w: &World, src_ns: usize, pkt: &Packet) -> Result<Walked> {
         ifaces: Vec::new(),
     };
     let mut src = pkt.src;
+    // The source as sent (the walk's `src` changes where a router masquerades).
+    let mut origin = pkt.src;
     let mut dst = pkt.dst;
     let mut port = pkt.port;
     let mut size = pkt.size;
@@ -179,6 +181,9 @@ pub fn walk(w: &World, src_ns: usize, pkt: &Packet) -> Result<Walked> {
         };
         if src.is_none() {
             src = route.prefsrc;
+        }
+        if hi == 0 {
+            origin = src;
         }
         k.hops[hi].route = Some(describe(ns, &route));
         if route.table != MAIN && route.table != LOCAL {
@@ -310,7 +315,7 @@ pub fn walk(w: &World, src_ns: usize, pkt: &Packet) -> Result<Walked> {
     };
     Ok(Walked {
         trace: Trace {
-            src,
+            src: origin,
             dst,
             size: size.unwrap_or(0),
             hops: k.hops,

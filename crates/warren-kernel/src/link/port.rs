@@ -1,7 +1,6 @@
-//! What a link says about its place on a bridge and its traffic: the STP state of a bridge
-//! port ([`PortState`], `IFLA_BRPORT_STATE`) and the interface counters ([`LinkStats`],
-//! `IFLA_STATS64`). Both are read from one `RTM_GETLINK` reply ([`Handle::link_port_state`],
-//! [`Handle::link_stats`]).
+//! A link's place on a bridge: the STP state of a bridge port ([`PortState`],
+//! `IFLA_BRPORT_STATE`), read from the link's `RTM_GETLINK` reply
+//! ([`Handle::link_port_state`]).
 
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::link::{
@@ -54,19 +53,6 @@ impl PortState {
     }
 }
 
-/// Packet counters of an interface (`ip -s link`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct LinkStats {
-    /// Packets received.
-    pub rx_packets: u64,
-    /// Packets sent.
-    pub tx_packets: u64,
-    /// Received packets dropped.
-    pub rx_dropped: u64,
-    /// Packets dropped on sending.
-    pub tx_dropped: u64,
-}
-
 impl Handle {
     fn link_message(&self, index: u32) -> Result<LinkMessage> {
         let mut msg = LinkMessage::default();
@@ -102,22 +88,5 @@ impl Handle {
             }),
             _ => None,
         }))
-    }
-
-    /// The packet counters of the link with index `index`.
-    pub fn link_stats(&self, index: u32) -> Result<LinkStats> {
-        let m = self.link_message(index)?;
-        Ok(m.attributes
-            .iter()
-            .find_map(|a| match a {
-                LinkAttribute::Stats64(s) => Some(LinkStats {
-                    rx_packets: s.rx_packets,
-                    tx_packets: s.tx_packets,
-                    rx_dropped: s.rx_dropped,
-                    tx_dropped: s.tx_dropped,
-                }),
-                _ => None,
-            })
-            .unwrap_or_default())
     }
 }

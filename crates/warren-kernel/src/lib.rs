@@ -27,6 +27,7 @@ pub mod nft;
 pub mod nsid;
 pub mod process;
 pub mod route;
+pub mod rule;
 pub mod sandbox;
 pub mod sockns;
 pub mod sysctl;

@@ -59,7 +59,7 @@ struct Entry {
 }
 
 /// Attributes of a netlink attribute stream: (type without flags, payload, whole attribute).
-pub(crate) fn attrs(mut buf: &[u8]) -> impl Iterator<Item = (u16, &[u8], &[u8])> {
+fn attrs(mut buf: &[u8]) -> impl Iterator<Item = (u16, &[u8], &[u8])> {
     std::iter::from_fn(move || {
         let len = usize::from(u16::from_ne_bytes([*buf.first()?, *buf.get(1)?]));
         let ty = u16::from_ne_bytes([*buf.get(2)?, *buf.get(3)?]) & NLA_TYPE_MASK;

@@ -135,7 +135,7 @@ fn agree(w: &world::World, walked: &walk::Walked, p: &ProbeResult, trace: &mut T
         return;
     }
     let ns = walked.ifaces[at].ns;
-    let tables: Vec<String> = w.list[ns].tables().iter().map(|t| t.describe()).collect();
+    let tables: Vec<String> = w.list[ns].tables().iter().map(nat::describe).collect();
     if tables.is_empty() {
         trace.hops[at].notes.push(
             "the probe vanished here although no nf_tables table exists in this namespace".into(),

@@ -4,17 +4,25 @@
 
 use std::net::IpAddr;
 
-use warren_kernel::nft::{Family, SetElement, Table};
+use warren_kernel::nft::dump::{DData, ELEM_INTERVAL_END, ElemInfo, TableInfo};
 
-use crate::error::{Result, kernel};
+use crate::error::Result;
 use crate::world::Ns;
 
 /// The tables warren's engine and CNI plugins keep.
 pub const WARREN_TABLES: [&str; 2] = ["warren", "warren-cni"];
 
 /// Whether `t` is one of warren's own tables.
-pub fn is_warren_table(t: &Table) -> bool {
-    t.family == Family::Inet && WARREN_TABLES.contains(&t.name.as_str())
+pub fn is_warren_table(t: &TableInfo) -> bool {
+    t.family == INET && WARREN_TABLES.contains(&t.name.as_str())
+}
+
+/// `NFPROTO_INET`.
+const INET: u8 = 1;
+
+/// `table inet NAME` (or any family) as nft writes it.
+pub fn describe(t: &TableInfo) -> String {
+    format!("table {} {}", t.family_name(), t.name)
 }
 
 fn octets(ip: IpAddr) -> Vec<u8> {
@@ -33,13 +41,24 @@ fn padded(b: &[u8]) -> Vec<u8> {
     v
 }
 
-fn elements(ns: &Ns, table: &str, set: &str) -> Result<Option<Vec<SetElement>>> {
-    let Some(nft) = ns.nft() else { return Ok(None) };
-    nft.set_elements(&Table::new(Family::Inet, table), set)
-        .map_err(kernel(format!(
-            "read set {set} of table inet {table} in {}",
-            ns.label
-        )))
+fn elements<'n>(ns: &'n Ns, table: &str, set: &str) -> Result<Option<&'n [ElemInfo]>> {
+    Ok(ns
+        .tables()
+        .iter()
+        .find(|t| t.family == INET && t.name == table)
+        .and_then(|t| t.set(set))
+        .map(|s| s.elements.as_slice()))
+}
+
+fn value(e: &ElemInfo) -> Option<&[u8]> {
+    match &e.data {
+        Some(DData::Value(v)) => Some(v),
+        _ => None,
+    }
+}
+
+fn is_end(e: &ElemInfo) -> bool {
+    e.flags & ELEM_INTERVAL_END != 0
 }
 
 /// Decode a DNAT map value `addr . port`.
@@ -79,7 +98,7 @@ pub fn dnat(ns: &Ns, dst: IpAddr, proto: u8, port: u16) -> Result<Option<(IpAddr
             if let Some(t) = elems
                 .iter()
                 .find(|e| &e.key == key)
-                .and_then(|e| e.data.as_deref())
+                .and_then(value)
                 .and_then(|d| target(d, v6))
             {
                 return Ok(Some((t.0, t.1, table.to_owned())));
@@ -91,19 +110,19 @@ pub fn dnat(ns: &Ns, dst: IpAddr, proto: u8, port: u16) -> Result<Option<(IpAddr
 
 /// Whether `key` falls in an interval set given by its elements (start keys and exclusive
 /// end keys).
-pub fn in_intervals(elems: &[SetElement], key: &[u8]) -> bool {
-    let mut best: Option<&SetElement> = None;
+pub fn in_intervals(elems: &[ElemInfo], key: &[u8]) -> bool {
+    let mut best: Option<&ElemInfo> = None;
     for e in elems.iter().filter(|e| e.key.len() == key.len()) {
         if e.key.as_slice() > key {
             continue;
         }
         best = match best {
             None => Some(e),
-            Some(b) if e.key > b.key || (e.key == b.key && !e.interval_end) => Some(e),
+            Some(b) if e.key > b.key || (e.key == b.key && !is_end(e)) => Some(e),
             keep => keep,
         };
     }
-    best.is_some_and(|b| !b.interval_end)
+    best.is_some_and(|b| !is_end(b))
 }
 
 fn ifname_key(name: &str) -> Vec<u8> {
@@ -121,7 +140,7 @@ pub fn masquerades(ns: &Ns, src: IpAddr, dst: IpAddr, oif: Option<&str>) -> Resu
         let Some(masq) = elements(ns, table, set)? else {
             continue;
         };
-        if !in_intervals(&masq, &octets(src)) || in_intervals(&masq, &octets(dst)) {
+        if !in_intervals(masq, &octets(src)) || in_intervals(masq, &octets(dst)) {
             continue;
         }
         let bridges = elements(ns, table, "bridges")?.unwrap_or_default();
@@ -137,11 +156,12 @@ pub fn masquerades(ns: &Ns, src: IpAddr, dst: IpAddr, oif: Option<&str>) -> Resu
 mod tests {
     use super::*;
 
-    fn el(key: [u8; 4], end: bool) -> SetElement {
-        SetElement {
+    fn el(key: [u8; 4], end: bool) -> ElemInfo {
+        ElemInfo {
             key: key.to_vec(),
+            key_end: None,
             data: None,
-            interval_end: end,
+            flags: u32::from(end),
         }
     }
 

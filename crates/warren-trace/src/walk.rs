@@ -406,7 +406,7 @@ impl Walker<'_> {
         let foreign: Vec<String> = tables
             .iter()
             .filter(|t| !nat::is_warren_table(t))
-            .map(|t| t.describe())
+            .map(nat::describe)
             .collect();
         if !foreign.is_empty() {
             self.hops[hi].notes.push(format!(

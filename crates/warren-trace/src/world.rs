@@ -9,7 +9,8 @@ use std::net::IpAddr;
 use warren_kernel::addr::Address;
 use warren_kernel::link::Link;
 use warren_kernel::netns::{NetNs, NsId};
-use warren_kernel::nft::{Nft, Table};
+use warren_kernel::nft::Nft;
+use warren_kernel::nft::dump::{Ruleset, TableInfo};
 use warren_kernel::{Handle, sysctl};
 
 use crate::error::{Result, kernel};
@@ -24,6 +25,7 @@ pub struct Ns {
     links: OnceCell<Vec<Link>>,
     addrs: OnceCell<Vec<Address>>,
     nft: OnceCell<Option<Nft>>,
+    ruleset: OnceCell<Ruleset>,
     /// nsid (as seen from here) → index into the world, filled on first need.
     nsids: OnceCell<HashMap<i32, usize>>,
 }
@@ -37,6 +39,7 @@ impl Ns {
             links: OnceCell::new(),
             addrs: OnceCell::new(),
             nft: OnceCell::new(),
+            ruleset: OnceCell::new(),
             nsids: OnceCell::new(),
         })
     }
@@ -88,9 +91,18 @@ impl Ns {
         self.nft.get_or_init(|| Nft::new(self.h.ns()).ok()).as_ref()
     }
 
-    /// The nf_tables tables here, as `family name`.
-    pub fn tables(&self) -> Vec<Table> {
-        self.nft().and_then(|n| n.tables().ok()).unwrap_or_default()
+    /// The nf_tables ruleset here, read once (empty when it cannot be read).
+    pub fn ruleset(&self) -> &Ruleset {
+        self.ruleset.get_or_init(|| {
+            self.nft()
+                .and_then(|n| n.ruleset().ok())
+                .unwrap_or_default()
+        })
+    }
+
+    /// The nf_tables tables here.
+    pub fn tables(&self) -> &[TableInfo] {
+        &self.ruleset().tables
     }
 
     /// Read sysctl files (paths relative to `/proc/sys/net/`) from inside the namespace;

@@ -34,7 +34,6 @@ pub mod batch;
 pub mod dump;
 pub mod expr;
 pub mod firewall;
-pub mod read;
 pub mod rule;
 pub mod set;
 pub mod wire;
@@ -42,7 +41,6 @@ pub mod wire;
 pub use batch::Batch;
 pub use expr::{CmpOp, CtKey, Data, Expr, MetaKey, NatKind, PayloadBase, Reg, Verdict};
 pub use firewall::{Firewall, NetworkRules, PortRule, Proto};
-pub use read::SetElement;
 pub use rule::Rule;
 pub use set::{DataType, Element, MapTo, Set};
 

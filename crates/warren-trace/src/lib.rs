@@ -22,6 +22,7 @@
 //! ```
 
 pub mod error;
+pub mod firewall;
 pub mod l2;
 pub mod nat;
 pub mod probe;

@@ -34,7 +34,7 @@ pub struct ProbeResult {
     pub answer: String,
     /// Whether the destination got it.
     pub reached: bool,
-    /// The hop where it was last seen and that did not pass it on, when it was lost.
+    /// When it was lost: the last hop it was seen coming into (0: it never left the source).
     pub lost_at: Option<usize>,
 }
 
@@ -91,15 +91,11 @@ pub fn probe(w: &World, src_ns: usize, walked: &Walked, proto: Proto) -> Result<
     let reached_last = matches!(t.verdict, crate::Verdict::Reaches { .. }) && passes[last].0;
     // A UDP datagram to a listener gets no answer: arriving is reaching.
     let reached = answered || (proto == Proto::Udp && reached_last && answer == "nothing");
+    // Last seen: the last hop it came into (the source always sent it).
     let lost_at = if reached {
         None
     } else {
-        walked
-            .ifaces
-            .iter()
-            .enumerate()
-            .find(|(i, h)| passes[*i].0 && (h.oif.is_none() || !passes[*i].1))
-            .map(|(i, _)| i)
+        passes.iter().rposition(|p| p.0)
     };
     Ok(ProbeResult {
         sent,

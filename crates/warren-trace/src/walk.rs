@@ -13,6 +13,7 @@ use warren_kernel::neigh::NeighState;
 use warren_kernel::route::{LOCAL, MAIN, Route, RouteQuery, RouteType};
 
 use crate::error::{Result, kernel};
+use crate::firewall::{self, hook};
 use crate::l2::{self, Step};
 use crate::nat;
 use crate::verdict::{Cause, Hop, Trace, Verdict};
@@ -105,6 +106,7 @@ pub fn walk(w: &World, src_ns: usize, pkt: &Packet) -> Result<Walked> {
     let mut iif: Option<u32> = None;
     let mut seen = HashSet::new();
     let mut routers: Vec<usize> = Vec::new();
+    let mut dnat = false;
     let v6 = dst.is_ipv6();
     let verdict = loop {
         if k.hops.len() >= MAX_HOPS {
@@ -125,7 +127,6 @@ pub fn walk(w: &World, src_ns: usize, pkt: &Packet) -> Result<Walked> {
         if !seen.insert((cur, iif)) {
             break stop(hi, Cause::Loop);
         }
-        k.firewall_notes(cur, hi);
         // Published ports: prerouting (or output, in the source) DNAT before routing.
         if let Some(p) = port
             && pkt.proto != Proto::Icmp
@@ -138,6 +139,7 @@ pub fn walk(w: &World, src_ns: usize, pkt: &Packet) -> Result<Walked> {
             ));
             dst = to;
             port = Some(to_port);
+            dnat = true;
         }
         let local = ns.owner_of(dst)?.is_some();
         if let (Some(i), Some(s)) = (iif, src) {
@@ -191,6 +193,16 @@ pub fn walk(w: &World, src_ns: usize, pkt: &Packet) -> Result<Walked> {
         }
         match route.kind {
             RouteType::Local => {
+                if iif.is_some()
+                    && let Some(c) = k.firewall(
+                        cur,
+                        hi,
+                        &[hook::PREROUTING, hook::INPUT],
+                        fw(src, dst, pkt, port, iif, None, size, dnat),
+                    )
+                {
+                    break stop(hi, c);
+                }
                 break k.delivered(cur, hi, src, &routers)?;
             }
             RouteType::Unicast => {}
@@ -250,6 +262,19 @@ pub fn walk(w: &World, src_ns: usize, pkt: &Packet) -> Result<Walked> {
                     },
                 );
             }
+        }
+        let hooks: &[u32] = if iif.is_some() {
+            &[hook::PREROUTING, hook::FORWARD, hook::POSTROUTING]
+        } else {
+            &[hook::OUTPUT, hook::POSTROUTING]
+        };
+        if let Some(c) = k.firewall(
+            cur,
+            hi,
+            hooks,
+            fw(src, dst, pkt, port, iif, Some(oif), Some(sz), dnat),
+        ) {
+            break stop(hi, c);
         }
         // Outbound masquerade at a router (warren's sets).
         if iif.is_some()
@@ -326,6 +351,34 @@ pub fn walk(w: &World, src_ns: usize, pkt: &Packet) -> Result<Walked> {
     })
 }
 
+/// The packet as the firewall of the hop sees it; `None` when the source is not known yet.
+#[allow(clippy::too_many_arguments)]
+fn fw(
+    src: Option<IpAddr>,
+    dst: IpAddr,
+    pkt: &Packet,
+    port: Option<u16>,
+    iif: Option<u32>,
+    oif: Option<u32>,
+    size: Option<u32>,
+    dnat: bool,
+) -> Option<(firewall::Pkt, Option<u32>, Option<u32>)> {
+    Some((
+        firewall::Pkt {
+            src: src?,
+            dst,
+            proto: pkt.proto.number(dst.is_ipv6()),
+            dport: port,
+            size: size.unwrap_or(1500),
+            iif: None,
+            oif: None,
+            dnat,
+        },
+        iif,
+        oif,
+    ))
+}
+
 fn stop(hop: usize, cause: Cause) -> Verdict {
     Verdict::Stops { hop, cause }
 }
@@ -399,21 +452,31 @@ fn describe(ns: &crate::world::Ns, r: &Route) -> String {
 }
 
 impl Walker<'_> {
-    /// Which nf_tables tables are here: warren's own are named, others noted as not
-    /// evaluated by a static trace.
-    fn firewall_notes(&mut self, ns: usize, hi: usize) {
-        let tables = self.w.list[ns].tables();
-        let foreign: Vec<String> = tables
-            .iter()
-            .filter(|t| !nat::is_warren_table(t))
-            .map(nat::describe)
-            .collect();
-        if !foreign.is_empty() {
-            self.hops[hi].notes.push(format!(
-                "nf_tables here: {} (their rules are not evaluated without --probe)",
-                foreign.join(", ")
-            ));
+    /// Judge the firewall of hop `hi` (namespace `ns`) on `hooks`; the cause if it drops the
+    /// packet, notes for rules that might.
+    fn firewall(
+        &mut self,
+        ns: usize,
+        hi: usize,
+        hooks: &[u32],
+        p: Option<(firewall::Pkt, Option<u32>, Option<u32>)>,
+    ) -> Option<Cause> {
+        let (mut p, iif, oif) = p?;
+        let n = &self.w.list[ns];
+        p.iif = iif.map(|i| (n.name(i), i));
+        p.oif = oif.map(|i| (n.name(i), i));
+        let tables = n.tables();
+        if tables.is_empty() {
+            return None;
         }
+        let j = firewall::judge(tables, hooks, &p);
+        for m in j.maybe {
+            self.hops[hi].notes.push(format!("might drop it: {m}"));
+        }
+        j.drop.map(|rule| Cause::FirewallDrop {
+            rule: Some(rule),
+            tables: tables.iter().map(nat::describe).collect(),
+        })
     }
 
     fn forwarding_off(&self, ns: usize, iif: u32, v6: bool) -> Result<Option<Cause>> {

@@ -17,7 +17,10 @@ use warren_kernel::link::bridge::Bridge;
 use warren_kernel::link::veth::Veth;
 use warren_kernel::netns::{self, Source};
 use warren_kernel::nft::batch::Batch;
-use warren_kernel::nft::{Chain, ChainType, Expr, Firewall, Hook, Nft, Rule, Table, Verdict};
+use warren_kernel::nft::{
+    Chain, ChainType, CmpOp, Expr, Firewall, Hook, MetaKey, Nft, PayloadBase, Reg, Rule, Table,
+    Verdict,
+};
 use warren_kernel::route::RouteSpec;
 use warren_kernel::{Handle, sysctl};
 use warren_testkit::sandbox_test;
@@ -165,17 +168,108 @@ fn check(case: Case) {
     assert_stops(&r, case.cause, case.at);
     if let Some(p) = &r.probe {
         assert!(!p.reached, "the probe got through: {}", show(&r));
+        // The probe was last seen where the trace stops; without masquerade it does reach
+        // the destination, whose answer cannot come back.
+        let last = if case.cause == "missing-masquerade" {
+            "ext"
+        } else {
+            case.at
+        };
+        let seen = p.lost_at.map(|i| r.trace.hops[i].ns.as_str());
+        assert_eq!(seen, Some(last), "{}", show(&r));
     }
 }
 
+/// `table inet filter { chain forward { type filter hook forward priority 0; policy accept;
+///   meta l4proto 17 accept; ip daddr 10.0.2.3 drop; meta l4proto 6 th dport 80 ip daddr
+///   10.0.2.2 counter drop } }`: only the third rule drops the traced packet.
 fn drop_forward(lab: &Lab) {
     let t = Table::new(warren_kernel::nft::Family::Inet, "filter");
     let c = Chain::base(&t, "forward", ChainType::Filter, Hook::Forward, 0);
+    let l4 = |proto: u8| {
+        vec![
+            Expr::Meta {
+                key: MetaKey::L4Proto,
+                dreg: Reg::REG1,
+            },
+            Expr::Cmp {
+                sreg: Reg::REG1,
+                op: CmpOp::Eq,
+                data: vec![proto],
+            },
+        ]
+    };
+    let daddr = |a: [u8; 4]| {
+        vec![
+            Expr::Payload {
+                base: PayloadBase::Network,
+                offset: 16,
+                len: 4,
+                dreg: Reg::REG1,
+            },
+            Expr::Cmp {
+                sreg: Reg::REG1,
+                op: CmpOp::Eq,
+                data: a.to_vec(),
+            },
+        ]
+    };
+    let dport = vec![
+        Expr::Payload {
+            base: PayloadBase::Transport,
+            offset: 2,
+            len: 2,
+            dreg: Reg::REG1,
+        },
+        Expr::Cmp {
+            sreg: Reg::REG1,
+            op: CmpOp::Eq,
+            data: 80u16.to_be_bytes().to_vec(),
+        },
+    ];
     let mut b = Batch::new();
-    b.add_table(&t)
-        .add_chain(&c)
-        .add_rule(&Rule::new(&c, vec![Expr::verdict(Verdict::Drop)]));
+    b.add_table(&t).add_chain(&c);
+    b.add_rule(&Rule::new(
+        &c,
+        [l4(17), vec![Expr::verdict(Verdict::Accept)]].concat(),
+    ));
+    b.add_rule(&Rule::new(
+        &c,
+        [daddr([10, 0, 2, 3]), vec![Expr::verdict(Verdict::Drop)]].concat(),
+    ));
+    b.add_rule(&Rule::new(
+        &c,
+        [
+            l4(6),
+            dport,
+            daddr([10, 0, 2, 2]),
+            vec![Expr::Counter, Expr::verdict(Verdict::Drop)],
+        ]
+        .concat(),
+    ));
     Nft::new(lab.r.ns()).unwrap().apply(&b).unwrap();
+}
+
+sandbox_test! {
+    fn the_dropping_rule_is_named_and_others_let_it_pass() {
+        let lab = wire();
+        drop_forward(&lab);
+        let r = trace("a", "b:80", false);
+        assert_stops(&r, "firewall-drop", "r");
+        let Some(warren_trace::Cause::FirewallDrop { rule: Some(rule), .. }) = r.trace.cause() else {
+            panic!("{}", show(&r));
+        };
+        assert!(rule.starts_with("table inet filter chain forward handle "), "{rule}");
+        assert!(rule.ends_with("meta l4proto 6 th dport 80 ip daddr 10.0.2.2 counter drop"), "{rule}");
+        // UDP is accepted by the first rule; another port passes the third.
+        assert_reaches(&trace("a", "b:53/udp", true), "b");
+        let r = trace("a", "b:81", true);
+        assert_reaches(&r, "b");
+        assert!(r.probe.unwrap().reached);
+        // c is dropped by the second rule.
+        let r = trace("a", "10.0.2.3", false);
+        assert_stops(&r, "firewall-drop", "r");
+    }
 }
 
 macro_rules! cases {

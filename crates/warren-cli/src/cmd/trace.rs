@@ -104,7 +104,7 @@ pub fn render(r: &Report) -> String {
             "reached".to_owned()
         } else {
             match p.lost_at.and_then(|i| t.hops.get(i).map(|h| (i, h))) {
-                Some((i, h)) => format!("lost at hop {} ({})", i + 1, h.ns),
+                Some((i, h)) => format!("lost: last seen at hop {} ({})", i + 1, h.ns),
                 None => "not reached".to_owned(),
             }
         };

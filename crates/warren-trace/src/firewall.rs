@@ -360,10 +360,8 @@ fn eval(t: &TableInfo, r: &RuleInfo, p: &Pkt) -> RuleOut {
                 match (hit, dreg) {
                     (None, _) if !invert => return RuleOut::NoMatch,
                     (Some(_), _) if invert => return RuleOut::NoMatch,
-                    (Some(Some(DData::Value(v))), Some(d)) => {
-                        if !put(&mut regs, Some(*d), v) {
-                            return RuleOut::Unknown("register".into());
-                        }
+                    (Some(Some(DData::Value(v))), Some(d)) if !put(&mut regs, Some(*d), v) => {
+                        return RuleOut::Unknown("register".into());
                     }
                     (Some(Some(DData::Verdict { code, chain })), _) => {
                         return RuleOut::Verdict(*code, chain.clone());

@@ -262,7 +262,6 @@ impl FromStr for IpNet {
     }
 }
 
-
 /// Written and read as its text (`10.0.0.1/24`), as in warren's JSON and lab files.
 impl serde::Serialize for IpNet {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

@@ -190,7 +190,11 @@ pub fn walk(w: &World, src_ns: usize, pkt: &Packet) -> Result<Walked> {
         k.hops[hi].route = Some(describe(ns, &route));
         if route.table != MAIN && route.table != LOCAL {
             k.hops[hi].table = Some(route.table);
+            if let Some(rule) = k.rule_for(cur, route.table, src, dst, iif) {
+                k.hops[hi].notes.push(format!("policy rule: {rule}"));
+            }
         }
+        k.conntrack_note(cur, hi, src, dst, pkt.proto.number(v6));
         match route.kind {
             RouteType::Local => {
                 if iif.is_some()
@@ -425,6 +429,8 @@ pub fn lookup_cause(e: &warren_kernel::Error, to: IpAddr) -> Option<Cause> {
 fn describe(ns: &crate::world::Ns, r: &Route) -> String {
     let mut s = if r.dst.is_default() {
         "default".to_owned()
+    } else if r.dst.prefix == r.dst.family().max_prefix() {
+        r.dst.addr.to_string()
     } else {
         r.dst.to_string()
     };
@@ -452,6 +458,56 @@ fn describe(ns: &crate::world::Ns, r: &Route) -> String {
 }
 
 impl Walker<'_> {
+    /// The first policy rule (by priority) that sends a lookup to `table` and whose
+    /// selectors fit the packet (source, destination, input interface).
+    fn rule_for(
+        &self,
+        ns: usize,
+        table: u32,
+        src: Option<IpAddr>,
+        dst: IpAddr,
+        iif: Option<u32>,
+    ) -> Option<String> {
+        let n = &self.w.list[ns];
+        let mut rules = n.h.rules().ok()?;
+        rules.sort_by_key(|r| r.priority);
+        let iif = iif.map(|i| n.name(i)).unwrap_or_else(|| "lo".into());
+        rules
+            .into_iter()
+            .filter(|r| r.table == table && r.family == warren_kernel::addr::Family::of(&dst))
+            .find(|r| {
+                !r.invert
+                    && r.from.is_none_or(|f| src.is_some_and(|s| f.contains(s)))
+                    && r.to.is_none_or(|t| t.contains(dst))
+                    && r.iif.as_ref().is_none_or(|i| *i == iif)
+            })
+            .map(|r| r.to_string())
+    }
+
+    /// Conntrack entries of this flow here, if any (they keep NAT bindings alive).
+    fn conntrack_note(
+        &mut self,
+        ns: usize,
+        hi: usize,
+        src: Option<IpAddr>,
+        dst: IpAddr,
+        proto: u8,
+    ) {
+        let Some(src) = src else { return };
+        let Ok(entries) = warren_kernel::conntrack::list(self.w.list[ns].h.ns()) else {
+            return;
+        };
+        let n = entries
+            .iter()
+            .filter(|t| t.src == src && t.dst == dst && t.proto == proto)
+            .count();
+        if n > 0 {
+            self.hops[hi]
+                .notes
+                .push(format!("conntrack: {n} entries of this flow"));
+        }
+    }
+
     /// Judge the firewall of hop `hi` (namespace `ns`) on `hooks`; the cause if it drops the
     /// packet, notes for rules that might.
     fn firewall(

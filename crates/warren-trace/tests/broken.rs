@@ -390,3 +390,33 @@ sandbox_test! {
         assert!(e.to_string().contains("SRC 'nosuch' not found"), "{e}");
     }
 }
+
+sandbox_test! {
+    fn a_policy_rule_and_its_table_are_reported() {
+        let lab = wire();
+        lab.a
+            .route_add(&RouteSpec::default_v4().via(ip("10.0.1.1")).table(100))
+            .unwrap();
+        lab.a.route_del(&RouteSpec::default_v4()).unwrap();
+        // No rule API in warren yet: ip adds it (the trace reads it back over netlink).
+        warren_testkit::run(
+            "ip",
+            &["-n", "a", "rule", "add", "from", "10.0.1.2", "to", "10.0.2.0/24", "lookup", "100", "pref", "100"],
+        );
+        // A socket bound to 10.0.1.2 matches the rule ...
+        let r = trace("10.0.1.2", "b:80", true);
+        assert_reaches(&r, "b");
+        assert!(r.probe.as_ref().unwrap().reached);
+        assert_eq!(r.trace.hops[0].table, Some(100), "{}", show(&r));
+        assert!(
+            r.trace.hops[0].notes.iter().any(|n| n.starts_with("policy rule: 100:") && n.contains("lookup 100")),
+            "{}",
+            show(&r)
+        );
+        // ... an unbound one looks up with no source, which `from` rules never match, as the
+        // kernel does for a connect() without bind().
+        assert_stops(&trace("a", "b:80", false), "no-route", "a");
+        // Elsewhere the main table has no default any more.
+        assert_stops(&trace("10.0.1.2", "ext", false), "no-route", "a");
+    }
+}

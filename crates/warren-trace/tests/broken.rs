@@ -420,3 +420,30 @@ sandbox_test! {
         assert_stops(&trace("10.0.1.2", "ext", false), "no-route", "a");
     }
 }
+
+sandbox_test! {
+    fn a_published_port_is_followed_through_warrens_dnat_map() {
+        let lab = wire();
+        let fw = Firewall::new("warren");
+        let port = warren_kernel::nft::PortRule {
+            host_ip: None,
+            proto: warren_kernel::nft::Proto::Tcp,
+            host_port: 8080,
+            addr: ip("10.0.2.2"),
+            port: 80,
+        };
+        Nft::new(lab.r.ns()).unwrap().apply(&fw.publish(&[port]).unwrap()).unwrap();
+        let r = trace("a", "10.0.1.1:8080", true);
+        assert_reaches(&r, "b");
+        assert_eq!(
+            r.trace.hops[1].nat,
+            vec!["dnat 10.0.1.1:8080 -> 10.0.2.2:80 (published port, table inet warren)".to_owned()],
+            "{}",
+            show(&r)
+        );
+        assert_eq!(r.port, Some(80));
+        assert!(r.probe.unwrap().reached);
+        // Another port of the router is the router itself.
+        assert_reaches(&trace("a", "10.0.1.1:8081", false), "r");
+    }
+}

@@ -98,6 +98,44 @@ pub fn judge(tables: &[TableInfo], hooks: &[u32], p: &Pkt) -> Judgement {
     j
 }
 
+/// The first rule of a `nat` chain on postrouting (any table, priority order) that
+/// masquerades or source-NATs the packet, as `table ... chain ... handle N: RULE`.
+pub fn source_nat(tables: &[TableInfo], p: &Pkt) -> Option<String> {
+    let fam_ok = |f: u8| f == 1 || f == if p.src.is_ipv6() { 10 } else { 2 };
+    let mut chains: Vec<(&TableInfo, &ChainInfo, i32)> =
+        tables
+            .iter()
+            .filter(|t| fam_ok(t.family))
+            .flat_map(|t| {
+                t.chains.iter().filter_map(move |c| {
+                    let hk = c.hook.as_ref()?;
+                    (hk.hooknum == hook::POSTROUTING && c.kind.as_deref() == Some("nat"))
+                        .then_some((t, c, hk.priority))
+                })
+            })
+            .collect();
+    chains.sort_by_key(|(_, _, prio)| *prio);
+    for (t, c, _) in chains {
+        for r in &c.rules {
+            match eval(t, r, p) {
+                RuleOut::SourceNat => {
+                    return Some(format!(
+                        "{} chain {} handle {}: {}",
+                        describe(t),
+                        c.name,
+                        r.handle,
+                        text(r)
+                    ));
+                }
+                // A verdict ends this chain (jumps into nat sub-chains are not followed).
+                RuleOut::Verdict(..) => break,
+                _ => {}
+            }
+        }
+    }
+    None
+}
+
 enum Flow {
     Continue,
     Return,
@@ -110,6 +148,8 @@ enum RuleOut {
     NoMatch,
     Unknown(String),
     Verdict(i32, Option<String>),
+    /// A source NAT statement (masquerade or snat) was reached: the packet is accepted.
+    SourceNat,
     /// Matched, no verdict (a counter or log rule).
     Fallthrough,
 }
@@ -130,6 +170,7 @@ fn run(t: &TableInfo, c: &ChainInfo, p: &Pkt, depth: usize, j: &mut Judgement) -
         };
         match eval(t, r, p) {
             RuleOut::NoMatch | RuleOut::Fallthrough => {}
+            RuleOut::SourceNat => return Flow::Accept,
             RuleOut::Unknown(why) => {
                 if ends_in_drop(r) {
                     j.maybe.push(format!("{} (not judged: {why})", where_()));
@@ -403,9 +444,8 @@ fn eval(t: &TableInfo, r: &RuleInfo, p: &Pkt) -> RuleOut {
                 }
             }
             DExpr::Reject { .. } => return RuleOut::Verdict(0, None),
-            DExpr::Nat { .. } | DExpr::Masq { .. } | DExpr::Redir { .. } => {
-                return RuleOut::Verdict(1, None);
-            }
+            DExpr::Masq { .. } | DExpr::Nat { kind: 0, .. } => return RuleOut::SourceNat,
+            DExpr::Nat { .. } | DExpr::Redir { .. } => return RuleOut::Verdict(1, None),
             DExpr::Counter { .. } | DExpr::Log { .. } | DExpr::Limit { .. } | DExpr::Notrack => {}
             DExpr::Fib { .. } => return RuleOut::Unknown("fib".into()),
             DExpr::Match { name, .. } | DExpr::Target { name, .. } => {

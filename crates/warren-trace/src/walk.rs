@@ -280,17 +280,23 @@ pub fn walk(w: &World, src_ns: usize, pkt: &Packet) -> Result<Walked> {
         ) {
             break stop(hi, c);
         }
-        // Outbound masquerade at a router (warren's sets).
+        // Source NAT at a router: warren's masquerade sets, else any table's nat rules.
         if iif.is_some()
             && let Some(s) = src
-            && let Some(table) =
-                nat::masquerades(ns, s, dst, out.as_ref().map(|l| l.name.as_str()))?
         {
+            let by = match nat::masquerades(ns, s, dst, out.as_ref().map(|l| l.name.as_str()))? {
+                Some(table) => Some(format!("table inet {table}")),
+                None => fw(src, dst, pkt, port, iif, Some(oif), Some(sz), dnat).and_then(
+                    |(mut p, _, _)| {
+                        p.iif = iif.map(|i| (ns.name(i), i));
+                        p.oif = Some((ns.name(oif), oif));
+                        firewall::source_nat(ns.tables(), &p)
+                    },
+                ),
+            };
             let new = route.prefsrc.or_else(|| first_addr(ns, oif, v6));
-            if let Some(n) = new {
-                k.hops[hi]
-                    .nat
-                    .push(format!("masquerade {s} -> {n} (table inet {table})"));
+            if let (Some(by), Some(n)) = (by, new) {
+                k.hops[hi].nat.push(format!("masquerade {s} -> {n} ({by})"));
                 src = Some(n);
             }
         }

@@ -447,3 +447,40 @@ sandbox_test! {
         assert_reaches(&trace("a", "10.0.1.1:8081", false), "r");
     }
 }
+
+sandbox_test! {
+    fn a_masquerade_rule_of_another_table_is_seen() {
+        let lab = wire();
+        let nft = Nft::new(lab.r.ns()).unwrap();
+        let fw = Firewall::new("warren");
+        nft.apply(&fw.masquerade(&[net("10.0.1.0/24")], false).unwrap()).unwrap();
+        assert_stops(&trace("a", "ext", false), "missing-masquerade", "r");
+        // table ip nat { chain postrouting { type nat hook postrouting priority 100;
+        //   oifname "re" masquerade } }
+        let t = Table::new(warren_kernel::nft::Family::Ip, "nat");
+        let c = Chain::base(&t, "postrouting", ChainType::Nat, Hook::Postrouting, 100);
+        let mut oif = b"re".to_vec();
+        oif.resize(16, 0);
+        let mut b = Batch::new();
+        b.add_table(&t).add_chain(&c).add_rule(&Rule::new(
+            &c,
+            vec![
+                Expr::Meta { key: MetaKey::OifName, dreg: Reg::REG1 },
+                Expr::Cmp { sreg: Reg::REG1, op: CmpOp::Eq, data: oif },
+                Expr::Masquerade,
+            ],
+        ));
+        nft.apply(&b).unwrap();
+        let r = trace("a", "ext", true);
+        assert_reaches(&r, "ext");
+        assert!(r.probe.as_ref().unwrap().reached, "{}", show(&r));
+        let nat = &r.trace.hops[1].nat;
+        assert_eq!(nat.len(), 1, "{}", show(&r));
+        assert!(
+            nat[0].starts_with("masquerade 10.0.1.2 -> 192.168.9.1 (table ip nat chain postrouting handle ")
+                && nat[0].ends_with(": oifname \"re\" masquerade)"),
+            "{}",
+            show(&r)
+        );
+    }
+}

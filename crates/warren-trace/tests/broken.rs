@@ -484,3 +484,50 @@ sandbox_test! {
         );
     }
 }
+
+sandbox_test! {
+    fn ipv6_through_a_router_and_forwarding_off() {
+        let open6 = |name: &str| {
+            let h = Handle::new(netns::add_named(name, Source::New).unwrap()).unwrap();
+            h.link_set_up("lo").unwrap();
+            sysctl::set(h.ns(), "net.ipv6.conf.default.accept_dad", "0").unwrap();
+            h
+        };
+        let (a, r, b) = (open6("a6"), open6("r6"), open6("b6"));
+        r.link_add(&Veth::new("ra", "eth0").peer_netns(a.ns()).up().peer_up())
+            .unwrap();
+        r.link_add(&Veth::new("rb", "eth0").peer_netns(b.ns()).up().peer_up())
+            .unwrap();
+        for (h, dev, addr) in [
+            (&r, "ra", "fd01::1/64"),
+            (&r, "rb", "fd02::1/64"),
+            (&a, "eth0", "fd01::2/64"),
+            (&b, "eth0", "fd02::2/64"),
+        ] {
+            let i = h.link_index(dev).unwrap();
+            h.addr_add_spec(&warren_kernel::addr::AddrSpec::new(i, net(addr)).nodad())
+                .unwrap();
+        }
+        for (h, gw) in [(&a, "fd01::1"), (&b, "fd02::1")] {
+            h.route_add(&RouteSpec::default_v6().via(ip(gw))).unwrap();
+        }
+        sysctl::forwarding(r.ns(), true).unwrap();
+        for dst in ["b6", "[fd02::2]:80", "[fd02::2]:53/udp"] {
+            let rep = trace("a6", dst, true);
+            assert_reaches(&rep, "b6");
+            assert_eq!(rep.trace.src, Some(ip("fd01::2")));
+            assert!(rep.probe.as_ref().unwrap().reached, "{}", show(&rep));
+        }
+        sysctl::forwarding(r.ns(), false).unwrap();
+        let rep = trace("a6", "[fd02::2]:80", true);
+        assert_stops(&rep, "forwarding-off", "r6");
+        assert!(
+            rep.trace.cause().unwrap().to_string().contains("net.ipv6.conf.all.forwarding=0"),
+            "{}",
+            show(&rep)
+        );
+        let p = rep.probe.unwrap();
+        assert!(!p.reached);
+        assert_eq!(p.lost_at, Some(1));
+    }
+}

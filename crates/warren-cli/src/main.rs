@@ -70,6 +70,8 @@ enum Command {
     Inspect(cmd::inspect::Args),
     /// Remove what crashed runs left behind (namespaces, veths, rules, addresses, records).
     Gc(cmd::gc::Args),
+    /// Walk a packet's path from SRC to DST hop by hop and say where and why it stops.
+    Trace(cmd::trace::Args),
     /// Re-create warren's bridges, nftables table and DNS config from its state.
     Reconcile,
     /// (internal) Supervise a detached container.
@@ -130,6 +132,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Pod(a) => cmd::pod::run(a, &cli.global),
         Command::Gc(a) => cmd::gc::run(a, &cli.global),
         Command::Inspect(a) => cmd::inspect::run(a, &cli.global),
+        Command::Trace(a) => cmd::trace::run(a, &cli.global),
         Command::Reconcile => cmd::gc::reconcile(),
         Command::Supervise { id } => cmd::run::supervise(&id),
     }

@@ -13,6 +13,7 @@ pub mod pod;
 pub mod route;
 pub mod run;
 pub mod sysctl;
+pub mod trace;
 
 use std::fmt;
 

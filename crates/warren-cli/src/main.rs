@@ -67,6 +67,8 @@ enum Command {
     Pod(cmd::pod::Args),
     /// Remove what crashed runs left behind (namespaces, veths, rules, addresses, records).
     Gc(cmd::gc::Args),
+    /// Every veth and macvlan on the host: peer, namespaces, owners, bridges.
+    Veths(cmd::veths::Args),
     /// Re-create warren's bridges, nftables table and DNS config from its state.
     Reconcile,
     /// (internal) Supervise a detached container.
@@ -126,6 +128,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Logs(a) => cmd::container::logs(a),
         Command::Pod(a) => cmd::pod::run(a, &cli.global),
         Command::Gc(a) => cmd::gc::run(a, &cli.global),
+        Command::Veths(a) => cmd::veths::run(a, &cli.global),
         Command::Reconcile => cmd::gc::reconcile(),
         Command::Supervise { id } => cmd::run::supervise(&id),
     }

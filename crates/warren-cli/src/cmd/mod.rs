@@ -12,6 +12,7 @@ pub mod pod;
 pub mod route;
 pub mod run;
 pub mod sysctl;
+pub mod veths;
 
 use std::fmt;
 

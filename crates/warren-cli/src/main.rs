@@ -69,6 +69,8 @@ enum Command {
     Gc(cmd::gc::Args),
     /// Every veth and macvlan on the host: peer, namespaces, owners, bridges.
     Veths(cmd::veths::Args),
+    /// Link, address, route, neighbour and namespace events from every namespace.
+    Monitor(cmd::monitor::Args),
     /// Re-create warren's bridges, nftables table and DNS config from its state.
     Reconcile,
     /// (internal) Supervise a detached container.
@@ -129,6 +131,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Pod(a) => cmd::pod::run(a, &cli.global),
         Command::Gc(a) => cmd::gc::run(a, &cli.global),
         Command::Veths(a) => cmd::veths::run(a, &cli.global),
+        Command::Monitor(a) => cmd::monitor::run(a, &cli.global),
         Command::Reconcile => cmd::gc::reconcile(),
         Command::Supervise { id } => cmd::run::supervise(&id),
     }

@@ -19,12 +19,14 @@ pub enum Error {
         #[source]
         source: warren_kernel::Error,
     },
-    /// Watching for namespaces failed.
-    #[error("cannot watch for new namespaces")]
+    /// Watching `/run/netns` for namespaces failed.
+    #[error("cannot watch /run/netns for namespaces: {op} failed")]
     Watch {
-        /// The cause.
+        /// `mkdir`, `inotify_init` or `inotify_add_watch`.
+        op: &'static str,
+        /// The errno.
         #[source]
-        source: warren_netns::Error,
+        source: nix::errno::Errno,
     },
     /// Waiting for events failed.
     #[error("cannot wait for events (poll)")]

@@ -19,8 +19,10 @@
 #![deny(missing_docs)]
 
 pub mod error;
+pub mod event;
 pub mod host;
 pub mod model;
+pub mod monitor;
 pub mod owner;
 pub mod resolve;
 pub mod veths;

@@ -5,6 +5,7 @@ pub mod addr;
 pub mod container;
 pub mod gc;
 pub mod link;
+pub mod monitor;
 pub mod neigh;
 pub mod network;
 pub mod ns;

@@ -72,6 +72,10 @@ enum Command {
     Gc(cmd::gc::Args),
     /// Walk a packet's path from SRC to DST hop by hop and say where and why it stops.
     Trace(cmd::trace::Args),
+    /// Every veth and macvlan on the host: peer, namespaces, owners, bridges.
+    Veths(cmd::veths::Args),
+    /// Link, address, route, neighbour and namespace events from every namespace.
+    Monitor(cmd::monitor::Args),
     /// Re-create warren's bridges, nftables table and DNS config from its state.
     Reconcile,
     /// (internal) Supervise a detached container.
@@ -133,6 +137,8 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Gc(a) => cmd::gc::run(a, &cli.global),
         Command::Inspect(a) => cmd::inspect::run(a, &cli.global),
         Command::Trace(a) => cmd::trace::run(a, &cli.global),
+        Command::Veths(a) => cmd::veths::run(a, &cli.global),
+        Command::Monitor(a) => cmd::monitor::run(a, &cli.global),
         Command::Reconcile => cmd::gc::reconcile(),
         Command::Supervise { id } => cmd::run::supervise(&id),
     }

@@ -18,6 +18,7 @@
 pub mod addr;
 pub mod conntrack;
 pub mod error;
+pub mod events;
 pub mod handle;
 pub mod link;
 pub mod neigh;

@@ -6,6 +6,7 @@ pub mod container;
 pub mod gc;
 pub mod inspect;
 pub mod link;
+pub mod monitor;
 pub mod neigh;
 pub mod network;
 pub mod ns;
@@ -14,6 +15,7 @@ pub mod route;
 pub mod run;
 pub mod sysctl;
 pub mod trace;
+pub mod veths;
 
 use std::fmt;
 

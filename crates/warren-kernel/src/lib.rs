@@ -30,6 +30,7 @@ pub mod route;
 pub mod sandbox;
 pub mod sockns;
 pub mod sysctl;
+pub mod userns;
 pub mod tc;
 
 pub use error::{Error, NetlinkError, Result};

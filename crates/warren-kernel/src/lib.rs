@@ -30,8 +30,8 @@ pub mod route;
 pub mod sandbox;
 pub mod sockns;
 pub mod sysctl;
-pub mod userns;
 pub mod tc;
+pub mod userns;
 
 pub use error::{Error, NetlinkError, Result};
 pub use handle::Handle;

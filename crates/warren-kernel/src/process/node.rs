@@ -102,7 +102,11 @@ impl NodeSpawn<'_> {
         let label = self.netns.label().to_owned();
         let hostname = match self.hostname {
             Some(h) if h.len() > HOSTNAME_MAX || h.contains('\0') => {
-                return Err(Error::invalid("hostname", h, "longer than 64 bytes or has NUL"));
+                return Err(Error::invalid(
+                    "hostname",
+                    h,
+                    "longer than 64 bytes or has NUL",
+                ));
             }
             Some(h) => Some(h.as_bytes().to_vec()),
             None => None,
@@ -117,7 +121,11 @@ impl NodeSpawn<'_> {
                     ));
                 }
                 if !dir.is_dir() {
-                    return Err(Error::os("open node /etc directory", dir, nix::errno::Errno::ENOENT));
+                    return Err(Error::os(
+                        "open node /etc directory",
+                        dir,
+                        nix::errno::Errno::ENOENT,
+                    ));
                 }
                 let opts = format!("lowerdir={}:/etc", dir.display());
                 Some(CString::new(opts).map_err(|_| {
@@ -168,7 +176,10 @@ impl NodeSpawn<'_> {
             let mut buf = [0u8; 4];
             let reported = nix::unistd::read(&report_read, &mut buf).is_ok_and(|n| n == 4);
             let code = u32::from_ne_bytes(buf);
-            match Step::ALL.into_iter().find(|s| reported && *s as u32 == code) {
+            match Step::ALL
+                .into_iter()
+                .find(|s| reported && *s as u32 == code)
+            {
                 Some(step) => Error::Sys {
                     op: step.describe(),
                     ns: label.clone(),
@@ -216,7 +227,13 @@ impl ChildSteps {
         let rc = mount_fs(c"sysfs", &self.sys, c"sysfs", self.sys_flags, None);
         self.check(Step::MountSys, rc)?;
         if let Some(options) = &self.etc_options {
-            let rc = mount_fs(c"overlay", &self.etc, c"overlay", libc::MS_RDONLY, Some(options));
+            let rc = mount_fs(
+                c"overlay",
+                &self.etc,
+                c"overlay",
+                libc::MS_RDONLY,
+                Some(options),
+            );
             self.check(Step::MountEtc, rc)?;
         }
         if self.own_group {

@@ -50,7 +50,11 @@ pub fn descendants(pid: i32) -> Vec<(i32, u64)> {
     };
     let mut procs: Vec<(i32, i32, u64)> = Vec::new();
     for entry in dir.flatten() {
-        let Some(p) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+        let Some(p) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
             continue;
         };
         let Ok(text) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {

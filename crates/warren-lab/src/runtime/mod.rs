@@ -109,7 +109,7 @@ pub enum RuntimeError {
         output: String,
     },
     /// A daemon exited while its readiness was awaited.
-    #[error("lab {lab}: node {node}: daemon {daemon} exited with status {status} before it was ready (log: {})", log.display())]
+    #[error("lab {lab}: node {node}: daemon {daemon} exited with status {status} before it was ready (log {}){}", log.display(), tail_suffix(.output))]
     DaemonExited {
         /// The lab.
         lab: String,
@@ -121,6 +121,8 @@ pub enum RuntimeError {
         status: i32,
         /// Its log file.
         log: PathBuf,
+        /// The last lines of its log.
+        output: String,
     },
     /// The supervisor reported a failure of the start it ran, or died before reporting.
     #[error("lab {lab}: {reason}")]

@@ -453,6 +453,7 @@ fn start_daemon(ctx: &NodeCtx, daemon: &Daemon, dirs: &Dirs, me: i32) -> Result<
                 node: node.clone(),
                 daemon: daemon.name.clone(),
                 status,
+                output: tail(&std::fs::read(&log_path).unwrap_or_default(), 5),
                 log: log_path,
             });
         }

@@ -5,5 +5,6 @@
 //! supervised daemons, `lab exec`), [`faults`] breaks and repairs links and partitions the
 //! lab, and [`rootless`] lets a non-root user do all of it inside a user namespace.
 
+pub mod faults;
 pub mod model;
 pub mod runtime;

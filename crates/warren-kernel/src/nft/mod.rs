@@ -31,6 +31,7 @@
 use std::sync::Mutex;
 
 pub mod batch;
+pub mod blocklist;
 pub mod expr;
 pub mod firewall;
 pub mod rule;
@@ -38,6 +39,7 @@ pub mod set;
 pub mod wire;
 
 pub use batch::Batch;
+pub use blocklist::Blocklist;
 pub use expr::{CmpOp, CtKey, Data, Expr, MetaKey, NatKind, PayloadBase, Reg, Verdict};
 pub use firewall::{Firewall, NetworkRules, PortRule, Proto};
 pub use rule::Rule;

@@ -48,3 +48,40 @@ pub fn is_other_userns(pid: i32) -> bool {
     let theirs = std::fs::read_link(format!("/proc/{pid}/ns/user")).ok();
     theirs.is_some() && ours != theirs
 }
+
+/// This process's effective user id.
+pub fn euid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
+/// An advisory lock (`flock`) on a file, held until dropped.
+#[derive(Debug)]
+pub struct HeldLock {
+    _lock: nix::fcntl::Flock<File>,
+}
+
+fn lock_file(path: &std::path::Path) -> Result<File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::os("open lock file", path, crate::netns::io_errno(&e)))
+}
+
+/// Take a lock on `path` (created if missing): shared or exclusive; waits when `wait`, else
+/// returns `None` if someone else holds a conflicting lock.
+pub fn lock(path: &std::path::Path, exclusive: bool, wait: bool) -> Result<Option<HeldLock>> {
+    use nix::fcntl::{Flock, FlockArg};
+    let arg = match (exclusive, wait) {
+        (true, true) => FlockArg::LockExclusive,
+        (true, false) => FlockArg::LockExclusiveNonblock,
+        (false, true) => FlockArg::LockShared,
+        (false, false) => FlockArg::LockSharedNonblock,
+    };
+    match Flock::lock(lock_file(path)?, arg) {
+        Ok(lock) => Ok(Some(HeldLock { _lock: lock })),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) if !wait => Ok(None),
+        Err((_, e)) => Err(Error::os("flock", path, e)),
+    }
+}

@@ -7,4 +7,5 @@
 
 pub mod faults;
 pub mod model;
+pub mod rootless;
 pub mod runtime;

@@ -4,6 +4,7 @@
 pub mod addr;
 pub mod container;
 pub mod gc;
+pub mod lab_run;
 pub mod link;
 pub mod neigh;
 pub mod network;

@@ -83,7 +83,7 @@ pub enum FaultError {
         place: String,
         /// The cause.
         #[source]
-        source: warren_kernel::Error,
+        source: Box<warren_kernel::Error>,
     },
 }
 
@@ -172,7 +172,7 @@ fn handle(lab: &Lab, end: &KernelEnd) -> Result<Handle, FaultError> {
     let kernel = |source| FaultError::Kernel {
         lab: lab.name.clone(),
         place: end.place.clone(),
-        source,
+        source: Box::new(source),
     };
     let ns = match &end.netns {
         Some(name) => NetNs::open_named(name).map_err(kernel)?,
@@ -217,7 +217,7 @@ pub fn link_set(
             let kernel = |source| FaultError::Kernel {
                 lab: lab.name.clone(),
                 place: end.place.clone(),
-                source,
+                source: Box::new(source),
             };
             match action {
                 LinkAction::Down => h.link_set_down(&end.ifname).map_err(kernel),
@@ -302,7 +302,7 @@ fn block(lab: &Lab, n: &Node, list: &Blocklist, peers: &[IpAddr]) -> Result<(), 
     let kernel = |source| FaultError::Kernel {
         lab: lab.name.clone(),
         place: format!("node {}", n.name),
-        source,
+        source: Box::new(source),
     };
     let ns = NetNs::open_named(&n.netns).map_err(kernel)?;
     let nft = Nft::new(&ns).map_err(kernel)?;
@@ -323,7 +323,7 @@ pub fn heal(lab: &Lab) -> Result<(), Vec<FaultError>> {
         let kernel = |source| FaultError::Kernel {
             lab: lab.name.clone(),
             place: format!("node {}", n.name),
-            source,
+            source: Box::new(source),
         };
         let r = NetNs::open_named(&n.netns)
             .and_then(|ns| Nft::new(&ns))

@@ -63,7 +63,7 @@ pub enum RootlessError {
         pid: i32,
         /// The cause.
         #[source]
-        source: warren_kernel::Error,
+        source: Box<warren_kernel::Error>,
     },
 }
 
@@ -128,16 +128,27 @@ pub fn enter_with(keeper: &[std::ffi::OsString]) -> Result<Option<KeeperInfo>, R
     std::fs::create_dir_all(&dir).map_err(|e| io("create directory", &dir, e))?;
     let pid_file = dir.join("keeper.pid");
     // One command at a time decides whether to start a keeper.
-    let start_lock = userns::lock(&dir.join("keeper.start.lock"), true, true)
-        .map_err(|source| RootlessError::Join { pid: 0, source })?;
+    let start_lock =
+        userns::lock(&dir.join("keeper.start.lock"), true, true).map_err(|source| {
+            RootlessError::Join {
+                pid: 0,
+                source: Box::new(source),
+            }
+        })?;
     let (pid, started) = match live_keeper(&pid_file) {
         Some(pid) => (pid, false),
         None => (spawn_keeper(keeper, &dir, &pid_file)?, true),
     };
-    userns::join(pid).map_err(|source| RootlessError::Join { pid, source })?;
+    userns::join(pid).map_err(|source| RootlessError::Join {
+        pid,
+        source: Box::new(source),
+    })?;
     drop(start_lock);
-    let users = userns::lock(Path::new(USERS_LOCK), false, true)
-        .map_err(|source| RootlessError::Join { pid, source })?;
+    let users =
+        userns::lock(Path::new(USERS_LOCK), false, true).map_err(|source| RootlessError::Join {
+            pid,
+            source: Box::new(source),
+        })?;
     Ok(Some(KeeperInfo {
         pid,
         started,

@@ -110,7 +110,7 @@ pub fn parse_rate(s: &str) -> Result<u64, ParseError> {
         .parse()
         .map_err(|_| bad("expected a number such as 100mbit"))?;
     let bps = value * scale as f64;
-    if !bps.is_finite() || bps < 8.0 || bps > 1e15 {
+    if !(8.0..=1e15).contains(&bps) {
         return Err(bad("must be between 8bit and 1000tbit"));
     }
     Ok(bps.round() as u64)

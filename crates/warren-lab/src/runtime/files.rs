@@ -105,7 +105,7 @@ pub fn apply_sysctls(lab: &Lab, node: &Node) -> Result<(), RuntimeError> {
     let kernel = |source| RuntimeError::Kernel {
         lab: lab.name.clone(),
         node: node.name.clone(),
-        source,
+        source: Box::new(source),
     };
     let ns = warren_kernel::NetNs::open_named(&node.netns).map_err(kernel)?;
     let pairs: Vec<(&str, &str)> = node

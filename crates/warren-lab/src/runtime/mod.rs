@@ -78,7 +78,7 @@ pub enum RuntimeError {
         node: String,
         /// The cause.
         #[source]
-        source: warren_kernel::Error,
+        source: Box<warren_kernel::Error>,
     },
     /// A node's `exec` command exited with a non-zero status.
     #[error("lab {lab}: node {node}: command {command} exited with status {status}{}", tail_suffix(.output))]

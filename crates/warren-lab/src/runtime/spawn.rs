@@ -22,7 +22,7 @@ impl<'a> NodeCtx<'a> {
         let netns = NetNs::open_named(&node.netns).map_err(|source| RuntimeError::Kernel {
             lab: lab.name.clone(),
             node: node.name.clone(),
-            source,
+            source: Box::new(source),
         })?;
         let etc = dirs.node_etc(&lab.name, &node.name);
         Ok(NodeCtx {
@@ -61,7 +61,7 @@ impl<'a> NodeCtx<'a> {
         RuntimeError::Kernel {
             lab: self.lab.name.clone(),
             node: self.node.name.clone(),
-            source,
+            source: Box::new(source),
         }
     }
 

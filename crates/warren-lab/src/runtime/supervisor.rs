@@ -320,7 +320,7 @@ pub fn supervise_main() -> i32 {
         .map_err(|source| RuntimeError::Kernel {
             lab: lab.name.clone(),
             node: "-".into(),
-            source,
+            source: Box::new(source),
         })
         .and_then(|()| run_start(&lab, &request.nodes, &dirs, me));
     let report = Report {

@@ -56,9 +56,13 @@ sandbox_test! {
             file("/etc/warren-lab-test/deep/x.conf", "router id 1;\n"),
         ];
         a.env.insert("ROLE".into(), "edge".into());
+        a.sysctls.insert("net.ipv4.ip_forward".into(), "1".into());
         let lab = lab("rt", vec![a, node("rt", "b")], &[("a", "eth0", "10.0.0.1/24", "b", "eth0", "10.0.0.2/24")]);
         wire(&lab);
         let d = dirs();
+        runtime::apply_sysctls(&lab, lab.node("a").unwrap()).unwrap();
+        let fwd = |n: &str| warren_kernel::sysctl::get(&common::ns(&lab, n), "net.ipv4.ip_forward").unwrap();
+        assert_eq!((fwd("a").trim(), fwd("b").trim()), ("1", "0"), "only a's namespace");
         runtime::prepare_files(&lab, lab.node("a").unwrap(), &d).unwrap();
         let out = "/run/warren-state/out.txt";
         let script = format!(
@@ -178,6 +182,15 @@ while True: c,_=s.accept(); c.sendall(b\"hello\\n\"); c.close()\n'";
         });
         assert_eq!(std::fs::read_to_string(d.daemon_log("rd", "a", "dies")).unwrap(), "bye\n");
         assert!(!other_processes().is_empty());
+        // Re-apply of b: its daemons (and the loop's `sleep`) go, a's stay; b starts again.
+        let before = other_processes().len();
+        runtime::stop_nodes("rd", &["b"], &d).unwrap();
+        let st = runtime::status("rd", &d);
+        assert_eq!(st.iter().map(|s| s.daemon.as_str()).collect::<Vec<_>>(), vec!["dies"], "{st:?}");
+        let after = other_processes();
+        assert!(after.len() + 3 <= before, "web, loop and its sleep ended: {after:?}");
+        runtime::start(&lab, &["b"], &d).unwrap();
+        assert_eq!(runtime::status("rd", &d).len(), 3);
         // Stop: nothing is left, not even the loop's `sleep`.
         runtime::stop("rd", &d).unwrap();
         let left = other_processes();

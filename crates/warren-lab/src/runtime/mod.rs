@@ -25,7 +25,10 @@ pub use dirs::Dirs;
 pub use files::{apply_sysctls, prepare_files, remove_files};
 pub use order::levels;
 pub use spawn::exec;
-pub use supervisor::{DaemonState, DaemonStatus, start, status, stop, supervise_main};
+pub use supervisor::{
+    DEFAULT_READY_TIMEOUT, DaemonState, DaemonStatus, STOP_GRACE, start, status, stop, stop_nodes,
+    supervise_main,
+};
 
 /// The environment variable through which [`start`] hands its request to the supervisor.
 pub const ENV_SUPERVISE: &str = "WARREN_LAB_SUPERVISE";

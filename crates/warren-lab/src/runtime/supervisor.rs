@@ -523,10 +523,38 @@ fn reap_forever(lab: &str, dirs: &Dirs) -> i32 {
 /// Signal every descendant of `root` with SIGTERM, then SIGKILL those left after `grace`,
 /// until none is left. Returns the processes that survived SIGKILL for 2 more seconds.
 fn kill_tree(lab: &str, root: i32, grace: Duration) -> Vec<RuntimeError> {
+    kill_all(
+        lab,
+        &format!("descendant of supervisor {root}"),
+        grace,
+        || descendants(root),
+    )
+}
+
+/// A daemon and its descendants.
+fn kill_daemon(lab: &str, rec: &DaemonRecord, grace: Duration) -> Vec<RuntimeError> {
+    let what = format!("daemon {} of node {} or its child", rec.daemon, rec.node);
+    kill_all(lab, &what, grace, || {
+        let mut procs = descendants(rec.pid);
+        if is_alive(rec.pid, rec.start_time) {
+            procs.insert(0, (rec.pid, rec.start_time));
+        }
+        procs
+    })
+}
+
+/// SIGTERM every process `list` gives (asked again each round, so late forks are caught),
+/// SIGKILL after `grace`, until the list is empty; what survives 2 more seconds is returned.
+fn kill_all(
+    lab: &str,
+    what: &str,
+    grace: Duration,
+    list: impl Fn() -> Vec<(i32, u64)>,
+) -> Vec<RuntimeError> {
     let start = Instant::now();
     let mut termed: Vec<(i32, u64)> = Vec::new();
     loop {
-        let procs = descendants(root);
+        let procs = list();
         if procs.is_empty() {
             return Vec::new();
         }
@@ -537,7 +565,7 @@ fn kill_tree(lab: &str, root: i32, grace: Duration) -> Vec<RuntimeError> {
                 .map(|(pid, _)| RuntimeError::Survivor {
                     lab: lab.to_owned(),
                     pid,
-                    what: format!("descendant of supervisor {root}"),
+                    what: what.to_owned(),
                 })
                 .collect();
         }
@@ -596,25 +624,36 @@ pub fn stop(lab_name: &str, dirs: &Dirs) -> Result<(), Vec<RuntimeError>> {
     }
     // A daemon whose supervisor was killed before us is no one's child: end it directly.
     for (path, rec) in records::<DaemonRecord>(&run.join("daemons")) {
-        if rec.exit.is_none() && is_alive(rec.pid, rec.start_time) {
-            let _ = signal_if_same(rec.pid, rec.start_time, libc_sig::TERM);
-            let deadline = Instant::now() + STOP_GRACE;
-            while is_alive(rec.pid, rec.start_time) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = signal_if_same(rec.pid, rec.start_time, libc_sig::KILL);
-            std::thread::sleep(Duration::from_millis(20));
-            if is_alive(rec.pid, rec.start_time) {
-                errors.push(RuntimeError::Survivor {
-                    lab: lab_name.to_owned(),
-                    pid: rec.pid,
-                    what: format!("daemon {} of node {}", rec.daemon, rec.node),
-                });
-            }
+        if rec.exit.is_none() {
+            errors.extend(kill_daemon(lab_name, &rec, STOP_GRACE));
         }
         let _ = std::fs::remove_file(path);
     }
     let _ = std::fs::remove_file(run.join("lab.json"));
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+/// Stop the daemons of `nodes` only (before a re-apply starts those nodes again): each daemon
+/// and what it forked (TERM, KILL after [`STOP_GRACE`]); their records go. Processes a daemon
+/// left behind earlier (handed to the supervisor as orphans) are only ended by [`stop`].
+pub fn stop_nodes(lab_name: &str, nodes: &[&str], dirs: &Dirs) -> Result<(), Vec<RuntimeError>> {
+    if bad_component(lab_name).is_some() {
+        return Ok(());
+    }
+    let mut errors = Vec::new();
+    for (path, rec) in records::<DaemonRecord>(&dirs.lab_run(lab_name).join("daemons")) {
+        if !nodes.contains(&rec.node.as_str()) {
+            continue;
+        }
+        if rec.exit.is_none() {
+            errors.extend(kill_daemon(lab_name, &rec, STOP_GRACE));
+        }
+        let _ = std::fs::remove_file(path);
+    }
     if errors.is_empty() {
         Ok(())
     } else {

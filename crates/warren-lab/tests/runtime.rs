@@ -213,6 +213,7 @@ sandbox_test! {
         let msg = e.to_string();
         assert!(msg.contains("daemon slow") && msg.contains("not ready after 300 ms") && msg.contains("not yet"), "{msg}");
         assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
+        assert!(runtime::status("rn", &d).is_empty(), "a failed start leaves no record");
         wait_for("no process left", Duration::from_secs(5), || other_processes().is_empty());
         // A daemon that exits while awaited is reported as such.
         let mut b = node("rn", "b");

@@ -284,6 +284,11 @@ fn spawn_and_wait(
             let _ = stop_supervisor(lab, &record);
             let _ = child.try_wait();
             let _ = std::fs::remove_file(&record_path);
+            for (path, rec) in records::<DaemonRecord>(&dirs.lab_run(lab).join("daemons")) {
+                if rec.supervisor == pid {
+                    let _ = std::fs::remove_file(path);
+                }
+            }
             Err(RuntimeError::Start {
                 lab: lab.to_owned(),
                 reason,

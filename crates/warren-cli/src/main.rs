@@ -84,6 +84,12 @@ enum Command {
         /// Container id.
         id: String,
     },
+    /// (internal) Supervise a lab's commands and daemons.
+    #[command(name = "__lab-supervise", hide = true)]
+    LabSupervise,
+    /// (internal) Hold a rootless user's lab namespaces.
+    #[command(name = "__lab-keeper", hide = true)]
+    LabKeeper,
 }
 
 fn main() -> ExitCode {
@@ -141,5 +147,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Monitor(a) => cmd::monitor::run(a, &cli.global),
         Command::Reconcile => cmd::gc::reconcile(),
         Command::Supervise { id } => cmd::run::supervise(&id),
+        Command::LabSupervise => Ok(cmd::lab_run::supervise()),
+        Command::LabKeeper => Ok(cmd::lab_run::keeper()),
     }
 }

@@ -35,6 +35,7 @@ pub mod sockdiag;
 pub mod sockns;
 pub mod sysctl;
 pub mod tc;
+pub mod userns;
 
 pub use error::{Error, NetlinkError, Result};
 pub use handle::Handle;

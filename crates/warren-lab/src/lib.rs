@@ -20,3 +20,11 @@ mod yaml;
 
 pub use load::{Diagnostic, LoadError, Loaded, load_file, load_str};
 pub use resolve::{BRIDGE_PORTS, MAX_BRIDGES, UPLINK};
+//! Once built, [`runtime`] runs what lives in the nodes (files in their own `/etc`, commands,
+//! supervised daemons, `lab exec`), [`faults`] breaks and repairs links and partitions the
+//! lab, and [`rootless`] lets a non-root user do all of it inside a user namespace.
+
+pub mod faults;
+pub mod model;
+pub mod rootless;
+pub mod runtime;

@@ -5,6 +5,7 @@ pub mod addr;
 pub mod container;
 pub mod gc;
 pub mod inspect;
+pub mod lab_run;
 pub mod link;
 pub mod monitor;
 pub mod neigh;

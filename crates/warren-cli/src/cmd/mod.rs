@@ -4,6 +4,10 @@
 pub mod addr;
 pub mod container;
 pub mod gc;
+// `warren lab capture|graph`: wired under `warren lab` when the lab commands land (then the
+// allow goes).
+#[allow(dead_code)]
+pub mod lab_see;
 pub mod link;
 pub mod neigh;
 pub mod network;

@@ -6,6 +6,10 @@ pub mod container;
 pub mod gc;
 pub mod inspect;
 pub mod lab_run;
+// `warren lab capture|graph`: wired under `warren lab` when the lab commands land (then the
+// allow goes).
+#[allow(dead_code)]
+pub mod lab_see;
 pub mod link;
 pub mod monitor;
 pub mod neigh;

@@ -2,6 +2,7 @@
 //! TCP and up restores it, a bandwidth is a tbf read back from the kernel, a partition cuts
 //! A↔B but not A↔C, heal restores it and leaves other tables alone.
 
+#[path = "handmade/mod.rs"]
 mod common;
 
 use std::net::SocketAddr;

@@ -7,6 +7,7 @@
 //! process, so each step is this binary started afresh. Run as root, it re-executes itself as
 //! uid 65534 through `setpriv`; run as any other user, it runs the steps as that user.
 
+#[path = "handmade/mod.rs"]
 mod common;
 
 use std::ffi::OsString;

@@ -2,6 +2,7 @@
 //! `/etc` paths, environment, commands in order, supervised daemons (logs, readiness, `after`
 //! order, stop leaving no process), `exec` exit status.
 
+#[path = "handmade/mod.rs"]
 mod common;
 
 use std::net::SocketAddr;

@@ -10,6 +10,10 @@ use warren_kernel::process::{NodeSpawn, descendants, signal_if_same};
 use super::{Dirs, RuntimeError};
 use crate::model::{Lab, Node};
 
+/// How a command with a deadline ended: its status (`None`: killed at the deadline), stdout
+/// and stderr.
+pub(crate) type Finished = (Option<i32>, Vec<u8>, Vec<u8>);
+
 /// An opened node: its namespace and where its `/etc` files are.
 pub(crate) struct NodeCtx<'a> {
     pub lab: &'a Lab,
@@ -91,7 +95,7 @@ impl<'a> NodeCtx<'a> {
         &self,
         argv: &[String],
         deadline: Instant,
-    ) -> Result<(Option<i32>, Vec<u8>, Vec<u8>), RuntimeError> {
+    ) -> Result<Finished, RuntimeError> {
         let mut cmd = self.command(argv);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())

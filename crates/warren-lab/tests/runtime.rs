@@ -216,6 +216,15 @@ sandbox_test! {
         assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
         assert!(runtime::status("rn", &d).is_empty(), "a failed start leaves no record");
         wait_for("no process left", Duration::from_secs(5), || other_processes().is_empty());
+        // A `ready` command that hangs is killed at the timeout.
+        let mut h = node("rn", "h");
+        h.daemons = vec![daemon("hang", "sleep 100", Some("sleep 100"), 300)];
+        let lab = lab_with(lab, h);
+        let t = Instant::now();
+        let e = runtime::start(&lab, &["h"], &d).unwrap_err();
+        assert!(e.to_string().contains("still running at the timeout"), "{e}");
+        assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
+        wait_for("no process left", Duration::from_secs(5), || other_processes().is_empty());
         // A daemon that exits while awaited is reported as such.
         let mut b = node("rn", "b");
         b.daemons = vec![daemon("crash", "exit 9", Some("exit 1"), 5000)];

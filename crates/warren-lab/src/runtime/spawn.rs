@@ -1,12 +1,18 @@
 //! Starting processes inside a node: its namespace, its `/etc` view, its environment.
 
+use std::io::Read;
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use warren_kernel::NetNs;
-use warren_kernel::process::NodeSpawn;
+use warren_kernel::process::{NodeSpawn, descendants, signal_if_same};
 
 use super::{Dirs, RuntimeError};
 use crate::model::{Lab, Node};
+
+/// How a command with a deadline ended: its status (`None`: killed at the deadline), stdout
+/// and stderr.
+pub(crate) type Finished = (Option<i32>, Vec<u8>, Vec<u8>);
 
 /// An opened node: its namespace and where its `/etc` files are.
 pub(crate) struct NodeCtx<'a> {
@@ -81,6 +87,64 @@ impl<'a> NodeCtx<'a> {
                 source,
             })?;
         Ok((shell_code(out.status), out.stdout, out.stderr))
+    }
+
+    /// Like [`NodeCtx::run_captured`], but the command (and whatever it forked) is killed at
+    /// `deadline`: then the status is `None` (and its output is not waited for).
+    pub fn run_captured_until(
+        &self,
+        argv: &[String],
+        deadline: Instant,
+    ) -> Result<Finished, RuntimeError> {
+        let mut cmd = self.command(argv);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = self.spawn(&mut cmd, false)?;
+        let reader = |pipe: Option<Box<dyn Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut v = Vec::new();
+                if let Some(mut p) = pipe {
+                    let _ = p.read_to_end(&mut v);
+                }
+                v
+            })
+        };
+        let out = reader(
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        );
+        let err = reader(
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        );
+        loop {
+            let waited = child.try_wait().map_err(|source| RuntimeError::Io {
+                lab: self.lab.name.clone(),
+                op: "wait for command in node",
+                path: self.node.netns.clone().into(),
+                source,
+            })?;
+            if let Some(status) = waited {
+                let stdout = out.join().unwrap_or_default();
+                let stderr = err.join().unwrap_or_default();
+                return Ok((Some(shell_code(status)), stdout, stderr));
+            }
+            if Instant::now() >= deadline {
+                let pid = i32::try_from(child.id()).unwrap_or(i32::MAX);
+                for (p, start) in descendants(pid) {
+                    let _ = signal_if_same(p, start, 9);
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+                return Ok((None, Vec::new(), Vec::new()));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 }
 

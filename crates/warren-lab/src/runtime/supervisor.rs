@@ -462,9 +462,10 @@ fn start_daemon(ctx: &NodeCtx, daemon: &Daemon, dirs: &Dirs, me: i32) -> Result<
                 log: log_path,
             });
         }
-        let last = match ctx.run_captured(&ready.argv) {
-            Ok((0, _, _)) => return Ok(()),
-            Ok((status, stdout, stderr)) => {
+        let last = match ctx.run_captured_until(&ready.argv, deadline) {
+            Ok((Some(0), _, _)) => return Ok(()),
+            Ok((None, _, _)) => format!("{} still running at the timeout", show(&ready.argv)),
+            Ok((Some(status), stdout, stderr)) => {
                 let mut both = stdout;
                 both.extend_from_slice(&stderr);
                 let said = tail(&both, 3);

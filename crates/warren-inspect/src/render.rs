@@ -94,7 +94,12 @@ pub fn link(l: &LinkRow) -> String {
         second.push(k.clone());
     }
     if let Some(m) = &l.mac {
-        second.push(format!("link/ether {m}"));
+        let kind = if l.flags.iter().any(|f| f == "LOOPBACK") {
+            "loopback"
+        } else {
+            "ether"
+        };
+        second.push(format!("link/{kind} {m}"));
     }
     if let Some(p) = &l.peer
         && p.nsid.is_some()

@@ -4,7 +4,7 @@
 //! a batch is acknowledged, so a refusal names the object it was about. warren only ever
 //! changes its own tables: it never flushes or reorders other rules and never changes another
 //! table's chains. It reads the whole ruleset only to show it ([`dump`], printed in nft's
-//! syntax by [`print`]), never to decide what to change.
+//! syntax by [`print`](mod@print)), never to decide what to change.
 //!
 //! ```no_run
 //! use warren_kernel::nft::{Firewall, NetworkRules, Nft, PortRule, Proto};

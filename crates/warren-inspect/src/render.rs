@@ -94,7 +94,12 @@ pub fn link(l: &LinkRow) -> String {
         second.push(k.clone());
     }
     if let Some(m) = &l.mac {
-        second.push(format!("link/ether {m}"));
+        let kind = if l.flags.iter().any(|f| f == "LOOPBACK") {
+            "loopback"
+        } else {
+            "ether"
+        };
+        second.push(format!("link/{kind} {m}"));
     }
     if let Some(p) = &l.peer
         && p.nsid.is_some()
@@ -345,6 +350,41 @@ mod tests {
                 "*:*",
                 "users:((\"nginx\",pid=42,fd=6))"
             ]
+        );
+    }
+
+    #[test]
+    fn a_failed_section_shows_its_error_and_the_rest_is_still_there() {
+        use crate::model::{Inspection, TargetInfo};
+        let i = Inspection {
+            target: TargetInfo {
+                kind: Kind::Container,
+                name: "web".into(),
+                id: Some("0123456789ab".into()),
+                netns: Some("warren-0123456789ab".into()),
+                inode: 4026532000,
+            },
+            links: Section::Skipped,
+            addrs: Section::Ok(vec![AddrRow {
+                dev: "eth0".into(),
+                family: "inet".into(),
+                local: "10.88.0.2/24".into(),
+                scope: "global".into(),
+            }]),
+            routes: Section::Skipped,
+            rules: Section::Skipped,
+            neigh: Section::Skipped,
+            fdb: Section::Skipped,
+            sockets: Section::Skipped,
+            conntrack: Section::Skipped,
+            nft: Section::Failed("dump nf_tables tables (netns x): Operation not permitted".into()),
+            sysctls: Section::Skipped,
+        };
+        assert_eq!(
+            text(&i),
+            "container web (id 0123456789ab, netns warren-0123456789ab, net:[4026532000])\n\
+             \n== addresses ==\neth0 inet 10.88.0.2/24 scope global\n\
+             \n== nftables ==\ncannot read: dump nf_tables tables (netns x): Operation not permitted\n"
         );
     }
 }

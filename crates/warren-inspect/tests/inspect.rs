@@ -24,11 +24,8 @@ fn have_nft() -> bool {
     false
 }
 
-fn norm(s: &str) -> Vec<String> {
-    s.lines()
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .filter(|l| !l.is_empty())
-        .collect()
+fn norm(s: &str) -> Vec<&str> {
+    s.split_whitespace().collect()
 }
 
 fn ok<T: std::fmt::Debug>(s: &Section<T>) -> &T {

@@ -470,4 +470,24 @@ mod tests {
         );
         assert!(decode_entry(&msg[..24]).is_none());
     }
+
+    #[test]
+    fn random_bytes_never_panic() {
+        let mut s = 0x1234_5678_9abc_def1u64;
+        for _ in 0..20_000 {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            let len = (s % 200) as usize;
+            let mut b: Vec<u8> = (0..len).map(|i| (s >> (i % 57)) as u8).collect();
+            if b.len() > 24 {
+                // A plausible first attribute header after nlmsghdr + nfgenmsg.
+                b[20] = (b.len() - 20) as u8;
+                b[21] = 0;
+            }
+            if let Some(e) = decode_entry(&b) {
+                let _ = e.to_string();
+            }
+        }
+    }
 }

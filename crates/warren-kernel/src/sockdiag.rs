@@ -359,4 +359,17 @@ mod tests {
         assert_eq!(&r[16..20], &[libc::AF_INET6 as u8, 17, 0, 0]);
         assert_eq!(&r[20..24], &[0xff; 4]);
     }
+
+    #[test]
+    fn random_bytes_never_panic() {
+        let mut s = 0x0fed_cba9_8765_4321u64;
+        for _ in 0..20_000 {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            let len = (s % 120) as usize;
+            let b: Vec<u8> = (0..len).map(|i| (s >> (i % 61)) as u8).collect();
+            let _ = decode(&b, Proto::Tcp);
+        }
+    }
 }

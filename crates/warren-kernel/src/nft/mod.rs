@@ -2,8 +2,9 @@
 //!
 //! Changes are [`Batch`]es applied as one kernel transaction (all or nothing); each message of
 //! a batch is acknowledged, so a refusal names the object it was about. warren only ever
-//! touches its own tables: it never flushes, reorders or reads other rules, and never changes
-//! another table's chains.
+//! changes its own tables: it never flushes or reorders other rules and never changes another
+//! table's chains. It reads the whole ruleset only to show it ([`dump`], printed in nft's
+//! syntax by [`print`](mod@print)), never to decide what to change.
 //!
 //! ```no_run
 //! use warren_kernel::nft::{Firewall, NetworkRules, Nft, PortRule, Proto};

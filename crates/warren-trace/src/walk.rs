@@ -176,6 +176,18 @@ pub fn walk(w: &World, src_ns: usize, pkt: &Packet) -> Result<Walked> {
                         k.down_link_cause(cur, to)?.unwrap_or(Cause::NoRoute { to }),
                     );
                 }
+                Some(Cause::RejectRoute { kind, .. })
+                    if kind == "blackhole"
+                        && iif.is_some()
+                        && src.is_some_and(|s| ns.owner_of(s).ok().flatten().is_some()) =>
+                {
+                    break stop(
+                        hi,
+                        Cause::MartianSource {
+                            src: src.unwrap_or(dst),
+                        },
+                    );
+                }
                 Some(c) => break stop(hi, c),
                 None => {
                     return Err(kernel(format!("route lookup in {}", ns.label))(e));

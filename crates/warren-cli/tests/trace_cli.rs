@@ -68,3 +68,33 @@ sandbox_test! {
         assert!(err.starts_with("warren: SRC 'nowhere' not found"), "{err}");
     }
 }
+
+sandbox_test! {
+    fn pods_by_name_through_the_host_bridge_and_warrens_isolation() {
+        ok(&["network", "create", "one"]);
+        ok(&["network", "create", "two"]);
+        ok(&["pod", "create", "a", "--net", "one"]);
+        ok(&["pod", "create", "a2", "--net", "one"]);
+        ok(&["pod", "create", "b", "--net", "two"]);
+        let json: serde_json::Value =
+            serde_json::from_str(&ok(&["-j", "trace", "a", "a2:80", "--probe"])).unwrap();
+        assert_eq!(json["verdict"]["verdict"], "reaches", "{json:#}");
+        assert_eq!(json["probe"]["reached"], true, "{json:#}");
+        let a_label = json["src_ns"].as_str().unwrap();
+        assert!(a_label.starts_with("a (warren-"), "{a_label}");
+        // Same network: bridged in the host, no routed hop.
+        assert_eq!(json["hops"].as_array().unwrap().len(), 2, "{json:#}");
+        let l2 = json["hops"][0]["link"].to_string();
+        assert!(l2.contains("bridge wbr") && l2.contains(" in host: port "), "{json:#}");
+        // Networks are isolated by warren's own forward chain: the rule is named.
+        let out = WARREN.output(&["trace", "a", "b:80", "--probe"]);
+        assert_eq!(out.status.code(), Some(3));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("stops at hop 2: firewall drop by rule: table inet warren chain forward handle ")
+                && text.contains(": iifname @bridges oifname @bridges drop"),
+            "{text}"
+        );
+        assert!(text.contains("probe: lost: last seen at hop 2 (host)"), "{text}");
+    }
+}

@@ -55,7 +55,7 @@ pub enum Error {
     },
 }
 
-/// Result with [`Error`].
+/// Result with [`enum@Error`].
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// Attach a context to a kernel error.

@@ -602,3 +602,329 @@ fn value(what: &str, data: &[u8]) -> String {
         _ => data.iter().map(|b| format!("{b:02x}")).collect::<String>(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use warren_kernel::nft::dump::{ElemInfo, HookInfo, SetInfo};
+
+    fn pkt(dport: u16) -> Pkt {
+        Pkt {
+            src: "10.0.1.2".parse().unwrap(),
+            dst: "10.0.2.2".parse().unwrap(),
+            proto: 6,
+            dport: Some(dport),
+            size: 1500,
+            iif: Some(("ra".into(), 2)),
+            oif: Some(("br0".into(), 5)),
+            dnat: false,
+        }
+    }
+
+    fn rule(handle: u64, exprs: Vec<DExpr>) -> RuleInfo {
+        RuleInfo {
+            handle,
+            exprs,
+            comment: None,
+        }
+    }
+
+    fn verdict(code: i32, chain: Option<&str>) -> DExpr {
+        DExpr::Immediate {
+            dreg: 0,
+            data: DData::Verdict {
+                code,
+                chain: chain.map(str::to_owned),
+            },
+        }
+    }
+
+    fn cmp(op: u32, data: &[u8]) -> DExpr {
+        DExpr::Cmp {
+            sreg: 1,
+            op,
+            data: data.to_vec(),
+        }
+    }
+
+    fn dport() -> DExpr {
+        DExpr::Payload {
+            base: 2,
+            offset: 2,
+            len: 2,
+            dreg: Some(1),
+            sreg: None,
+        }
+    }
+
+    fn daddr() -> DExpr {
+        DExpr::Payload {
+            base: 1,
+            offset: 16,
+            len: 4,
+            dreg: Some(1),
+            sreg: None,
+        }
+    }
+
+    fn chain(
+        name: &str,
+        hook: Option<u32>,
+        policy: Option<u32>,
+        rules: Vec<RuleInfo>,
+    ) -> ChainInfo {
+        ChainInfo {
+            name: name.into(),
+            handle: 1,
+            hook: hook.map(|h| HookInfo {
+                hooknum: h,
+                priority: 0,
+                dev: None,
+            }),
+            kind: hook.map(|_| "filter".into()),
+            policy,
+            rules,
+        }
+    }
+
+    fn table(chains: Vec<ChainInfo>, sets: Vec<SetInfo>) -> TableInfo {
+        TableInfo {
+            family: 1,
+            name: "filter".into(),
+            flags: 0,
+            handle: 1,
+            sets,
+            chains,
+        }
+    }
+
+    fn ports_set() -> SetInfo {
+        let el = |p: u16| ElemInfo {
+            key: p.to_be_bytes().to_vec(),
+            key_end: None,
+            data: None,
+            flags: 0,
+        };
+        SetInfo {
+            name: "blocked".into(),
+            handle: 2,
+            flags: 0,
+            key_type: 13,
+            key_len: 2,
+            data_type: None,
+            data_len: None,
+            timeout: None,
+            elements: vec![el(22), el(80)],
+        }
+    }
+
+    #[test]
+    fn judgements() {
+        let fwd = Some(hook::FORWARD);
+        // (name, table, destination port, expected dropping rule's ending, maybes)
+        let cases: Vec<(&str, TableInfo, u16, Option<&str>, usize)> = vec![
+            (
+                "empty chain, accept policy",
+                table(vec![chain("f", fwd, Some(1), vec![])], vec![]),
+                80,
+                None,
+                0,
+            ),
+            (
+                "drop policy",
+                table(vec![chain("f", fwd, Some(0), vec![])], vec![]),
+                80,
+                Some("chain f policy drop"),
+                0,
+            ),
+            (
+                "port rule",
+                table(
+                    vec![chain(
+                        "f",
+                        fwd,
+                        Some(1),
+                        vec![
+                            rule(
+                                3,
+                                vec![dport(), cmp(0, &81u16.to_be_bytes()), verdict(0, None)],
+                            ),
+                            rule(
+                                4,
+                                vec![dport(), cmp(0, &80u16.to_be_bytes()), verdict(0, None)],
+                            ),
+                        ],
+                    )],
+                    vec![],
+                ),
+                80,
+                Some("handle 4: th dport 80 drop"),
+                0,
+            ),
+            (
+                "accept first",
+                table(
+                    vec![chain(
+                        "f",
+                        fwd,
+                        Some(1),
+                        vec![
+                            rule(3, vec![daddr(), cmp(0, &[10, 0, 2, 2]), verdict(1, None)]),
+                            rule(4, vec![verdict(0, None)]),
+                        ],
+                    )],
+                    vec![],
+                ),
+                80,
+                None,
+                0,
+            ),
+            (
+                "neq",
+                table(
+                    vec![chain(
+                        "f",
+                        fwd,
+                        Some(1),
+                        vec![rule(
+                            5,
+                            vec![
+                                daddr(),
+                                cmp(1, &[10, 0, 2, 9]),
+                                DExpr::Reject { kind: 1, code: 0 },
+                            ],
+                        )],
+                    )],
+                    vec![],
+                ),
+                80,
+                Some("handle 5: ip daddr != 10.0.2.9 reject"),
+                0,
+            ),
+            (
+                "jump and return",
+                table(
+                    vec![
+                        chain(
+                            "f",
+                            fwd,
+                            Some(1),
+                            vec![
+                                rule(6, vec![verdict(-3, Some("sub"))]),
+                                rule(7, vec![verdict(0, None)]),
+                            ],
+                        ),
+                        chain("sub", None, None, vec![rule(8, vec![verdict(-5, None)])]),
+                    ],
+                    vec![],
+                ),
+                80,
+                Some("handle 7: drop"),
+                0,
+            ),
+            (
+                "set lookup",
+                table(
+                    vec![chain(
+                        "f",
+                        fwd,
+                        Some(1),
+                        vec![rule(
+                            9,
+                            vec![
+                                dport(),
+                                DExpr::Lookup {
+                                    set: "blocked".into(),
+                                    sreg: 1,
+                                    dreg: None,
+                                    flags: 0,
+                                },
+                                verdict(0, None),
+                            ],
+                        )],
+                    )],
+                    vec![ports_set()],
+                ),
+                80,
+                Some("handle 9: th dport @blocked drop"),
+                0,
+            ),
+            (
+                "set lookup misses",
+                table(
+                    vec![chain(
+                        "f",
+                        fwd,
+                        Some(1),
+                        vec![rule(
+                            9,
+                            vec![
+                                dport(),
+                                DExpr::Lookup {
+                                    set: "blocked".into(),
+                                    sreg: 1,
+                                    dreg: None,
+                                    flags: 0,
+                                },
+                                verdict(0, None),
+                            ],
+                        )],
+                    )],
+                    vec![ports_set()],
+                ),
+                443,
+                None,
+                0,
+            ),
+            (
+                "unjudgeable fib",
+                table(
+                    vec![chain(
+                        "f",
+                        fwd,
+                        Some(1),
+                        vec![rule(
+                            10,
+                            vec![
+                                DExpr::Fib {
+                                    dreg: 1,
+                                    result: 3,
+                                    flags: 2,
+                                },
+                                cmp(0, &[1, 0, 0, 0]),
+                                verdict(0, None),
+                            ],
+                        )],
+                    )],
+                    vec![],
+                ),
+                80,
+                None,
+                1,
+            ),
+            (
+                "other hook",
+                table(vec![chain("i", Some(hook::INPUT), Some(0), vec![])], vec![]),
+                80,
+                None,
+                0,
+            ),
+        ];
+        for (name, t, port, want, maybes) in cases {
+            let j = judge(
+                std::slice::from_ref(&t),
+                &[hook::PREROUTING, hook::FORWARD, hook::POSTROUTING],
+                &pkt(port),
+            );
+            match want {
+                None => assert_eq!(j.drop, None, "{name}"),
+                Some(end) => assert!(
+                    j.drop.as_deref().is_some_and(|d| d.ends_with(end)),
+                    "{name}: {:?}",
+                    j.drop
+                ),
+            }
+            assert_eq!(j.maybe.len(), maybes, "{name}: {:?}", j.maybe);
+        }
+    }
+}

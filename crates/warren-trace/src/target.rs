@@ -198,7 +198,12 @@ pub fn resolve(w: &mut World, what: &'static str, word: &str, e: &Endpoint) -> R
                     Some(path) => {
                         let ns = NetNs::open_path(Path::new(&path))
                             .map_err(kernel(format!("open the namespace of container {name}")))?;
-                        w.add(name.clone(), ns)?
+                        let i = w.add(name.clone(), ns)?;
+                        // Known already by its namespace's name: show the container's too.
+                        if w.list[i].label != *name {
+                            w.list[i].label = format!("{name} ({})", w.list[i].label);
+                        }
+                        i
                     }
                     None => {
                         return Err(Error::NotFound {

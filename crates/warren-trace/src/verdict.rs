@@ -104,6 +104,12 @@ pub enum Cause {
         /// The destination's namespace.
         dst_ns: String,
     },
+    /// The packet comes into a namespace with one of that namespace's own addresses as its
+    /// source (the kernel drops such martians): it came back to where it was masqueraded.
+    MartianSource {
+        /// The source address.
+        src: IpAddr,
+    },
     /// The path comes back to an interface it already passed.
     Loop,
     /// More hops than a trace follows.
@@ -113,7 +119,8 @@ pub enum Cause {
 impl Cause {
     /// A short stable name (`no-route`, `forwarding-off`, `rp-filter`, `firewall-drop`,
     /// `no-arp-answer`, `wrong-gateway`, `link-down`, `bridge-port-down`, `mtu-too-small`,
-    /// `missing-masquerade`, `no-route-back`, `reject-route`, `loop`, `hop-limit`).
+    /// `missing-masquerade`, `no-route-back`, `reject-route`, `martian-source`, `loop`,
+    /// `hop-limit`).
     pub fn code(&self) -> &'static str {
         match self {
             Cause::NoRoute { .. } => "no-route",
@@ -128,6 +135,7 @@ impl Cause {
             Cause::MtuTooSmall { .. } => "mtu-too-small",
             Cause::MissingMasquerade { .. } => "missing-masquerade",
             Cause::NoRouteBack { .. } => "no-route-back",
+            Cause::MartianSource { .. } => "martian-source",
             Cause::Loop => "loop",
             Cause::HopLimit => "hop-limit",
         }
@@ -201,6 +209,10 @@ impl fmt::Display for Cause {
             Cause::NoRouteBack { src, dst_ns } => {
                 write!(f, "no route back: {dst_ns} has no route to {src}")
             }
+            Cause::MartianSource { src } => write!(
+                f,
+                "martian source {src}: an address of this namespace (the packet came back to where it was masqueraded)"
+            ),
             Cause::Loop => f.write_str("routing loop: the path comes back to where it was"),
             Cause::HopLimit => f.write_str("too many hops"),
         }

@@ -531,3 +531,47 @@ sandbox_test! {
         assert_eq!(p.lost_at, Some(1));
     }
 }
+
+sandbox_test! {
+    fn leaving_the_seen_namespaces_and_a_routing_loop() {
+        let lab = wire();
+        // An uplink into a namespace no name or process shows: the packet leaves.
+        let hidden = warren_kernel::NetNs::new_anonymous("hidden").unwrap();
+        lab.r
+            .link_add(&Veth::new("up0", "eth0").peer_netns(&hidden).up().peer_up())
+            .unwrap();
+        lab.r.addr_add(lab.r.link_index("up0").unwrap(), net("198.51.100.1/24")).unwrap();
+        lab.r.route_add(&RouteSpec::default_v4().via(ip("198.51.100.2"))).unwrap();
+        let r = trace("a", "203.0.113.9", false);
+        assert_eq!(
+            r.trace.verdict,
+            warren_trace::Verdict::Leaves { ns: "r".into(), iface: "up0".into() },
+            "{}",
+            show(&r)
+        );
+        let e = warren_trace::trace(&Request {
+            src: "a".into(),
+            dst: "203.0.113.9".into(),
+            size: None,
+            probe: true,
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("outside the namespaces"), "{e}");
+        // r sends 10.9.9.0/24 to c, and c (forwarding) sends it back to r.
+        lab.r.route_add(&RouteSpec::to(net("10.9.9.0/24")).via(ip("10.0.2.3"))).unwrap();
+        assert_stops(&trace("a", "10.9.9.9", false), "forwarding-off", "c");
+        let c = warren_kernel::NetNs::open_named("c").unwrap();
+        sysctl::forwarding(&c, true).unwrap();
+        // r masquerades a's packet out of br0 (no warren bridge), so it comes back to r with
+        // r's own address as its source: a martian.
+        let r = trace("a", "10.9.9.9", false);
+        assert_stops(&r, "martian-source", "r");
+        assert_eq!(r.trace.hops.len(), 4, "{}", show(&r));
+        // Without masquerade it goes round: r, c, r, c.
+        let fw = Firewall::new("warren");
+        Nft::new(lab.r.ns()).unwrap().apply(&fw.masquerade(&[net("10.0.1.0/24")], false).unwrap()).unwrap();
+        let r = trace("a", "10.9.9.9", false);
+        assert_eq!(r.trace.cause(), Some(&warren_trace::Cause::Loop), "{}", show(&r));
+        assert_eq!(r.trace.stop_ns(), Some("c"), "{}", show(&r));
+    }
+}

@@ -13,6 +13,8 @@ use warren_kernel::nft::dump::{
     ChainInfo, DData, DExpr, ELEM_INTERVAL_END, RuleInfo, TableInfo, reg32, set_flags,
 };
 
+use warren_kernel::nft::print::rule_text;
+
 use crate::nat::describe;
 
 /// `NF_INET_*` hooks.
@@ -124,7 +126,7 @@ pub fn source_nat(tables: &[TableInfo], p: &Pkt) -> Option<String> {
                         describe(t),
                         c.name,
                         r.handle,
-                        text(r)
+                        rule_text(t, r)
                     ));
                 }
                 // A verdict ends this chain (jumps into nat sub-chains are not followed).
@@ -165,7 +167,7 @@ fn run(t: &TableInfo, c: &ChainInfo, p: &Pkt, depth: usize, j: &mut Judgement) -
                 describe(t),
                 c.name,
                 r.handle,
-                text(r)
+                rule_text(t, r)
             )
         };
         match eval(t, r, p) {
@@ -489,118 +491,6 @@ fn lookup<'s>(s: &'s warren_kernel::nft::dump::SetInfo, key: &[u8]) -> Option<Op
         .iter()
         .find(|e| e.key == key)
         .map(|e| e.data.as_ref())
-}
-
-/// A rule in words close to nft's (payload and meta names, values, verdicts).
-pub fn text(r: &RuleInfo) -> String {
-    let mut out: Vec<String> = Vec::new();
-    let mut last: Option<String> = None;
-    for e in &r.exprs {
-        match e {
-            DExpr::Meta {
-                key, dreg: Some(_), ..
-            } => {
-                last = Some(
-                    match key {
-                        0 => "meta length",
-                        3 => "meta mark",
-                        4 => "iif",
-                        5 => "oif",
-                        6 => "iifname",
-                        7 => "oifname",
-                        15 => "meta nfproto",
-                        16 => "meta l4proto",
-                        _ => "meta",
-                    }
-                    .to_owned(),
-                );
-            }
-            DExpr::Payload {
-                base,
-                offset,
-                len,
-                dreg: Some(_),
-                ..
-            } => {
-                last = Some(match (base, offset, len) {
-                    (1, 9, 1) => "ip protocol".into(),
-                    (1, 12, 4) => "ip saddr".into(),
-                    (1, 16, 4) => "ip daddr".into(),
-                    (1, 6, 1) => "ip6 nexthdr".into(),
-                    (1, 8, 16) => "ip6 saddr".into(),
-                    (1, 24, 16) => "ip6 daddr".into(),
-                    (2, 0, 2) => "th sport".into(),
-                    (2, 2, 2) => "th dport".into(),
-                    (b, o, l) => format!(
-                        "@{},{},{}",
-                        ["ll", "nh", "th", "ih"].get(*b as usize).unwrap_or(&"?"),
-                        o * 8,
-                        l * 8
-                    ),
-                });
-            }
-            DExpr::Ct {
-                key, dreg: Some(_), ..
-            } => {
-                last = Some(match key {
-                    0 => "ct state".into(),
-                    1 => "ct status".into(),
-                    k => format!("ct key {k}"),
-                });
-            }
-            DExpr::Cmp { op, data, .. } => {
-                let what = last.take().unwrap_or_else(|| "?".into());
-                let ops = ["", "!= ", "< ", "<= ", "> ", ">= "];
-                out.push(format!(
-                    "{what} {}{}",
-                    ops.get(*op as usize).unwrap_or(&"? "),
-                    value(&what, data)
-                ));
-            }
-            DExpr::Lookup { set, flags, .. } => {
-                let what = last.take().unwrap_or_default();
-                let not = if flags & 1 != 0 { "!= " } else { "" };
-                out.push(format!("{what} {not}@{set}").trim().to_owned());
-            }
-            DExpr::Counter { .. } => out.push("counter".into()),
-            DExpr::Reject { .. } => out.push("reject".into()),
-            DExpr::Immediate {
-                dreg: 0,
-                data: DData::Verdict { code, chain },
-            } => out.push(match (code, chain) {
-                (0, _) => "drop".into(),
-                (1, _) => "accept".into(),
-                (-3, Some(c)) => format!("jump {c}"),
-                (-4, Some(c)) => format!("goto {c}"),
-                (-5, _) => "return".into(),
-                (c, _) => format!("verdict {c}"),
-            }),
-            DExpr::Masq { .. } => out.push("masquerade".into()),
-            DExpr::Log { .. } => out.push("log".into()),
-            _ => {}
-        }
-    }
-    out.join(" ")
-}
-
-fn value(what: &str, data: &[u8]) -> String {
-    match (what, data.len()) {
-        (w, 16) if w.ends_with("name") => {
-            format!(
-                "\"{}\"",
-                String::from_utf8_lossy(data).trim_end_matches('\0')
-            )
-        }
-        (_, 4) if what.contains("addr") => {
-            IpAddr::from(<[u8; 4]>::try_from(data).unwrap_or_default()).to_string()
-        }
-        (_, 16) if what.contains("addr") => {
-            IpAddr::from(<[u8; 16]>::try_from(data).unwrap_or_default()).to_string()
-        }
-        (_, 2) if what.contains("port") => u16::from_be_bytes([data[0], data[1]]).to_string(),
-        (_, 1) => data[0].to_string(),
-        _ => data.iter().map(|b| format!("{b:02x}")).collect::<String>(),
-    }
 }
 
 #[cfg(test)]

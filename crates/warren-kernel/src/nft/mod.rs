@@ -32,8 +32,8 @@
 use std::sync::Mutex;
 
 pub mod batch;
-pub mod dump;
 pub mod blocklist;
+pub mod dump;
 pub mod expr;
 pub mod firewall;
 pub mod print;

@@ -9,12 +9,14 @@ mod clab;
 mod finish;
 mod fxhash;
 mod inherit;
+mod links;
 pub mod load;
 pub mod model;
 pub mod names;
 mod resolve;
 mod spec;
 mod values;
+mod walker;
 mod yaml;
 
 pub use load::{Diagnostic, LoadError, Loaded, load_file, load_str};

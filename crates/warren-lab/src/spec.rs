@@ -11,6 +11,9 @@ use crate::model::{Command, NodeKind, Route};
 use crate::values;
 use crate::yaml::{Key, Kind, Pos, Value};
 
+pub(crate) use crate::links::{EndSpec, LinkSpec};
+pub(crate) use crate::walker::Walker;
+
 /// A value with its position and field path.
 #[derive(Debug, Clone)]
 pub(crate) struct At<T> {
@@ -119,32 +122,6 @@ pub(crate) struct DaemonSpec {
     pub ready_timeout_ms: u64,
 }
 
-/// One end of a link as written.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum EndSpec {
-    /// `node` or `node:if`.
-    Node(String, Option<String>),
-    /// `host:BRIDGE`.
-    Host(String),
-    /// `macvlan:PARENT`.
-    Macvlan(String),
-}
-
-/// `links[i]`.
-#[derive(Debug, Clone)]
-pub(crate) struct LinkSpec {
-    pub pos: Pos,
-    pub field: String,
-    pub ends: Vec<At<EndSpec>>,
-    pub mtu: Option<u32>,
-    pub rate_bps: Option<u64>,
-    pub delay_us: Option<u64>,
-    pub loss_percent: Option<f64>,
-    /// One per end (`None`: from the pools).
-    pub addresses: Vec<Option<At<IpNet>>>,
-    pub mode: Option<At<String>>,
-}
-
 pub(crate) const NODE_FIELDS: &[&str] = &[
     "kind",
     "group",
@@ -160,8 +137,6 @@ pub(crate) const NODE_FIELDS: &[&str] = &[
     "daemons",
     "after",
 ];
-
-const MACVLAN_MODES: &[&str] = &["bridge", "private", "vepa", "passthru", "source"];
 
 /// Joins a field path and a key.
 pub(crate) fn join(field: &str, key: &str) -> String {
@@ -253,159 +228,7 @@ fn key_at(k: &Key, field: &str) -> At<String> {
     }
 }
 
-/// The typed readers of YAML values; each reports its own errors.
-pub(crate) struct Walker<'a> {
-    pub d: &'a mut Diags,
-}
-
 impl Walker<'_> {
-    /// The entries of a map; unknown keys (when `allowed` is not empty) and duplicates are
-    /// reported and left out. `Null` is an empty map.
-    pub(crate) fn map<'v>(
-        &mut self,
-        v: &'v Value,
-        field: &str,
-        allowed: &[&str],
-    ) -> Vec<(&'v Key, &'v Value)> {
-        let items = match &v.kind {
-            Kind::Map(items) => items,
-            Kind::Null => return Vec::new(),
-            _ => {
-                self.d.error(
-                    v.pos,
-                    field,
-                    format!("expected a map, found {}", v.type_name()),
-                );
-                return Vec::new();
-            }
-        };
-        let mut out: Vec<(&Key, &Value)> = Vec::with_capacity(items.len());
-        let mut seen = crate::fxhash::map(items.len());
-        for (k, val) in items {
-            if !allowed.is_empty() && !allowed.contains(&k.name.as_str()) {
-                self.d.error(
-                    k.pos,
-                    &join(field, &k.name),
-                    format!(
-                        "unknown field {:?} (allowed: {})",
-                        k.name,
-                        allowed.join(", ")
-                    ),
-                );
-                continue;
-            }
-            if let Some(first) = seen.insert(k.name.as_str(), k.pos) {
-                self.d.error(
-                    k.pos,
-                    &join(field, &k.name),
-                    format!(
-                        "duplicate key (first at line {}, column {})",
-                        first.line, first.column
-                    ),
-                );
-                continue;
-            }
-            out.push((k, val));
-        }
-        out
-    }
-
-    /// A list (`Null` is empty).
-    pub(crate) fn list<'v>(&mut self, v: &'v Value, field: &str) -> &'v [Value] {
-        match &v.kind {
-            Kind::Seq(items) => items,
-            Kind::Null => &[],
-            _ => {
-                self.d.error(
-                    v.pos,
-                    field,
-                    format!("expected a list, found {}", v.type_name()),
-                );
-                &[]
-            }
-        }
-    }
-
-    /// A scalar's text.
-    pub(crate) fn string(&mut self, v: &Value, field: &str) -> Option<At<String>> {
-        match &v.kind {
-            Kind::Str(s, _) => Some(At {
-                v: s.clone(),
-                pos: v.pos,
-                field: field.to_string(),
-            }),
-            _ => {
-                self.d.error(
-                    v.pos,
-                    field,
-                    format!("expected a string, found {}", v.type_name()),
-                );
-                None
-            }
-        }
-    }
-
-    fn parsed<T>(
-        &mut self,
-        v: &Value,
-        field: &str,
-        f: impl FnOnce(&str) -> Result<T, String>,
-    ) -> Option<T> {
-        let s = self.string(v, field)?;
-        match f(&s.v) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                self.d.error(v.pos, field, e);
-                None
-            }
-        }
-    }
-
-    fn boolean(&mut self, v: &Value, field: &str) -> Option<bool> {
-        match &v.kind {
-            Kind::Str(s, true) if matches!(s.as_str(), "true" | "True" | "TRUE") => Some(true),
-            Kind::Str(s, true) if matches!(s.as_str(), "false" | "False" | "FALSE") => Some(false),
-            _ => {
-                self.d.error(v.pos, field, "expected true or false");
-                None
-            }
-        }
-    }
-
-    fn uint(&mut self, v: &Value, field: &str, min: u64, max: u64) -> Option<u64> {
-        match &v.kind {
-            Kind::Str(s, _) if s.bytes().all(|b| b.is_ascii_digit()) && !s.is_empty() => {
-                match s.parse::<u64>() {
-                    Ok(n) if (min..=max).contains(&n) => Some(n),
-                    _ => {
-                        self.d.error(
-                            v.pos,
-                            field,
-                            format!("{s} is out of range ({min} to {max})"),
-                        );
-                        None
-                    }
-                }
-            }
-            _ => {
-                self.d.error(v.pos, field, "expected a whole number");
-                None
-            }
-        }
-    }
-
-    fn net(&mut self, v: &Value, field: &str) -> Option<At<IpNet>> {
-        let n = self.parsed(v, field, |s| {
-            s.parse::<IpNet>()
-                .map_err(|_| format!("{s:?} is not an address with a prefix length (10.0.0.1/24)"))
-        })?;
-        Some(At {
-            v: n,
-            pos: v.pos,
-            field: field.to_string(),
-        })
-    }
-
     fn pool(&mut self, v: &Value, field: &str) -> Option<At<IpNet>> {
         let n = self.net(v, field)?;
         if n.v.family() != warren_kernel::addr::Family::V4 {
@@ -883,143 +706,6 @@ impl Walker<'_> {
             ready,
             ready_timeout_ms: timeout?,
         })
-    }
-
-    fn endpoint(&mut self, v: &Value, field: &str) -> Option<At<EndSpec>> {
-        let s = self.string(v, field)?;
-        let end = match s.v.split_once(':') {
-            Some(("host", b)) => EndSpec::Host(b.to_string()),
-            Some(("macvlan", p)) => EndSpec::Macvlan(p.to_string()),
-            Some((n, i)) => EndSpec::Node(n.to_string(), Some(i.to_string())),
-            None => EndSpec::Node(s.v.clone(), None),
-        };
-        let check = match &end {
-            EndSpec::Host(i) | EndSpec::Macvlan(i) | EndSpec::Node(_, Some(i)) => {
-                if i.len() > 15 && !matches!(end, EndSpec::Node(..)) {
-                    Err(format!("host interface {i:?} is longer than 15 bytes"))
-                } else {
-                    values::interface_name(i)
-                }
-            }
-            EndSpec::Node(_, None) => Ok(()),
-        };
-        if let Err(e) = check {
-            self.d.error(v.pos, field, e);
-            return None;
-        }
-        Some(At {
-            v: end,
-            pos: v.pos,
-            field: field.to_string(),
-        })
-    }
-
-    fn link(&mut self, v: &Value, field: &str) -> Option<LinkSpec> {
-        let mut l = LinkSpec {
-            pos: v.pos,
-            field: field.to_string(),
-            ends: Vec::new(),
-            mtu: None,
-            rate_bps: None,
-            delay_us: None,
-            loss_percent: None,
-            addresses: Vec::new(),
-            mode: None,
-        };
-        let mut ends_value = None;
-        match &v.kind {
-            Kind::Seq(_) => ends_value = Some((v, field.to_string())),
-            Kind::Map(_) => {
-                let allowed = [
-                    "endpoints",
-                    "mtu",
-                    "bandwidth",
-                    "delay",
-                    "loss",
-                    "addresses",
-                    "mode",
-                ];
-                for (k, val) in self.map(v, field, &allowed) {
-                    let f = join(field, &k.name);
-                    match k.name.as_str() {
-                        "endpoints" => ends_value = Some((val, f)),
-                        #[allow(clippy::cast_possible_truncation)]
-                        "mtu" => l.mtu = self.uint(val, &f, 68, 65535).map(|n| n as u32),
-                        "bandwidth" => l.rate_bps = self.parsed(val, &f, values::rate_bps),
-                        "delay" => l.delay_us = self.parsed(val, &f, values::duration_us),
-                        "loss" => l.loss_percent = self.parsed(val, &f, values::percent),
-                        "mode" => {
-                            l.mode = self.string(val, &f);
-                            if let Some(m) = &l.mode {
-                                if !MACVLAN_MODES.contains(&m.v.as_str()) {
-                                    self.d.error(
-                                        val.pos,
-                                        &f,
-                                        format!(
-                                            "unknown macvlan mode {:?} (allowed: {})",
-                                            m.v,
-                                            MACVLAN_MODES.join(", ")
-                                        ),
-                                    );
-                                }
-                            }
-                        }
-                        "addresses" => {
-                            for (i, av) in self.list(val, &f).iter().enumerate() {
-                                let fa = format!("{f}[{i}]");
-                                let a = match &av.kind {
-                                    Kind::Null => None,
-                                    Kind::Str(s, _) if s == "auto" => None,
-                                    _ => self.net(av, &fa),
-                                };
-                                l.addresses.push(a);
-                            }
-                            if l.addresses.len() != 2 {
-                                self.d.error(
-                                    val.pos,
-                                    &f,
-                                    "one address per endpoint (two; `auto` or ~ for one from the pools)",
-                                );
-                                l.addresses.clear();
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            _ => {
-                self.d.error(
-                    v.pos,
-                    field,
-                    format!(
-                        "expected [END, END] or a map with endpoints, found {}",
-                        v.type_name()
-                    ),
-                );
-                return None;
-            }
-        }
-        let Some((ev, ef)) = ends_value else {
-            self.d.error(v.pos, &join(field, "endpoints"), "missing");
-            return None;
-        };
-        let items = self.list(ev, &ef);
-        if items.len() != 2 {
-            if matches!(ev.kind, Kind::Seq(_)) {
-                self.d.error(
-                    ev.pos,
-                    &ef,
-                    format!("a link has two endpoints, not {}", items.len()),
-                );
-            }
-            return None;
-        }
-        for (i, e) in items.iter().enumerate() {
-            if let Some(end) = self.endpoint(e, &format!("{ef}[{i}]")) {
-                l.ends.push(end);
-            }
-        }
-        (l.ends.len() == 2).then_some(l)
     }
 }
 

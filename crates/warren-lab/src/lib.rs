@@ -6,6 +6,7 @@
 
 mod address;
 mod clab;
+mod fields;
 mod finish;
 mod fxhash;
 mod inherit;

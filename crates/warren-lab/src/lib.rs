@@ -11,10 +11,12 @@
 mod address;
 mod clab;
 pub mod faults;
+mod fields;
 mod finish;
 mod fxhash;
 pub mod graph;
 mod inherit;
+mod links;
 pub mod load;
 pub mod model;
 pub mod names;
@@ -23,6 +25,7 @@ pub mod rootless;
 pub mod runtime;
 mod spec;
 mod values;
+mod walker;
 mod yaml;
 
 pub use load::{Diagnostic, LoadError, Loaded, load_file, load_str};

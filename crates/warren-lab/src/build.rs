@@ -52,9 +52,21 @@ pub struct Outcome {
 /// `NAME`, as a crash would. Points: `lab-after-netns` (namespaces made and recorded),
 /// `lab-after-links` (links made, before addresses and routes), `lab-after-host` (host
 /// interfaces made).
+///
+/// With `WARREN_TIMING` set, each point (and each phase) also prints the time since the
+/// build started, to stderr.
 pub fn failpoint(name: &str) {
+    timing(name);
     if std::env::var("WARREN_FAILPOINT").is_ok_and(|v| v == name) {
         let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+    }
+}
+
+fn timing(name: &str) {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    if std::env::var_os("WARREN_TIMING").is_some() {
+        let t = START.get_or_init(Instant::now);
+        eprintln!("warren timing: {name} at {:.1} ms", t.elapsed().as_secs_f64() * 1000.0);
     }
 }
 
@@ -339,6 +351,7 @@ impl<'a> Build<'a> {
     }
 
     fn apply(&mut self, plan: &Plan) -> Result<()> {
+        timing("lab-apply");
         if let Some(old) = self.old {
             self.remove(old, plan)?;
         }
@@ -352,6 +365,7 @@ impl<'a> Build<'a> {
         failpoint("lab-after-netns");
         self.progress.advance(fresh.len(), "namespaces");
         self.open_touched(plan)?;
+        timing("lab-opened");
         for n in &fresh {
             self.switch_bridges(n)?;
         }
@@ -363,6 +377,7 @@ impl<'a> Build<'a> {
             .filter(|(_, l)| plan.add_links.contains(&link_key(self.lab, l)))
             .map(|(i, _)| i)
             .collect();
+        timing("lab-bridges");
         self.links(&added)?;
         failpoint("lab-after-links");
         self.progress.advance(added.len(), "links");
@@ -377,11 +392,15 @@ impl<'a> Build<'a> {
                 self.node_changes(o, n)?;
             }
         }
+        timing("lab-node-changes");
         self.send_posts()?;
+        timing("lab-posts");
         self.host_side()?;
         failpoint("lab-after-host");
         self.shaping(plan, &added)?;
+        timing("lab-shaping");
         self.sysctls(plan, &fresh)?;
+        timing("lab-sysctls");
         crate::nat::apply(self, &fresh, &added)?;
         self.progress.finish();
         Ok(())

@@ -65,6 +65,8 @@ enum Command {
     Logs(cmd::container::LogsArgs),
     /// Pods: namespaces that outlive their members.
     Pod(cmd::pod::Args),
+    /// Labs from topology files: up, down, diff, validate, status, inspect.
+    Lab(cmd::lab::Args),
     /// Remove what crashed runs left behind (namespaces, veths, rules, addresses, records).
     Gc(cmd::gc::Args),
     /// Re-create warren's bridges, nftables table and DNS config from its state.
@@ -125,6 +127,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Rm(a) => cmd::container::rm(a),
         Command::Logs(a) => cmd::container::logs(a),
         Command::Pod(a) => cmd::pod::run(a, &cli.global),
+        Command::Lab(a) => cmd::lab::run(a, &cli.global),
         Command::Gc(a) => cmd::gc::run(a, &cli.global),
         Command::Reconcile => cmd::gc::reconcile(),
         Command::Supervise { id } => cmd::run::supervise(&id),

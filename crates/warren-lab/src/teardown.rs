@@ -116,7 +116,7 @@ fn remove_host_links(
                 reqs.push(warren_kernel::link::set::del_index_request(l.index, &o.name));
             }
             Ok(_) => left.push(format!("host interface {}", o.name)),
-            Err(e) if e.errno() == Some(nix::errno::Errno::ENODEV) => {}
+            Err(warren_kernel::Error::NotFound { .. }) => {}
             Err(e) => return Err(Error::kernel(lab, format!("find host interface {}", o.name))(e)),
         }
         forget.push(o.name.clone());

@@ -4,6 +4,7 @@
 pub mod addr;
 pub mod container;
 pub mod gc;
+pub mod lab;
 pub mod link;
 pub mod neigh;
 pub mod network;

@@ -66,7 +66,10 @@ fn timing(name: &str) {
     static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     if std::env::var_os("WARREN_TIMING").is_some() {
         let t = START.get_or_init(Instant::now);
-        eprintln!("warren timing: {name} at {:.1} ms", t.elapsed().as_secs_f64() * 1000.0);
+        eprintln!(
+            "warren timing: {name} at {:.1} ms",
+            t.elapsed().as_secs_f64() * 1000.0
+        );
     }
 }
 
@@ -113,10 +116,7 @@ pub fn up(store: &mut Store, lab: &Lab, opts: &Options) -> Result<Outcome> {
     };
     let start = Instant::now();
     if plan.is_empty() {
-        return Ok(Outcome {
-            plan,
-            seconds: 0.0,
-        });
+        return Ok(Outcome { plan, seconds: 0.0 });
     }
     probe_netem(lab, &plan)?;
     state::put_row(
@@ -126,8 +126,8 @@ pub fn up(store: &mut Store, lab: &Lab, opts: &Options) -> Result<Outcome> {
         old.as_ref(),
         lab_state::BUILDING,
     )?;
-    let result = Build::new(store, lab, old.as_ref(), opts.progress)
-        .and_then(|mut b| b.apply(&plan));
+    let result =
+        Build::new(store, lab, old.as_ref(), opts.progress).and_then(|mut b| b.apply(&plan));
     match result {
         Ok(()) => {
             state::put_row(store, lab, opts.file.as_deref(), Some(lab), lab_state::UP)?;
@@ -171,7 +171,10 @@ fn check(lab: &Lab) -> Result<()> {
             .map_err(|e| err(format!("node {}", n.name), &e.to_string()))?;
         for i in &n.interfaces {
             if i.link >= lab.links.len() {
-                return Err(err(format!("interface {}:{}", n.name, i.name), "no such link"));
+                return Err(err(
+                    format!("interface {}:{}", n.name, i.name),
+                    "no such link",
+                ));
             }
         }
         if n.kind == NodeKind::Switch && n.switch.is_none() {
@@ -255,7 +258,7 @@ fn probe_netem(lab: &Lab, plan: &Plan) -> Result<()> {
         Err(e) if e.is_kernel_lacks() => Err(Error::NoNetem {
             lab: lab.name.clone(),
             link: first.clone(),
-            source: e,
+            source: Box::new(e),
         }),
         Err(e) => Err(Error::kernel(&lab.name, "probe for netem")(e)),
     }
@@ -323,8 +326,14 @@ pub(crate) struct Build<'a> {
 }
 
 impl<'a> Build<'a> {
-    fn new(store: &'a mut Store, lab: &'a Lab, old: Option<&'a Lab>, progress: bool) -> Result<Build<'a>> {
-        let host = Handle::current().map_err(Error::kernel(&lab.name, "open the host namespace"))?;
+    fn new(
+        store: &'a mut Store,
+        lab: &'a Lab,
+        old: Option<&'a Lab>,
+        progress: bool,
+    ) -> Result<Build<'a>> {
+        let host =
+            Handle::current().map_err(Error::kernel(&lab.name, "open the host namespace"))?;
         let units = lab.nodes.len() + lab.links.len();
         Ok(Build {
             store,
@@ -439,8 +448,9 @@ impl<'a> Build<'a> {
                     continue;
                 }
                 if let (Some(n), Some(ifname)) = (old.node(node), ifname) {
-                    let req = warren_kernel::link::set::del_request(&ifname)
-                        .map_err(Error::kernel(self.name(), format!("delete {node}:{ifname}")))?;
+                    let req = warren_kernel::link::set::del_request(&ifname).map_err(
+                        Error::kernel(self.name(), format!("delete {node}:{ifname}")),
+                    )?;
                     by_ns.entry(n.netns.clone()).or_default().push(req);
                 }
             }
@@ -451,13 +461,19 @@ impl<'a> Build<'a> {
             for r in h.execute(reqs) {
                 match r {
                     Err(e) if e.errno() == Some(nix::errno::Errno::ENODEV) => {}
-                    other => other.map_err(Error::kernel(self.name(), format!("delete a link in {netns}")))?,
+                    other => other.map_err(Error::kernel(
+                        self.name(),
+                        format!("delete a link in {netns}"),
+                    ))?,
                 }
             }
         }
-        let removed = crate::teardown::remove_links_host_side(self.store, &self.host, old, plan)?;
-        let _ = removed;
-        let nodes: Vec<&Node> = old.nodes.iter().filter(|n| gone.contains(n.name.as_str())).collect();
+        crate::teardown::remove_links_host_side(self.store, &self.host, old, plan)?;
+        let nodes: Vec<&Node> = old
+            .nodes
+            .iter()
+            .filter(|n| gone.contains(n.name.as_str()))
+            .collect();
         crate::teardown::delete_namespaces(self.store, &old.name, &nodes)?;
         Ok(())
     }
@@ -519,7 +535,8 @@ impl<'a> Build<'a> {
                     // Not made (EEXIST: someone else's): not ours to remember.
                     never.push(n.netns.clone());
                     if failed.is_none() {
-                        failed = Some(Error::kernel(&lab, format!("create namespace {}", n.netns))(e));
+                        failed =
+                            Some(Error::kernel(&lab, format!("create namespace {}", n.netns))(e));
                     }
                 }
             }
@@ -531,10 +548,14 @@ impl<'a> Build<'a> {
 
     /// Open handles on the existing namespaces the plan changes.
     fn open_touched(&mut self, plan: &Plan) -> Result<()> {
-        let mut names: BTreeSet<String> = plan.change_nodes.iter().map(|c| c.name.clone()).collect();
+        let mut names: BTreeSet<String> =
+            plan.change_nodes.iter().map(|c| c.name.clone()).collect();
         for l in &self.lab.links {
             let k = link_key(self.lab, l);
-            let changed = plan.change_links.iter().any(|c| c.name == plan::key_text(&k));
+            let changed = plan
+                .change_links
+                .iter()
+                .any(|c| c.name == plan::key_text(&k));
             if plan.add_links.contains(&k) || changed {
                 names.extend(plan::link_nodes(l).into_iter().map(str::to_owned));
             }
@@ -545,9 +566,10 @@ impl<'a> Build<'a> {
             }
             let n = self.node(&name)?;
             let h = open(self.name(), &n.netns)?;
-            let links = h
-                .links()
-                .map_err(Error::kernel(self.name(), format!("list links in {}", n.netns)))?;
+            let links = h.links().map_err(Error::kernel(
+                self.name(),
+                format!("list links in {}", n.netns),
+            ))?;
             self.ns.insert(name, Ns::new(h, &links));
         }
         Ok(())
@@ -573,17 +595,22 @@ impl<'a> Build<'a> {
             .iter()
             .map(|b| warren_kernel::link::bridge::Bridge::new(b).up())
             .collect();
-        let specs: Vec<&dyn warren_kernel::link::LinkSpec> =
-            bridges.iter().map(|b| b as &dyn warren_kernel::link::LinkSpec).collect();
+        let specs: Vec<&dyn warren_kernel::link::LinkSpec> = bridges
+            .iter()
+            .map(|b| b as &dyn warren_kernel::link::LinkSpec)
+            .collect();
         for (b, r) in sw.bridges.iter().zip(ns.handle.link_add_all(&specs)) {
-            r.map_err(Error::kernel(&lab, format!("create bridge {b} in {}", n.netns)))?;
+            r.map_err(Error::kernel(
+                &lab,
+                format!("create bridge {b} in {}", n.netns),
+            ))?;
         }
         let mut idx = Vec::new();
         for b in &sw.bridges {
-            let i = ns
-                .handle
-                .link_index(b)
-                .map_err(Error::kernel(&lab, format!("find bridge {b} in {}", n.netns)))?;
+            let i = ns.handle.link_index(b).map_err(Error::kernel(
+                &lab,
+                format!("find bridge {b} in {}", n.netns),
+            ))?;
             ns.index.insert(b.clone(), i);
             ns.next = ns.next.max(i + 1);
             idx.push(i);
@@ -591,7 +618,10 @@ impl<'a> Build<'a> {
         let mut reqs = Vec::new();
         let mut post = Vec::new();
         for w in 0..sw.bridges.len().saturating_sub(1) {
-            let (up, dn) = (format!("{}-up", sw.bridges[w]), format!("{}-dn", sw.bridges[w + 1]));
+            let (up, dn) = (
+                format!("{}-up", sw.bridges[w]),
+                format!("{}-dn", sw.bridges[w + 1]),
+            );
             let (iu, id) = (ns.alloc(&up), ns.alloc(&dn));
             let v = warren_kernel::link::veth::Veth::new(&up, &dn)
                 .index(iu)
@@ -602,13 +632,18 @@ impl<'a> Build<'a> {
                 warren_kernel::link::LinkSpec::request(&v)
                     .map_err(Error::kernel(&lab, format!("chain {up} in {}", n.netns)))?,
             );
-            post.push(warren_kernel::link::set::master_request(id, &dn, Some(idx[w + 1])));
+            post.push(warren_kernel::link::set::master_request(
+                id,
+                &dn,
+                Some(idx[w + 1]),
+            ));
             post.push(up_request(id, true, &dn));
         }
         reqs.extend(post);
-        ns.handle
-            .execute_all(reqs)
-            .map_err(Error::kernel(&lab, format!("chain the bridges of switch {}", n.name)))
+        ns.handle.execute_all(reqs).map_err(Error::kernel(
+            &lab,
+            format!("chain the bridges of switch {}", n.name),
+        ))
     }
 
     /// Addresses on `lo` and routes of a new node (its interfaces' settings go with their
@@ -626,10 +661,13 @@ impl<'a> Build<'a> {
     }
 
     fn route_requests(&self, n: &Node, routes: &[Route], add: bool) -> Result<Vec<Request>> {
-        let ns = self
-            .ns
-            .get(&n.name)
-            .ok_or_else(|| Error::model(self.name(), format!("node {}", n.name), "namespace not open"))?;
+        let ns = self.ns.get(&n.name).ok_or_else(|| {
+            Error::model(
+                self.name(),
+                format!("node {}", n.name),
+                "namespace not open",
+            )
+        })?;
         routes
             .iter()
             .map(|r| {
@@ -644,11 +682,19 @@ impl<'a> Build<'a> {
                         .find(|i| &i.name == d)
                         .map_or(d.as_str(), |i| i.ifname.as_str());
                     let idx = ns.index.get(ifname).copied().ok_or_else(|| {
-                        Error::model(self.name(), format!("route {} on {}", r.to, n.name), format!("no interface {d}"))
+                        Error::model(
+                            self.name(),
+                            format!("route {} on {}", r.to, n.name),
+                            format!("no interface {d}"),
+                        )
                     })?;
                     spec = spec.dev_name(idx, ifname);
                 }
-                Ok(if add { spec.request_add() } else { spec.request_del() })
+                Ok(if add {
+                    spec.request_add()
+                } else {
+                    spec.request_del()
+                })
             })
             .collect()
     }
@@ -657,12 +703,26 @@ impl<'a> Build<'a> {
     /// written with the others).
     fn node_changes(&mut self, o: &Node, n: &Node) -> Result<()> {
         let lab = self.lab.name.clone();
-        let old_routes: Vec<Route> = o.routes.iter().filter(|r| !n.routes.contains(r)).cloned().collect();
-        let new_routes: Vec<Route> = n.routes.iter().filter(|r| !o.routes.contains(r)).cloned().collect();
-        let dels = self.route_requests(o, &old_routes, false).unwrap_or_default();
+        let old_routes: Vec<Route> = o
+            .routes
+            .iter()
+            .filter(|r| !n.routes.contains(r))
+            .cloned()
+            .collect();
+        let new_routes: Vec<Route> = n
+            .routes
+            .iter()
+            .filter(|r| !o.routes.contains(r))
+            .cloned()
+            .collect();
+        let dels = self
+            .route_requests(o, &old_routes, false)
+            .unwrap_or_default();
         let adds = self.route_requests(n, &new_routes, true)?;
         let ns = self.ns_mut(&n.name)?;
-        let diff = |a: &[IpNet], b: &[IpNet]| -> Vec<IpNet> { a.iter().filter(|x| !b.contains(x)).copied().collect() };
+        let diff = |a: &[IpNet], b: &[IpNet]| -> Vec<IpNet> {
+            a.iter().filter(|x| !b.contains(x)).copied().collect()
+        };
         for x in diff(&o.loopback, &n.loopback) {
             ns.post.push(AddrSpec::new(1, x).request_del());
         }
@@ -670,7 +730,11 @@ impl<'a> Build<'a> {
             ns.post.push(AddrSpec::new(1, x).nodad().request_add());
         }
         for ni in &n.interfaces {
-            let Some(oi) = o.interfaces.iter().find(|i| i.name == ni.name && i.ifname == ni.ifname) else {
+            let Some(oi) = o
+                .interfaces
+                .iter()
+                .find(|i| i.name == ni.name && i.ifname == ni.ifname)
+            else {
                 continue;
             };
             let Some(&idx) = ns.index.get(&ni.ifname) else {
@@ -689,16 +753,17 @@ impl<'a> Build<'a> {
             if ni.mac != oi.mac
                 && let Some(m) = &ni.mac
             {
-                ch.mac = Some(
-                    warren_kernel::link::parse_mac(m)
-                        .map_err(Error::kernel(&lab, format!("MAC of {}:{}", n.name, ni.name)))?,
-                );
+                ch.mac = Some(warren_kernel::link::parse_mac(m).map_err(Error::kernel(
+                    &lab,
+                    format!("MAC of {}:{}", n.name, ni.name),
+                ))?);
             }
             if ch.mtu.is_some() || ch.mac.is_some() {
-                ns.post.push(
-                    change_request(idx, &ni.ifname, &ch)
-                        .map_err(Error::kernel(&lab, format!("change {}:{}", n.name, ni.name)))?,
-                );
+                ns.post
+                    .push(change_request(idx, &ni.ifname, &ch).map_err(Error::kernel(
+                        &lab,
+                        format!("change {}:{}", n.name, ni.name),
+                    ))?);
             }
         }
         ns.routes.extend(dels);
@@ -728,10 +793,10 @@ impl<'a> Build<'a> {
         let lab = self.lab.name.clone();
         let mut reqs = std::mem::take(&mut self.host_post);
         for h in std::mem::take(&mut self.host_moved) {
-            let idx = self
-                .host
-                .link_index(&h.ifname)
-                .map_err(Error::kernel(&lab, format!("find host interface {}", h.ifname)))?;
+            let idx = self.host.link_index(&h.ifname).map_err(Error::kernel(
+                &lab,
+                format!("find host interface {}", h.ifname),
+            ))?;
             state::record(
                 self.store,
                 &lab,
@@ -749,7 +814,11 @@ impl<'a> Build<'a> {
                     .host
                     .link_index(br)
                     .map_err(Error::kernel(&lab, format!("find host bridge {br}")))?;
-                reqs.push(warren_kernel::link::set::master_request(idx, &h.ifname, Some(b)));
+                reqs.push(warren_kernel::link::set::master_request(
+                    idx,
+                    &h.ifname,
+                    Some(b),
+                ));
             }
             reqs.push(up_request(idx, true, &h.ifname));
             if let Some(a) = h.address {
@@ -771,10 +840,12 @@ impl<'a> Build<'a> {
         let lab = self.lab.name.clone();
         for (li, l) in self.lab.links.iter().enumerate() {
             let key = plan::key_text(&link_key(self.lab, l));
-            let changed = plan
-                .change_links
-                .iter()
-                .any(|c| c.name == key && c.changes.iter().any(|p| p.what == "shaping" || p.what == "mtu"));
+            let changed = plan.change_links.iter().any(|c| {
+                c.name == key
+                    && c.changes
+                        .iter()
+                        .any(|p| p.what == "shaping" || p.what == "mtu")
+            });
             if !(added.contains(&li) || changed) {
                 continue;
             }
@@ -788,12 +859,17 @@ impl<'a> Build<'a> {
                         mtu: l.mtu,
                         ..LinkChange::default()
                     };
-                    let r = change_request(idx, &ifname, &ch).map_err(Error::kernel(&lab, format!("MTU of {node}:{ifname}")))?;
-                    ns.handle.ack(r).map_err(Error::kernel(&lab, format!("MTU of {node}:{ifname}")))?;
+                    let r = change_request(idx, &ifname, &ch)
+                        .map_err(Error::kernel(&lab, format!("MTU of {node}:{ifname}")))?;
+                    ns.handle
+                        .ack(r)
+                        .map_err(Error::kernel(&lab, format!("MTU of {node}:{ifname}")))?;
                 }
                 let req = match &l.shaping {
-                    Some(s) => tc::qdisc_replace_request(&QdiscSpec::new(idx, Parent::Root, qdisc(s, l)))
-                        .map_err(Error::kernel(&lab, format!("shaping of {node}:{ifname}")))?,
+                    Some(s) => {
+                        tc::qdisc_replace_request(&QdiscSpec::new(idx, Parent::Root, qdisc(s, l)))
+                            .map_err(Error::kernel(&lab, format!("shaping of {node}:{ifname}")))?
+                    }
                     None if changed => {
                         let r = tc::qdisc_del_request(idx, Parent::Root)
                             .map_err(Error::kernel(&lab, format!("shaping of {node}:{ifname}")))?;
@@ -808,7 +884,7 @@ impl<'a> Build<'a> {
                         Error::NoNetem {
                             lab: lab.clone(),
                             link: key.clone(),
-                            source: e,
+                            source: Box::new(e),
                         }
                     } else {
                         Error::kernel(&lab, format!("shaping of {node}:{ifname}"))(e)
@@ -825,8 +901,14 @@ impl<'a> Build<'a> {
         let lab = self.lab.name.clone();
         let mut work: Vec<(&Node, Vec<(String, String)>)> = Vec::new();
         for n in fresh {
-            let mut pairs: Vec<(String, String)> = n.sysctls.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-            if matches!(n.kind, NodeKind::Router | NodeKind::Nat) && !n.sysctls.contains_key("net.ipv4.ip_forward") {
+            let mut pairs: Vec<(String, String)> = n
+                .sysctls
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            if matches!(n.kind, NodeKind::Router | NodeKind::Nat)
+                && !n.sysctls.contains_key("net.ipv4.ip_forward")
+            {
                 pairs.push(("net.ipv4.ip_forward".into(), "1".into()));
             }
             work.push((n, pairs));
@@ -850,7 +932,10 @@ impl<'a> Build<'a> {
                 continue;
             }
             let ns = self.ns_mut(&n.name)?;
-            let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let refs: Vec<(&str, &str)> = pairs
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
             warren_kernel::sysctl::set_many(ns.handle.ns(), &refs)
                 .map_err(Error::kernel(&lab, format!("sysctls of node {}", n.name)))?;
         }

@@ -16,7 +16,7 @@ pub enum Error {
         what: String,
         /// The kernel's error.
         #[source]
-        source: warren_kernel::Error,
+        source: Box<warren_kernel::Error>,
     },
     /// Delay or loss asked for where the kernel has no netem.
     #[error("lab {lab}: link {link}: delay and loss need netem: kernel lacks netem")]
@@ -27,7 +27,7 @@ pub enum Error {
         link: String,
         /// The kernel's refusal.
         #[source]
-        source: warren_kernel::Error,
+        source: Box<warren_kernel::Error>,
     },
     /// warren's state database failed.
     #[error("lab {lab}: state")]
@@ -36,7 +36,7 @@ pub enum Error {
         lab: String,
         /// The store's error.
         #[source]
-        source: warren_store::Error,
+        source: Box<warren_store::Error>,
     },
     /// The lab model is inconsistent (an index or a name that points nowhere).
     #[error("lab {lab}: {object}: {message}")]
@@ -80,15 +80,25 @@ pub enum Error {
 
 impl Error {
     /// A kernel error while doing `what`.
-    pub(crate) fn kernel(lab: &str, what: impl Into<String>) -> impl FnOnce(warren_kernel::Error) -> Error {
+    pub(crate) fn kernel(
+        lab: &str,
+        what: impl Into<String>,
+    ) -> impl FnOnce(warren_kernel::Error) -> Error {
         let (lab, what) = (lab.to_owned(), what.into());
-        move |source| Error::Kernel { lab, what, source }
+        move |source| Error::Kernel {
+            lab,
+            what,
+            source: Box::new(source),
+        }
     }
 
     /// A store error.
     pub(crate) fn store(lab: &str) -> impl FnOnce(warren_store::Error) -> Error {
         let lab = lab.to_owned();
-        move |source| Error::Store { lab, source }
+        move |source| Error::Store {
+            lab,
+            source: Box::new(source),
+        }
     }
 
     /// An inconsistent model.

@@ -50,12 +50,13 @@ pub(crate) fn apply(b: &mut Build<'_>, fresh: &[&Node], added: &[usize]) -> Resu
     let fw = Firewall::new(TABLE);
     for n in fresh.iter().filter(|n| n.kind == NodeKind::Nat) {
         let subnets = lan_subnets(lab, n);
-        let ns = b
-            .node_ns(&n.name)
-            .ok_or_else(|| Error::model(&lab.name, format!("node {}", n.name), "namespace not open"))?;
+        let ns = b.node_ns(&n.name).ok_or_else(|| {
+            Error::model(&lab.name, format!("node {}", n.name), "namespace not open")
+        })?;
         let what = format!("masquerade in NAT node {}", n.name);
         let nft = Nft::new(ns).map_err(Error::kernel(&lab.name, what.clone()))?;
-        fw.ensure(&nft).map_err(Error::kernel(&lab.name, what.clone()))?;
+        fw.ensure(&nft)
+            .map_err(Error::kernel(&lab.name, what.clone()))?;
         let batch = fw
             .masquerade(&subnets, true)
             .map_err(Error::kernel(&lab.name, what.clone()))?;
@@ -85,7 +86,11 @@ pub(crate) fn apply(b: &mut Build<'_>, fresh: &[&Node], added: &[usize]) -> Resu
         .masquerade(&uplinks, true)
         .map_err(Error::kernel(&lab.name, what))?;
     nft.apply(&batch).map_err(Error::kernel(&lab.name, what))?;
-    let host = b.host().ns().try_clone().map_err(Error::kernel(&lab.name, "open the host namespace"))?;
+    let host = b
+        .host()
+        .ns()
+        .try_clone()
+        .map_err(Error::kernel(&lab.name, "open the host namespace"))?;
     forwarding_on(b.store(), &lab.name, &host)
 }
 
@@ -128,7 +133,8 @@ pub(crate) fn forwarding_release(store: &mut Store, lab: &str, host: &NetNs) -> 
         .read(|tx| warren_store::get_meta(tx, SAVED))
         .map_err(Error::store(lab))?;
     if let Some(v) = saved {
-        sysctl::set(host, FORWARD, &v).map_err(Error::kernel(lab, format!("restore {FORWARD}={v}")))?;
+        sysctl::set(host, FORWARD, &v)
+            .map_err(Error::kernel(lab, format!("restore {FORWARD}={v}")))?;
         store
             .write(|tx| warren_store::set_meta(tx, SAVED, None))
             .map_err(Error::store(lab))?;

@@ -123,7 +123,7 @@ pub fn link_nodes(link: &Link) -> Vec<&str> {
 }
 
 /// The interface of `node` that is an end of link `index`.
-pub fn iface_of<'a>(node: &'a Node, index: usize) -> Option<&'a Interface> {
+pub fn iface_of(node: &Node, index: usize) -> Option<&Interface> {
     node.interfaces.iter().find(|i| i.link == index)
 }
 
@@ -131,11 +131,21 @@ fn list<T: fmt::Display>(v: &[T]) -> Option<String> {
     if v.is_empty() {
         None
     } else {
-        Some(v.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))
+        Some(
+            v.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+        )
     }
 }
 
-fn prop(out: &mut Vec<PropChange>, what: impl Into<String>, from: Option<String>, to: Option<String>) {
+fn prop(
+    out: &mut Vec<PropChange>,
+    what: impl Into<String>,
+    from: Option<String>,
+    to: Option<String>,
+) {
     if from != to {
         out.push(PropChange {
             what: what.into(),
@@ -164,7 +174,12 @@ fn json<T: Serialize>(v: &T) -> String {
 /// they are made anew).
 fn node_changes(old: &Node, new: &Node, kept_ifaces: &BTreeSet<String>) -> Vec<PropChange> {
     let mut out = Vec::new();
-    prop(&mut out, "loopback", list(&old.loopback), list(&new.loopback));
+    prop(
+        &mut out,
+        "loopback",
+        list(&old.loopback),
+        list(&new.loopback),
+    );
     for ni in &new.interfaces {
         if !kept_ifaces.contains(&ni.name) {
             continue;
@@ -184,7 +199,12 @@ fn node_changes(old: &Node, new: &Node, kept_ifaces: &BTreeSet<String>) -> Vec<P
             oi.mtu.map(|m| m.to_string()),
             ni.mtu.map(|m| m.to_string()),
         );
-        prop(&mut out, format!("mac {}", ni.name), oi.mac.clone(), ni.mac.clone());
+        prop(
+            &mut out,
+            format!("mac {}", ni.name),
+            oi.mac.clone(),
+            ni.mac.clone(),
+        );
     }
     let (or, nr): (Vec<String>, Vec<String>) = (
         old.routes.iter().map(route_text).collect(),
@@ -255,7 +275,14 @@ fn recreate_reason(old: &Node, new: &Node) -> Option<String> {
 
 /// Whether a link kept by key must still be re-created: an end changed beyond its name (a
 /// kernel name, a macvlan mode, an uplink address, a port's bridge).
-fn link_needs_recreate(old_lab: &Lab, old: &Link, new_lab: &Lab, new: &Link, oi: usize, ni: usize) -> bool {
+fn link_needs_recreate(
+    old_lab: &Lab,
+    old: &Link,
+    new_lab: &Lab,
+    new: &Link,
+    oi: usize,
+    ni: usize,
+) -> bool {
     let ends = |lab: &Lab, l: &Link, idx: usize| -> Vec<String> {
         let mut v: Vec<String> = l
             .ends
@@ -274,7 +301,11 @@ fn link_needs_recreate(old_lab: &Lab, old: &Link, new_lab: &Lab, new: &Link, oi:
                         .node(node)
                         .and_then(|n| n.switch.as_ref())
                         .and_then(|s| s.ports.get(*port));
-                    format!("{}/{:?}", end_key(lab, e), p.map(|p| (p.bridge, &p.altnames)))
+                    format!(
+                        "{}/{:?}",
+                        end_key(lab, e),
+                        p.map(|p| (p.bridge, &p.altnames))
+                    )
                 }
                 other => json(other),
             })
@@ -332,17 +363,23 @@ pub fn diff(old: &Lab, new: &Lab) -> Plan {
         let touches_gone = link_nodes(l).iter().any(|n| gone.contains(n));
         match old_links.get(&key) {
             Some(&oi)
-                if !touches_gone
-                    && !link_needs_recreate(old, &old.links[oi], new, l, oi, i) =>
+                if !touches_gone && !link_needs_recreate(old, &old.links[oi], new, l, oi, i) =>
             {
                 for e in &l.ends {
                     if let End::Node { node, interface } = e {
-                        kept.entry(node.clone()).or_default().insert(interface.clone());
+                        kept.entry(node.clone())
+                            .or_default()
+                            .insert(interface.clone());
                     }
                 }
                 let ol = &old.links[oi];
                 let mut ch = Vec::new();
-                prop(&mut ch, "mtu", ol.mtu.map(|m| m.to_string()), l.mtu.map(|m| m.to_string()));
+                prop(
+                    &mut ch,
+                    "mtu",
+                    ol.mtu.map(|m| m.to_string()),
+                    l.mtu.map(|m| m.to_string()),
+                );
                 prop(&mut ch, "shaping", shaping_text(ol), shaping_text(l));
                 if !ch.is_empty() {
                     plan.change_links.push(Changed {
@@ -412,7 +449,14 @@ impl fmt::Display for Plan {
             for c in list {
                 for p in &c.changes {
                     let v = |x: &Option<String>| x.clone().unwrap_or_else(|| "(none)".into());
-                    writeln!(f, "~ {kind} {}: {} {} → {}", c.name, p.what, v(&p.from), v(&p.to))?;
+                    writeln!(
+                        f,
+                        "~ {kind} {}: {} {} → {}",
+                        c.name,
+                        p.what,
+                        v(&p.from),
+                        v(&p.to)
+                    )?;
                 }
             }
         }

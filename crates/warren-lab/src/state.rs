@@ -115,7 +115,9 @@ pub fn put_row(
     built: Option<&Lab>,
     state: &str,
 ) -> Result<()> {
-    let enc = |l: &Lab| serde_json::to_string(l).map_err(|e| Error::model(&lab.name, "lab", e.to_string()));
+    let enc = |l: &Lab| {
+        serde_json::to_string(l).map_err(|e| Error::model(&lab.name, "lab", e.to_string()))
+    };
     let row = LabRow {
         name: lab.name.clone(),
         file: file.map(str::to_owned),

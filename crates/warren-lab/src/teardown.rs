@@ -47,7 +47,8 @@ pub fn down(store: &mut Store, name: &str) -> Result<DownReport> {
     let objects = store
         .read(|tx| warren_store::lab_objects(tx, name, None))
         .map_err(Error::store(name))?;
-    let of = |k: &str| -> Vec<LabObject> { objects.iter().filter(|o| o.kind == k).cloned().collect() };
+    let of =
+        |k: &str| -> Vec<LabObject> { objects.iter().filter(|o| o.kind == k).cloned().collect() };
     let mut report = DownReport {
         lab: name.to_owned(),
         ..DownReport::default()
@@ -113,11 +114,18 @@ fn remove_host_links(
         };
         match host.link_get(&o.name) {
             Ok(l) if !rec.altname.is_empty() && l.altnames.contains(&rec.altname) => {
-                reqs.push(warren_kernel::link::set::del_index_request(l.index, &o.name));
+                reqs.push(warren_kernel::link::set::del_index_request(
+                    l.index, &o.name,
+                ));
             }
             Ok(_) => left.push(format!("host interface {}", o.name)),
             Err(warren_kernel::Error::NotFound { .. }) => {}
-            Err(e) => return Err(Error::kernel(lab, format!("find host interface {}", o.name))(e)),
+            Err(e) => {
+                return Err(Error::kernel(
+                    lab,
+                    format!("find host interface {}", o.name),
+                )(e));
+            }
         }
         forget.push(o.name.clone());
     }
@@ -160,7 +168,9 @@ fn remove_masq(store: &mut Store, host: &Handle, lab: &str, objs: &[LabObject]) 
             let Ok(net) = o.name.parse::<IpNet>() else {
                 continue;
             };
-            let batch = fw.masquerade(&[net], false).map_err(Error::kernel(lab, what))?;
+            let batch = fw
+                .masquerade(&[net], false)
+                .map_err(Error::kernel(lab, what))?;
             match nft.apply(&batch) {
                 Ok(()) => n += 1,
                 // Already gone (someone flushed the table's elements).
@@ -169,7 +179,8 @@ fn remove_masq(store: &mut Store, host: &Handle, lab: &str, objs: &[LabObject]) 
             }
         }
         if others.is_empty() {
-            nft.apply(&fw.uninstall()).map_err(Error::kernel(lab, "remove table inet warren-lab"))?;
+            nft.apply(&fw.uninstall())
+                .map_err(Error::kernel(lab, "remove table inet warren-lab"))?;
         }
     }
     let names: Vec<String> = objs.iter().map(|o| o.name.clone()).collect();
@@ -203,7 +214,9 @@ pub(crate) fn delete_netns_records(
             match netns::delete_named(&o.name) {
                 Ok(()) => deleted += 1,
                 Err(e) => {
-                    errors.push(Error::kernel(lab, format!("delete namespace {}", o.name))(e));
+                    errors.push(Error::kernel(lab, format!("delete namespace {}", o.name))(
+                        e,
+                    ));
                     continue;
                 }
             }
@@ -256,7 +269,12 @@ pub(crate) fn delete_namespaces(store: &mut Store, lab: &str, nodes: &[&Node]) -
 
 /// The host side of links a re-apply removes: their host interfaces (by their records and
 /// markers) and their uplinks' masquerade elements.
-pub(crate) fn remove_links_host_side(store: &mut Store, host: &Handle, old: &Lab, plan: &Plan) -> Result<()> {
+pub(crate) fn remove_links_host_side(
+    store: &mut Store,
+    host: &Handle,
+    old: &Lab,
+    plan: &Plan,
+) -> Result<()> {
     let mut ifnames = BTreeSet::new();
     let mut masq = BTreeSet::new();
     for l in &old.links {

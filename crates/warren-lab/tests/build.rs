@@ -47,14 +47,18 @@ fn ifindex(netns: &str, ifname: &str) -> u64 {
 
 fn netns_names() -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir("/run/netns")
-        .map(|d| d.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
 }
 
 fn up(lab: &Lab) -> build::Outcome {
-    build::up(&mut store(), lab, &Options::default()).unwrap_or_else(|e| panic!("up {}: {e:?}", lab.name))
+    build::up(&mut store(), lab, &Options::default())
+        .unwrap_or_else(|e| panic!("up {}: {e:?}", lab.name))
 }
 
 sandbox_test! {
@@ -106,7 +110,8 @@ sandbox_test! {
 fn outside() -> NetNs {
     let ext = netns::add_named("ext", Source::New).unwrap();
     let host = Handle::current().unwrap();
-    host.link_add(&Veth::new("ext0", "eth0").peer_netns(&ext).up().peer_up()).unwrap();
+    host.link_add(&Veth::new("ext0", "eth0").peer_netns(&ext).up().peer_up())
+        .unwrap();
     let i = host.link_index("ext0").unwrap();
     host.addr_add(i, "192.0.2.1/24".parse().unwrap()).unwrap();
     let h = Handle::new(ext.try_clone().unwrap()).unwrap();

@@ -72,7 +72,7 @@ fn lab_err(e: &warren_lab::Error) -> CliError {
     let kernel = match e {
         warren_lab::Error::Kernel { source, .. } | warren_lab::Error::NoNetem { source, .. } => {
             matches!(
-                source,
+                **source,
                 warren_kernel::Error::Netlink { .. } | warren_kernel::Error::KernelLacks { .. }
             )
         }
@@ -268,7 +268,10 @@ fn status(name: Option<&str>, global: &Global) -> Result<ExitCode, CliError> {
     let mut out = Vec::new();
     for r in rows {
         let lab = state::decode(&r.name, &r.lab).map_err(|e| lab_err(&e))?;
-        let built = r.built.as_deref().and_then(|b| state::decode(&r.name, b).ok());
+        let built = r
+            .built
+            .as_deref()
+            .and_then(|b| state::decode(&r.name, b).ok());
         out.push(Status {
             file_state: file_state(r.file.as_deref(), built.as_ref()),
             name: r.name,
@@ -282,7 +285,11 @@ fn status(name: Option<&str>, global: &Global) -> Result<ExitCode, CliError> {
         return print_json(&out);
     }
     let mut o = std::io::stdout().lock();
-    let _ = writeln!(o, "{:<16} {:<9} {:>6} {:>6}  {:<13} FILE", "NAME", "STATE", "NODES", "LINKS", "FILE STATE");
+    let _ = writeln!(
+        o,
+        "{:<16} {:<9} {:>6} {:>6}  {:<13} FILE",
+        "NAME", "STATE", "NODES", "LINKS", "FILE STATE"
+    );
     for s in out {
         let _ = writeln!(
             o,
@@ -348,7 +355,9 @@ fn inspect(name: &str, global: &Global) -> Result<ExitCode, CliError> {
             name: n.name.clone(),
             kind: format!("{:?}", n.kind).to_lowercase(),
             netns: n.netns.clone(),
-            present: warren_kernel::netns::is_live_mount(&warren_kernel::netns::named_path(&n.netns)),
+            present: warren_kernel::netns::is_live_mount(&warren_kernel::netns::named_path(
+                &n.netns,
+            )),
             loopback: n.loopback.iter().map(ToString::to_string).collect(),
             interfaces: n
                 .interfaces
@@ -389,7 +398,13 @@ fn inspect(name: &str, global: &Global) -> Result<ExitCode, CliError> {
         return print_json(&view);
     }
     let mut o = std::io::stdout().lock();
-    let _ = writeln!(o, "lab {} ({}){}", view.name, view.state, view.file.map(|f| format!(" from {f}")).unwrap_or_default());
+    let _ = writeln!(
+        o,
+        "lab {} ({}){}",
+        view.name,
+        view.state,
+        view.file.map(|f| format!(" from {f}")).unwrap_or_default()
+    );
     for n in &view.nodes {
         let _ = writeln!(
             o,

@@ -3,13 +3,13 @@
 
 use std::collections::HashMap;
 
+use warren_kernel::Request;
 use warren_kernel::addr::AddrSpec;
 use warren_kernel::link::LinkSpec;
 use warren_kernel::link::macvlan::{MacVlan, MacVlanMode};
 use warren_kernel::link::set::{LinkChange, altname_request, change_request, master_request};
 use warren_kernel::link::veth::Veth;
 use warren_kernel::link::{parse_mac, up_request};
-use warren_kernel::Request;
 
 use super::{Build, HostEnd};
 use crate::error::{Error, Result};
@@ -42,8 +42,14 @@ fn side<'a>(lab: &'a Lab, e: &'a End, li: usize) -> Result<Side<'a>> {
         }
         End::Switch { node, port } => {
             let n = lab.node(node).ok_or_else(|| bad(format!("node {node}")))?;
-            let sw = n.switch.as_ref().ok_or_else(|| bad(format!("switch {node}")))?;
-            let p = sw.ports.get(*port).ok_or_else(|| bad(format!("{node} port {port}")))?;
+            let sw = n
+                .switch
+                .as_ref()
+                .ok_or_else(|| bad(format!("switch {node}")))?;
+            let p = sw
+                .ports
+                .get(*port)
+                .ok_or_else(|| bad(format!("{node} port {port}")))?;
             let br = sw
                 .bridges
                 .get(p.bridge)
@@ -101,7 +107,10 @@ impl Build<'_> {
                 _ => {
                     return Err(Error::model(
                         &lab.name,
-                        format!("link {}", crate::plan::key_text(&crate::plan::link_key(lab, l))),
+                        format!(
+                            "link {}",
+                            crate::plan::key_text(&crate::plan::link_key(lab, l))
+                        ),
                         "a host end must be linked to a node's interface",
                     ));
                 }
@@ -114,9 +123,10 @@ impl Build<'_> {
         state::record(self.store, &lab.name, &records)?;
         for (node, reqs) in creates {
             let ns = self.ns_mut(&node)?;
-            ns.handle
-                .execute_all(reqs)
-                .map_err(Error::kernel(&lab.name, format!("create the links of node {node}")))?;
+            ns.handle.execute_all(reqs).map_err(Error::kernel(
+                &lab.name,
+                format!("create the links of node {node}"),
+            ))?;
         }
         if !host_creates.is_empty() {
             self.host
@@ -125,10 +135,10 @@ impl Build<'_> {
         }
         for (n, i) in macvlans {
             let ns = self.ns_mut(&n.name)?;
-            let idx = ns
-                .handle
-                .link_index(&i.ifname)
-                .map_err(Error::kernel(&lab.name, format!("find {}:{}", n.name, i.ifname)))?;
+            let idx = ns.handle.link_index(&i.ifname).map_err(Error::kernel(
+                &lab.name,
+                format!("find {}:{}", n.name, i.ifname),
+            ))?;
             ns.index.insert(i.ifname.clone(), idx);
             ns.next = ns.next.max(idx + 1);
             self.iface_post(n, i, None, idx)?;
@@ -157,7 +167,9 @@ impl Build<'_> {
                 .get(node)
                 .and_then(|ns| ns.index.get(*br).copied())
                 .map(Some)
-                .ok_or_else(|| Error::model(&lab, format!("switch {node}"), format!("no bridge {br}")))
+                .ok_or_else(|| {
+                    Error::model(&lab, format!("switch {node}"), format!("no bridge {br}"))
+                })
         };
         let (ma, mb) = (master(self, a, &an)?, master(self, b, &bn)?);
         let mac = |s: &Side<'_>| -> Result<Option<[u8; 6]>> {
@@ -173,10 +185,15 @@ impl Build<'_> {
         };
         let (maca, macb) = (mac(a)?, mac(b)?);
         let req = {
-            let peer_ns = self.ns.get(&bn).map(|n| n.handle.ns()).ok_or_else(|| {
-                Error::model(&lab, format!("node {bn}"), "namespace not open")
-            })?;
-            let mut v = Veth::new(&aif, &bif).index(ia).peer_index(ib).peer_netns(peer_ns).up();
+            let peer_ns =
+                self.ns.get(&bn).map(|n| n.handle.ns()).ok_or_else(|| {
+                    Error::model(&lab, format!("node {bn}"), "namespace not open")
+                })?;
+            let mut v = Veth::new(&aif, &bif)
+                .index(ia)
+                .peer_index(ib)
+                .peer_netns(peer_ns)
+                .up();
             if let Some(m) = ma {
                 v = v.master(m);
             }
@@ -189,8 +206,10 @@ impl Build<'_> {
             if let Some(m) = macb {
                 v = v.peer_mac(m);
             }
-            v.request()
-                .map_err(Error::kernel(&lab, format!("veth {an}:{aif} -- {bn}:{bif}")))?
+            v.request().map_err(Error::kernel(
+                &lab,
+                format!("veth {an}:{aif} -- {bn}:{bif}"),
+            ))?
         };
         // The far end: up (and onto its bridge) once the pair exists.
         let far = self.ns_mut(&bn)?;
@@ -205,7 +224,10 @@ impl Build<'_> {
                     let ns = self.ns_mut(&n.name)?;
                     for alt in &p.altnames {
                         let r = altname_request(idx, &p.ifname, &state::kernel_altname(alt), true)
-                            .map_err(Error::kernel(&lab, format!("altname {alt} of {}:{}", n.name, p.ifname)))?;
+                            .map_err(Error::kernel(
+                                &lab,
+                                format!("altname {alt} of {}:{}", n.name, p.ifname),
+                            ))?;
                         ns.post.push(r);
                     }
                 }
@@ -217,12 +239,19 @@ impl Build<'_> {
 
     /// Follow-ups of a node interface: altnames, its own MTU when it differs from the
     /// link's, addresses.
-    fn iface_post(&mut self, n: &Node, i: &Interface, link_mtu: Option<u32>, idx: u32) -> Result<()> {
+    fn iface_post(
+        &mut self,
+        n: &Node,
+        i: &Interface,
+        link_mtu: Option<u32>,
+        idx: u32,
+    ) -> Result<()> {
         let lab = self.lab.name.clone();
         let ns = self.ns_mut(&n.name)?;
         for alt in &i.altnames {
-            let r = altname_request(idx, &i.ifname, &state::kernel_altname(alt), true)
-                .map_err(Error::kernel(&lab, format!("altname {alt} of {}:{}", n.name, i.ifname)))?;
+            let r = altname_request(idx, &i.ifname, &state::kernel_altname(alt), true).map_err(
+                Error::kernel(&lab, format!("altname {alt} of {}:{}", n.name, i.ifname)),
+            )?;
             ns.post.push(r);
         }
         if i.mtu.is_some() && i.mtu != link_mtu {
@@ -230,10 +259,11 @@ impl Build<'_> {
                 mtu: i.mtu,
                 ..LinkChange::default()
             };
-            ns.post.push(
-                change_request(idx, &i.ifname, &ch)
-                    .map_err(Error::kernel(&lab, format!("MTU of {}:{}", n.name, i.ifname)))?,
-            );
+            ns.post
+                .push(change_request(idx, &i.ifname, &ch).map_err(Error::kernel(
+                    &lab,
+                    format!("MTU of {}:{}", n.name, i.ifname),
+                ))?);
         }
         for a in &i.addresses {
             ns.post.push(AddrSpec::new(idx, *a).nodad().request_add());
@@ -258,7 +288,11 @@ impl Build<'_> {
         let it = self.ns_mut(&n.name)?.alloc(host_if);
         let mark = altname_request(it, host_if, &marker, true)
             .map_err(Error::kernel(&lab, format!("mark {host_if}")))?;
-        let host_ns = self.host.ns().try_clone().map_err(Error::kernel(&lab, "open the host namespace"))?;
+        let host_ns = self
+            .host
+            .ns()
+            .try_clone()
+            .map_err(Error::kernel(&lab, "open the host namespace"))?;
         let mv = change_request(it, host_if, &LinkChange::default().netns(&host_ns))
             .map_err(Error::kernel(&lab, format!("move {host_if} to the host")))?;
         // The fd number goes in the message: keep the namespace open until it is sent.
@@ -286,31 +320,53 @@ impl Build<'_> {
 
     /// The create request of a host veth: both ends in the node's namespace, indexes as
     /// allocated by [`Build::host_veth`].
-    fn host_veth_request(&mut self, l: &Link, n: &Node, i: &Interface, host_if: &str) -> Result<Request> {
+    fn host_veth_request(
+        &mut self,
+        l: &Link,
+        n: &Node,
+        i: &Interface,
+        host_if: &str,
+    ) -> Result<Request> {
         let lab = self.lab.name.clone();
         let ns = self.ns_mut(&n.name)?;
         let ia = ns.index.get(&i.ifname).copied().unwrap_or(0);
         // The host end's index was handed out right after the node end's.
-        let mut v = Veth::new(&i.ifname, host_if).index(ia).peer_index(ia + 1).up();
+        let mut v = Veth::new(&i.ifname, host_if)
+            .index(ia)
+            .peer_index(ia + 1)
+            .up();
         if let Some(m) = l.mtu {
             v = v.mtu(m);
         }
         if let Some(m) = &i.mac {
-            v = v.mac(parse_mac(m).map_err(Error::kernel(&lab, format!("MAC of {}:{}", n.name, i.name)))?);
+            v = v.mac(
+                parse_mac(m)
+                    .map_err(Error::kernel(&lab, format!("MAC of {}:{}", n.name, i.name)))?,
+            );
         }
-        v.request()
-            .map_err(Error::kernel(&lab, format!("veth {}:{} -- host:{host_if}", n.name, i.ifname)))
+        v.request().map_err(Error::kernel(
+            &lab,
+            format!("veth {}:{} -- host:{host_if}", n.name, i.ifname),
+        ))
     }
 
     /// A macvlan on host interface `parent`, made straight into the node under its name.
-    fn macvlan_request(&mut self, l: &Link, n: &Node, i: &Interface, parent: &str, mode: &str) -> Result<Request> {
+    fn macvlan_request(
+        &mut self,
+        l: &Link,
+        n: &Node,
+        i: &Interface,
+        parent: &str,
+        mode: &str,
+    ) -> Result<Request> {
         let lab = self.lab.name.clone();
         let what = format!("macvlan {}:{} on host {parent}", n.name, i.ifname);
         let pidx = self.parent_index(parent)?;
         let mode = MacVlanMode::parse(mode).map_err(Error::kernel(&lab, what.clone()))?;
-        let ns = self.ns.get(&n.name).map(|x| x.handle.ns()).ok_or_else(|| {
-            Error::model(&lab, format!("node {}", n.name), "namespace not open")
-        })?;
+        let ns =
+            self.ns.get(&n.name).map(|x| x.handle.ns()).ok_or_else(|| {
+                Error::model(&lab, format!("node {}", n.name), "namespace not open")
+            })?;
         let mut m = MacVlan::new(&i.ifname, pidx, mode).netns(ns).up();
         if let Some(x) = i.mtu.or(l.mtu) {
             m = m.mtu(x);
@@ -325,10 +381,10 @@ impl Build<'_> {
         if let Some(&i) = self.parents.get(parent) {
             return Ok(i);
         }
-        let i = self
-            .host
-            .link_index(parent)
-            .map_err(Error::kernel(&self.lab.name, format!("find host interface {parent}")))?;
+        let i = self.host.link_index(parent).map_err(Error::kernel(
+            &self.lab.name,
+            format!("find host interface {parent}"),
+        ))?;
         self.parents.insert(parent.to_owned(), i);
         Ok(i)
     }

@@ -40,7 +40,9 @@ fn diffs_read_as_plans() {
             "a route and a sysctl",
             |l| {
                 l.nodes[2].routes.clear();
-                l.nodes[0].sysctls.insert("net.ipv4.conf.all.rp_filter".into(), "0".into());
+                l.nodes[0]
+                    .sysctls
+                    .insert("net.ipv4.conf.all.rp_filter".into(), "0".into());
             },
             vec![
                 "~ node r: sysctl net.ipv4.conf.all.rp_filter (none) → 0",

@@ -9,8 +9,36 @@ use warren_testkit::{cli::Cli, sandbox_test};
 
 const WARREN: Cli = Cli(env!("CARGO_BIN_EXE_warren"));
 
-fn write(path: &str, lab: &warren_lab::model::Lab) {
-    std::fs::write(path, serde_json::to_string(lab).unwrap()).unwrap();
+const TWO_LANS: &str = "name: tl
+nodes:
+  r:
+    kind: router
+    interfaces:
+      eth1: { addresses: [10.0.1.1/24] }
+  sw1: { kind: switch }
+  h1: {}
+  h2: {}
+links:
+  - [r:eth1, sw1]
+  - [h1:eth0, sw1]
+  - [r:eth2, h2:eth0]
+";
+
+const NAT: &str = "name: cr
+nodes:
+  out: { kind: nat }
+  h: {}
+links:
+  - [h:eth0, out:eth1]
+";
+
+fn host_links() -> Vec<String> {
+    let v = warren_testkit::oracle::ip_json(&["link", "show"]);
+    v.as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["ifname"].as_str().map(str::to_owned))
+        .collect()
 }
 
 fn netns_names() -> Vec<String> {
@@ -30,9 +58,8 @@ fn json(args: &[&str]) -> Value {
 
 sandbox_test! {
     fn a_lab_goes_up_shows_its_state_follows_its_file_and_goes_down() {
-        let f = "/run/tl.json";
-        let mut lab = warren_lab::sample::two_lans("tl");
-        write(f, &lab);
+        let f = "/run/tl.yaml";
+        std::fs::write(f, TWO_LANS).unwrap();
         assert!(WARREN.ok(&["lab", "validate", f]).contains("valid: lab tl (4 nodes, 3 links)"));
         assert!(WARREN.ok(&["lab", "diff", f]).contains("+ node r\n"));
         let out = WARREN.ok(&["lab", "up", f]);
@@ -49,11 +76,14 @@ sandbox_test! {
         assert_eq!(ins["nodes"][0]["interfaces"][0]["addresses"][0], "10.0.1.1/24");
         assert!(WARREN.ok(&["lab", "up", f]).contains("up to date"));
 
-        lab.nodes[0].interfaces[0].addresses = vec!["10.0.1.254/24".parse().unwrap()];
-        write(f, &lab);
+        std::fs::write(f, TWO_LANS.replace("10.0.1.1/24", "10.0.1.254/24")).unwrap();
         assert_eq!(json(&["lab", "status", "tl", "-j"])[0]["file_state"], "file changed");
         let d = WARREN.ok(&["lab", "diff", f]);
-        assert_eq!(d, "~ node r: address eth1 10.0.1.1/24 → 10.0.1.254/24\n");
+        // r's new address, and what follows from it: h1's automatic address and gateway,
+        // the generated /etc/hosts files.
+        assert!(d.starts_with("~ node r: address eth1 10.0.1.1/24 → 10.0.1.254/24\n"), "{d}");
+        assert!(d.contains("~ node h1: route (none) → 0.0.0.0/0 via 10.0.1.254\n"), "{d}");
+        assert!(d.lines().all(|l| l.starts_with("~ ")), "only changes in place: {d}");
         let dj = json(&["lab", "diff", f, "-j"]);
         assert_eq!(dj["change_nodes"][0]["changes"][0]["to"], "10.0.1.254/24");
         WARREN.ok(&["lab", "up", f]);
@@ -70,23 +100,24 @@ sandbox_test! {
 
 sandbox_test! {
     fn an_invalid_file_is_reported_with_file_line_and_column() {
-        std::fs::write("/run/bad.json", "{\"name\": \"x\",\n \"nodes\": 3}").unwrap();
-        let (code, err) = WARREN.fails(&["lab", "validate", "/run/bad.json"]);
+        std::fs::write("/run/bad.yaml", "name: x\nnodes:\n  a: { kind: rooter }\n").unwrap();
+        let (code, err) = WARREN.fails(&["lab", "validate", "/run/bad.yaml"]);
         assert_eq!(code, 1);
-        assert!(err.starts_with("warren: /run/bad.json:2:"), "{err}");
-        let out = WARREN.output(&["lab", "validate", "/run/bad.json", "-j"]);
+        assert!(err.starts_with("warren: /run/bad.yaml:3:"), "{err}");
+        let out = WARREN.output(&["lab", "validate", "/run/bad.yaml", "-j"]);
         assert_eq!(out.status.code(), Some(1));
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(v["valid"], false);
-        let (_, err) = WARREN.fails(&["lab", "up", "/run/nosuch.json"]);
-        assert!(err.contains("/run/nosuch.json"), "{err}");
+        let (_, err) = WARREN.fails(&["lab", "up", "/run/nosuch.yaml"]);
+        assert!(err.contains("/run/nosuch.yaml"), "{err}");
     }
 }
 
 sandbox_test! {
     fn down_after_a_crash_in_the_middle_of_up_leaves_nothing() {
-        let f = "/run/nat.json";
-        write(f, &warren_lab::sample::nat("cr", "wl-cr-up0"));
+        let f = "/run/nat.yaml";
+        std::fs::write(f, NAT).unwrap();
+        let before = host_links();
         for point in ["lab-after-netns", "lab-after-links", "lab-after-host"] {
             let st = Command::new(env!("CARGO_BIN_EXE_warren"))
                 .args(["lab", "up", f])
@@ -100,13 +131,15 @@ sandbox_test! {
             assert!(err.contains("interrupted"), "{point}: {err}");
             WARREN.ok(&["lab", "down", "cr"]);
             assert!(netns_names().is_empty(), "{point}: {:?}", netns_names());
-            assert!(warren_testkit::oracle::ip_json(&["link", "show"]).to_string().find("wl-cr-up0").is_none(), "{point}");
+            assert_eq!(host_links(), before, "{point}");
             let tables = warren_testkit::run("nft", &["-j", "list", "tables"]);
             assert!(!tables.contains("warren-lab"), "{point}: {tables}");
         }
         // And a clean up/down after all that.
         WARREN.ok(&["lab", "up", f]);
+        assert_eq!(host_links().len(), before.len() + 1, "the uplink's host end");
         WARREN.ok(&["lab", "down", f]);
         assert!(netns_names().is_empty());
+        assert_eq!(host_links(), before);
     }
 }

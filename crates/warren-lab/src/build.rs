@@ -272,6 +272,8 @@ struct Ns {
     next: u32,
     /// Requests to send after every link is created, in order.
     post: Vec<Request>,
+    /// Routes to delete, sent first (one already gone with its address is no error).
+    route_dels: Vec<Request>,
     /// Requests to send after `post` (routes: they need the addresses).
     routes: Vec<Request>,
 }
@@ -285,6 +287,7 @@ impl Ns {
             index,
             next,
             post: Vec::new(),
+            route_dels: Vec::new(),
             routes: Vec::new(),
         }
     }
@@ -766,15 +769,25 @@ impl<'a> Build<'a> {
                     ))?);
             }
         }
-        ns.routes.extend(dels);
+        ns.route_dels.extend(dels);
         ns.routes.extend(adds);
         Ok(())
     }
 
-    /// Send every namespace's follow-up batch, then its routes.
+    /// Send every namespace's route deletions, its follow-up batch, then its routes.
     fn send_posts(&mut self) -> Result<()> {
         let lab = self.lab.name.clone();
         for (node, ns) in &mut self.ns {
+            let dels = std::mem::take(&mut ns.route_dels);
+            for r in ns.handle.execute(dels) {
+                match r {
+                    Err(e) if e.errno() == Some(nix::errno::Errno::ESRCH) => {}
+                    other => other.map_err(Error::kernel(
+                        &lab,
+                        format!("delete a route of node {node}"),
+                    ))?,
+                }
+            }
             let mut reqs = std::mem::take(&mut ns.post);
             reqs.append(&mut ns.routes);
             if reqs.is_empty() {

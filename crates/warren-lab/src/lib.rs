@@ -1,23 +1,36 @@
 //! warren's labs: a topology file (YAML, see `docs/lab.md`) is resolved into a [`model::Lab`]
 //! — every name, address and route computed — which the builder makes real in the kernel.
 //!
-//! - [`load`]: the file → [`model::Lab`] (with diagnostics naming file, line and field).
+//! [`load_file`] and [`load_str`] read, check and resolve a file; every error found comes
+//! back at once, each with file, line, column and field ([`Diagnostic`]).
+//!
 //! - [`plan`]: what differs between the lab as built and a new one (pure).
 //! - [`build`]: `up` — build a lab, or apply only the plan to the one built.
 //! - [`teardown`]: `down` — remove exactly what the lab's builds recorded.
 //! - [`state`]: the records in warren's store; [`nat`]: masquerade and host forwarding.
 //! - [`sample`]: small labs made in Rust, for tests and benchmarks.
 
+mod address;
 pub mod build;
+mod clab;
 pub mod error;
+mod finish;
+pub mod graph;
+mod inherit;
 pub mod load;
 pub mod model;
+pub mod names;
 pub mod nat;
 pub mod plan;
 pub mod progress;
+mod resolve;
 pub mod sample;
+mod spec;
 pub mod state;
 pub mod teardown;
+mod values;
+mod yaml;
 
 pub use error::{Error, Result};
-pub use load::{Diagnostic, LoadError, Loaded, load_file};
+pub use load::{Diagnostic, LoadError, Loaded, load_file, load_str};
+pub use resolve::{BRIDGE_PORTS, MAX_BRIDGES, UPLINK};

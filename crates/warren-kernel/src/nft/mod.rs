@@ -31,6 +31,7 @@
 use std::sync::Mutex;
 
 pub mod batch;
+pub mod dump;
 pub mod expr;
 pub mod firewall;
 pub mod rule;

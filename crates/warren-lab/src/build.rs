@@ -381,12 +381,13 @@ impl<'a> Build<'a> {
         for n in &fresh {
             self.switch_bridges(n)?;
         }
+        let wanted: BTreeSet<&plan::LinkKey> = plan.add_links.iter().collect();
         let added: Vec<usize> = self
             .lab
             .links
             .iter()
             .enumerate()
-            .filter(|(_, l)| plan.add_links.contains(&link_key(self.lab, l)))
+            .filter(|(_, l)| wanted.contains(&link_key(self.lab, l)))
             .map(|(i, _)| i)
             .collect();
         timing("lab-bridges");
@@ -851,6 +852,10 @@ impl<'a> Build<'a> {
     /// loss (with the rate in it).
     fn shaping(&mut self, plan: &Plan, added: &[usize]) -> Result<()> {
         let lab = self.lab.name.clone();
+        if plan.change_links.is_empty() && self.lab.links.iter().all(|l| l.shaping.is_none()) {
+            return Ok(());
+        }
+        let added: BTreeSet<usize> = added.iter().copied().collect();
         for (li, l) in self.lab.links.iter().enumerate() {
             let key = plan::key_text(&link_key(self.lab, l));
             let changed = plan.change_links.iter().any(|c| {

@@ -337,3 +337,45 @@ sandbox_test! {
         println!("1,200 hosts on one switch (debug build): up {up_s:.2} s, down {down_s:.2} s");
     }
 }
+
+/// The first address of `node`'s first interface in `lab`.
+fn first_addr(lab: &Lab, node: &str) -> IpAddr {
+    lab.node(node).unwrap().interfaces[0].addresses[0].addr
+}
+
+sandbox_test! {
+    fn a_lab_from_yaml_with_automatic_addresses_routes_and_nat_works() {
+        let ext = outside();
+        let yaml = "name: y
+nodes:
+  r: { kind: router }
+  sw1: { kind: switch }
+  sw2: { kind: switch }
+  h1: {}
+  h2: {}
+  h3: {}
+  out: { kind: nat }
+links:
+  - [r:eth1, sw1]
+  - [h1:eth0, sw1]
+  - [r:eth2, h2:eth0]
+  - [out:eth1, sw2]
+  - [h3:a-very-long-interface-name, sw2]
+";
+        let lab = warren_lab::load_str(yaml, Path::new("y.yaml")).unwrap().lab;
+        up(&lab);
+        let h2 = first_addr(&lab, "h2");
+        let peer = net::tcp_exchange(&ns("y-h1"), &ns("y-h2"), SocketAddr::new(h2, 7010)).unwrap();
+        assert_eq!(peer_ip(peer), first_addr(&lab, "h1"));
+        // h3, behind the NAT node, reaches the outside through two masquerades.
+        let peer = net::tcp_exchange(&ns("y-h3"), &ext, addr("192.0.2.2:7011")).unwrap();
+        assert_eq!(peer_ip(peer), "192.0.2.1".parse::<IpAddr>().unwrap());
+        // The long interface name: a short kernel name, the long one as an altname.
+        let f = &lab.node("h3").unwrap().interfaces[0];
+        assert_ne!(f.ifname, f.name);
+        let l = oracle::link_in(&path("y-h3"), &f.ifname).unwrap();
+        assert!(l["altnames"].to_string().contains("a-very-long-interface-name"), "{l}");
+        teardown::down(&mut store(), "y").unwrap();
+        assert_eq!(netns_names(), ["ext"]);
+    }
+}

@@ -1,6 +1,6 @@
 //! Building a lab in the kernel, or applying a [`Plan`] to the lab as built.
 //!
-//! Everything happens from this process over netlink (module [`wire`] makes the links): all
+//! Everything happens from this process over netlink (the `wire` submodule makes the links): all
 //! new namespaces are made by one worker thread that opens a netlink socket inside each
 //! ([`warren_kernel::netns::add_named_many`]); every veth is created with its peer put
 //! straight into the far namespace by fd and both interface indexes chosen, in one batch per
@@ -82,7 +82,7 @@ pub fn plan(store: &mut Store, lab: &Lab) -> Result<Plan> {
     })
 }
 
-/// Build `lab`, or, when it is built already, apply only the difference ([`plan`]). A first
+/// Build `lab`, or, when it is built already, apply only the difference ([`plan()`]). A first
 /// build that fails is undone completely; a failed re-apply leaves the lab `failed` (remove it
 /// with `down`). Refused while an earlier `up` of the lab was interrupted.
 pub fn up(store: &mut Store, lab: &Lab, opts: &Options) -> Result<Outcome> {

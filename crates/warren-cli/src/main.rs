@@ -68,6 +68,8 @@ enum Command {
     /// Everything about one namespace, container, pod or lab node: links with their peers,
     /// addresses, routes, rules, neighbours, FDB, sockets, conntrack, nftables, sysctls.
     Inspect(cmd::inspect::Args),
+    /// Labs from topology files: up, down, diff, validate, status, inspect.
+    Lab(cmd::lab::Args),
     /// Remove what crashed runs left behind (namespaces, veths, rules, addresses, records).
     Gc(cmd::gc::Args),
     /// Walk a packet's path from SRC to DST hop by hop and say where and why it stops.
@@ -140,6 +142,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Rm(a) => cmd::container::rm(a),
         Command::Logs(a) => cmd::container::logs(a),
         Command::Pod(a) => cmd::pod::run(a, &cli.global),
+        Command::Lab(a) => cmd::lab::run(a, &cli.global),
         Command::Gc(a) => cmd::gc::run(a, &cli.global),
         Command::Inspect(a) => cmd::inspect::run(a, &cli.global),
         Command::Trace(a) => cmd::trace::run(a, &cli.global),

@@ -77,7 +77,9 @@ pub struct Interface {
     /// The kernel's name: `name` when it fits in 15 bytes, else a deterministic short name
     /// (and `name` becomes an altname).
     pub ifname: String,
-    /// Altnames to set: the long name if any, and `NODE:IFNAME`.
+    /// Altnames to set: the long name if any, and `NODE:IFNAME`. The kernel refuses `:` and
+    /// `/` in interface names, so the builder sets them with `.` instead (`NODE.IFNAME`, see
+    /// [`crate::state::kernel_altname`]).
     pub altnames: Vec<String>,
     /// Addresses (prefix included).
     pub addresses: Vec<IpNet>,

@@ -142,7 +142,17 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Rm(a) => cmd::container::rm(a),
         Command::Logs(a) => cmd::container::logs(a),
         Command::Pod(a) => cmd::pod::run(a, &cli.global),
-        Command::Lab(a) => cmd::lab::run(a, &cli.global),
+        Command::Lab(a) => {
+            // A non-root user's labs live in the rootless keeper's namespaces: join them first,
+            // while this process is still single-threaded (held until the command ends).
+            let _keeper = if cmd::lab::needs_labs(&a) {
+                warren_lab::rootless::enter_if_needed()
+                    .map_err(|e| CliError::fail(exit::chain(&e)))?
+            } else {
+                None
+            };
+            cmd::lab::run(a, &cli.global)
+        }
         Command::Gc(a) => cmd::gc::run(a, &cli.global),
         Command::Inspect(a) => cmd::inspect::run(a, &cli.global),
         Command::Trace(a) => cmd::trace::run(a, &cli.global),

@@ -9,6 +9,7 @@
 //! lab, and [`rootless`] lets a non-root user do all of it inside a user namespace.
 //!
 //! - [`plan`]: what differs between the lab as built and a new one (pure).
+//! - [`lifecycle`]: `up` and `down` as the CLI runs them (kernel and processes).
 //! - [`build`]: `up` — build a lab, or apply only the plan to the one built.
 //! - [`teardown`]: `down` — remove exactly what the lab's builds recorded.
 //! - [`state`]: the records in warren's store; [`nat`]: masquerade and host forwarding.
@@ -24,6 +25,7 @@ mod finish;
 mod fxhash;
 pub mod graph;
 mod inherit;
+pub mod lifecycle;
 mod links;
 pub mod load;
 pub mod model;

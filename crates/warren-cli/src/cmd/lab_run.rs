@@ -9,10 +9,6 @@
 //! warren lab heal
 //! ```
 
-// Until the lead wires these under `warren lab` (they need the built lab from the store), only
-// the hidden supervisor and keeper are reachable from `main`.
-#![allow(dead_code)]
-
 use std::process::ExitCode;
 
 use warren_lab::faults::{self, LinkAction};

@@ -5,11 +5,8 @@ pub mod addr;
 pub mod container;
 pub mod gc;
 pub mod inspect;
-pub mod lab_run;
-// `warren lab capture|graph`: wired under `warren lab` when the lab commands land (then the
-// allow goes).
 pub mod lab;
-#[allow(dead_code)]
+pub mod lab_run;
 pub mod lab_see;
 pub mod link;
 pub mod monitor;

@@ -57,9 +57,17 @@ pub fn main(args: &[String]) -> Result<(), String> {
     let (mut n, mut repeat, mut warren, mut out) = (1000usize, 5usize, "warren".to_owned(), None);
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let mut val = || it.next().cloned().ok_or(format!("{a} needs a value\n{USAGE}"));
+        let mut val = || {
+            it.next()
+                .cloned()
+                .ok_or(format!("{a} needs a value\n{USAGE}"))
+        };
         match a.as_str() {
-            "--n" => n = val()?.parse().map_err(|_| format!("--n: not a number\n{USAGE}"))?,
+            "--n" => {
+                n = val()?
+                    .parse()
+                    .map_err(|_| format!("--n: not a number\n{USAGE}"))?
+            }
             "--repeat" => {
                 repeat = val()?
                     .parse::<usize>()
@@ -180,7 +188,10 @@ fn table(doc: &Value) -> String {
             ms("max_s"),
             t["peak_rss_kib"].as_u64().unwrap_or(0),
             ratio,
-            t["verified"].as_str().or(t["error"].as_str()).unwrap_or("-"),
+            t["verified"]
+                .as_str()
+                .or(t["error"].as_str())
+                .unwrap_or("-"),
         ));
     }
     s.push_str("\ngoals (printed, not enforced):\n");
@@ -206,10 +217,7 @@ fn child_inspect(args: &[String]) -> Result<Value, String> {
     let n: usize = get(0)?.parse().map_err(|_| "bad n")?;
     let repeat: usize = get(1)?.parse().map_err(|_| "bad repeat")?;
     let warren = get(2)?;
-    let plan = Plan {
-        n,
-        per_bridge: 500,
-    };
+    let plan = Plan { n, per_bridge: 500 };
     plan.validate()?;
     let mut setup = wiring::contender("raw-phased")?;
     setup.prepare(&plan)?;
@@ -264,7 +272,9 @@ fn verify(tool: &str, plan: &Plan, out: &[u8]) -> Result<String, String> {
             let seen = text.lines().filter(|l| l.starts_with("netns: wb")).count();
             let eth0 = text.matches("\"ifname\":\"eth0\"").count();
             if seen != n || eth0 != n {
-                return Err(format!("{seen} namespaces and {eth0} eth0 printed, expected {n}"));
+                return Err(format!(
+                    "{seen} namespaces and {eth0} eth0 printed, expected {n}"
+                ));
             }
             Ok(format!("{n} namespaces with eth0"))
         }
@@ -277,7 +287,9 @@ fn verify(tool: &str, plan: &Plan, out: &[u8]) -> Result<String, String> {
                 .filter(|r| r["interfaces"] == 2)
                 .count();
             if named != n {
-                return Err(format!("{named} namespaces wbI with 2 interfaces, expected {n}"));
+                return Err(format!(
+                    "{named} namespaces wbI with 2 interfaces, expected {n}"
+                ));
             }
             Ok(format!("{n} namespaces, 2 interfaces each"))
         }
@@ -315,7 +327,9 @@ fn verify(tool: &str, plan: &Plan, out: &[u8]) -> Result<String, String> {
                     "{host_ends} host ends and {inside} eth0 mapped right, expected {n} each"
                 ));
             }
-            Ok(format!("{n} host ends and {n} eth0 mapped to peer, namespace and bridge"))
+            Ok(format!(
+                "{n} host ends and {n} eth0 mapped to peer, namespace and bridge"
+            ))
         }
     }
 }

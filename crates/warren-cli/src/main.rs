@@ -65,8 +65,13 @@ enum Command {
     Logs(cmd::container::LogsArgs),
     /// Pods: namespaces that outlive their members.
     Pod(cmd::pod::Args),
+    /// Everything about one namespace, container, pod or lab node: links with their peers,
+    /// addresses, routes, rules, neighbours, FDB, sockets, conntrack, nftables, sysctls.
+    Inspect(cmd::inspect::Args),
     /// Remove what crashed runs left behind (namespaces, veths, rules, addresses, records).
     Gc(cmd::gc::Args),
+    /// Walk a packet's path from SRC to DST hop by hop and say where and why it stops.
+    Trace(cmd::trace::Args),
     /// Every veth and macvlan on the host: peer, namespaces, owners, bridges.
     Veths(cmd::veths::Args),
     /// Link, address, route, neighbour and namespace events from every namespace.
@@ -79,6 +84,12 @@ enum Command {
         /// Container id.
         id: String,
     },
+    /// (internal) Supervise a lab's commands and daemons.
+    #[command(name = "__lab-supervise", hide = true)]
+    LabSupervise,
+    /// (internal) Hold a rootless user's lab namespaces.
+    #[command(name = "__lab-keeper", hide = true)]
+    LabKeeper,
 }
 
 fn main() -> ExitCode {
@@ -130,9 +141,13 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Logs(a) => cmd::container::logs(a),
         Command::Pod(a) => cmd::pod::run(a, &cli.global),
         Command::Gc(a) => cmd::gc::run(a, &cli.global),
+        Command::Inspect(a) => cmd::inspect::run(a, &cli.global),
+        Command::Trace(a) => cmd::trace::run(a, &cli.global),
         Command::Veths(a) => cmd::veths::run(a, &cli.global),
         Command::Monitor(a) => cmd::monitor::run(a, &cli.global),
         Command::Reconcile => cmd::gc::reconcile(),
         Command::Supervise { id } => cmd::run::supervise(&id),
+        Command::LabSupervise => Ok(cmd::lab_run::supervise()),
+        Command::LabKeeper => Ok(cmd::lab_run::keeper()),
     }
 }

@@ -19,7 +19,8 @@ pub struct Lab {
     pub name: String,
     /// The nodes, in the order of the file.
     pub nodes: Vec<Node>,
-    /// The links, in the order of the file.
+    /// The links, in the order of the file, then one uplink per NAT node (in node order:
+    /// its interface `uplink` to an [`End::HostUplink`]).
     pub links: Vec<Link>,
 }
 

@@ -4,6 +4,12 @@
 pub mod addr;
 pub mod container;
 pub mod gc;
+pub mod inspect;
+pub mod lab_run;
+// `warren lab capture|graph`: wired under `warren lab` when the lab commands land (then the
+// allow goes).
+#[allow(dead_code)]
+pub mod lab_see;
 pub mod link;
 pub mod monitor;
 pub mod neigh;
@@ -13,6 +19,7 @@ pub mod pod;
 pub mod route;
 pub mod run;
 pub mod sysctl;
+pub mod trace;
 pub mod veths;
 
 use std::fmt;

@@ -31,13 +31,17 @@
 use std::sync::Mutex;
 
 pub mod batch;
+pub mod dump;
+pub mod blocklist;
 pub mod expr;
 pub mod firewall;
+pub mod print;
 pub mod rule;
 pub mod set;
 pub mod wire;
 
 pub use batch::Batch;
+pub use blocklist::Blocklist;
 pub use expr::{CmpOp, CtKey, Data, Expr, MetaKey, NatKind, PayloadBase, Reg, Verdict};
 pub use firewall::{Firewall, NetworkRules, PortRule, Proto};
 pub use rule::Rule;

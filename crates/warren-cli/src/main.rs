@@ -76,6 +76,8 @@ enum Command {
     Trace(cmd::trace::Args),
     /// Every veth and macvlan on the host: peer, namespaces, owners, bridges.
     Veths(cmd::veths::Args),
+    /// A graph of the whole host (`--host`): namespaces, bridges, veths, macvlans, owners.
+    Graph(cmd::veths::GraphArgs),
     /// Link, address, route, neighbour and namespace events from every namespace.
     Monitor(cmd::monitor::Args),
     /// Re-create warren's bridges, nftables table and DNS config from its state.
@@ -158,6 +160,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Trace(a) => cmd::trace::run(a, &cli.global),
         Command::Veths(a) => cmd::veths::run(a, &cli.global),
         Command::Monitor(a) => cmd::monitor::run(a, &cli.global),
+        Command::Graph(a) => cmd::veths::graph(a, &cli.global),
         Command::Reconcile => cmd::gc::reconcile(),
         Command::Supervise { id } => cmd::run::supervise(&id),
         Command::LabSupervise => Ok(cmd::lab_run::supervise()),

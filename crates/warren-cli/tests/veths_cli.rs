@@ -266,3 +266,60 @@ sandbox_test! {
         W.ok(&["rm", "-f", "web"]);
     }
 }
+
+sandbox_test! {
+    fn graph_host_draws_namespaces_bridges_and_veths() {
+        let host = Handle::current().unwrap();
+        host.link_set_up("lo").unwrap();
+        host.link_add(&Bridge::new("docker0").up()).unwrap();
+        let br = host.link_index("docker0").unwrap();
+        let c = Held::start();
+        let ns = NetNs::open_path(std::path::Path::new(&c.path())).unwrap();
+        host.link_add(&Veth::new("veth0a1b2c3", "eth0").peer_netns(&ns).master(br).up())
+            .unwrap();
+        let sw = netns::add_named("lab-sw", Source::New).unwrap();
+        let h1 = netns::add_named("lab-h1", Source::New).unwrap();
+        let swh = Handle::new(sw.try_clone().unwrap()).unwrap();
+        swh.link_add(&Bridge::new("br0").up()).unwrap();
+        let br0 = swh.link_index("br0").unwrap();
+        swh.link_add(&Veth::new("h1-eth1", "eth1").peer_netns(&h1).master(br0)).unwrap();
+        drop((ns, sw, h1, swh));
+
+        let g: Value = serde_json::from_str(&W.ok(&["graph", "--host", "-j"])).unwrap();
+        let nodes = g["nodes"].as_array().unwrap();
+        let node = |id: &Value| nodes.iter().find(|n| n["id"] == *id).unwrap().clone();
+        let edge = |a_label: &str| {
+            g["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["a_label"] == a_label || e["b_label"] == a_label)
+                .unwrap_or_else(|| panic!("no edge with {a_label}: {g:#}"))
+                .clone()
+        };
+        let e = edge("veth0a1b2c3");
+        assert_eq!(e["kind"], "veth", "{e}");
+        let (mine, theirs) = if e["a_label"] == "veth0a1b2c3" { ("a", "b") } else { ("b", "a") };
+        assert_eq!(node(&e[mine])["label"], "docker0", "the host end is on the bridge: {e}");
+        assert_eq!(node(&e[mine])["kind"], "bridge");
+        let other = node(&e[theirs]);
+        assert_eq!(other["label"], format!("net:[{}]", ino(&c.path())), "{other}");
+        assert_eq!(other["owner"], "process sleep", "{other}");
+        let e = edge("h1-eth1");
+        let (mine, theirs) = if e["a_label"] == "h1-eth1" { ("a", "b") } else { ("b", "a") };
+        assert_eq!(node(&e[mine])["label"], "br0", "{e}");
+        assert_eq!(node(&e[mine])["group"], "lab-sw", "{e}");
+        assert_eq!(node(&e[theirs])["label"], "lab-h1", "{e}");
+        assert_eq!(g["edges"].as_array().unwrap().len(), 2, "each veth pair once: {g:#}");
+
+        let dot = W.ok(&["graph", "--host"]);
+        assert!(dot.contains("veth0a1b2c3") && dot.contains("lab-h1"), "{dot}");
+        let html = "/run/host.html";
+        W.ok(&["graph", "--host", "-o", html]);
+        let page = std::fs::read_to_string(html).unwrap();
+        assert!(page.contains("<svg") && page.contains("docker0"), "an HTML page with the picture");
+        assert!(!page.contains("http://") || !page.contains("<script src"), "self-contained");
+        let (code, msg) = W.fails(&["graph"]);
+        assert_eq!(code, 2, "{msg}");
+    }
+}

@@ -8,7 +8,7 @@ pub enum Error {
     Scan {
         /// The cause.
         #[source]
-        source: warren_netns::Error,
+        source: Box<warren_netns::Error>,
     },
     /// A kernel operation failed.
     #[error("cannot {what}")]
@@ -17,7 +17,7 @@ pub enum Error {
         what: String,
         /// The cause.
         #[source]
-        source: warren_kernel::Error,
+        source: Box<warren_kernel::Error>,
     },
     /// Watching `/run/netns` for namespaces failed.
     #[error("cannot watch /run/netns for namespaces: {op} failed")]

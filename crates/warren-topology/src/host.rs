@@ -31,11 +31,11 @@ pub fn scan() -> Result<Topology> {
     scan_with(&owner::warren_owners())
 }
 
-/// [`scan`] with warren's owners given (for callers that read the store themselves).
+/// [`scan()`] with warren's owners given (for callers that read the store themselves).
 pub fn scan_with(warren: &WarrenOwners) -> Result<Topology> {
     let host = NetNs::current().map_err(|source| Error::Kernel {
         what: "open the current namespace".into(),
-        source,
+        source: Box::new(source),
     })?;
     let scan = scan::visit(|_, h: &Handle, links| Visited {
         host_id_here: if h.ns().id() == host.id() {
@@ -45,7 +45,9 @@ pub fn scan_with(warren: &WarrenOwners) -> Result<Topology> {
         },
         links,
     })
-    .map_err(|source| Error::Scan { source })?;
+    .map_err(|e| Error::Scan {
+        source: Box::new(e),
+    })?;
     let mut host_id_here = Vec::with_capacity(scan.rows.len());
     let mut topo = Topology::default();
     for (row, seen) in scan.rows.iter().zip(&scan.visited) {

@@ -6,6 +6,8 @@
 //!
 //! - [`host::scan`]: read it all ([`Topology`]).
 //! - [`veths::rows`]: the veth/macvlan map of `warren veths`.
+//! - [`graph::host_graph`]: the same as a graph to render (`warren graph --host`).
+//! - [`monitor::run`]: events of every namespace (`warren monitor`).
 //!
 //! ```no_run
 //! let topo = warren_topology::host::scan()?;
@@ -20,6 +22,7 @@
 
 pub mod error;
 pub mod event;
+pub mod graph;
 pub mod host;
 pub mod model;
 pub mod monitor;

@@ -114,7 +114,7 @@ impl Namespace {
     /// The label with the owner, as tables print it: `red`, `net:[4026532290] (docker 3f2a…)`.
     pub fn display(&self) -> String {
         match &self.owner {
-            Some(o) if !self.names.iter().any(|n| *n == o.name) => {
+            Some(o) if !self.names.contains(&o.name) => {
                 format!("{} ({o})", self.label)
             }
             _ => self.label.clone(),

@@ -191,7 +191,9 @@ fn rescan(watched: &mut Vec<Watched>) -> Result<Vec<Event>> {
         let sock = EventSocket::open(h.ns().label(), &group::ALL).ok()?;
         Some((sock, links.into_iter().map(|l| (l.index, l.name)).collect()))
     })
-    .map_err(|source| Error::Scan { source })?;
+    .map_err(|e| Error::Scan {
+        source: Box::new(e),
+    })?;
     let time = SystemTime::now();
     let mut events = Vec::new();
     let alive: HashSet<u64> = found.rows.iter().map(|r| r.ino).collect();

@@ -24,7 +24,7 @@ pub fn warren_owners() -> WarrenOwners {
         return WarrenOwners::new();
     };
     let list = store
-        .read::<_, warren_store::Error>(|tx| warren_store::list_containers(tx))
+        .read::<_, warren_store::Error>(warren_store::list_containers)
         .unwrap_or_default();
     let mut out = WarrenOwners::new();
     for c in list {

@@ -295,6 +295,9 @@ fn row(id: NsId, current: bool, mut a: Acc) -> (NsRow, Vec<PathBuf>) {
     (row, openers)
 }
 
+/// What a worker learnt of row `.0`: its nsid, its interface count, the visitor's result.
+type Opened<T> = (usize, Option<i32>, Option<usize>, Option<T>);
+
 /// Fill in each row's nsid and interface count and visit it, on a few threads.
 fn open_and_visit<T, F>(rows: &mut [(NsRow, Vec<PathBuf>)], visit: &F) -> Vec<Option<T>>
 where
@@ -303,7 +306,7 @@ where
 {
     let next = AtomicUsize::new(0);
     let shared: &[(NsRow, Vec<PathBuf>)] = rows;
-    let results: Vec<(usize, Option<i32>, Option<usize>, Option<T>)> = std::thread::scope(|s| {
+    let results: Vec<Opened<T>> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..WORKERS.min(shared.len()))
             .map(|_| {
                 s.spawn(|| {

@@ -123,6 +123,19 @@ sandbox_test! {
         // Names from the generated /etc/hosts, inside a node.
         let out = WARREN.ok(&["lab", "exec", "h1", "--", "cat", "/etc/hosts"]);
         assert!(out.contains("h3"), "{out}");
+        // A fault and its repair: the kernel drops h1's default route with its link; `up`
+        // brings the link and the lab's routes back.
+        WARREN.ok(&["lab", "link", "set", "h1:eth0", "down"]);
+        let h3 = SocketAddr::new(any_addr(&lab, "h3"), 7005);
+        assert!(tcp_exchange(&ns(&lab, "h1"), &ns(&lab, "h3"), h3).is_err());
+        WARREN.ok(&["lab", "link", "set", "h1:eth0", "up"]);
+        tcp(&lab, "h1", "h3", h3.ip(), 7006);
+        // A partition cuts the two LANs apart and leaves each LAN whole; heal undoes it.
+        WARREN.ok(&["lab", "partition", "h1,h2", "/", "h3,h4"]);
+        assert!(tcp_exchange(&ns(&lab, "h1"), &ns(&lab, "h3"), h3).is_err());
+        tcp(&lab, "h1", "h2", any_addr(&lab, "h2"), 7007);
+        WARREN.ok(&["lab", "heal"]);
+        tcp(&lab, "h1", "h3", h3.ip(), 7008);
         down(&lab);
     }
 }

@@ -14,6 +14,7 @@
 use std::net::IpAddr;
 
 use warren_kernel::nft::{Blocklist, Nft};
+use warren_kernel::route::RouteSpec;
 use warren_kernel::tc::{Parent, QdiscKind, QdiscSpec};
 use warren_kernel::{Handle, NetNs};
 
@@ -247,7 +248,54 @@ pub fn link_set(
             first.get_or_insert(e);
         }
     }
+    // The kernel drops a node's routes through an interface that goes down; bring back the
+    // node's routes (as the lab file gives them) once its links are up again.
+    if action == LinkAction::Up {
+        for end in &ends {
+            let Some(n) = end
+                .netns
+                .as_deref()
+                .and_then(|ns| lab.nodes.iter().find(|n| n.netns == ns))
+            else {
+                continue;
+            };
+            if let Err(e) = restore_routes(lab, n, end) {
+                first.get_or_insert(e);
+            }
+        }
+    }
     first.map_or(Ok(()), Err)
+}
+
+/// Put `node`'s routes back (replacing any still there).
+fn restore_routes(lab: &Lab, node: &Node, end: &KernelEnd) -> Result<(), FaultError> {
+    let h = handle(lab, end)?;
+    for r in &node.routes {
+        let mut spec = RouteSpec::to(r.to);
+        if let Some(v) = r.via {
+            spec = spec.via(v);
+        }
+        if let Some(d) = &r.dev {
+            let ifname = node
+                .interfaces
+                .iter()
+                .find(|i| &i.name == d)
+                .map_or(d.as_str(), |i| i.ifname.as_str());
+            let index = h.link_index(ifname).map_err(|source| FaultError::Kernel {
+                lab: lab.name.clone(),
+                place: format!("interface {d} of node {}", node.name),
+                source: Box::new(source),
+            })?;
+            spec = spec.dev_name(index, ifname);
+        }
+        h.route_replace(&spec)
+            .map_err(|source| FaultError::Kernel {
+                lab: lab.name.clone(),
+                place: format!("route {} of node {}", r.to, node.name),
+                source: Box::new(source),
+            })?;
+    }
+    Ok(())
 }
 
 /// Every address of `node` (its interfaces' and its loopback's).

@@ -1,6 +1,6 @@
 # bench/run inspect — sourced by bench/run. See bench/README.md.
 # shellcheck shell=bash disable=SC2034
-DESCRIPTION="seeing the host at 1,000 namespaces: warren ns list --all, warren veths vs ip -all netns exec ip -j link"
+DESCRIPTION="seeing the host at 1,000 namespaces: warren ns list --all, warren veths, warren graph --host vs ip -all netns exec ip -j link"
 REQUIRES=(ip)
 CRATES=(warren-bench warren-cli)
 OPTIONAL_CRATES=()

@@ -1,12 +1,12 @@
 //! Where warren keeps things: persistent state (the database, container logs) and runtime
 //! state under `/run` that a reboot clears (generated files, the DNS server's config).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Runtime directory (cleared by a reboot).
-pub const RUN_DIR: &str = "/run/warren";
+pub const RUN_DIR: &str = warren_store::RUN_DIR;
 /// Default persistent state directory.
-pub const DEFAULT_STATE_DIR: &str = "/var/lib/warren";
+pub const DEFAULT_STATE_DIR: &str = warren_store::DEFAULT_STATE_DIR;
 /// Prefix of the named namespaces warren holds for containers and pods (in `/run/netns`,
 /// so `ip netns` sees them).
 pub const NETNS_PREFIX: &str = "warren-";
@@ -30,17 +30,8 @@ impl Paths {
     /// `$WARREN_STATE_DIR`, else the directory named in `/run/warren/state-dir` (how the
     /// test sandbox points warren at its tmpfs), else `/var/lib/warren`.
     pub fn discover() -> Paths {
-        let state = std::env::var_os("WARREN_STATE_DIR")
-            .map(PathBuf::from)
-            .or_else(|| {
-                std::fs::read_to_string(Path::new(RUN_DIR).join("state-dir"))
-                    .ok()
-                    .map(|s| PathBuf::from(s.trim()))
-                    .filter(|p| p.is_absolute())
-            })
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
         Paths {
-            state,
+            state: warren_store::state_dir(),
             run: PathBuf::from(RUN_DIR),
         }
     }

@@ -43,6 +43,27 @@ pub use ports::{HostIp, port_conflicts};
 /// The database file's name inside the state directory.
 pub const DB_FILE: &str = "warren.db";
 
+/// warren's runtime directory (cleared by a reboot).
+pub const RUN_DIR: &str = "/run/warren";
+/// The default persistent state directory.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/warren";
+
+/// Where warren's state lives: `$WARREN_STATE_DIR`, else the directory named in
+/// `/run/warren/state-dir` (how the test sandbox and the rootless keeper point warren at their
+/// tmpfs), else `/var/lib/warren`. The engine, the CNI plugins and labs all find it here.
+pub fn state_dir() -> std::path::PathBuf {
+    use std::path::{Path, PathBuf};
+    std::env::var_os("WARREN_STATE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::fs::read_to_string(Path::new(RUN_DIR).join("state-dir"))
+                .ok()
+                .map(|s| PathBuf::from(s.trim()))
+                .filter(|p| p.is_absolute())
+        })
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR))
+}
+
 /// An open state database.
 #[derive(Debug)]
 pub struct Store {

@@ -4,12 +4,10 @@
 //! `down` for a post-mortem).
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// warren's runtime directory.
-pub const RUN_DIR: &str = "/run/warren";
-/// The default state directory.
-pub const DEFAULT_STATE_DIR: &str = "/var/lib/warren";
+pub const RUN_DIR: &str = warren_store::RUN_DIR;
 
 /// The directories of a lab runtime, and how to start a supervisor.
 #[derive(Debug, Clone)]
@@ -29,15 +27,7 @@ impl Dirs {
     /// named in `/run/warren/state-dir` (the test sandbox and the rootless keeper write it),
     /// else `/var/lib/warren`; the supervisor is this executable's `__lab-supervise`.
     pub fn discover() -> Dirs {
-        let state = std::env::var_os("WARREN_STATE_DIR")
-            .map(PathBuf::from)
-            .or_else(|| {
-                std::fs::read_to_string(Path::new(RUN_DIR).join("state-dir"))
-                    .ok()
-                    .map(|s| PathBuf::from(s.trim()))
-                    .filter(|p| p.is_absolute())
-            })
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
+        let state = warren_store::state_dir();
         let exe = std::env::current_exe()
             .map(PathBuf::into_os_string)
             .unwrap_or_else(|_| "warren".into());

@@ -3,6 +3,7 @@
 //! ```text
 //! warren-bench wiring [--n N] [--per-bridge P] [--script-n M] [--warren PATH] [--out FILE]
 //!                     [--parts a,b] [--repeat R] [--contenders LIST]
+//! warren-bench inspect [--n N] [--repeat R] [--warren PATH] [--out FILE]
 //! warren-bench containers [--n N] [--seq-n M] [--secs S] [--parts wire,seq,connrate,dns] ...
 //! ```
 //!
@@ -18,6 +19,7 @@ mod connrate;
 mod containers;
 mod containers_report;
 mod dnsbench;
+mod inspect;
 mod nl;
 mod nscli;
 mod plan;
@@ -53,6 +55,11 @@ const BENCHMARKS: &[(&str, &str)] = &[
          plugins vs netavark; podman run with either plugin set",
     ),
     (
+        "inspect",
+        "seeing the host at 1,000 namespaces: warren ns list --all and warren veths vs ip -all \
+         netns exec ip -j link, whole processes, peak RSS",
+    ),
+    (
         "containers",
         "one container with masquerade and 0/1/10 ports, 100 in sequence, new connections to \
          10,000 published ports, DNS: warren vs netavark, the CNI chain and aardvark-dns",
@@ -73,6 +80,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         Some("cni") => cni::main(&args[1..]),
+        Some("inspect") => inspect::main(&args[1..]),
         Some("child") => return child_main(&args[1..]),
         Some("list") => {
             for (name, what) in BENCHMARKS {
@@ -257,6 +265,7 @@ fn child_main(args: &[String]) -> ExitCode {
         Some("ns") => child_ns(&args[1..]),
         Some(cmd) => containers::child(cmd, &args[1..])
             .or_else(|| cni::child(cmd, &args[1..]))
+            .or_else(|| inspect::child(cmd, &args[1..]))
             .unwrap_or_else(|| Err("unknown child command".into())),
         None => Err("unknown child command".into()),
     });

@@ -18,7 +18,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! The file formats are pure code ([`format`] writes, [`read`] reads them back, for tests and
+//! The file formats are pure code ([`format`](mod@format) writes, [`read`](mod@read) reads them back, for tests and
 //! tools); [`capture`] does the I/O.
 
 pub mod capture;

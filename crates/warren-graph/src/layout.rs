@@ -1,6 +1,8 @@
 //! warren's own layout for the SVG: layered, like a network diagram drawn by hand.
 //!
-//! Each connected component is rooted at the outside world if it touches it (an external
+//! Leaves (a node with one link, such as a host on a switch) are not layered: they sit in a
+//! block of rows under their parent, which reserves the room. The rest of each connected
+//! component is rooted at the outside world if it touches it (an external
 //! node at the top), else at its centre (the node with the smallest eccentricity), and split
 //! into layers by distance from the root (BFS). Within a layer, nodes are ordered by the mean
 //! position of their neighbours in the layer above, then below (barycentre sweeps, as in
@@ -42,6 +44,10 @@ pub struct Layout {
 const HGAP: f64 = 28.0;
 const VGAP: f64 = 84.0;
 const MARGIN: f64 = 24.0;
+/// Between a node and the block of its leaves.
+const LEAF_GAP: f64 = 84.0;
+/// Between rows of one block of leaves.
+const LEAF_ROW_GAP: f64 = 44.0;
 const TOP: f64 = 72.0;
 /// Components up to this size get their exact centre (one BFS per node); bigger ones the
 /// double-sweep estimate.
@@ -87,6 +93,29 @@ pub fn layout(g: &Graph) -> Layout {
         l.dedup();
     }
     let sizes: Vec<(f64, f64)> = (0..n).map(|i| size(g, i)).collect();
+    // Leaves (a host on one switch) are not layered: they sit in a block under their parent.
+    let leaf_of: Vec<Option<usize>> = (0..n)
+        .map(|v| {
+            let p = *adj[v].first()?;
+            (adj[v].len() == 1 && adj[p].len() > 1 && g.nodes[v].kind != NodeKind::External)
+                .then_some(p)
+        })
+        .collect();
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (v, p) in leaf_of.iter().enumerate() {
+        if let Some(p) = p {
+            children[*p].push(v);
+        }
+    }
+    let core_adj: Vec<Vec<usize>> = adj
+        .iter()
+        .map(|l| {
+            l.iter()
+                .copied()
+                .filter(|&u| leaf_of[u].is_none())
+                .collect()
+        })
+        .collect();
     let row_limit = ((n as f64).sqrt() * 1.6).ceil().max(8.0) as usize;
 
     let mut comps = components(&adj);
@@ -103,7 +132,20 @@ pub fn layout(g: &Graph) -> Layout {
     // Lay out each component at the origin, then pack them on shelves.
     let mut boxes = Vec::with_capacity(comps.len());
     for comp in &comps {
-        let (w, h) = component(g, &adj, comp, &sizes, row_limit, &mut placed);
+        let core: Vec<usize> = comp
+            .iter()
+            .copied()
+            .filter(|&v| leaf_of[v].is_none())
+            .collect();
+        let (w, h) = component(
+            g,
+            &core_adj,
+            &core,
+            &children,
+            &sizes,
+            row_limit,
+            &mut placed,
+        );
         boxes.push((w, h));
     }
     let area: f64 = boxes.iter().map(|(w, h)| (w + HGAP) * (h + VGAP)).sum();
@@ -251,10 +293,25 @@ fn component(
     g: &Graph,
     adj: &[Vec<usize>],
     comp: &[usize],
+    children: &[Vec<usize>],
     sizes: &[(f64, f64)],
     row_limit: usize,
     placed: &mut [Placed],
 ) -> (f64, f64) {
+    // Each core node's box: itself, and the block of its leaves under it.
+    let blocks: Vec<(usize, f64, f64, f64, f64)> = comp
+        .iter()
+        .map(|&v| leaf_block(&children[v], sizes))
+        .collect();
+    let mut eff = vec![(0.0, 0.0); adj.len()];
+    for (k, &v) in comp.iter().enumerate() {
+        let (_, _, _, bw, bh) = blocks[k];
+        eff[v] = if children[v].is_empty() {
+            sizes[v]
+        } else {
+            (sizes[v].0.max(bw), sizes[v].1 + LEAF_GAP + bh)
+        };
+    }
     let root = root_of(g, adj, comp);
     let mut dist = vec![usize::MAX; adj.len()];
     let mut order = Vec::new();
@@ -300,25 +357,28 @@ fn component(
             }
         }
     }
-    // Rows: each layer, wrapped; centred on x = 0.
+    // Rows: each layer, wrapped; centred on x = 0. Core nodes sit at the top of their box,
+    // their leaves in rows under them.
     let mut y = 0.0;
     let mut minx = f64::MAX;
     let mut maxx = f64::MIN;
     for layer in &layers {
         for row in layer.chunks(row_limit) {
             let total: f64 =
-                row.iter().map(|&v| sizes[v].0).sum::<f64>() + HGAP * (row.len() - 1) as f64;
-            let h = row.iter().map(|&v| sizes[v].1).fold(0.0, f64::max);
+                row.iter().map(|&v| eff[v].0).sum::<f64>() + HGAP * (row.len() - 1) as f64;
+            let h = row.iter().map(|&v| eff[v].1).fold(0.0, f64::max);
             let mut x = -total / 2.0;
             for &v in row {
                 let (w, nh) = sizes[v];
+                let cx = x + eff[v].0 / 2.0;
                 placed[v] = Placed {
-                    x: x + w / 2.0,
-                    y: y + h / 2.0,
+                    x: cx,
+                    y: y + nh / 2.0,
                     w,
                     h: nh,
                 };
-                x += w + HGAP;
+                place_leaves(&children[v], sizes, cx, y + nh + LEAF_GAP, placed);
+                x += eff[v].0 + HGAP;
             }
             minx = minx.min(-total / 2.0);
             maxx = maxx.max(total / 2.0);
@@ -327,8 +387,43 @@ fn component(
     }
     for &v in comp {
         placed[v].x -= minx;
+        for &c in &children[v] {
+            placed[c].x -= minx;
+        }
     }
     (maxx - minx, y - VGAP)
+}
+
+/// Columns, cell width and height, block width and height of a block of leaves.
+fn leaf_block(leaves: &[usize], sizes: &[(f64, f64)]) -> (usize, f64, f64, f64, f64) {
+    let k = leaves.len();
+    if k == 0 {
+        return (0, 0.0, 0.0, 0.0, 0.0);
+    }
+    let cols = if k <= 8 {
+        k
+    } else {
+        ((3 * k) as f64).sqrt().ceil() as usize
+    };
+    let rows = k.div_ceil(cols);
+    let cw = leaves.iter().map(|&v| sizes[v].0).fold(0.0, f64::max);
+    let ch = leaves.iter().map(|&v| sizes[v].1).fold(0.0, f64::max);
+    let bw = cols as f64 * cw + (cols - 1) as f64 * HGAP;
+    let bh = rows as f64 * ch + (rows - 1) as f64 * LEAF_ROW_GAP;
+    (cols, cw, ch, bw, bh)
+}
+
+fn place_leaves(leaves: &[usize], sizes: &[(f64, f64)], cx: f64, top: f64, placed: &mut [Placed]) {
+    let (cols, cw, ch, bw, _) = leaf_block(leaves, sizes);
+    for (i, &v) in leaves.iter().enumerate() {
+        let (r, c) = (i / cols.max(1), i % cols.max(1));
+        placed[v] = Placed {
+            x: cx - bw / 2.0 + c as f64 * (cw + HGAP) + cw / 2.0,
+            y: top + r as f64 * (ch + LEAF_ROW_GAP) + ch / 2.0,
+            w: sizes[v].0,
+            h: sizes[v].1,
+        };
+    }
 }
 
 #[cfg(test)]

@@ -85,7 +85,7 @@ pub fn element(g: &Graph, l: &Layout) -> String {
         );
         x += 84.0;
     }
-    out.push_str("</g>");
+    out.push_str("</g>\n");
 
     let labels = g.nodes.len() <= LABELS_UP_TO;
     let mut parallel: HashMap<(usize, usize), usize> = HashMap::new();
@@ -166,7 +166,7 @@ pub fn element(g: &Graph, l: &Layout) -> String {
                 out.push_str("</text>");
             }
         }
-        out.push_str("</g>");
+        out.push_str("</g>\n");
     }
     out.push_str("</g><g class=\"nodes\">");
     for (i, n) in g.nodes.iter().enumerate() {
@@ -215,8 +215,8 @@ pub fn element(g: &Graph, l: &Layout) -> String {
                 );
             }
         }
-        out.push_str("</g>");
+        out.push_str("</g>\n");
     }
-    out.push_str("</g></svg>");
+    out.push_str("</g></svg>\n");
     out
 }

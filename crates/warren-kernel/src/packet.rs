@@ -170,7 +170,7 @@ impl PacketSocket {
     }
 
     /// Receive the next packet of the wanted direction into `buf` (resized to the captured
-    /// length), or `None` when none is waiting.
+    /// length), or `None` when none is waiting (also while the interface is down).
     pub fn recv(&self, buf: &mut Vec<u8>) -> Result<Option<PacketMeta>> {
         loop {
             buf.resize(self.options.snaplen as usize, 0);
@@ -224,7 +224,10 @@ impl PacketSocket {
         let n = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &raw mut msg, libc::MSG_TRUNC) };
         if n < 0 {
             return match Errno::last() {
-                Errno::EAGAIN | Errno::EINTR => Ok(None),
+                // ENETDOWN: the interface was down at bind or went down since; the error is
+                // reported once, and the socket receives again when the link comes back
+                // (a lab's link fault must not end a capture).
+                Errno::EAGAIN | Errno::EINTR | Errno::ENETDOWN => Ok(None),
                 e => Err(Error::Sys {
                     op: "recvmsg(AF_PACKET)",
                     ns: self.ns.clone(),

@@ -2,7 +2,7 @@
 //! switches merged; or one direct link), each a LAN or a point-to-point link, and the
 //! addresses of their interfaces from the pools; routers' loopbacks; NAT uplinks.
 
-use std::collections::HashMap;
+use crate::fxhash::{self, FxMap};
 use std::net::{IpAddr, Ipv4Addr};
 
 use warren_kernel::addr::IpNet;
@@ -59,12 +59,12 @@ pub(crate) fn segments(cx: &Ctx) -> Vec<Segment> {
         base.push(total);
         total += n.interfaces.len();
     }
-    let index: HashMap<&str, usize> = nodes
+    let index: FxMap<&str, usize> = nodes
         .iter()
         .enumerate()
         .map(|(i, n)| (n.name.as_str(), i))
         .collect();
-    let mut iface_index: HashMap<(usize, &str), usize> = HashMap::new();
+    let mut iface_index: FxMap<(usize, &str), usize> = fxhash::map(total);
     for (i, n) in nodes.iter().enumerate() {
         for (k, f) in n.interfaces.iter().enumerate() {
             iface_index.insert((i, f.name.as_str()), base[i] + k);
@@ -98,7 +98,7 @@ pub(crate) fn segments(cx: &Ctx) -> Vec<Segment> {
         items_of_link.push(a.or(b));
     }
     // Per root: the segment it is (by first link), a switch in it, a host in it.
-    let mut seg_of_root: HashMap<usize, usize> = HashMap::new();
+    let mut seg_of_root: FxMap<usize, usize> = fxhash::map(16);
     let mut segs: Vec<(Segment, bool, bool)> = Vec::new();
     for x in items_of_link.into_iter().flatten() {
         let r = uf.find(x);
@@ -226,7 +226,7 @@ pub(crate) fn assign(cx: &mut Ctx, d: &mut Diags) {
         }
     }
     // Every explicit address, once (duplicates reported).
-    let mut taken: HashMap<IpAddr, (String, Pos)> = HashMap::new();
+    let mut taken: FxMap<IpAddr, (String, Pos)> = fxhash::map(cx.explicit.len());
     let mut claim = |a: &At<IpNet>, d: &mut Diags| {
         if let Some((field, first)) = taken.get(&a.v.addr) {
             d.error(

@@ -68,6 +68,15 @@ pub enum Error {
         /// The namespace or interface.
         object: String,
     },
+    /// What runs in the nodes (files, commands, daemons) failed; the kernel part stands.
+    #[error("lab {lab}: the lab is wired, but what runs in its nodes failed")]
+    Runtime {
+        /// The lab.
+        lab: String,
+        /// The first failure.
+        #[source]
+        source: Box<crate::runtime::RuntimeError>,
+    },
     /// Teardown went on past errors: all of them.
     #[error("lab {lab}: teardown: {}", errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Teardown {

@@ -2,13 +2,14 @@
 //! routes), sysctls (forwarding on routers and NAT nodes), environment, files (the generated
 //! `/etc/hosts` included), commands, daemons and the startup order (`after`, no cycles).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use warren_kernel::addr::{Family, IpNet};
 
 use crate::address::SegKind;
+use crate::fxhash::{self, FxMap, FxSet};
 use crate::load::Diags;
 use crate::model::{Daemon, End, File, Node, NodeKind, Route};
 use crate::resolve::{Ctx, UPLINK};
@@ -59,7 +60,7 @@ pub(crate) fn finish(cx: &mut Ctx, d: &mut Diags) {
             });
         }
         node.exec = e.exec.as_ref().map(|x| x.v.clone()).unwrap_or_default();
-        let mut names: HashMap<&str, &crate::spec::At<String>> = HashMap::new();
+        let mut names: FxMap<&str, &crate::spec::At<String>> = fxhash::map(0);
         for dm in e.daemons.iter().flat_map(|x| &x.v) {
             if let Some(first) = names.insert(&dm.v.name.v, &dm.v.name) {
                 d.error(
@@ -85,7 +86,7 @@ pub(crate) fn finish(cx: &mut Ctx, d: &mut Diags) {
 fn routes(cx: &mut Ctx, d: &mut Diags) {
     // The gateway of each LAN: its first router or NAT interface with an IPv4 address.
     let mut gw_of_seg: Vec<Option<IpAddr>> = Vec::with_capacity(cx.segments.len());
-    let mut seg_of: HashMap<(usize, usize), usize> = HashMap::new();
+    let mut seg_of: FxMap<(usize, usize), usize> = fxhash::map(cx.lab.nodes.len());
     for (s, seg) in cx.segments.iter().enumerate() {
         let gw = (seg.kind == SegKind::Lan)
             .then(|| {
@@ -231,7 +232,7 @@ fn after(cx: &mut Ctx, d: &mut Diags) {
     let mut edges: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (i, e) in cx.eff.iter().enumerate() {
         let Some(list) = &e.after else { continue };
-        let mut seen = HashSet::new();
+        let mut seen: FxSet<usize> = fxhash::set(list.v.len());
         for a in &list.v {
             match cx.index.get(a.v.as_str()) {
                 None => d.error(a.pos, &a.field, format!("unknown node {:?}", a.v)),
@@ -248,7 +249,7 @@ fn after(cx: &mut Ctx, d: &mut Diags) {
     // Iterative depth-first search; a back edge closes a cycle, reported once at the
     // `after` of the cycle's first node in the file.
     let mut state = vec![0u8; n]; // 0 new, 1 on the stack, 2 done
-    let mut reported: HashSet<Vec<usize>> = HashSet::new();
+    let mut reported: FxSet<Vec<usize>> = fxhash::set(0);
     for root in 0..n {
         if state[root] != 0 {
             continue;

@@ -2,7 +2,7 @@
 //! root down, then its own. Scalars and lists are replaced by the later layer; maps
 //! (`interfaces`, `sysctls`, `env`, `files`) are merged key by key.
 
-use std::collections::HashMap;
+use crate::fxhash::FxMap;
 
 use crate::load::Diags;
 use crate::spec::{NodeSpec, Spec};
@@ -10,7 +10,7 @@ use crate::spec::{NodeSpec, Spec};
 /// The effective spec of every node, in node order. Unknown groups and cycles in group
 /// inheritance are reported (a cycle once, at the first group of it in the file).
 pub(crate) fn effective(spec: &Spec, d: &mut Diags) -> Vec<NodeSpec> {
-    let index: HashMap<&str, usize> = spec
+    let index: FxMap<&str, usize> = spec
         .groups
         .iter()
         .enumerate()

@@ -74,7 +74,8 @@ mod tests {
         );
         // Pinned: names must not change between releases (a lab built by one is torn
         // down by the next).
-        assert_eq!(hash32(&["a", "b"], 6), hash32(&["a", "b"], 6));
+        assert_eq!(short("uplink-to-the-core-router", "r1"), "uplink-t-ot5jje");
+        assert_eq!(host_side("nat", "out", "uplink"), "wlnesourgqfvpib");
         assert_ne!(hash32(&["ab", ""], 6), hash32(&["a", "b"], 6));
     }
 }

@@ -4,7 +4,7 @@
 //! sysctls, files and commands ([`crate::finish`]). Deterministic: everything is visited in
 //! file order, hash maps serve lookups only.
 
-use std::collections::{HashMap, HashSet};
+use crate::fxhash::{self, FxMap};
 
 use warren_kernel::addr::IpNet;
 
@@ -26,12 +26,12 @@ pub(crate) struct Ctx<'s> {
     pub spec: &'s Spec,
     pub eff: Vec<NodeSpec>,
     pub kinds: Vec<NodeKind>,
-    pub index: HashMap<&'s str, usize>,
+    pub index: FxMap<&'s str, usize>,
     pub lab: Lab,
     /// For each link of `lab.links`: the spec link it comes from (`None`: a NAT uplink).
     pub link_src: Vec<Option<usize>>,
     /// Explicit addresses of each (node, interface index).
-    pub explicit: HashMap<(usize, usize), Vec<At<IpNet>>>,
+    pub explicit: FxMap<(usize, usize), Vec<At<IpNet>>>,
     /// Whether a link of the file was left out for its errors.
     pub links_dropped: bool,
     /// The layer-2 segments (set by the addressing step).
@@ -86,7 +86,7 @@ pub(crate) fn resolve(spec: &Spec, d: &mut Diags) -> Lab {
             links: Vec::new(),
         },
         link_src: Vec::new(),
-        explicit: HashMap::new(),
+        explicit: fxhash::map(0),
         segments: Vec::new(),
         links_dropped: false,
     };
@@ -184,7 +184,7 @@ pub(crate) fn kind_name(k: NodeKind) -> &'static str {
 }
 
 fn links(cx: &mut Ctx, d: &mut Diags) {
-    let mut seen: HashMap<(usize, String), (String, Pos)> = HashMap::new();
+    let mut seen: FxMap<(usize, &str), Pos> = fxhash::map(2 * cx.spec.links.len());
     for (li, l) in cx.spec.links.iter().enumerate() {
         let ends: Vec<Option<EndR>> = l.ends.iter().map(|e| end_of(cx, e, d)).collect();
         let [Some(a), Some(b)] = [ends[0].clone(), ends[1].clone()] else {
@@ -220,13 +220,14 @@ fn links(cx: &mut Ctx, d: &mut Diags) {
             }
         }
         for (k, e) in [&a, &b].into_iter().enumerate() {
-            let key = match e {
-                EndR::Iface(n, f) => (*n, f.clone()),
-                EndR::Port(n, Some(p)) => (*n, p.clone()),
+            let at = &l.ends[k];
+            let key = match (e, &at.v) {
+                (EndR::Iface(n, _) | EndR::Port(n, Some(_)), EndSpec::Node(_, Some(f))) => {
+                    (*n, f.as_str())
+                }
                 _ => continue,
             };
-            let at = &l.ends[k];
-            if let Some((_, first)) = seen.get(&key) {
+            if let Some(first) = seen.get(&key) {
                 d.error(
                     at.pos,
                     &at.field,
@@ -237,7 +238,7 @@ fn links(cx: &mut Ctx, d: &mut Diags) {
                 );
                 ok = false;
             } else {
-                seen.insert(key, (at.field.clone(), at.pos));
+                seen.insert(key, at.pos);
             }
         }
         for (k, addr) in l.addresses.iter().enumerate() {
@@ -268,7 +269,9 @@ fn links(cx: &mut Ctx, d: &mut Diags) {
                         explicit.extend(s.addresses.iter().cloned());
                     }
                     let idx = node.interfaces.len();
-                    cx.explicit.insert((*n, idx), explicit);
+                    if !explicit.is_empty() {
+                        cx.explicit.insert((*n, idx), explicit);
+                    }
                     node.interfaces.push(Interface {
                         name: f.clone(),
                         ifname: String::new(),
@@ -417,7 +420,7 @@ fn uplinks(cx: &mut Ctx, d: &mut Diags) {
 /// Kernel names (≤ 15 bytes) and altnames of every node interface; clashes reported.
 fn interface_names(cx: &mut Ctx, d: &mut Diags) {
     for (i, node) in cx.lab.nodes.iter_mut().enumerate() {
-        let mut taken: HashMap<String, String> = HashMap::new();
+        let mut taken: FxMap<String, String> = fxhash::map(node.interfaces.len());
         for f in &mut node.interfaces {
             f.ifname = names::short(&f.name, &node.name);
             if f.name.len() > names::IFNAME_MAX {
@@ -490,7 +493,7 @@ fn switches(cx: &mut Ctx, d: &mut Diags) {
             };
             labels.push((explicit, label, alt));
         }
-        let mut used: HashSet<String> = HashSet::with_capacity(nports);
+        let mut used = fxhash::set::<String>(nports);
         for (p, (explicit, label, alt)) in labels.into_iter().enumerate() {
             let link = cx.lab.nodes[i].switch.as_ref().expect("a switch").ports[p].link;
             let mut altnames = vec![alt];

@@ -50,6 +50,8 @@ pub(crate) struct SyntaxError {
 
 /// Most values a document may expand to (aliases included).
 const MAX_VALUES: usize = 2_000_000;
+/// Deepest nesting of lists and maps (a lab needs 6; the bound keeps recursion shallow).
+const MAX_DEPTH: usize = 64;
 
 fn pos(span: &Span) -> Pos {
     Pos {
@@ -114,6 +116,12 @@ pub(crate) fn parse(text: &str) -> Result<Value, SyntaxError> {
                     Kind::Str(Cow::into_owned(text), plain)
                 };
                 Some((Value { pos: at, kind }, anchor))
+            }
+            Event::SequenceStart(..) | Event::MappingStart(..) if stack.len() >= MAX_DEPTH => {
+                return Err(SyntaxError {
+                    pos: at,
+                    message: format!("lists and maps nested deeper than {MAX_DEPTH} levels"),
+                });
             }
             Event::SequenceStart(anchor, _) => {
                 stack.push(Frame::Seq(at, anchor, Vec::new()));
@@ -253,5 +261,18 @@ mod tests {
         let e = parse("a: [1, 2\nb: 3\n").unwrap_err();
         assert!(e.pos.line >= 1, "{e:?}");
         assert!(parse("a: 1\n---\nb: 2\n").is_err());
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let e = parse(&deep).unwrap_err();
+        assert_eq!(e.pos.line, 1);
+        let deep: String = (1..80).map(|i| format!("{}b:\n", " ".repeat(i))).collect();
+        let e = parse(&format!("a:\n{deep}")).unwrap_err();
+        assert_eq!(e.message, "lists and maps nested deeper than 64 levels");
+        assert_eq!(
+            e.pos,
+            Pos {
+                line: 65,
+                column: 65
+            }
+        );
     }
 }

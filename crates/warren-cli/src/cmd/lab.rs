@@ -1,5 +1,6 @@
-//! `warren lab up|down|diff|validate|status|inspect`: labs from topology files (see
-//! `docs/lab.md`), built and changed by `warren_lab`, remembered in warren's store.
+//! `warren lab`: labs from topology files (see `docs/lab.md`), built and changed by
+//! `warren_lab`, remembered in warren's store: up, down, diff, validate, status, inspect here;
+//! exec and runtime faults in `lab_run`, capture and graph in `lab_see`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -7,9 +8,10 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 use warren_lab::model::Lab;
-use warren_lab::{LoadError, Loaded, build, plan, state, teardown};
+use warren_lab::{LoadError, Loaded, build, lifecycle, plan, state};
 use warren_store::Store;
 
+use super::{lab_run, lab_see};
 use crate::exit::chain;
 use crate::{CliError, Global};
 
@@ -53,6 +55,46 @@ enum Cmd {
         /// The lab.
         name: String,
     },
+    /// Run a command in a node (its namespace, /etc files, hostname, environment).
+    Exec {
+        /// The lab (default: the only one up).
+        #[arg(long = "lab", value_name = "NAME")]
+        lab: Option<String>,
+        #[command(flatten)]
+        args: lab_run::ExecArgs,
+    },
+    /// Runtime faults on a link: down, up, bandwidth.
+    Link {
+        /// The lab (default: the only one up).
+        #[arg(long = "lab", value_name = "NAME")]
+        lab: Option<String>,
+        #[command(flatten)]
+        args: lab_run::LinkArgs,
+    },
+    /// Cut traffic between two groups of nodes: `A,B / C,D`.
+    Partition {
+        /// The lab (default: the only one up).
+        #[arg(long = "lab", value_name = "NAME")]
+        lab: Option<String>,
+        #[command(flatten)]
+        args: lab_run::PartitionArgs,
+    },
+    /// Remove every partition.
+    Heal {
+        /// The lab (default: the only one up).
+        #[arg(long = "lab", value_name = "NAME")]
+        lab: Option<String>,
+    },
+    /// Capture packets on node interfaces into one pcapng (or pcap) stream.
+    Capture(lab_see::CaptureArgs),
+    /// Draw the lab: DOT, Mermaid, SVG or a self-contained HTML page.
+    Graph(lab_see::GraphArgs),
+}
+
+/// `validate` reads a file only; every other subcommand works on labs (and, for a non-root
+/// user, first joins the rootless keeper).
+pub fn needs_labs(args: &Args) -> bool {
+    !matches!(args.cmd, Cmd::Validate { .. })
 }
 
 /// Run `warren lab`.
@@ -64,7 +106,45 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode, CliError> {
         Cmd::Validate { file } => validate(&file, global),
         Cmd::Status { name } => status(name.as_deref(), global),
         Cmd::Inspect { name } => inspect(&name, global),
+        Cmd::Exec { lab, args } => lab_run::exec(&args, &built_lab(lab.as_deref())?),
+        Cmd::Link { lab, args } => lab_run::link(&args, &built_lab(lab.as_deref())?),
+        Cmd::Partition { lab, args } => lab_run::partition(&args, &built_lab(lab.as_deref())?),
+        Cmd::Heal { lab } => lab_run::heal(&built_lab(lab.as_deref())?),
+        Cmd::Capture(a) => {
+            let lab = built_lab(a.lab.as_deref())?;
+            lab_see::capture(a, &lab)
+        }
+        Cmd::Graph(a) => {
+            let lab = built_lab(a.name.as_deref())?;
+            lab_see::graph(a, &lab, global)
+        }
     }
+}
+
+/// The lab as built: lab `name`, or the only lab built when no name is given.
+fn built_lab(name: Option<&str>) -> Result<Lab, CliError> {
+    let mut store = open_store()?;
+    let rows = store
+        .read(warren_store::labs)
+        .map_err(|e| CliError::fail(chain(&e)))?;
+    let mut built: Vec<_> = rows
+        .into_iter()
+        .filter(|r| name.is_none_or(|n| n == r.name))
+        .filter_map(|r| r.built.map(|b| (r.name, b)))
+        .collect();
+    let (lab, json) = match (name, built.len()) {
+        (_, 1) => built.remove(0),
+        (Some(n), _) => return Err(CliError::fail(format!("lab {n:?} is not up"))),
+        (None, 0) => return Err(CliError::fail("no lab is up")),
+        (None, _) => {
+            let names: Vec<_> = built.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(CliError::fail(format!(
+                "several labs are up ({}): name one with --lab",
+                names.join(", ")
+            )));
+        }
+    };
+    state::decode(&lab, &json).map_err(|e| lab_err(&e))
 }
 
 /// A lab error for the user: exit 2 when the kernel refused or lacks something.
@@ -121,7 +201,7 @@ fn up(file: &Path, global: &Global) -> Result<ExitCode, CliError> {
         file: Some(abs.display().to_string()),
         progress: !global.json,
     };
-    let out = build::up(&mut store, &loaded.lab, &opts).map_err(|e| lab_err(&e))?;
+    let out = lifecycle::up(&mut store, &loaded.lab, &opts).map_err(|e| lab_err(&e))?;
     if global.json {
         return print_json(&out);
     }
@@ -142,7 +222,7 @@ fn down(target: &str, global: &Global) -> Result<ExitCode, CliError> {
         target.to_owned()
     };
     let mut store = open_store()?;
-    let rep = teardown::down(&mut store, &name).map_err(|e| lab_err(&e))?;
+    let rep = lifecycle::down(&mut store, &name).map_err(|e| lab_err(&e))?;
     for o in &rep.left_alone {
         eprintln!("warning: lab {name}: {o} exists but warren did not create it: left alone");
     }

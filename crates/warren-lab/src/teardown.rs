@@ -41,6 +41,7 @@ pub struct DownReport {
 /// `up`).
 pub fn down(store: &mut Store, name: &str) -> Result<DownReport> {
     let start = Instant::now();
+    crate::build::timing("lab-down");
     if state::row(store, name)?.is_none() {
         return Err(Error::NoSuchLab(name.to_owned()));
     }
@@ -55,6 +56,7 @@ pub fn down(store: &mut Store, name: &str) -> Result<DownReport> {
     };
     let mut errors = Vec::new();
     let host = Handle::current().map_err(Error::kernel(name, "open the host namespace"))?;
+    crate::build::timing("lab-down-read");
     match remove_host_links(store, &host, name, &of(state::HOSTLINK)) {
         Ok((n, left)) => {
             report.host_links = n;
@@ -66,6 +68,7 @@ pub fn down(store: &mut Store, name: &str) -> Result<DownReport> {
         Ok(n) => report.masquerade = n,
         Err(e) => errors.push(e),
     }
+    crate::build::timing("lab-down-host");
     match delete_netns_records(store, name, &of(state::NETNS)) {
         Ok((n, left)) => {
             report.namespaces = n;
@@ -80,11 +83,13 @@ pub fn down(store: &mut Store, name: &str) -> Result<DownReport> {
             errors.push(e);
         }
     }
+    crate::build::timing("lab-down-netns");
     if errors.is_empty() {
         store
             .write(|tx| warren_store::lab_delete(tx, name))
             .map_err(Error::store(name))?;
         report.seconds = start.elapsed().as_secs_f64();
+        crate::build::timing("lab-down-done");
         return Ok(report);
     }
     Err(Error::Teardown {

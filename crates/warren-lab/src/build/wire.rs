@@ -11,7 +11,7 @@ use warren_kernel::link::set::{LinkChange, altname_request, change_request, mast
 use warren_kernel::link::veth::Veth;
 use warren_kernel::link::{parse_mac, up_request};
 
-use super::{Build, HostEnd};
+use super::apply::{Build, HostEnd};
 use crate::error::{Error, Result};
 use crate::model::{End, Interface, Lab, Link, Node, SwitchPort};
 use crate::plan::iface_of;

@@ -113,7 +113,7 @@ pub fn document(
              interface up with its address, each switch's bridge up with all its ports up, a UDP \
              request/reply between the first and the last host; after down nothing is left.",
             "Peak RSS: the largest ru_maxrss among the contender's processes (RUSAGE_CHILDREN); \
-             held RSS: the sum of VmRSS of the processes a contender keeps while its lab is up.",
+             held: the sum of the proportional set sizes (Pss) of the processes a contender keeps while its lab is up.",
             "The ip script is measured only up to --ip-script-max hosts; nothing is extrapolated.",
             "A shared 2-core machine: compare ratios within one run, not absolute times across runs.",
         ],
@@ -251,7 +251,7 @@ pub fn table(doc: &Value) -> String {
     let _ = writeln!(
         s,
         "\n{:<22} {:<24} {:>9} {:>9} {:>11} {:>10} {:>17}  verified",
-        "topology", "contender", "up", "down", "up/host", "peak RSS", "held RSS"
+        "topology", "contender", "up", "down", "up/host", "peak RSS", "held (PSS)"
     );
     let topos = doc["topologies"].as_array().cloned().unwrap_or_default();
     for t in &topos {
@@ -267,7 +267,7 @@ pub fn table(doc: &Value) -> String {
                 continue;
             }
             let per = f(r, "per_host_up_ms").map_or("-".into(), |v| format!("{v:.2} ms"));
-            let held = r["held_rss_kib"].as_u64().map_or("-".into(), |k| {
+            let held = r["held_pss_kib"].as_u64().map_or("-".into(), |k| {
                 format!("{} ({}p)", mib(Some(k)), r["held_processes"])
             });
             let _ = writeln!(

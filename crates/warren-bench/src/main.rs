@@ -4,6 +4,7 @@
 //! warren-bench wiring [--n N] [--per-bridge P] [--script-n M] [--warren PATH] [--out FILE]
 //!                     [--parts a,b] [--repeat R] [--contenders LIST]
 //! warren-bench labs [--n 10,100,200,1000] [--linear K] [--contenders LIST] [--repeat R] ...
+//! warren-bench inspect [--n N] [--repeat R] [--warren PATH] [--out FILE]
 //! warren-bench containers [--n N] [--seq-n M] [--secs S] [--parts wire,seq,connrate,dns] ...
 //! ```
 //!
@@ -19,6 +20,7 @@ mod connrate;
 mod containers;
 mod containers_report;
 mod dnsbench;
+mod inspect;
 mod labs;
 mod labs_report;
 mod nl;
@@ -61,6 +63,11 @@ const BENCHMARKS: &[(&str, &str)] = &[
          warren lab vs Mininet 2.3 (Linux bridge, no controller) vs an ip script vs ip -batch",
     ),
     (
+        "inspect",
+        "seeing the host at 1,000 namespaces: warren ns list --all and warren veths vs ip -all \
+         netns exec ip -j link, whole processes, peak RSS",
+    ),
+    (
         "containers",
         "one container with masquerade and 0/1/10 ports, 100 in sequence, new connections to \
          10,000 published ports, DNS: warren vs netavark, the CNI chain and aardvark-dns",
@@ -86,6 +93,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         Some("labs") => labs::main(&args[1..]),
+        Some("inspect") => inspect::main(&args[1..]),
         Some("child") => return child_main(&args[1..]),
         Some("list") => {
             for (name, what) in BENCHMARKS {
@@ -271,6 +279,7 @@ fn child_main(args: &[String]) -> ExitCode {
         Some(cmd) => containers::child(cmd, &args[1..])
             .or_else(|| cni::child(cmd, &args[1..]))
             .or_else(|| labs::child(cmd, &args[1..]))
+            .or_else(|| inspect::child(cmd, &args[1..]))
             .unwrap_or_else(|| Err("unknown child command".into())),
         None => Err("unknown child command".into()),
     });

@@ -5,6 +5,7 @@
 //! | 0 | success |
 //! | 1 | the command failed (bad arguments, missing object, system call refused) |
 //! | 2 | the kernel refused a netlink request (as `ip`: its extack text is printed) |
+//! | 3 | `warren trace`: the packet stops on the way (the verdict is printed) |
 //! | 255 | usage errors that `ip netns` also exits 255 for (invalid name, unknown subcommand) |
 //!
 //! `warren ns exec` passes the command's own exit status through.

@@ -65,8 +65,21 @@ enum Command {
     Logs(cmd::container::LogsArgs),
     /// Pods: namespaces that outlive their members.
     Pod(cmd::pod::Args),
+    /// Everything about one namespace, container, pod or lab node: links with their peers,
+    /// addresses, routes, rules, neighbours, FDB, sockets, conntrack, nftables, sysctls.
+    Inspect(cmd::inspect::Args),
+    /// Labs from topology files: up, down, diff, validate, status, inspect.
+    Lab(cmd::lab::Args),
     /// Remove what crashed runs left behind (namespaces, veths, rules, addresses, records).
     Gc(cmd::gc::Args),
+    /// Walk a packet's path from SRC to DST hop by hop and say where and why it stops.
+    Trace(cmd::trace::Args),
+    /// Every veth and macvlan on the host: peer, namespaces, owners, bridges.
+    Veths(cmd::veths::Args),
+    /// A graph of the whole host (`--host`): namespaces, bridges, veths, macvlans, owners.
+    Graph(cmd::veths::GraphArgs),
+    /// Link, address, route, neighbour and namespace events from every namespace.
+    Monitor(cmd::monitor::Args),
     /// Re-create warren's bridges, nftables table and DNS config from its state.
     Reconcile,
     /// (internal) Supervise a detached container.
@@ -75,6 +88,12 @@ enum Command {
         /// Container id.
         id: String,
     },
+    /// (internal) Supervise a lab's commands and daemons.
+    #[command(name = "__lab-supervise", hide = true)]
+    LabSupervise,
+    /// (internal) Hold a rootless user's lab namespaces.
+    #[command(name = "__lab-keeper", hide = true)]
+    LabKeeper,
 }
 
 fn main() -> ExitCode {
@@ -125,8 +144,26 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Rm(a) => cmd::container::rm(a),
         Command::Logs(a) => cmd::container::logs(a),
         Command::Pod(a) => cmd::pod::run(a, &cli.global),
+        Command::Lab(a) => {
+            // A non-root user's labs live in the rootless keeper's namespaces: join them first,
+            // while this process is still single-threaded (held until the command ends).
+            let _keeper = if cmd::lab::needs_labs(&a) {
+                warren_lab::rootless::enter_if_needed()
+                    .map_err(|e| CliError::fail(exit::chain(&e)))?
+            } else {
+                None
+            };
+            cmd::lab::run(a, &cli.global)
+        }
         Command::Gc(a) => cmd::gc::run(a, &cli.global),
+        Command::Inspect(a) => cmd::inspect::run(a, &cli.global),
+        Command::Trace(a) => cmd::trace::run(a, &cli.global),
+        Command::Veths(a) => cmd::veths::run(a, &cli.global),
+        Command::Monitor(a) => cmd::monitor::run(a, &cli.global),
+        Command::Graph(a) => cmd::veths::graph(a, &cli.global),
         Command::Reconcile => cmd::gc::reconcile(),
         Command::Supervise { id } => cmd::run::supervise(&id),
+        Command::LabSupervise => Ok(cmd::lab_run::supervise()),
+        Command::LabKeeper => Ok(cmd::lab_run::keeper()),
     }
 }

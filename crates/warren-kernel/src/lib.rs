@@ -18,6 +18,7 @@
 pub mod addr;
 pub mod conntrack;
 pub mod error;
+pub mod events;
 pub mod handle;
 pub mod link;
 pub mod neigh;
@@ -25,12 +26,16 @@ pub mod netlink;
 pub mod netns;
 pub mod nft;
 pub mod nsid;
+pub mod packet;
 pub mod process;
 pub mod route;
+pub mod rule;
 pub mod sandbox;
+pub mod sockdiag;
 pub mod sockns;
 pub mod sysctl;
 pub mod tc;
+pub mod userns;
 
 pub use error::{Error, NetlinkError, Result};
 pub use handle::Handle;

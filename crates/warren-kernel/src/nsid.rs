@@ -27,7 +27,8 @@ pub struct NsidEntry {
 }
 
 impl NsidEntry {
-    fn from_message(m: &NsidMessage) -> Option<NsidEntry> {
+    /// Decode an `RTM_NEWNSID` (or `RTM_DELNSID`) message; `None` without `NETNSA_NSID`.
+    pub fn from_message(m: &NsidMessage) -> Option<NsidEntry> {
         let mut nsid = None;
         let mut current_nsid = None;
         for a in &m.attributes {

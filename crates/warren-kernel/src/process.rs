@@ -8,6 +8,7 @@
 //! prepared in the parent, so the child only makes system calls and allocates nothing.
 
 mod forward;
+mod node;
 mod stat;
 
 use std::ffi::CString;
@@ -26,7 +27,8 @@ use crate::error::{Error, Result};
 use crate::netns::{NetNs, io_errno};
 
 pub use forward::wait_forwarding;
-pub use stat::{is_alive, signal_if_same, start_time};
+pub use node::NodeSpawn;
+pub use stat::{descendants, is_alive, signal_if_same, start_time};
 
 /// The longest hostname the kernel accepts (`HOST_NAME_MAX`).
 pub const HOSTNAME_MAX: usize = 64;
@@ -329,6 +331,41 @@ fn mount(source: Option<&CString>, target: &std::ffi::CStr, flags: libc::c_ulong
             flags,
             std::ptr::null(),
         )
+    }
+}
+
+/// Make this process the reaper of its orphaned descendants (`PR_SET_CHILD_SUBREAPER`): a
+/// supervisor then keeps every process its children leave behind as its own child, so it can
+/// find them (see [`descendants`]) and reap them.
+pub fn set_child_subreaper() -> Result<()> {
+    nix::sys::prctl::set_child_subreaper(true).map_err(|e| Error::Sys {
+        op: "prctl(PR_SET_CHILD_SUBREAPER)",
+        ns: "current".into(),
+        source: e,
+    })
+}
+
+/// Wait for any child of this process to exit: `Some((pid, code))` with the code as a shell
+/// reports it (the exit code, or 128 + the killing signal), `None` when there are no children
+/// left. Retries on `EINTR`.
+pub fn wait_any() -> Result<Option<(i32, i32)>> {
+    use nix::sys::wait::{WaitStatus, waitpid};
+    loop {
+        match waitpid(None, None) {
+            Ok(WaitStatus::Exited(pid, code)) => return Ok(Some((pid.as_raw(), code))),
+            Ok(WaitStatus::Signaled(pid, sig, _)) => {
+                return Ok(Some((pid.as_raw(), 128 + sig as i32)));
+            }
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(Errno::ECHILD) => return Ok(None),
+            Err(e) => {
+                return Err(Error::Sys {
+                    op: "waitpid",
+                    ns: "current".into(),
+                    source: e,
+                });
+            }
+        }
     }
 }
 

@@ -63,6 +63,45 @@ pub fn forwarding(ns: &NetNs, on: bool) -> Result<()> {
     })
 }
 
+/// The routing sysctls of a namespace that decide whether and how it forwards: IP
+/// forwarding (IPv4 globally and per interface, IPv6 per interface) and reverse-path
+/// filtering (`rp_filter`; the kernel uses the larger of `all` and the interface's value).
+/// Read from one thread inside `ns`; keys the kernel does not have (IPv6 disabled) are left
+/// out. Keys are dotted as `sysctl` prints them, with a `.` in an interface name written
+/// `/`.
+pub fn routing(ns: &NetNs, ifnames: &[String]) -> Result<Vec<(String, String)>> {
+    let mut keys: Vec<(String, PathBuf)> = Vec::new();
+    let mut add = |parts: &[&str]| {
+        let key = parts
+            .iter()
+            .map(|p| p.replace('.', "/"))
+            .collect::<Vec<_>>()
+            .join(".");
+        let path = parts
+            .iter()
+            .fold(PathBuf::from("/proc/sys"), |acc, p| acc.join(p));
+        keys.push((key, path));
+    };
+    add(&["net", "ipv4", "ip_forward"]);
+    for dev in ["all", "default"]
+        .into_iter()
+        .chain(ifnames.iter().map(String::as_str))
+    {
+        if dev.contains('/') || dev == ".." || dev == "." || dev.is_empty() {
+            continue;
+        }
+        add(&["net", "ipv4", "conf", dev, "forwarding"]);
+        add(&["net", "ipv4", "conf", dev, "rp_filter"]);
+        add(&["net", "ipv6", "conf", dev, "forwarding"]);
+    }
+    ns.run(move || {
+        Ok(keys
+            .into_iter()
+            .filter_map(|(k, p)| read_here(&p).ok().map(|v| (k, v)))
+            .collect())
+    })
+}
+
 /// Write a sysctl in the calling thread's namespace (for code already inside one).
 pub fn write_here(path: &std::path::Path, value: &str) -> Result<()> {
     std::fs::write(path, value).map_err(|e| Error::os("write sysctl", path, io_errno(&e)))

@@ -19,7 +19,8 @@ pub struct Lab {
     pub name: String,
     /// The nodes, in the order of the file.
     pub nodes: Vec<Node>,
-    /// The links, in the order of the file.
+    /// The links, in the order of the file, then one uplink per NAT node (in node order:
+    /// its interface `uplink` to an [`End::HostUplink`]).
     pub links: Vec<Link>,
 }
 
@@ -76,7 +77,9 @@ pub struct Interface {
     /// The kernel's name: `name` when it fits in 15 bytes, else a deterministic short name
     /// (and `name` becomes an altname).
     pub ifname: String,
-    /// Altnames to set: the long name if any, and `NODE:IFNAME`.
+    /// Altnames to set: the long name if any, and `NODE:IFNAME`. The kernel refuses `:` and
+    /// `/` in interface names, so the builder sets them with `.` instead (`NODE.IFNAME`, see
+    /// [`crate::state::kernel_altname`]).
     pub altnames: Vec<String>,
     /// Addresses (prefix included).
     pub addresses: Vec<IpNet>,

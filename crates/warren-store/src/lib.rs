@@ -1,8 +1,8 @@
 //! warren's state, in an embedded SQLite database.
 //!
 //! Networks, containers (and pods), their endpoints, the addresses IPAM handed out and the
-//! published ports live here, and so does the CNI plugin's state (module [`cni`]). Every
-//! change is one transaction taken with the write lock (`BEGIN IMMEDIATE`), so concurrent
+//! published ports live here, and so do the CNI plugin's state (module [`cni`]) and the labs
+//! with every object their builds made. Every change is one transaction taken with the write lock (`BEGIN IMMEDIATE`), so concurrent
 //! `warren run`s never hand out the same address or port, and a crash leaves either all of a
 //! change or none of it. Rows of a setup still in progress carry the pid and start time of the
 //! process doing it, so `warren gc` can tell an abandoned setup from a live one.
@@ -13,6 +13,7 @@ pub mod cni;
 mod containers;
 mod error;
 pub mod ipam;
+mod labs;
 mod model;
 mod networks;
 mod ports;
@@ -29,6 +30,10 @@ pub use cni::{
     cni_records, cni_release, cni_routed_families,
 };
 pub use error::{Error, Result};
+pub use labs::{
+    LabObject, LabRow, lab_delete, lab_get, lab_objects, lab_objects_delete, lab_objects_of_kind,
+    lab_objects_put, lab_put, labs,
+};
 pub use model::{
     Container, ContainerState, Endpoint, Kind, Network, NewContainer, NewEndpoint, NewNetwork,
     Port, Subnet,

@@ -4,7 +4,7 @@ use rusqlite::Transaction;
 
 use crate::error::{Result, sql};
 
-const VERSION: i64 = 2;
+const VERSION: i64 = 3;
 
 /// Version 1: warren's own networks, containers, endpoints, addresses and ports.
 const SCHEMA_V1: &str = r"
@@ -111,6 +111,27 @@ CREATE TABLE IF NOT EXISTS cni_records (
 CREATE INDEX IF NOT EXISTS cni_records_by_plugin ON cni_records (network, plugin);
 ";
 
+/// Version 3: labs (the lab as built, as JSON) and every kernel object a lab's build made,
+/// recorded before it is made, so `warren lab down` removes exactly that, also after a crash.
+const SCHEMA_V3: &str = r"
+CREATE TABLE IF NOT EXISTS labs (
+    name TEXT PRIMARY KEY,
+    file TEXT,
+    lab TEXT NOT NULL,
+    built TEXT,
+    state TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    updated INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS lab_objects (
+    lab TEXT NOT NULL REFERENCES labs (name) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (lab, kind, name)
+);
+";
+
 /// Whether the database already has this schema version (then opening writes nothing).
 pub(crate) fn current(conn: &rusqlite::Connection) -> bool {
     conn.query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
@@ -120,11 +141,13 @@ pub(crate) fn current(conn: &rusqlite::Connection) -> bool {
 }
 
 /// Create the schema or bring an older one up to date: every statement is `IF NOT EXISTS`, so
-/// a version 1 database just gains the tables added since.
+/// a version 1 or 2 database just gains the tables added since.
 pub(crate) fn migrate(tx: &Transaction<'_>) -> Result<()> {
     tx.execute_batch(SCHEMA_V1).map_err(sql("create schema"))?;
     tx.execute_batch(SCHEMA_V2)
         .map_err(sql("create schema version 2"))?;
+    tx.execute_batch(SCHEMA_V3)
+        .map_err(sql("create schema version 3"))?;
     tx.execute(
         "INSERT INTO meta (key, value) VALUES ('schema', ?1)
          ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -175,7 +198,8 @@ mod tests {
                 let tables: i64 = tx
                     .query_row(
                         "SELECT count(*) FROM sqlite_master WHERE type = 'table'
-                         AND name IN ('cni_leases', 'cni_cursors', 'cni_records')",
+                         AND name IN ('cni_leases', 'cni_cursors', 'cni_records', 'labs',
+                         'lab_objects')",
                         [],
                         |r| r.get(0),
                     )
@@ -183,8 +207,8 @@ mod tests {
                 Ok::<_, crate::Error>((get_meta(tx, "schema")?, tables))
             })
             .unwrap();
-        assert_eq!(version.as_deref(), Some("2"));
-        assert_eq!(tables, 3);
+        assert_eq!(version.as_deref(), Some("3"));
+        assert_eq!(tables, 5);
         // And the new tables work.
         let set =
             vec![crate::CniRange::new("10.0.0.0/24".parse().unwrap(), None, None, None).unwrap()];

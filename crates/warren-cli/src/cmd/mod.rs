@@ -4,7 +4,12 @@
 pub mod addr;
 pub mod container;
 pub mod gc;
+pub mod inspect;
+pub mod lab;
+pub mod lab_run;
+pub mod lab_see;
 pub mod link;
+pub mod monitor;
 pub mod neigh;
 pub mod network;
 pub mod ns;
@@ -12,6 +17,8 @@ pub mod pod;
 pub mod route;
 pub mod run;
 pub mod sysctl;
+pub mod trace;
+pub mod veths;
 
 use std::fmt;
 

@@ -262,6 +262,20 @@ impl FromStr for IpNet {
     }
 }
 
+/// Written and read as its text (`10.0.0.1/24`), as in warren's JSON and lab files.
+impl serde::Serialize for IpNet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for IpNet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,19 +392,5 @@ mod tests {
             "fd00:1::ffff:ffff:ffff:ffff".parse::<IpAddr>().unwrap()
         );
         assert_eq!(v6.nth(1 << 64), None);
-    }
-}
-
-/// Written and read as its text (`10.0.0.1/24`), as in warren's JSON and lab files.
-impl serde::Serialize for IpNet {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for IpNet {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
     }
 }

@@ -5,6 +5,7 @@ pub mod bridge;
 pub mod ifb;
 pub mod ipvlan;
 pub mod macvlan;
+pub mod port;
 pub mod set;
 pub mod tuntap;
 pub mod veth;

@@ -2,8 +2,9 @@
 //!
 //! Changes are [`Batch`]es applied as one kernel transaction (all or nothing); each message of
 //! a batch is acknowledged, so a refusal names the object it was about. warren only ever
-//! touches its own tables: it never flushes, reorders or reads other rules, and never changes
-//! another table's chains.
+//! changes its own tables: it never flushes or reorders other rules and never changes another
+//! table's chains. It reads the whole ruleset only to show it ([`dump`], printed in nft's
+//! syntax by [`print`](mod@print)), never to decide what to change.
 //!
 //! ```no_run
 //! use warren_kernel::nft::{Firewall, NetworkRules, Nft, PortRule, Proto};
@@ -31,13 +32,17 @@
 use std::sync::Mutex;
 
 pub mod batch;
+pub mod blocklist;
+pub mod dump;
 pub mod expr;
 pub mod firewall;
+pub mod print;
 pub mod rule;
 pub mod set;
 pub mod wire;
 
 pub use batch::Batch;
+pub use blocklist::Blocklist;
 pub use expr::{CmpOp, CtKey, Data, Expr, MetaKey, NatKind, PayloadBase, Reg, Verdict};
 pub use firewall::{Firewall, NetworkRules, PortRule, Proto};
 pub use rule::Rule;

@@ -178,3 +178,37 @@ pub fn message(mtype: u16, flags: u16, seq: u32, family: u8, res_id: u16, body: 
 pub fn nft_type(msg: u16) -> u16 {
     (NFNL_SUBSYS_NFTABLES << 8) | msg
 }
+
+/// The attributes of an attribute stream as `(type without NLA_F_* flags, payload)`; stops
+/// at the first malformed one.
+pub fn attrs(mut buf: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+    std::iter::from_fn(move || {
+        let len = usize::from(u16::from_ne_bytes([*buf.first()?, *buf.get(1)?]));
+        let ty = u16::from_ne_bytes([*buf.get(2)?, *buf.get(3)?]) & 0x3fff;
+        if len < 4 || len > buf.len() {
+            return None;
+        }
+        let payload = &buf[4..len];
+        buf = &buf[((len + 3) & !3).min(buf.len())..];
+        Some((ty, payload))
+    })
+}
+
+/// A NUL-terminated string payload.
+pub fn str_of(b: &[u8]) -> String {
+    let s = b.split(|&c| c == 0).next().unwrap_or_default();
+    String::from_utf8_lossy(s).into_owned()
+}
+
+/// A big-endian u32 payload (0 when short).
+pub fn be32_of(b: &[u8]) -> u32 {
+    b.get(..4)
+        .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// A big-endian u64 payload (0 when short).
+pub fn be64_of(b: &[u8]) -> u64 {
+    b.get(..8).map_or(0, |b| {
+        u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+    })
+}

@@ -40,6 +40,51 @@ pub fn start_time(pid: i32) -> Option<u64> {
     read_stat(pid).map(|s| s.start_time)
 }
 
+/// Every live descendant of `pid` (children, their children, ...), each with its start time,
+/// parents before children. Zombies are left out (they have exited). Read from `/proc`: a
+/// process forked while the scan runs may be missed, so callers that must leave nothing loop
+/// until the list is empty.
+pub fn descendants(pid: i32) -> Vec<(i32, u64)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut procs: Vec<(i32, i32, u64)> = Vec::new();
+    for entry in dir.flatten() {
+        let Some(p) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        if let (Some(st), Some(ppid)) = (parse_stat(&text), parse_ppid(&text))
+            && !is_dead(st.state)
+        {
+            procs.push((p, ppid, st.start_time));
+        }
+    }
+    let mut out: Vec<(i32, u64)> = Vec::new();
+    let mut frontier = vec![pid];
+    while let Some(parent) = frontier.pop() {
+        for (p, ppid, start) in &procs {
+            if *ppid == parent && !out.iter().any(|(q, _)| q == p) {
+                out.push((*p, *start));
+                frontier.push(*p);
+            }
+        }
+    }
+    out
+}
+
+/// Field 4 of `/proc/PID/stat`: the parent's PID.
+fn parse_ppid(text: &str) -> Option<i32> {
+    let rest = &text[text.rfind(')')? + 1..];
+    rest.split_ascii_whitespace().nth(1)?.parse().ok()
+}
+
 /// True if `pid` exists, started at `start_time`, and has not exited (is not a zombie).
 pub fn is_alive(pid: i32, start_time: u64) -> bool {
     read_stat(pid).is_some_and(|s| s.start_time == start_time && !is_dead(s.state))
@@ -114,6 +159,8 @@ mod tests {
             );
         }
         assert_eq!(parse_stat(&line("z", 'Z', 5)).map(|s| s.state), Some(b'Z'));
+        assert_eq!(parse_ppid(&line("x) (y", 'S', 5)), Some(4));
+        assert_eq!(parse_ppid("1 (x) S"), None);
         for bad in [
             "",
             "1 (x",

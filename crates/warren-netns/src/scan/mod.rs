@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
+use warren_kernel::link::Link;
 use warren_kernel::sockns::ProcessFds;
 use warren_kernel::{Handle, NetNs, NsId};
 
@@ -92,17 +93,69 @@ pub struct NsRow {
 /// Scan the host for every network namespace. Namespaces that exist only inside processes we
 /// may not inspect are missing; rows that could not be entered have no interface count.
 pub fn all() -> Result<Vec<NsRow>> {
-    // `_held` keeps namespaces found only through sockets open until they are counted.
-    let (facts, _held) = read_facts()?;
+    Ok(visit(|_, _, _| ())?.rows)
+}
+
+/// A finished scan: the rows (sorted as [`all`] sorts them), what a visitor returned for each
+/// row it could enter, and the means to open a row's namespace again while the scan lives.
+pub struct Scan<T> {
+    /// One row per namespace.
+    pub rows: Vec<NsRow>,
+    /// The visitor's result per row (same order); `None` where the namespace could not be
+    /// entered.
+    pub visited: Vec<Option<T>>,
+    openers: Vec<Vec<PathBuf>>,
+    /// Namespaces found only through sockets, kept open so their `/proc/self/fd` paths work.
+    _held: Vec<NetNs>,
+}
+
+impl<T> std::fmt::Debug for Scan<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scan")
+            .field("rows", &self.rows)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Scan<T> {
+    /// Open row `i`'s namespace again (checked to still be the same namespace).
+    pub fn open(&self, i: usize) -> Option<NetNs> {
+        let r = self.rows.get(i)?;
+        open_first(
+            self.openers.get(i)?,
+            NsId {
+                dev: r.dev,
+                ino: r.ino,
+            },
+        )
+    }
+}
+
+/// Scan the host as [`all`] does and, for every namespace that can be entered, call `visit`
+/// on a worker thread inside it with the row (its `nsid` and `interfaces` not yet filled in),
+/// a handle whose socket lives in that namespace, and the namespace's links (one dump, the
+/// one that also gives the row its interface count). The workers run in parallel.
+pub fn visit<T, F>(visit: F) -> Result<Scan<T>>
+where
+    T: Send,
+    F: Fn(&NsRow, &Handle, Vec<Link>) -> T + Sync,
+{
+    // `held` keeps namespaces found only through sockets open until they are visited.
+    let (facts, held) = read_facts()?;
     let current = facts.current;
     let mut rows: Vec<(NsRow, Vec<PathBuf>)> = group::group(&facts)
         .into_iter()
         .map(|(id, a)| row(id, id == current, a))
         .collect();
-    open_and_count(&mut rows);
-    let mut out: Vec<NsRow> = rows.into_iter().map(|(r, _)| r).collect();
-    out.sort_by_key(|r| (!r.current, r.names.is_empty(), r.ino));
-    Ok(out)
+    rows.sort_by_key(|(r, _)| (!r.current, r.names.is_empty(), r.ino));
+    let visited = open_and_visit(&mut rows, &visit);
+    let (rows, openers) = rows.into_iter().unzip();
+    Ok(Scan {
+        rows,
+        visited,
+        openers,
+        _held: held,
+    })
 }
 
 /// Read everything the grouping needs from `/run/netns` and `/proc`.
@@ -242,11 +295,19 @@ fn row(id: NsId, current: bool, mut a: Acc) -> (NsRow, Vec<PathBuf>) {
     (row, openers)
 }
 
-/// Fill in each row's nsid and interface count, on a few threads.
-fn open_and_count(rows: &mut [(NsRow, Vec<PathBuf>)]) {
+/// What a worker learnt of row `.0`: its nsid, its interface count, the visitor's result.
+type Opened<T> = (usize, Option<i32>, Option<usize>, Option<T>);
+
+/// Fill in each row's nsid and interface count and visit it, on a few threads.
+fn open_and_visit<T, F>(rows: &mut [(NsRow, Vec<PathBuf>)], visit: &F) -> Vec<Option<T>>
+where
+    T: Send,
+    F: Fn(&NsRow, &Handle, Vec<Link>) -> T + Sync,
+{
     let next = AtomicUsize::new(0);
-    let results: Vec<(usize, Option<i32>, Option<usize>)> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..WORKERS.min(rows.len()))
+    let shared: &[(NsRow, Vec<PathBuf>)] = rows;
+    let results: Vec<Opened<T>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..WORKERS.min(shared.len()))
             .map(|_| {
                 s.spawn(|| {
                     let mut out = Vec::new();
@@ -255,7 +316,9 @@ fn open_and_count(rows: &mut [(NsRow, Vec<PathBuf>)]) {
                     };
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some((r, paths)) = rows.get(i) else { break };
+                        let Some((r, paths)) = shared.get(i) else {
+                            break;
+                        };
                         let Some(ns) = open_first(
                             paths,
                             NsId {
@@ -266,8 +329,11 @@ fn open_and_count(rows: &mut [(NsRow, Vec<PathBuf>)]) {
                             continue;
                         };
                         let nsid = home.nsid_of(&ns).ok().flatten();
-                        let ifs = count_links(&ns);
-                        out.push((i, nsid, ifs));
+                        let (count, seen) = match enter_and_list(&ns) {
+                            Some((h, links)) => (Some(links.len()), Some(visit(r, &h, links))),
+                            None => (None, None),
+                        };
+                        out.push((i, nsid, count, seen));
                     }
                     out
                 })
@@ -278,10 +344,13 @@ fn open_and_count(rows: &mut [(NsRow, Vec<PathBuf>)]) {
             .flat_map(|w| w.join().unwrap_or_default())
             .collect()
     });
-    for (i, nsid, ifs) in results {
+    let mut visited: Vec<Option<T>> = std::iter::repeat_with(|| None).take(rows.len()).collect();
+    for (i, nsid, ifs, seen) in results {
         rows[i].0.nsid = nsid;
         rows[i].0.interfaces = ifs;
+        visited[i] = seen;
     }
+    visited
 }
 
 fn open_first(paths: &[PathBuf], want: NsId) -> Option<NetNs> {
@@ -290,8 +359,11 @@ fn open_first(paths: &[PathBuf], want: NsId) -> Option<NetNs> {
         .find_map(|p| NetNs::open_path(p).ok().filter(|ns| ns.id() == want))
 }
 
-/// Count the links of `ns` from the calling (worker) thread, which it enters for good.
-fn count_links(ns: &NetNs) -> Option<usize> {
+/// Enter `ns` from the calling (worker) thread, for good, and list its links through a
+/// socket opened there.
+fn enter_and_list(ns: &NetNs) -> Option<(Handle, Vec<Link>)> {
     ns.enter().ok()?;
-    Handle::here(ns).ok()?.links().ok().map(|l| l.len())
+    let h = Handle::here(ns).ok()?;
+    let links = h.links().ok()?;
+    Some((h, links))
 }

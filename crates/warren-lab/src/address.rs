@@ -1,0 +1,492 @@
+//! Addressing: the lab's layer-2 segments (a switch with everything linked to it, chained
+//! switches merged; or one direct link), each a LAN or a point-to-point link, and the
+//! addresses of their interfaces from the pools; routers' loopbacks; NAT uplinks.
+
+use crate::fxhash::{self, FxMap};
+use std::net::{IpAddr, Ipv4Addr};
+
+use warren_kernel::addr::IpNet;
+
+use crate::load::Diags;
+use crate::model::{End, NodeKind};
+use crate::resolve::Ctx;
+use crate::spec::{At, Setting};
+use crate::yaml::Pos;
+
+/// What a segment is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SegKind {
+    /// A switch, or a direct link with a host: a `/lan_prefix` of `pools.lan`.
+    Lan,
+    /// A direct link between routers or NAT nodes: a `/p2p_prefix` of `pools.p2p`.
+    P2p,
+    /// Joined to the host (a host bridge or a macvlan): explicit addresses only.
+    External,
+}
+
+/// A layer-2 segment: its kind and its node interfaces `(node, interface index)`.
+#[derive(Debug, Clone)]
+pub(crate) struct Segment {
+    pub kind: SegKind,
+    pub members: Vec<(usize, usize)>,
+}
+
+struct UnionFind(Vec<usize>);
+
+impl UnionFind {
+    fn find(&mut self, mut x: usize) -> usize {
+        while self.0[x] != x {
+            self.0[x] = self.0[self.0[x]];
+            x = self.0[x];
+        }
+        x
+    }
+    fn union(&mut self, a: usize, b: usize) {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra != rb {
+            self.0[rb.max(ra)] = ra.min(rb);
+        }
+    }
+}
+
+/// The segments, in the order of their first link.
+pub(crate) fn segments(cx: &Ctx) -> Vec<Segment> {
+    let nodes = &cx.lab.nodes;
+    // Items: every node (a switch is one item), then every interface.
+    let mut base = Vec::with_capacity(nodes.len());
+    let mut total = nodes.len();
+    for n in nodes {
+        base.push(total);
+        total += n.interfaces.len();
+    }
+    let index: FxMap<&str, usize> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.name.as_str(), i))
+        .collect();
+    let mut iface_index: FxMap<(usize, &str), usize> = fxhash::map(total);
+    for (i, n) in nodes.iter().enumerate() {
+        for (k, f) in n.interfaces.iter().enumerate() {
+            iface_index.insert((i, f.name.as_str()), base[i] + k);
+        }
+    }
+    let item = |e: &End| -> Option<usize> {
+        match e {
+            End::Switch { node, .. } => index.get(node.as_str()).copied(),
+            End::Node { node, interface } => {
+                let i = *index.get(node.as_str())?;
+                iface_index.get(&(i, interface.as_str())).copied()
+            }
+            _ => None,
+        }
+    };
+    let mut uf = UnionFind((0..total).collect());
+    let mut external = vec![false; total];
+    let mut items_of_link = Vec::with_capacity(cx.lab.links.len());
+    for (li, l) in cx.lab.links.iter().enumerate() {
+        if cx.link_src[li].is_none() {
+            items_of_link.push(None);
+            continue;
+        }
+        let a = item(&l.ends[0]);
+        let b = item(&l.ends[1]);
+        match (a, b) {
+            (Some(a), Some(b)) => uf.union(a, b),
+            (Some(x), None) | (None, Some(x)) => external[x] = true,
+            (None, None) => {}
+        }
+        items_of_link.push(a.or(b));
+    }
+    // Per root: the segment it is (by first link), a switch in it, a host in it.
+    let mut seg_of_root: FxMap<usize, usize> = fxhash::map(16);
+    let mut segs: Vec<(Segment, bool, bool)> = Vec::new();
+    for x in items_of_link.into_iter().flatten() {
+        let r = uf.find(x);
+        seg_of_root.entry(r).or_insert_with(|| {
+            segs.push((
+                Segment {
+                    kind: SegKind::Lan,
+                    members: Vec::new(),
+                },
+                false,
+                false,
+            ));
+            segs.len() - 1
+        });
+    }
+    for (x, ext) in external.iter().enumerate() {
+        if *ext {
+            let r = uf.find(x);
+            if let Some(&s) = seg_of_root.get(&r) {
+                segs[s].0.kind = SegKind::External;
+            }
+        }
+    }
+    for (i, n) in nodes.iter().enumerate() {
+        if n.kind == NodeKind::Switch {
+            let r = uf.find(i);
+            if let Some(&s) = seg_of_root.get(&r) {
+                segs[s].1 = true;
+            }
+        }
+        for k in 0..n.interfaces.len() {
+            let r = uf.find(base[i] + k);
+            if let Some(&s) = seg_of_root.get(&r) {
+                segs[s].0.members.push((i, k));
+                segs[s].2 |= n.kind == NodeKind::Host;
+            }
+        }
+    }
+    segs.into_iter()
+        .map(|(mut s, switch, host)| {
+            if s.kind != SegKind::External && !switch && !host && s.members.len() == 2 {
+                s.kind = SegKind::P2p;
+            }
+            // Routers and NAT nodes first, in node order; then hosts.
+            s.members
+                .sort_by_key(|&(i, k)| (nodes[i].kind == NodeKind::Host, i, k));
+            s
+        })
+        .collect()
+}
+
+fn v4(a: IpAddr) -> Option<u32> {
+    match a {
+        IpAddr::V4(a) => Some(u32::from(a)),
+        IpAddr::V6(_) => None,
+    }
+}
+
+/// Allocates subnets of one pool in order, past every explicit address.
+struct Allocator<'a> {
+    pool: IpNet,
+    prefix: u8,
+    next: u64,
+    explicit: &'a [u32],
+}
+
+impl Allocator<'_> {
+    fn next(&mut self) -> Option<IpNet> {
+        let base = v4(self.pool.network().addr)?;
+        let size = 1u64 << (32 - u32::from(self.prefix));
+        let end = u64::from(v4(self.pool.last()).unwrap_or(0));
+        loop {
+            let lo = u64::from(base) + self.next * size;
+            let hi = lo + size - 1;
+            if hi > end {
+                return None;
+            }
+            self.next += 1;
+            let start = self.explicit.partition_point(|&a| u64::from(a) < lo);
+            if self
+                .explicit
+                .get(start)
+                .is_some_and(|&a| u64::from(a) <= hi)
+            {
+                continue;
+            }
+            let lo = u32::try_from(lo).ok()?;
+            return Some(IpNet {
+                addr: IpAddr::V4(Ipv4Addr::from(lo)),
+                prefix: self.prefix,
+            });
+        }
+    }
+}
+
+/// Host addresses of a subnet that interfaces may take: all of a /31, else all but the
+/// network and broadcast addresses.
+fn usable(net: IpNet) -> (u128, u128) {
+    let bits = u32::from(net.family().max_prefix() - net.prefix);
+    let size = 1u128.checked_shl(bits).unwrap_or(u128::MAX);
+    match bits {
+        0 => (0, 0),
+        1 => (0, 1),
+        _ => (1, size.saturating_sub(2)),
+    }
+}
+
+/// Assigns every address of the lab.
+pub(crate) fn assign(cx: &mut Ctx, d: &mut Diags) {
+    let pools = &cx.spec.pools;
+    for (a, b) in [
+        (&pools.lan, &pools.p2p),
+        (&pools.lan, &pools.loopback),
+        (&pools.lan, &pools.uplink),
+        (&pools.p2p, &pools.loopback),
+        (&pools.p2p, &pools.uplink),
+        (&pools.loopback, &pools.uplink),
+    ] {
+        if a.v.contains(b.v.addr) || b.v.contains(a.v.addr) {
+            d.error(
+                b.pos,
+                &b.field,
+                format!("pool {} overlaps {} ({})", b.v, a.field, a.v),
+            );
+        }
+    }
+    // Every explicit address, once (duplicates reported).
+    let mut taken: FxMap<IpAddr, (String, Pos)> = fxhash::map(cx.explicit.len());
+    let mut claim = |a: &At<IpNet>, d: &mut Diags| {
+        if let Some((field, first)) = taken.get(&a.v.addr) {
+            d.error(
+                a.pos,
+                &a.field,
+                format!(
+                    "address {} is already {field}'s (line {}, column {})",
+                    a.v.addr, first.line, first.column
+                ),
+            );
+        } else {
+            taken.insert(a.v.addr, (a.field.clone(), a.pos));
+        }
+    };
+    let mut explicit_keys: Vec<&(usize, usize)> = cx.explicit.keys().collect();
+    explicit_keys.sort();
+    for key in explicit_keys {
+        for a in &cx.explicit[key] {
+            claim(a, d);
+        }
+    }
+    let loopbacks: Vec<Option<&At<Setting<IpNet>>>> =
+        cx.eff.iter().map(|e| e.loopback.as_ref()).collect();
+    let mut loop_explicit = Vec::new();
+    for l in loopbacks.iter().flatten() {
+        if let Setting::Set(n) = &l.v {
+            let a = At {
+                v: IpNet::host(n.addr),
+                pos: l.pos,
+                field: l.field.clone(),
+            };
+            claim(&a, d);
+            if n.family() == warren_kernel::addr::Family::V4 && !pools.loopback.v.contains(n.addr) {
+                d.error(
+                    l.pos,
+                    &l.field,
+                    format!(
+                        "address {} is outside its pool {} (pools.loopback)",
+                        n.addr, pools.loopback.v
+                    ),
+                );
+            }
+            loop_explicit.push(a.v);
+        }
+    }
+    let mut explicit_v4: Vec<u32> = taken.keys().filter_map(|a| v4(*a)).collect();
+    explicit_v4.sort_unstable();
+
+    let segs = segments(cx);
+    let mut lan = Allocator {
+        pool: pools.lan.v,
+        prefix: pools.lan_prefix.v,
+        next: 0,
+        explicit: &explicit_v4,
+    };
+    let mut p2p = Allocator {
+        pool: pools.p2p.v,
+        prefix: pools.p2p_prefix.v,
+        next: 0,
+        explicit: &explicit_v4,
+    };
+    let mut exhausted = [false, false];
+    for seg in &segs {
+        let (pool, alloc, which) = match seg.kind {
+            SegKind::External => {
+                for &(i, k) in &seg.members {
+                    let ex = cx
+                        .explicit
+                        .get(&(i, k))
+                        .map(|v| v.iter().map(|a| a.v).collect());
+                    cx.lab.nodes[i].interfaces[k].addresses = ex.unwrap_or_default();
+                }
+                continue;
+            }
+            SegKind::Lan => (&pools.lan, &mut lan, 0),
+            SegKind::P2p => (&pools.p2p, &mut p2p, 1),
+        };
+        let mut subnet: Option<IpNet> = None;
+        let mut need = Vec::new();
+        for &(i, k) in &seg.members {
+            let ex = cx
+                .explicit
+                .get(&(i, k))
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let mut has_v4 = false;
+            for a in ex {
+                if a.v.family() == warren_kernel::addr::Family::V4 {
+                    has_v4 = true;
+                    if !pool.v.contains(a.v.addr) {
+                        d.error(
+                            a.pos,
+                            &a.field,
+                            format!(
+                                "address {} is outside its pool {} ({})",
+                                a.v, pool.v, pool.field
+                            ),
+                        );
+                    }
+                    subnet.get_or_insert(a.v.network());
+                }
+            }
+            cx.lab.nodes[i].interfaces[k].addresses = ex.iter().map(|a| a.v).collect();
+            if !has_v4 {
+                need.push((i, k));
+            }
+        }
+        if need.is_empty() || !cx.spec.auto_addresses {
+            continue;
+        }
+        let subnet = match subnet {
+            Some(s) => s,
+            None => match alloc.next() {
+                Some(s) => s,
+                None => {
+                    if !exhausted[which] {
+                        exhausted[which] = true;
+                        d.error(
+                            pool.pos,
+                            &pool.field,
+                            format!(
+                                "pool {} has no /{} left for the lab's segments",
+                                pool.v, alloc.prefix
+                            ),
+                        );
+                    }
+                    continue;
+                }
+            },
+        };
+        let (first, last) = usable(subnet);
+        let mut n = first;
+        for (i, k) in need {
+            let addr = loop {
+                if n > last {
+                    break None;
+                }
+                let a = subnet.nth(n);
+                n += 1;
+                if let Some(a) = a.filter(|a| !taken.contains_key(a)) {
+                    break Some(a);
+                }
+            };
+            let Some(addr) = addr else {
+                let link = cx.lab.nodes[i].interfaces[k].link;
+                let (pos, field) = cx.link_src[link].map_or((Pos::default(), String::new()), |s| {
+                    (cx.spec.links[s].pos, cx.spec.links[s].field.clone())
+                });
+                d.error(
+                    pos,
+                    &field,
+                    format!(
+                        "{} interfaces on one segment: more than its subnet {subnet} holds",
+                        seg.members.len(),
+                    ),
+                );
+                break;
+            };
+            cx.lab.nodes[i].interfaces[k].addresses.push(IpNet {
+                addr,
+                prefix: subnet.prefix,
+            });
+        }
+    }
+    loopbacks_and_uplinks(cx, d, &explicit_v4, &loopbacks_of(cx));
+    cx.segments = segs;
+}
+
+fn loopbacks_of(cx: &Ctx) -> Vec<Setting<IpNet>> {
+    cx.eff
+        .iter()
+        .zip(&cx.kinds)
+        .map(|(e, k)| match (&e.loopback, k) {
+            (Some(l), _) => l.v.clone(),
+            (None, NodeKind::Router) => Setting::Auto,
+            (None, _) => Setting::None,
+        })
+        .collect()
+}
+
+fn loopbacks_and_uplinks(cx: &mut Ctx, d: &mut Diags, explicit_v4: &[u32], lbs: &[Setting<IpNet>]) {
+    let pools = &cx.spec.pools;
+    let mut lo = Allocator {
+        pool: pools.loopback.v,
+        prefix: 32,
+        next: 1,
+        explicit: explicit_v4,
+    };
+    let mut up = Allocator {
+        pool: pools.uplink.v,
+        prefix: 30,
+        next: 0,
+        explicit: explicit_v4,
+    };
+    let mut reported = [false, false];
+    for (i, lb) in lbs.iter().enumerate() {
+        if cx.kinds[i] == NodeKind::Switch {
+            continue;
+        }
+        match lb {
+            Setting::None => {}
+            Setting::Set(n) => cx.lab.nodes[i].loopback.push(IpNet::host(n.addr)),
+            Setting::Auto if !cx.spec.auto_addresses => {}
+            Setting::Auto => match lo.next() {
+                Some(n) => cx.lab.nodes[i].loopback.push(n),
+                None if !reported[0] => {
+                    reported[0] = true;
+                    d.error(
+                        pools.loopback.pos,
+                        &pools.loopback.field,
+                        format!(
+                            "pool {} has no address left for the routers' loopbacks",
+                            pools.loopback.v
+                        ),
+                    );
+                }
+                None => {}
+            },
+        }
+    }
+    for li in 0..cx.lab.links.len() {
+        if cx.link_src[li].is_some() {
+            continue;
+        }
+        let Some(net) = up.next() else {
+            if !reported[1] {
+                reported[1] = true;
+                d.error(
+                    pools.uplink.pos,
+                    &pools.uplink.field,
+                    format!(
+                        "pool {} has no /30 left for the NAT uplinks",
+                        pools.uplink.v
+                    ),
+                );
+            }
+            continue;
+        };
+        let host = IpNet {
+            addr: net.nth(1).expect("a /30"),
+            prefix: 30,
+        };
+        let nat = IpNet {
+            addr: net.nth(2).expect("a /30"),
+            prefix: 30,
+        };
+        let link = &mut cx.lab.links[li];
+        if let End::HostUplink { address, .. } = &mut link.ends[1] {
+            *address = host;
+        }
+        let End::Node { node, .. } = &link.ends[0] else {
+            continue;
+        };
+        let Some(i) = cx.index.get(node.as_str()).copied() else {
+            continue;
+        };
+        if let Some(f) = cx.lab.nodes[i].interfaces.iter_mut().find(|f| f.link == li) {
+            if f.addresses.is_empty() {
+                f.addresses.push(nat);
+            }
+        }
+    }
+}

@@ -131,11 +131,12 @@ impl Topo {
 
     /// The topology file for `warren lab up` (docs/lab.md): switches `kind: switch`, hosts with
     /// `eth0` addressed as Mininet would (explicit, inside `pools.lan` 10.0.0.0/8; the p2p and
-    /// loopback pools, unused, moved out of its way) and no gateway.
+    /// loopback pools, unused, moved out of its way) and no gateway; `hosts: false`, since no
+    /// other contender writes an `/etc/hosts` per node.
     pub fn lab_yaml(self) -> String {
         let mut y = format!(
             "name: {LAB}\npools:\n  lan: 10.0.0.0/8\n  lan_prefix: {PREFIX}\n  \
-             p2p: 172.31.0.0/16\n  loopback: 172.30.0.0/16\nnodes:\n"
+             p2p: 172.31.0.0/16\n  loopback: 172.30.0.0/16\ndefaults:\n  hosts: false\nnodes:\n"
         );
         for j in 1..=self.switches() {
             let _ = writeln!(y, "  s{j}: {{ kind: switch }}");

@@ -255,6 +255,7 @@ pub fn topologies(o: &Opts) -> Vec<Topo> {
 pub fn main(args: &[String]) -> Result<(), String> {
     let o = parse_opts(args)?;
     let started = Instant::now();
+    let load_at_start = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let contenders: Vec<&str> = CONTENDERS
         .iter()
         .copied()
@@ -324,7 +325,15 @@ pub fn main(args: &[String]) -> Result<(), String> {
             }
         }
     }
-    let doc = crate::labs_report::document(&o, &topos, &contenders, results, started.elapsed());
+    let mut doc = crate::labs_report::document(&o, &topos, &contenders, results, started.elapsed());
+    // machine() reads the load when the document is made, at the end: the start's goes in here.
+    doc["machine"]["base"]["loadavg_at_start"] = json!(
+        load_at_start
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     println!("{}", crate::labs_report::table(&doc));
     if let Some(out) = &o.out {
         let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;

@@ -3,6 +3,7 @@
 //! ```text
 //! warren-bench wiring [--n N] [--per-bridge P] [--script-n M] [--warren PATH] [--out FILE]
 //!                     [--parts a,b] [--repeat R] [--contenders LIST]
+//! warren-bench labs [--n 10,100,200,1000] [--linear K] [--contenders LIST] [--repeat R] ...
 //! warren-bench inspect [--n N] [--repeat R] [--warren PATH] [--out FILE]
 //! warren-bench containers [--n N] [--seq-n M] [--secs S] [--parts wire,seq,connrate,dns] ...
 //! ```
@@ -20,6 +21,8 @@ mod containers;
 mod containers_report;
 mod dnsbench;
 mod inspect;
+mod labs;
+mod labs_report;
 mod nl;
 mod nscli;
 mod plan;
@@ -38,7 +41,7 @@ use crate::plan::Plan;
 
 const USAGE: &str = "usage: warren-bench wiring [--n N] [--per-bridge P] [--script-n M] \
 [--warren PATH] [--out FILE] [--parts a,b] [--repeat R] [--contenders raw,warren,ip-batch,ip-script,ip-each,\
-warren-each,warren-bulk]\n       warren-bench containers --help\n       warren-bench cni --help\n       warren-bench list";
+warren-each,warren-bulk]\n       warren-bench containers --help\n       warren-bench cni --help\n       warren-bench labs --help\n       warren-bench list";
 
 /// Benchmarks this program knows, with a one-line description.
 const BENCHMARKS: &[(&str, &str)] = &[
@@ -53,6 +56,11 @@ const BENCHMARKS: &[(&str, &str)] = &[
         "the CNI chain bridge + host-local + portmap (one port): ADD and DEL of one container \
          and of 100 in sequence, peak RSS per plugin call: warren's plugins vs the reference \
          plugins vs netavark; podman run with either plugin set",
+    ),
+    (
+        "labs",
+        "one switch with 10/100/200/1,000 hosts and a chain of 100 switches, up and down: \
+         warren lab vs Mininet 2.3 (Linux bridge, no controller) vs an ip script vs ip -batch",
     ),
     (
         "inspect",
@@ -80,6 +88,11 @@ fn main() -> ExitCode {
             Ok(())
         }
         Some("cni") => cni::main(&args[1..]),
+        Some("labs") if args.get(1).is_some_and(|a| a == "-h" || a == "--help") => {
+            println!("{}", labs::USAGE);
+            Ok(())
+        }
+        Some("labs") => labs::main(&args[1..]),
         Some("inspect") => inspect::main(&args[1..]),
         Some("child") => return child_main(&args[1..]),
         Some("list") => {
@@ -265,6 +278,7 @@ fn child_main(args: &[String]) -> ExitCode {
         Some("ns") => child_ns(&args[1..]),
         Some(cmd) => containers::child(cmd, &args[1..])
             .or_else(|| cni::child(cmd, &args[1..]))
+            .or_else(|| labs::child(cmd, &args[1..]))
             .or_else(|| inspect::child(cmd, &args[1..]))
             .unwrap_or_else(|| Err("unknown child command".into())),
         None => Err("unknown child command".into()),

@@ -688,7 +688,8 @@ mod tests {
                     vec![],
                 ),
                 80,
-                Some("handle 5: ip daddr != 10.0.2.9 reject"),
+                // No `meta nfproto` before the payload in this inet rule: printed raw, as nft does.
+                Some("handle 5: @nh,128,32 != 167772681 reject with tcp reset"),
                 0,
             ),
             (

@@ -147,6 +147,15 @@ sandbox_test! {
             let seen = tcp(&lab, a, b, any_addr(&lab, b), 7010);
             assert_eq!(seen.ip(), any_addr(&lab, a));
         }
+        // `warren veths` names each end's lab node.
+        let veths = WARREN.ok(&["-j", "veths"]);
+        for n in ["bridge3/h1", "bridge3/h2", "bridge3/h3", "bridge3/sw"] {
+            assert!(
+                veths.contains(&format!("\"name\":\"{n}\"")) || veths.contains(&format!("\"name\": \"{n}\"")),
+                "{n} not named as an owner: {veths}"
+            );
+        }
+        assert!(veths.contains("lab-node"), "{veths}");
         down(&lab);
     }
 }

@@ -6,7 +6,7 @@ use serde::Serialize;
 /// Who a namespace belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Owner {
-    /// `warren-container`, `warren-pod`, `docker`, `podman`, `containerd`, `cri-o`,
+    /// `warren-container`, `warren-pod`, `lab-node`, `docker`, `podman`, `containerd`, `cri-o`,
     /// `kubernetes`, `lxc`, `nspawn` or `process`.
     pub kind: String,
     /// How to name it: a container's name, a short container id, or a process's `comm`.

@@ -1,5 +1,6 @@
-//! Who owns a namespace: a warren container or pod (from warren's store), a container of
-//! another runtime (from the cgroup of the namespace's main process), else that process.
+//! Who owns a namespace: a warren container or pod, or a node of a warren lab (from warren's
+//! store), a container of another runtime (from the cgroup of the namespace's main process),
+//! else that process.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -10,10 +11,11 @@ use warren_store::{Kind, Store};
 
 use crate::model::Owner;
 
-/// warren's containers and pods by the name of their namespace under `/run/netns`.
+/// warren's containers, pods and lab nodes by the name of their namespace under `/run/netns`.
 pub type WarrenOwners = HashMap<String, Owner>;
 
-/// warren's containers and pods, read from its store if there is one (never creating it).
+/// warren's containers, pods and lab nodes, read from its store if there is one (never
+/// creating it).
 /// A store that cannot be read gives none: owners are a courtesy of the listing.
 pub fn warren_owners() -> WarrenOwners {
     let paths = Paths::discover();
@@ -41,6 +43,25 @@ pub fn warren_owners() -> WarrenOwners {
             out.insert(file.to_string_lossy().into_owned(), owner.clone());
         }
         out.insert(netns_name(&c.id), owner);
+    }
+    // Lab nodes: the namespaces each lab's builds recorded (`LAB-NODE`).
+    let nodes = store
+        .read::<_, warren_store::Error>(|tx| warren_store::lab_objects_of_kind(tx, "netns"))
+        .unwrap_or_default();
+    for (lab, o) in nodes {
+        let node = o
+            .name
+            .strip_prefix(&format!("{lab}-"))
+            .unwrap_or(&o.name)
+            .to_owned();
+        out.insert(
+            o.name.clone(),
+            Owner {
+                kind: "lab-node".to_owned(),
+                name: format!("{lab}/{node}"),
+                id: None,
+            },
+        );
     }
     out
 }

@@ -162,6 +162,8 @@ impl<'a> Build<'a> {
         timing("lab-node-changes");
         self.send_posts()?;
         timing("lab-posts");
+        self.switches_up(&fresh)?;
+        timing("lab-switches-up");
         self.host_side()?;
         failpoint("lab-after-host");
         self.shaping(plan, &added)?;
@@ -351,7 +353,10 @@ impl<'a> Build<'a> {
         let bridges: Vec<warren_kernel::link::bridge::Bridge> = sw
             .bridges
             .iter()
-            .map(|b| warren_kernel::link::bridge::Bridge::new(b).up())
+            // Down until every node is wired ([`Self::switches_up`]): a disabled port floods
+            // nothing, so nodes coming up meanwhile don't flood their IPv6 autoconfiguration
+            // to every other port, and the ports' state is settled once.
+            .map(warren_kernel::link::bridge::Bridge::new)
             .collect();
         let specs: Vec<&dyn warren_kernel::link::LinkSpec> = bridges
             .iter()
@@ -530,6 +535,24 @@ impl<'a> Build<'a> {
     }
 
     /// Send every namespace's route deletions, its follow-up batch, then its routes.
+    /// The bridges of new switches up, once everything around them is wired.
+    fn switches_up(&mut self, fresh: &[&'a Node]) -> Result<()> {
+        let lab = self.lab.name.clone();
+        for n in fresh {
+            let Some(sw) = &n.switch else { continue };
+            let ns = self.ns_mut(&n.name)?;
+            let reqs: Vec<Request> = sw
+                .bridges
+                .iter()
+                .filter_map(|b| ns.index.get(b).map(|&i| up_request(i, true, b)))
+                .collect();
+            ns.handle
+                .execute_all(reqs)
+                .map_err(Error::kernel(&lab, format!("bring up switch {}", n.name)))?;
+        }
+        Ok(())
+    }
+
     fn send_posts(&mut self) -> Result<()> {
         let lab = self.lab.name.clone();
         for (node, ns) in &mut self.ns {

@@ -260,27 +260,12 @@ fn details(n: &Node) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
 
     use super::*;
     use crate::model::{Route, Switch, SwitchPort};
 
     fn node(name: &str, kind: NodeKind) -> Node {
-        Node {
-            name: name.into(),
-            kind,
-            netns: format!("demo-{name}"),
-            loopback: Vec::new(),
-            interfaces: Vec::new(),
-            routes: Vec::new(),
-            sysctls: BTreeMap::new(),
-            env: BTreeMap::new(),
-            files: Vec::new(),
-            exec: Vec::new(),
-            daemons: Vec::new(),
-            after: Vec::new(),
-            switch: None,
-        }
+        crate::sample::node("demo", name, kind)
     }
 
     fn iface(name: &str, addr: &str, link: usize) -> Interface {

@@ -303,7 +303,6 @@ pub fn graph(a: GraphArgs, lab: &Lab, g: &Global) -> Result<ExitCode, CliError> 
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
 
     use clap::Parser;
     use warren_lab::model::{End, Interface, Link, Node, NodeKind, Switch, SwitchPort};
@@ -311,21 +310,7 @@ mod tests {
     use super::*;
 
     fn node(name: &str, kind: NodeKind, lab: &str) -> Node {
-        Node {
-            name: name.into(),
-            kind,
-            netns: format!("{lab}-{name}"),
-            loopback: Vec::new(),
-            interfaces: Vec::new(),
-            routes: Vec::new(),
-            sysctls: BTreeMap::new(),
-            env: BTreeMap::new(),
-            files: Vec::new(),
-            exec: Vec::new(),
-            daemons: Vec::new(),
-            after: Vec::new(),
-            switch: None,
-        }
+        warren_lab::sample::node(lab, name, kind)
     }
 
     fn iface(name: &str, ifname: &str, addr: &str, link: usize) -> Interface {

@@ -3,8 +3,6 @@
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
-
 use warren_kernel::Handle;
 use warren_kernel::addr::IpNet;
 use warren_kernel::link::veth::Veth;
@@ -13,21 +11,7 @@ use warren_lab::model::{Command, Daemon, End, File, Interface, Lab, Link, Node, 
 
 /// A host node `name` of lab `lab`, without interfaces.
 pub fn node(lab: &str, name: &str) -> Node {
-    Node {
-        name: name.into(),
-        kind: NodeKind::Host,
-        netns: format!("{lab}-{name}"),
-        loopback: vec![],
-        interfaces: vec![],
-        routes: vec![],
-        sysctls: BTreeMap::new(),
-        env: BTreeMap::new(),
-        files: vec![],
-        exec: vec![],
-        daemons: vec![],
-        after: vec![],
-        switch: None,
-    }
+    warren_lab::sample::node(lab, name, NodeKind::Host)
 }
 
 /// `sh -c SCRIPT`.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::labs::{Opts, Topo};
-use crate::report::{aggregate, machine, timestamp};
+use crate::report::{aggregate, machine, mib, timestamp};
 
 fn f(v: &Value, k: &str) -> Option<f64> {
     v.get(k).and_then(Value::as_f64)
@@ -213,10 +213,6 @@ fn secs(v: Option<f64>) -> String {
 
 fn ratio(v: Option<f64>) -> String {
     v.map_or("-".into(), |r| format!("{r:.1}x"))
-}
-
-fn mib(kib: Option<u64>) -> String {
-    kib.map_or("-".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
 }
 
 fn label(name: &str) -> &str {

@@ -326,7 +326,8 @@ fn ratio(v: Option<f64>) -> String {
     v.map_or("-".into(), |r| format!("{r:.2}x"))
 }
 
-fn mib(kib: Option<u64>) -> String {
+/// Kibibytes as MiB with one decimal, `-` when unknown.
+pub(crate) fn mib(kib: Option<u64>) -> String {
     kib.map_or("-".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
 }
 

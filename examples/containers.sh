@@ -14,7 +14,7 @@ if [ "${WARREN_EXAMPLE_INSIDE:-}" != 1 ]; then
         echo "containers.sh: installing iputils-ping and nftables to show a ping and the rules"
         apt-get update -qq && apt-get install -y -qq iputils-ping nftables >/dev/null
     fi
-    cargo build --release --quiet -p warren-cli -p warren-dns
+    scripts/build-release warren-cli warren-dns
     exec unshare --user --map-root-user --net --mount --fork \
         env WARREN_EXAMPLE_INSIDE=1 "$0" "$@"
 fi

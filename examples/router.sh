@@ -16,7 +16,7 @@ if ! command -v ping >/dev/null && command -v apt-get >/dev/null; then
     echo "router.sh: installing iputils-ping to show the ping (apt-get install iputils-ping)"
     apt-get update -qq && apt-get install -y -qq iputils-ping >/dev/null
 fi
-cargo build --release --quiet -p warren-cli
+scripts/build-release warren-cli
 W=$PWD/target/release/warren
 A=wdemo-lan-a R=wdemo-router B=wdemo-lan-b
 

@@ -56,6 +56,39 @@ sandbox_test! {
         let ids: std::collections::HashSet<_> =
             out.iter().map(|r| r.as_ref().unwrap().0.id()).collect();
         assert_eq!(ids.len(), 50, "each name is its own namespace");
+        // Results come back in the order of the names, whichever thread made each.
+        for (name, r) in names.iter().zip(&out) {
+            let (ns, ()) = r.as_ref().unwrap();
+            assert_eq!(ns.label(), name);
+            let on_disk = NetNs::open_named(name).unwrap().id();
+            assert_eq!(ns.id(), on_disk, "{name} is the namespace made for it");
+        }
+    }
+}
+
+sandbox_test! {
+    fn bulk_delete_removes_each_and_reports_each() {
+        let names: Vec<String> = (0..40).map(|i| format!("gone{i}")).collect();
+        for r in netns::add_named_many(&names, Source::New, |_| Ok(())) {
+            r.unwrap();
+        }
+        netns::add_named("stays", Source::New).unwrap();
+        // One that does not exist fails on its own, in its place; the others go.
+        let mut doomed: Vec<&str> = names.iter().map(String::as_str).collect();
+        doomed.insert(7, "never-made");
+        let out = netns::delete_named_many(&doomed);
+        assert_eq!(out.len(), doomed.len());
+        for (name, r) in doomed.iter().zip(&out) {
+            if *name == "never-made" {
+                let e = r.as_ref().unwrap_err();
+                assert_eq!(e.errno(), Some(nix::errno::Errno::ENOENT), "{e}");
+            } else {
+                r.as_ref().unwrap();
+            }
+        }
+        let listed = warren_testkit::run("ip", &["netns", "list"]);
+        assert_eq!(listed.trim().split(' ').next(), Some("stays"), "ip netns list: {listed}");
+        assert_eq!(std::fs::read_dir("/run/netns").unwrap().count(), 1);
     }
 }
 

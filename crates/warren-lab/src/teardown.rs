@@ -204,6 +204,8 @@ pub(crate) fn delete_netns_records(
     let mut left = Vec::new();
     let mut forget = Vec::new();
     let mut errors = Vec::new();
+    // Which are provably ours (cheap checks, in order), then those deleted all together.
+    let mut doomed = Vec::new();
     for o in objs {
         let rec: NetnsRecord = state::data(o);
         let path = netns::named_path(&o.name);
@@ -216,19 +218,20 @@ pub(crate) fn delete_netns_records(
             (None, Some(_)) => netns::is_live_mount(&path) && marked(lab, &rec.node, &o.name),
         };
         if ours {
-            match netns::delete_named(&o.name) {
-                Ok(()) => deleted += 1,
-                Err(e) => {
-                    errors.push(Error::kernel(lab, format!("delete namespace {}", o.name))(
-                        e,
-                    ));
-                    continue;
-                }
-            }
+            doomed.push(o.name.as_str());
         } else {
             left.push(format!("namespace {}", o.name));
+            forget.push(o.name.clone());
         }
-        forget.push(o.name.clone());
+    }
+    for (name, r) in doomed.iter().zip(netns::delete_named_many(&doomed)) {
+        match r {
+            Ok(()) => {
+                deleted += 1;
+                forget.push((*name).to_owned());
+            }
+            Err(e) => errors.push(Error::kernel(lab, format!("delete namespace {name}"))(e)),
+        }
     }
     state::forget(store, lab, state::NETNS, &forget)?;
     if errors.is_empty() {

@@ -213,6 +213,12 @@ sandbox_test! {
         let err = fails(&["ns", "delete", "nosuch"], 1);
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(err.starts_with("warren: "), "{err}");
+        // Several names: a missing one in the middle is reported and the others still go.
+        ok(&["ns", "add", "one", "two"]);
+        let err = fails(&["ns", "delete", "one", "nosuch", "two"], 1);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("\"/run/netns/nosuch\""), "{err}");
+        assert_eq!(run_dir_entries(), ["red"]);
     }
 }
 

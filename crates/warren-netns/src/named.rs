@@ -78,6 +78,26 @@ pub fn delete(name: &str) -> Result<()> {
     netns::delete_named(name).map_err(|e| Error::from_named(e, ""))
 }
 
+/// Remove several named namespaces (as [`delete`] each), unmounted together: one result per
+/// name, in order. Invalid names fail on their own without touching anything.
+pub fn delete_many<N: AsRef<str> + Sync>(names: &[N]) -> Vec<Result<()>> {
+    let mut out: Vec<Option<Result<()>>> = names
+        .iter()
+        .map(|n| validate(n.as_ref()).err().map(Err))
+        .collect();
+    let valid: Vec<&str> = names
+        .iter()
+        .zip(&out)
+        .filter(|(_, r)| r.is_none())
+        .map(|(n, _)| n.as_ref())
+        .collect();
+    let mut done = netns::delete_named_many(&valid).into_iter();
+    for slot in out.iter_mut().filter(|r| r.is_none()) {
+        *slot = done.next().map(|r| r.map_err(|e| Error::from_named(e, "")));
+    }
+    out.into_iter().map(|r| r.unwrap_or(Ok(()))).collect()
+}
+
 /// Every entry of `/run/netns`, in readdir order (as ip lists them). A missing directory is
 /// empty.
 pub fn names() -> Result<Vec<String>> {
@@ -256,9 +276,10 @@ pub fn list_ids(target_nsid: Option<i32>, nsid: Option<i32>) -> Result<Vec<IdEnt
 pub fn delete_all() -> Result<(Vec<String>, Vec<Error>)> {
     let mut done = Vec::new();
     let mut errors = Vec::new();
-    for name in names()? {
-        match delete(&name) {
-            Ok(()) => done.push(name),
+    let names = names()?;
+    for (name, r) in names.iter().zip(delete_many(&names)) {
+        match r {
+            Ok(()) => done.push(name.clone()),
             Err(e) => errors.push(e),
         }
     }

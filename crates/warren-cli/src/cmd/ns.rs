@@ -117,9 +117,9 @@ fn add(names: &[String], lo_up: bool) -> Result<ExitCode, CliError> {
 
 fn delete(names: &[String]) -> Result<ExitCode, CliError> {
     report_all(
-        names
-            .iter()
-            .filter_map(|n| named::delete(n).err())
+        named::delete_many(names)
+            .into_iter()
+            .filter_map(Result::err)
             .collect(),
     )
 }

@@ -101,23 +101,21 @@ impl Store {
 
     fn init(&mut self) -> Result<()> {
         let path = self.path.clone();
+        // Per-connection settings, in one batch (each is a statement to parse and run):
+        // - foreign keys enforced;
+        // - synchronous NORMAL: in WAL mode a commit is durable once the WAL is synced at
+        //   checkpoints, so a crash loses at most the last commits, never consistency;
+        // - a short WAL (auto-checkpoint at 64 pages): every process opening the database
+        //   reads it whole to rebuild its index;
+        // - pages read straight from the page cache (mmap) instead of one pread each.
         self.conn
-            .pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| Error::db("set WAL journal", &path, e))?;
-        self.conn
-            .pragma_update(None, "foreign_keys", "ON")
-            .map_err(|e| Error::db("enable foreign keys", &path, e))?;
-        self.conn
-            .pragma_update(None, "synchronous", "NORMAL")
-            .map_err(|e| Error::db("set synchronous", &path, e))?;
-        // Keep the WAL short: every process opening the database reads it whole.
-        self.conn
-            .pragma_update(None, "wal_autocheckpoint", 64)
-            .map_err(|e| Error::db("set WAL auto-checkpoint", &path, e))?;
-        // Read pages straight from the page cache instead of one pread each.
-        self.conn
-            .pragma_update(None, "mmap_size", 64 * 1024 * 1024)
-            .map_err(|e| Error::db("set mmap size", &path, e))?;
+            .execute_batch(
+                "PRAGMA foreign_keys = ON;
+                 PRAGMA synchronous = NORMAL;
+                 PRAGMA wal_autocheckpoint = 64;
+                 PRAGMA mmap_size = 67108864;",
+            )
+            .map_err(|e| Error::db("set connection options", &path, e))?;
         // Each warren command is a short process: checkpointing the WAL back into the database
         // on every close would cost more than the command's own work. SQLite still
         // checkpoints automatically as the WAL grows.
@@ -128,8 +126,12 @@ impl Store {
             )
             .map_err(|e| Error::db("keep the WAL on close", &path, e))?;
         if schema::current(&self.conn) {
+            // WAL mode is a property of the file, set when the schema was created.
             return Ok(());
         }
+        self.conn
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| Error::db("set WAL journal", &path, e))?;
         self.write::<_, Error>(schema::migrate)
     }
 

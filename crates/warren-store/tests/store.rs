@@ -182,3 +182,23 @@ fn ports_collide_across_host_addresses_as_the_kernel_would() {
     })
     .unwrap();
 }
+
+#[test]
+fn a_new_database_is_in_wal_mode_and_reopening_keeps_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut s = Store::open(dir.path()).unwrap();
+        s.write(|tx| warren_store::insert_network(tx, &network("n1", "10.9.0.0/24")))
+            .unwrap();
+    }
+    let raw = rusqlite::Connection::open(dir.path().join("warren.db")).unwrap();
+    let mode: String = raw
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal", "set once, when the schema is created");
+    drop(raw);
+    // Opening an existing database only sets the per-connection options.
+    let mut s = Store::open(dir.path()).unwrap();
+    let n = s.read(|tx| warren_store::get_network(tx, "n1")).unwrap();
+    assert!(n.is_some());
+}

@@ -238,7 +238,7 @@ impl<'a> Build<'a> {
         Ok(())
     }
 
-    /// Make the namespaces of `nodes`: recorded first, made by one thread (`lo` up, the lab's
+    /// Make the namespaces of `nodes`: recorded first, made by a few threads (`lo` up, the lab's
     /// marker altname on `lo`, a socket opened inside each), inodes recorded after.
     fn namespaces(&mut self, nodes: &[&'a Node]) -> Result<()> {
         if nodes.is_empty() {

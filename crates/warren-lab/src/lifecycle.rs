@@ -74,14 +74,17 @@ pub fn up(store: &mut Store, lab: &Lab, opts: &Options) -> Result<Outcome> {
 /// Stop what runs in lab `name`, remove its files, then remove everything its builds made.
 /// Goes on past errors and reports them all.
 pub fn down(store: &mut Store, name: &str) -> Result<DownReport> {
+    crate::build::timing("lab-down-start");
     let dirs = Dirs::discover();
     let mut errors: Vec<Error> = Vec::new();
     if let Err(errs) = runtime::stop(name, &dirs) {
         errors.extend(errs.into_iter().map(runtime_err(name)));
     }
+    crate::build::timing("lab-down-stopped");
     if let Err(e) = runtime::remove_files(name, &dirs) {
         errors.push(runtime_err(name)(e));
     }
+    crate::build::timing("lab-down-files");
     let report = teardown::down(store, name)?;
     if errors.is_empty() {
         Ok(report)

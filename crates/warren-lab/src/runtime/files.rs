@@ -46,6 +46,10 @@ pub fn prepare_files(lab: &Lab, node: &Node, dirs: &Dirs) -> Result<(), RuntimeE
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(io("remove", &etc, e)),
     }
+    if node.files.is_empty() {
+        // No view over its /etc at all: the node sees the host's, as an empty view would show.
+        return Ok(());
+    }
     std::fs::create_dir_all(&etc).map_err(|e| io("create directory", &etc, e))?;
     // Directories must be searchable by whoever runs inside the node.
     set_mode(&etc, 0o755).map_err(|e| io("chmod", &etc, e))?;
@@ -138,6 +142,31 @@ mod tests {
         ] {
             assert_eq!(etc_relative(path), want.map(PathBuf::from), "{path:?}");
         }
+    }
+
+    #[test]
+    fn a_node_without_files_gets_no_view_and_loses_an_old_one() {
+        let tmp = std::env::temp_dir().join(format!("warren-files-{}", std::process::id()));
+        let dirs = Dirs {
+            run: tmp.join("run"),
+            state: tmp.join("state"),
+            supervisor: Vec::new(),
+        };
+        let mut lab = crate::sample::two_lans("fl");
+        let idx = lab.nodes.iter().position(|n| n.name == "r").unwrap();
+        lab.nodes[idx].files.push(crate::model::File {
+            path: "/etc/motd".into(),
+            content: "hi\n".into(),
+            mode: 0o644,
+        });
+        let etc = dirs.node_etc("fl", "r");
+        prepare_files(&lab, &lab.nodes[idx], &dirs).unwrap();
+        assert_eq!(std::fs::read_to_string(etc.join("motd")).unwrap(), "hi\n");
+        // The file leaves the lab: the view goes too (the node sees its /etc as is).
+        lab.nodes[idx].files.clear();
+        prepare_files(&lab, &lab.nodes[idx], &dirs).unwrap();
+        assert!(!etc.exists(), "{}", etc.display());
+        std::fs::remove_dir_all(&tmp).unwrap();
     }
 
     #[test]

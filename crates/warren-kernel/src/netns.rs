@@ -372,28 +372,8 @@ fn add_named_many_impl<N: AsRef<str> + Sync, T: Send>(
     // Creating a namespace is mostly the kernel's work, much of it waiting (RCU grace
     // periods, per-namespace setup of every subsystem), so several throwaway threads, each
     // making a share in order, finish sooner than one, also on two cores.
-    let threads = many_threads(names.len(), 2);
-    let per = names.len().div_ceil(threads.max(1)).max(1);
-    let out = std::thread::scope(|s| {
-        let workers: Vec<_> = names
-            .chunks(per)
-            .map(|chunk| {
-                s.spawn(move || {
-                    chunk
-                        .iter()
-                        .map(|name| add_one(name.as_ref(), source, inside))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        let mut out = Vec::with_capacity(names.len());
-        for w in workers {
-            match w.join() {
-                Ok(v) => out.extend(v),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        }
-        out
+    let out = fan_out(names, many_threads(names.len(), 2), |name| {
+        add_one(name.as_ref(), source, inside)
     });
     drop(lock);
     out
@@ -408,26 +388,17 @@ fn many_threads(n: usize, each: usize) -> usize {
     n.div_ceil(each.max(1)).clamp(1, MAX)
 }
 
-/// Remove the named namespaces as [`delete_named`] does, several at a time: each unmount
-/// waits for an RCU grace period, and waits issued together share one. Results are in the
-/// order of `names`.
-pub fn delete_named_many<N: AsRef<str> + Sync>(names: &[N]) -> Vec<Result<()>> {
-    // Unmounting is nearly all waiting: twice as many threads as for creating.
-    let threads = many_threads(names.len(), 4) * 2;
-    let per = names.len().div_ceil(threads.max(1)).max(1);
+/// `f` over `items` on `threads` throwaway threads, each taking a consecutive share in order;
+/// the results in the order of `items`. A panic on a thread is resumed on the caller's.
+fn fan_out<N: Sync, R: Send>(items: &[N], threads: usize, f: impl Fn(&N) -> R + Sync) -> Vec<R> {
+    let per = items.len().div_ceil(threads.max(1)).max(1);
+    let f = &f;
     std::thread::scope(|s| {
-        let workers: Vec<_> = names
+        let workers: Vec<_> = items
             .chunks(per)
-            .map(|chunk| {
-                s.spawn(move || {
-                    chunk
-                        .iter()
-                        .map(|n| delete_named(n.as_ref()))
-                        .collect::<Vec<_>>()
-                })
-            })
+            .map(|chunk| s.spawn(move || chunk.iter().map(f).collect::<Vec<_>>()))
             .collect();
-        let mut out = Vec::with_capacity(names.len());
+        let mut out = Vec::with_capacity(items.len());
         for w in workers {
             match w.join() {
                 Ok(v) => out.extend(v),
@@ -435,6 +406,16 @@ pub fn delete_named_many<N: AsRef<str> + Sync>(names: &[N]) -> Vec<Result<()>> {
             }
         }
         out
+    })
+}
+
+/// Remove the named namespaces as [`delete_named`] does, several at a time: each unmount
+/// waits for an RCU grace period, and waits issued together share one. Results are in the
+/// order of `names`.
+pub fn delete_named_many<N: AsRef<str> + Sync>(names: &[N]) -> Vec<Result<()>> {
+    // Unmounting is nearly all waiting: twice as many threads as for creating.
+    fan_out(names, many_threads(names.len(), 4) * 2, |n| {
+        delete_named(n.as_ref())
     })
 }
 

@@ -103,8 +103,8 @@ impl Store {
         let path = self.path.clone();
         // Per-connection settings, in one batch (each is a statement to parse and run):
         // - foreign keys enforced;
-        // - synchronous NORMAL: in WAL mode a commit is durable once the WAL is synced at
-        //   checkpoints, so a crash loses at most the last commits, never consistency;
+        // - synchronous NORMAL: in WAL mode a process crash loses nothing, and a power loss
+        //   at most the commits since the last checkpoint, never consistency;
         // - a short WAL (auto-checkpoint at 64 pages): every process opening the database
         //   reads it whole to rebuild its index;
         // - pages read straight from the page cache (mmap) instead of one pread each.

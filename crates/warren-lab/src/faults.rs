@@ -14,7 +14,6 @@
 use std::net::IpAddr;
 
 use warren_kernel::nft::{Blocklist, Nft};
-use warren_kernel::route::RouteSpec;
 use warren_kernel::tc::{Parent, QdiscKind, QdiscSpec};
 use warren_kernel::{Handle, NetNs};
 
@@ -271,23 +270,17 @@ pub fn link_set(
 fn restore_routes(lab: &Lab, node: &Node, end: &KernelEnd) -> Result<(), FaultError> {
     let h = handle(lab, end)?;
     for r in &node.routes {
-        let mut spec = RouteSpec::to(r.to);
-        if let Some(v) = r.via {
-            spec = spec.via(v);
-        }
-        if let Some(d) = &r.dev {
-            let ifname = node
-                .interfaces
-                .iter()
-                .find(|i| &i.name == d)
-                .map_or(d.as_str(), |i| i.ifname.as_str());
-            let index = h.link_index(ifname).map_err(|source| FaultError::Kernel {
+        let spec = node.route_spec(r, |ifname| {
+            h.link_index(ifname).map_err(|source| FaultError::Kernel {
                 lab: lab.name.clone(),
-                place: format!("interface {d} of node {}", node.name),
+                place: format!(
+                    "interface {} of node {}",
+                    r.dev.as_deref().unwrap_or(ifname),
+                    node.name
+                ),
                 source: Box::new(source),
-            })?;
-            spec = spec.dev_name(index, ifname);
-        }
+            })
+        })?;
         h.route_replace(&spec)
             .map_err(|source| FaultError::Kernel {
                 lab: lab.name.clone(),

@@ -11,6 +11,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 use warren_kernel::addr::IpNet;
+use warren_kernel::route::RouteSpec;
 
 /// A resolved lab.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -224,5 +225,31 @@ impl Lab {
     /// The node called `name`.
     pub fn node(&self, name: &str) -> Option<&Node> {
         self.nodes.iter().find(|n| n.name == name)
+    }
+}
+
+impl Node {
+    /// The kernel route for `route` of this node: its `via`, and its `dev` named by the
+    /// interface's kernel name (or as written when it names no interface of the node), with the
+    /// index `index_of` finds for that name. Used by the build and by `lab link set … up`,
+    /// which puts back the routes the kernel dropped with the link.
+    pub fn route_spec<E>(
+        &self,
+        route: &Route,
+        index_of: impl FnOnce(&str) -> std::result::Result<u32, E>,
+    ) -> std::result::Result<RouteSpec, E> {
+        let mut spec = RouteSpec::to(route.to);
+        if let Some(v) = route.via {
+            spec = spec.via(v);
+        }
+        if let Some(d) = &route.dev {
+            let ifname = self
+                .interfaces
+                .iter()
+                .find(|i| &i.name == d)
+                .map_or(d.as_str(), |i| i.ifname.as_str());
+            spec = spec.dev_name(index_of(ifname)?, ifname);
+        }
+        Ok(spec)
     }
 }

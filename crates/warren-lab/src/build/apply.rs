@@ -6,7 +6,6 @@ use warren_kernel::addr::{AddrSpec, IpNet};
 use warren_kernel::link::set::{LinkChange, altname_request, change_request};
 use warren_kernel::link::up_request;
 use warren_kernel::netns::{self, Source};
-use warren_kernel::route::RouteSpec;
 use warren_kernel::tc::{self, Parent, QdiscKind, QdiscSpec};
 use warren_kernel::{Handle, NetNs, Request};
 use warren_store::Store;
@@ -434,25 +433,15 @@ impl<'a> Build<'a> {
         routes
             .iter()
             .map(|r| {
-                let mut spec = RouteSpec::to(r.to);
-                if let Some(v) = r.via {
-                    spec = spec.via(v);
-                }
-                if let Some(d) = &r.dev {
-                    let ifname = n
-                        .interfaces
-                        .iter()
-                        .find(|i| &i.name == d)
-                        .map_or(d.as_str(), |i| i.ifname.as_str());
-                    let idx = ns.index.get(ifname).copied().ok_or_else(|| {
+                let spec = n.route_spec(r, |ifname| {
+                    ns.index.get(ifname).copied().ok_or_else(|| {
                         Error::model(
                             self.name(),
                             format!("route {} on {}", r.to, n.name),
-                            format!("no interface {d}"),
+                            format!("no interface {}", r.dev.as_deref().unwrap_or(ifname)),
                         )
-                    })?;
-                    spec = spec.dev_name(idx, ifname);
-                }
+                    })
+                })?;
                 Ok(if add {
                     spec.request_add()
                 } else {

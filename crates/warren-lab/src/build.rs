@@ -84,6 +84,24 @@ pub fn plan(store: &mut Store, lab: &Lab) -> Result<Plan> {
 /// build that fails is undone completely; a failed re-apply leaves the lab `failed` (remove it
 /// with `down`). Refused while an earlier `up` of the lab was interrupted.
 pub fn up(store: &mut Store, lab: &Lab, opts: &Options) -> Result<Outcome> {
+    let prepared = prepare(store, lab)?;
+    apply(store, lab, prepared, opts)
+}
+
+/// What an `up` of a lab would start from: the lab as built (if it is) and the plan against
+/// it. Made once by [`prepare`], used by [`apply`] (the caller may look at the plan in between,
+/// e.g. to stop the processes of the nodes it changes).
+#[derive(Debug)]
+pub struct Prepared {
+    /// The lab as built, `None` for a first build.
+    pub old: Option<Lab>,
+    /// What [`apply`] will do.
+    pub plan: Plan,
+}
+
+/// Check `lab`, read the lab as built and diff it: the first half of [`up`]. Refused while an
+/// earlier `up` of the lab was interrupted or failed.
+pub fn prepare(store: &mut Store, lab: &Lab) -> Result<Prepared> {
     check(lab)?;
     let row = state::row(store, &lab.name)?;
     let old = match &row {
@@ -112,6 +130,12 @@ pub fn up(store: &mut Store, lab: &Lab, opts: &Options) -> Result<Outcome> {
         Some(o) => plan::diff(o, lab),
         None => Plan::build(lab),
     };
+    Ok(Prepared { old, plan })
+}
+
+/// Apply what [`prepare`] found: the second half of [`up`].
+pub fn apply(store: &mut Store, lab: &Lab, prepared: Prepared, opts: &Options) -> Result<Outcome> {
+    let Prepared { old, plan } = prepared;
     let start = Instant::now();
     if plan.is_empty() {
         return Ok(Outcome { plan, seconds: 0.0 });

@@ -47,21 +47,21 @@ fn to_start<'a>(lab: &'a Lab, plan: &'a Plan, first: bool) -> Vec<&'a str> {
 
 /// Build `lab` (or apply what changed) and start what runs in its nodes.
 pub fn up(store: &mut Store, lab: &Lab, opts: &Options) -> Result<Outcome> {
-    let first = crate::state::row(store, &lab.name)?
-        .and_then(|r| r.built)
-        .is_none();
-    let plan = build::plan(store, lab)?;
-    if plan.is_empty() {
-        return build::up(store, lab, opts);
+    // The lab as built is read and diffed once; the plan says which nodes' processes to stop.
+    let prepared = build::prepare(store, lab)?;
+    let first = prepared.old.is_none();
+    if prepared.plan.is_empty() {
+        return build::apply(store, lab, prepared, opts);
     }
     let dirs = Dirs::discover();
-    let stopping = to_stop(&plan);
+    let stopping = to_stop(&prepared.plan);
     if !first && !stopping.is_empty() {
         runtime::stop_nodes(&lab.name, &stopping, &dirs)
             .map_err(|mut errs| runtime_err(&lab.name)(errs.remove(0)))?;
     }
-    let out = build::up(store, lab, opts)?;
-    let starting = to_start(lab, &plan, first);
+    let out = build::apply(store, lab, prepared, opts)?;
+    let plan = &out.plan;
+    let starting = to_start(lab, plan, first);
     for name in &starting {
         if let Some(node) = lab.node(name) {
             runtime::prepare_files(lab, node, &dirs).map_err(runtime_err(&lab.name))?;

@@ -7,25 +7,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::containers::Opts;
+use crate::fmt::{div, f, mib, ms, ok, ratio, version};
 use crate::report::{machine, timestamp};
-
-fn f(v: &Value, k: &str) -> Option<f64> {
-    v.get(k).and_then(Value::as_f64)
-}
-
-fn div(a: Option<f64>, b: Option<f64>) -> Option<f64> {
-    a.zip(b).filter(|(_, b)| *b > 0.0).map(|(a, b)| a / b)
-}
-
-fn version(cmd: &str, args: &[&str]) -> Option<String> {
-    let out = std::process::Command::new(cmd).args(args).output().ok()?;
-    let s = String::from_utf8_lossy(&out.stdout);
-    s.lines().next().map(|l| l.trim().to_owned())
-}
-
-fn ok(r: &Value) -> bool {
-    r.get("error").is_none() && r.get("skipped").is_none()
-}
 
 /// Build the results document, adding the ratios peer / warren.
 pub fn document(
@@ -191,26 +174,8 @@ pub fn document(
     })
 }
 
-fn ms(v: Option<f64>) -> String {
-    v.map_or("-".into(), |m| {
-        if m < 1.0 {
-            format!("{:.0} µs", m * 1e3)
-        } else {
-            format!("{m:.1} ms")
-        }
-    })
-}
-
 fn us(v: Option<f64>) -> String {
     v.map_or("-".into(), |u| format!("{u:.0} µs"))
-}
-
-fn ratio(v: Option<f64>) -> String {
-    v.map_or("-".into(), |r| format!("{r:.1}x"))
-}
-
-fn mib(kib: Option<f64>) -> String {
-    kib.map_or("-".into(), |k| format!("{:.1} MiB", k / 1024.0))
 }
 
 fn label(c: &str) -> &str {

@@ -6,20 +6,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::fmt::{div, f, mib, ok, ratio, secs};
 use crate::labs::{Opts, Topo};
-use crate::report::{aggregate, machine, mib, timestamp};
-
-fn f(v: &Value, k: &str) -> Option<f64> {
-    v.get(k).and_then(Value::as_f64)
-}
-
-fn ok(r: &Value) -> bool {
-    r.get("error").is_none() && r.get("skipped").is_none()
-}
-
-fn div(a: Option<f64>, b: Option<f64>) -> Option<f64> {
-    a.zip(b).filter(|(_, b)| *b > 0.0).map(|(a, b)| a / b)
-}
+use crate::report::{aggregate, machine, timestamp};
 
 /// Goals of the issue (printed, never enforced).
 const GOAL_UP_1000_S: f64 = 3.0;
@@ -201,20 +190,6 @@ fn goals(topos: &[Value]) -> Vec<Value> {
     ]
 }
 
-fn secs(v: Option<f64>) -> String {
-    v.map_or("-".into(), |s| {
-        if s < 10.0 {
-            format!("{s:.3} s")
-        } else {
-            format!("{s:.1} s")
-        }
-    })
-}
-
-fn ratio(v: Option<f64>) -> String {
-    v.map_or("-".into(), |r| format!("{r:.1}x"))
-}
-
 fn label(name: &str) -> &str {
     match name {
         "warren" => "warren lab up/down",
@@ -264,7 +239,7 @@ pub fn table(doc: &Value) -> String {
             }
             let per = f(r, "per_host_up_ms").map_or("-".into(), |v| format!("{v:.2} ms"));
             let held = r["held_pss_kib"].as_u64().map_or("-".into(), |k| {
-                format!("{} ({}p)", mib(Some(k)), r["held_processes"])
+                format!("{} ({}p)", mib(Some(k as f64)), r["held_processes"])
             });
             let _ = writeln!(
                 s,
@@ -273,7 +248,7 @@ pub fn table(doc: &Value) -> String {
                 secs(f(r, "up_s")),
                 secs(f(r, "down_s")),
                 per,
-                mib(r["children_peak_rss_kib"].as_u64()),
+                mib(f(r, "children_peak_rss_kib")),
                 held,
             );
         }

@@ -20,6 +20,7 @@ mod connrate;
 mod containers;
 mod containers_report;
 mod dnsbench;
+mod fmt;
 mod inspect;
 mod labs;
 mod labs_report;

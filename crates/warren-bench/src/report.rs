@@ -6,6 +6,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
+use crate::fmt::{f, mib, ms_to, ratio_to, secs};
+
 /// UTC time as `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn timestamp() -> String {
     let secs = SystemTime::now()
@@ -63,10 +65,6 @@ pub fn machine() -> Value {
         "iproute2": first_line_of("ip", &["-V"]),
         "warren_commit": std::env::var("WARREN_BENCH_COMMIT").ok(),
     })
-}
-
-fn f(v: &Value, k: &str) -> Option<f64> {
-    v.get(k).and_then(Value::as_f64)
 }
 
 fn peak_rss(r: &Value) -> Option<(u64, &'static str)> {
@@ -302,35 +300,6 @@ pub fn wiring_document(
     })
 }
 
-fn secs(v: Option<f64>) -> String {
-    v.map_or("-".into(), |s| {
-        if s < 10.0 {
-            format!("{s:.3} s")
-        } else {
-            format!("{s:.1} s")
-        }
-    })
-}
-
-fn ms(v: Option<f64>) -> String {
-    v.map_or("-".into(), |m| {
-        if m < 1.0 {
-            format!("{:.0} µs", m * 1e3)
-        } else {
-            format!("{m:.2} ms")
-        }
-    })
-}
-
-fn ratio(v: Option<f64>) -> String {
-    v.map_or("-".into(), |r| format!("{r:.2}x"))
-}
-
-/// Kibibytes as MiB with one decimal, `-` when unknown.
-pub(crate) fn mib(kib: Option<u64>) -> String {
-    kib.map_or("-".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
-}
-
 fn label(name: &str) -> &str {
     match name {
         "raw" => "raw netlink loop",
@@ -400,11 +369,11 @@ pub fn wiring_table(doc: &Value) -> String {
             secs(f(r, "up_s")),
             secs(f(r, "down_s")),
             secs(f(r, "settled_s")),
-            ms(f(r, "per_ns_up_ms")),
-            ms(f(r, "per_ns_down_ms")),
-            ratio(f(r, "up_ratio_to_raw")),
-            ratio(f(r, "down_ratio_to_raw")),
-            mib(r.get("peak_rss_kib").and_then(Value::as_u64)),
+            ms_to(f(r, "per_ns_up_ms"), 2),
+            ms_to(f(r, "per_ns_down_ms"), 2),
+            ratio_to(f(r, "up_ratio_to_raw"), 2),
+            ratio_to(f(r, "down_ratio_to_raw"), 2),
+            mib(f(r, "peak_rss_kib")),
             if r.get("verified").is_some() {
                 "ok"
             } else {
@@ -437,7 +406,7 @@ pub fn wiring_table(doc: &Value) -> String {
                 Some(format!(
                     "{} {}",
                     p[0].as_str()?,
-                    ms(Some(p[1].as_f64()? / rn * 1e3))
+                    ms_to(Some(p[1].as_f64()? / rn * 1e3), 2)
                 ))
             })
             .collect();
@@ -452,9 +421,9 @@ pub fn wiring_table(doc: &Value) -> String {
     let _ = writeln!(
         t,
         "ip script / warren (up, per namespace): {}    ip -batch / warren: {}    warren / raw: {}",
-        ratio(f(ra, "ip_script_over_warren_up")),
-        ratio(f(ra, "ip_batch_over_warren_up")),
-        ratio(f(ra, "warren_over_raw_up"))
+        ratio_to(f(ra, "ip_script_over_warren_up"), 2),
+        ratio_to(f(ra, "ip_batch_over_warren_up"), 2),
+        ratio_to(f(ra, "warren_over_raw_up"), 2)
     );
     let _ = writeln!(
         t,
@@ -479,18 +448,18 @@ pub fn wiring_table(doc: &Value) -> String {
             r["n"].as_u64().unwrap_or(0),
             secs(f(r, "add_s")),
             secs(f(r, "delete_s")),
-            ms(f(r, "per_add_ms")),
-            ms(f(r, "per_delete_ms")),
-            mib(r.get("children_peak_rss_kib").and_then(Value::as_u64)),
+            ms_to(f(r, "per_add_ms"), 2),
+            ms_to(f(r, "per_delete_ms"), 2),
+            mib(f(r, "children_peak_rss_kib")),
         );
     }
     let _ = writeln!(
         t,
         "ip/warren, one process per name: add {} delete {}    ip -batch / warren bulk: add {} delete {}",
-        ratio(f(ra, "ns_add_ip_each_over_warren_each")),
-        ratio(f(ra, "ns_delete_ip_each_over_warren_each")),
-        ratio(f(ra, "ns_add_ip_batch_over_warren_bulk")),
-        ratio(f(ra, "ns_delete_ip_batch_over_warren_bulk")),
+        ratio_to(f(ra, "ns_add_ip_each_over_warren_each"), 2),
+        ratio_to(f(ra, "ns_delete_ip_each_over_warren_each"), 2),
+        ratio_to(f(ra, "ns_add_ip_batch_over_warren_bulk"), 2),
+        ratio_to(f(ra, "ns_delete_ip_batch_over_warren_bulk"), 2),
     );
     let _ = writeln!(t, "\ngoals (printed, not enforced):");
     for g in doc["goals"].as_array().into_iter().flatten() {
@@ -503,7 +472,7 @@ pub fn wiring_table(doc: &Value) -> String {
         let shown = if g["target"].as_str().is_some_and(|s| s.ends_with(" s")) {
             secs(v)
         } else {
-            ratio(v)
+            ratio_to(v, 2)
         };
         let _ = writeln!(
             t,

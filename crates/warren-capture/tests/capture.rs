@@ -110,6 +110,10 @@ sandbox_test! {
         let (a, b) = pair();
         let cap = Capture::open(targets(&a, &b), &Options::default()).unwrap();
         assert_eq!(cap.names(), ["a:va", "b:vb"]);
+        // The kernel turns packet timestamps on through deferred work once the first socket
+        // asks for them; until it has run, packets are stamped when read, which can invert
+        // the order of the two ends (seen once in CI under load). Give it that moment.
+        std::thread::sleep(std::time::Duration::from_millis(100));
         let path = "/run/both.pcapng";
         let stats = capture_around(&cap, path, || {
             ping(a.ns(), ip("10.1.0.2")).unwrap();

@@ -125,27 +125,8 @@ pub fn host_graph(topo: &Topology) -> Graph {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::test_iface as iface;
     use crate::model::{Owner, PeerRef};
-
-    fn iface(
-        index: u32,
-        name: &str,
-        kind: &str,
-        master: Option<&str>,
-        peer: Option<PeerRef>,
-    ) -> Iface {
-        Iface {
-            index,
-            name: name.into(),
-            kind: Some(kind.into()),
-            up: true,
-            operstate: "up".into(),
-            mac: None,
-            master: master.map(Into::into),
-            raw_link: None,
-            peer,
-        }
-    }
 
     fn peer(relation: Relation, ns: usize, index: u32, name: &str) -> Option<PeerRef> {
         Some(PeerRef {

@@ -153,3 +153,25 @@ pub fn label(names: &[String], current: bool, ino: u64) -> String {
         None => format!("net:[{ino}]"),
     }
 }
+
+/// An up interface of `kind`, for the tests of the modules that read a [`Topology`].
+#[cfg(test)]
+pub(crate) fn test_iface(
+    index: u32,
+    name: &str,
+    kind: &str,
+    master: Option<&str>,
+    peer: Option<PeerRef>,
+) -> Iface {
+    Iface {
+        index,
+        name: name.into(),
+        kind: Some(kind.into()),
+        up: true,
+        operstate: "up".into(),
+        mac: None,
+        master: master.map(Into::into),
+        raw_link: None,
+        peer,
+    }
+}

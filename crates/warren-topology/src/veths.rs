@@ -135,27 +135,8 @@ pub fn table(topo: &Topology) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Iface, Namespace, PeerRef};
-
-    fn iface(
-        index: u32,
-        name: &str,
-        kind: &str,
-        master: Option<&str>,
-        peer: Option<PeerRef>,
-    ) -> Iface {
-        Iface {
-            index,
-            name: name.into(),
-            kind: Some(kind.into()),
-            up: true,
-            operstate: "up".into(),
-            mac: None,
-            master: master.map(Into::into),
-            raw_link: None,
-            peer,
-        }
-    }
+    use crate::model::test_iface as iface;
+    use crate::model::{Namespace, PeerRef};
 
     fn topo() -> Topology {
         let p = |ns, index, name: &str| {

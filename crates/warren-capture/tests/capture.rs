@@ -56,32 +56,6 @@ fn capture_around(cap: &Capture, path: &str, traffic: impl FnOnce()) -> Stats {
     })
 }
 
-/// `tcpdump -r FILE -nn`, one line per packet. It runs in a nested user namespace as uid 1:
-/// as root (the sandbox's) it would try to drop to user `tcpdump`, which this namespace cannot.
-fn tcpdump(path: &str) -> Vec<String> {
-    let out = std::process::Command::new("unshare")
-        .args([
-            "--user",
-            "--map-user=1",
-            "--map-group=1",
-            "tcpdump",
-            "-r",
-            path,
-            "-nn",
-        ])
-        .output()
-        .expect("tcpdump is installed (.ci/run installs it)");
-    assert!(
-        out.status.success(),
-        "tcpdump -r {path} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
 /// IPv4 protocol and destination port (0 for ICMP) of an Ethernet frame, if IPv4.
 fn ipv4(p: &ReadPacket) -> Option<(u8, u16)> {
     let d = &p.data;
@@ -151,7 +125,7 @@ sandbox_test! {
         assert!(at("a:va") < at("b:vb"));
 
         // The oracle: tcpdump reads the pcapng and shows every packet.
-        let lines = tcpdump(path);
+        let lines = warren_testkit::oracle::tcpdump_read(path);
         assert_eq!(lines.len() as u64, stats.packets, "{lines:#?}");
         let count = |needle: &str| lines.iter().filter(|l| l.contains(needle)).count();
         assert!(count("10.1.0.1 > 10.1.0.2: ICMP echo request") >= 2, "{lines:#?}");
@@ -181,7 +155,7 @@ sandbox_test! {
         let bytes = std::fs::read(path).unwrap();
         assert_eq!(&bytes[..4], &0xa1b2_3c4du32.to_ne_bytes(), "nanosecond magic");
         assert_eq!(read(&bytes).unwrap().packets.len(), 4);
-        assert_eq!(tcpdump(path).len(), 4);
+        assert_eq!(warren_testkit::oracle::tcpdump_read(path).len(), 4);
     }
 }
 
@@ -259,6 +233,6 @@ sandbox_test! {
         let file = read(&std::fs::read(path).unwrap()).unwrap();
         assert!(file.packets.iter().all(|p| p.data.len() <= 64));
         assert!(file.packets.iter().any(|p| p.orig_len > 64), "TCP with options is longer");
-        assert!(!tcpdump(path).is_empty());
+        assert!(!warren_testkit::oracle::tcpdump_read(path).is_empty());
     }
 }

@@ -43,3 +43,30 @@ pub fn ns_path(ns: &warren_kernel::NetNs) -> String {
     use std::os::fd::AsRawFd;
     format!("/proc/{}/fd/{}", std::process::id(), ns.as_raw_fd())
 }
+
+/// `tcpdump -r FILE -nn`: one line per packet, the independent reader of a capture file. It
+/// runs in a nested user namespace as uid 1: as root (the sandbox's) tcpdump would try to drop
+/// to user `tcpdump`, which the sandbox's namespace cannot.
+pub fn tcpdump_read(path: &str) -> Vec<String> {
+    let out = std::process::Command::new("unshare")
+        .args([
+            "--user",
+            "--map-user=1",
+            "--map-group=1",
+            "tcpdump",
+            "-r",
+            path,
+            "-nn",
+        ])
+        .output()
+        .expect("tcpdump is installed (.ci/run installs it)");
+    assert!(
+        out.status.success(),
+        "tcpdump -r {path} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}

@@ -584,30 +584,6 @@ mod tests {
         }
     }
 
-    fn tcpdump_lines(path: &str) -> Vec<String> {
-        let out = std::process::Command::new("unshare")
-            .args([
-                "--user",
-                "--map-user=1",
-                "--map-group=1",
-                "tcpdump",
-                "-r",
-                path,
-                "-nn",
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-
     warren_testkit::sandbox_test! {
         fn capture_writes_both_ends_to_a_file_and_to_stdout() {
             wire_a_and_b();
@@ -632,7 +608,7 @@ mod tests {
                 r.unwrap();
                 done.store(true, std::sync::atomic::Ordering::Relaxed);
             });
-            let lines = tcpdump_lines("/run/t.pcapng");
+            let lines = warren_testkit::oracle::tcpdump_read("/run/t.pcapng");
             assert_eq!(lines.len(), 16, "{lines:#?}");
             let file = warren_capture::read::read(&std::fs::read("/run/t.pcapng").unwrap()).unwrap();
             assert_eq!(file.interfaces, ["a:eth0", "b:eth0"]);
@@ -642,7 +618,7 @@ mod tests {
                     "{name} missing"
                 );
             }
-            let lines = tcpdump_lines("/run/stdout.pcap");
+            let lines = warren_testkit::oracle::tcpdump_read("/run/stdout.pcap");
             assert_eq!(lines.len(), 3, "{lines:#?}");
         }
     }
@@ -679,7 +655,7 @@ mod tests {
             let bytes = std::fs::read("/run/int.pcapng").unwrap();
             let file = warren_capture::read::read(&bytes).expect("a complete pcapng");
             assert!(!file.packets.is_empty());
-            assert_eq!(tcpdump_lines("/run/int.pcapng").len(), file.packets.len());
+            assert_eq!(warren_testkit::oracle::tcpdump_read("/run/int.pcapng").len(), file.packets.len());
         }
     }
 

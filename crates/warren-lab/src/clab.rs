@@ -155,17 +155,7 @@ fn node(w: &mut Walker, v: &Value, field: &str, kind: &mut Option<At<String>>) -
 }
 
 fn link(w: &mut Walker, v: &Value, field: &str) -> Option<LinkSpec> {
-    let mut l = LinkSpec {
-        pos: v.pos,
-        field: field.to_string(),
-        ends: Vec::new(),
-        mtu: None,
-        rate_bps: None,
-        delay_us: None,
-        loss_percent: None,
-        addresses: Vec::new(),
-        mode: None,
-    };
+    let mut l = LinkSpec::empty(v.pos, field);
     let mut ends = None;
     for (k, val) in w.map(v, field, &[]) {
         let f = join(field, &k.name);

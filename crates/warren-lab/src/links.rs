@@ -35,6 +35,23 @@ pub(crate) struct LinkSpec {
     pub mode: Option<At<String>>,
 }
 
+impl LinkSpec {
+    /// A link at `pos` with nothing read yet: no ends, no properties.
+    pub(crate) fn empty(pos: Pos, field: &str) -> LinkSpec {
+        LinkSpec {
+            pos,
+            field: field.to_string(),
+            ends: Vec::new(),
+            mtu: None,
+            rate_bps: None,
+            delay_us: None,
+            loss_percent: None,
+            addresses: Vec::new(),
+            mode: None,
+        }
+    }
+}
+
 const MACVLAN_MODES: &[&str] = &["bridge", "private", "vepa", "passthru", "source"];
 
 impl Walker<'_> {
@@ -68,17 +85,7 @@ impl Walker<'_> {
     }
 
     pub(crate) fn link(&mut self, v: &Value, field: &str) -> Option<LinkSpec> {
-        let mut l = LinkSpec {
-            pos: v.pos,
-            field: field.to_string(),
-            ends: Vec::new(),
-            mtu: None,
-            rate_bps: None,
-            delay_us: None,
-            loss_percent: None,
-            addresses: Vec::new(),
-            mode: None,
-        };
+        let mut l = LinkSpec::empty(v.pos, field);
         let mut ends_value = None;
         match &v.kind {
             Kind::Seq(_) => ends_value = Some((v, field.to_string())),

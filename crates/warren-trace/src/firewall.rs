@@ -611,6 +611,30 @@ mod tests {
     #[test]
     fn judgements() {
         let fwd = Some(hook::FORWARD);
+        // A forward chain dropping ports in set `blocked` (22 and 80).
+        let blocked = || {
+            table(
+                vec![chain(
+                    "f",
+                    fwd,
+                    Some(1),
+                    vec![rule(
+                        9,
+                        vec![
+                            dport(),
+                            DExpr::Lookup {
+                                set: "blocked".into(),
+                                sreg: 1,
+                                dreg: None,
+                                flags: 0,
+                            },
+                            verdict(0, None),
+                        ],
+                    )],
+                )],
+                vec![ports_set()],
+            )
+        };
         // (name, table, destination port, expected dropping rule's ending, maybes)
         let cases: Vec<(&str, TableInfo, u16, Option<&str>, usize)> = vec![
             (
@@ -715,58 +739,12 @@ mod tests {
             ),
             (
                 "set lookup",
-                table(
-                    vec![chain(
-                        "f",
-                        fwd,
-                        Some(1),
-                        vec![rule(
-                            9,
-                            vec![
-                                dport(),
-                                DExpr::Lookup {
-                                    set: "blocked".into(),
-                                    sreg: 1,
-                                    dreg: None,
-                                    flags: 0,
-                                },
-                                verdict(0, None),
-                            ],
-                        )],
-                    )],
-                    vec![ports_set()],
-                ),
+                blocked(),
                 80,
                 Some("handle 9: th dport @blocked drop"),
                 0,
             ),
-            (
-                "set lookup misses",
-                table(
-                    vec![chain(
-                        "f",
-                        fwd,
-                        Some(1),
-                        vec![rule(
-                            9,
-                            vec![
-                                dport(),
-                                DExpr::Lookup {
-                                    set: "blocked".into(),
-                                    sreg: 1,
-                                    dreg: None,
-                                    flags: 0,
-                                },
-                                verdict(0, None),
-                            ],
-                        )],
-                    )],
-                    vec![ports_set()],
-                ),
-                443,
-                None,
-                0,
-            ),
+            ("set lookup misses", blocked(), 443, None, 0),
             (
                 "unjudgeable fib",
                 table(

@@ -76,11 +76,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
             .collect()
     };
     while let Some(a) = it.next() {
-        let mut val = || {
-            it.next()
-                .cloned()
-                .ok_or(format!("{a} needs a value\n{USAGE}"))
-        };
+        let mut val = || crate::option_value(&mut it, a, USAGE);
         let num = |v: String| {
             v.parse::<usize>()
                 .map_err(|_| format!("{a}: not a number: {v}"))

@@ -86,11 +86,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let mut val = || {
-            it.next()
-                .cloned()
-                .ok_or(format!("{a} needs a value\n{USAGE}"))
-        };
+        let mut val = || crate::option_value(&mut it, a, USAGE);
         match a.as_str() {
             "--n" => {
                 o.n = list::<usize>(&val()?, a)?

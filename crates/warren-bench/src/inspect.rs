@@ -63,11 +63,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
     let (mut n, mut repeat, mut warren, mut out) = (1000usize, 5usize, "warren".to_owned(), None);
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let mut val = || {
-            it.next()
-                .cloned()
-                .ok_or(format!("{a} needs a value\n{USAGE}"))
-        };
+        let mut val = || crate::option_value(&mut it, a, USAGE);
         match a.as_str() {
             "--n" => {
                 n = val()?

@@ -143,11 +143,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let mut val = || {
-            it.next()
-                .cloned()
-                .ok_or(format!("{a} needs a value\n{USAGE}"))
-        };
+        let mut val = || crate::option_value(&mut it, a, USAGE);
         let num = |v: String| {
             v.parse::<usize>()
                 .map_err(|_| format!("{a}: not a number: {v}"))
@@ -394,4 +390,16 @@ fn child_ns(args: &[String]) -> Result<Value, String> {
             json!({"contender": name, "n": n, "error": e, "children_peak_rss_kib": rss::children_peak_kib()}),
         ),
     }
+}
+
+/// The value after option `flag` in a benchmark's arguments, or an error that names the option
+/// and shows the benchmark's `usage`.
+pub(crate) fn option_value(
+    it: &mut std::slice::Iter<'_, String>,
+    flag: &str,
+    usage: &str,
+) -> Result<String, String> {
+    it.next()
+        .cloned()
+        .ok_or(format!("{flag} needs a value\n{usage}"))
 }

@@ -225,14 +225,7 @@ fn spawn_and_wait(
             reason: "no supervisor program configured".into(),
         })?;
     let log_path = dirs.lab_logs(lab).join("supervisor.log");
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .map_err(|e| io_err(lab, "open", &log_path, e))?;
-    let log2 = log
-        .try_clone()
-        .map_err(|e| io_err(lab, "dup", &log_path, e))?;
+    let (log, log2) = log_pair(lab, &log_path)?;
     let mut cmd = Command::new(program);
     cmd.args(args)
         .env(ENV_SUPERVISE, request_file)
@@ -412,18 +405,22 @@ fn append_log(path: &Path, argv: &[String], status: i32, stdout: &[u8], stderr: 
     }
 }
 
+/// The log at `path` opened for appending, twice: a child's stdout and stderr.
+fn log_pair(lab: &str, path: &Path) -> Result<(std::fs::File, std::fs::File), RuntimeError> {
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| io_err(lab, "open", path, e))?;
+    let log2 = log.try_clone().map_err(|e| io_err(lab, "dup", path, e))?;
+    Ok((log, log2))
+}
+
 fn start_daemon(ctx: &NodeCtx, daemon: &Daemon, dirs: &Dirs, me: i32) -> Result<(), RuntimeError> {
     let lab = &ctx.lab.name;
     let node = &ctx.node.name;
     let log_path = dirs.daemon_log(lab, node, &daemon.name);
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .map_err(|e| io_err(lab, "open", &log_path, e))?;
-    let log2 = log
-        .try_clone()
-        .map_err(|e| io_err(lab, "dup", &log_path, e))?;
+    let (log, log2) = log_pair(lab, &log_path)?;
     let mut cmd = ctx.command(&daemon.command.argv);
     cmd.stdin(Stdio::null()).stdout(log).stderr(log2);
     let mut child = ctx.spawn(&mut cmd, true)?;

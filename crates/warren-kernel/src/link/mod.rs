@@ -75,6 +75,8 @@ pub struct Link {
     pub flags: Vec<String>,
     /// Transmit queue length.
     pub txqueuelen: Option<u32>,
+    /// Alias (`IFLA_IFALIAS`), if any.
+    pub alias: Option<String>,
 }
 
 impl Link {
@@ -94,12 +96,14 @@ impl Link {
             altnames: Vec::new(),
             flags: flag_names(m.header.flags),
             txqueuelen: None,
+            alias: None,
         };
         for a in &m.attributes {
             match a {
                 LinkAttribute::IfName(n) => l.name = n.clone(),
                 LinkAttribute::Mtu(v) => l.mtu = *v,
                 LinkAttribute::TxQueueLen(v) => l.txqueuelen = Some(*v),
+                LinkAttribute::IfAlias(a) => l.alias = Some(a.clone()),
                 LinkAttribute::Address(a) if a.len() == 6 => {
                     l.mac = a.as_slice().try_into().ok();
                 }

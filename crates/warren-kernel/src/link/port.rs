@@ -1,11 +1,14 @@
 //! A link's place on a bridge: the STP state of a bridge port ([`PortState`],
 //! `IFLA_BRPORT_STATE`), read from the link's `RTM_GETLINK` reply
-//! ([`Handle::link_port_state`]).
+//! ([`Handle::link_port_state`]) and set the way `bridge link set dev NAME state N` does
+//! ([`Handle::link_set_port_state`]).
 
-use netlink_packet_route::RouteNetlinkMessage;
+use netlink_packet_core::DefaultNla;
 use netlink_packet_route::link::{
     BridgePortState, InfoBridgePort, InfoPortData, LinkAttribute, LinkInfo, LinkMessage,
+    LinkProtoInfoBridge,
 };
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
 use crate::error::{Error, Result};
 use crate::handle::Handle;
@@ -41,6 +44,18 @@ impl PortState {
         }
     }
 
+    /// The kernel's number for the state (`BR_STATE_*`).
+    pub fn code(self) -> u8 {
+        match self {
+            PortState::Disabled => 0,
+            PortState::Listening => 1,
+            PortState::Learning => 2,
+            PortState::Forwarding => 3,
+            PortState::Blocking => 4,
+            PortState::Other(n) => n,
+        }
+    }
+
     fn from_netlink(s: BridgePortState) -> PortState {
         match s {
             BridgePortState::Disabled => PortState::Disabled,
@@ -53,7 +68,36 @@ impl PortState {
     }
 }
 
+/// `IFLA_BRPORT_STATE`, inside `IFLA_PROTINFO`.
+const IFLA_BRPORT_STATE: u16 = 1;
+
+/// The request setting the bridge-port state of the port with index `index` (`name` is for
+/// errors): `RTM_SETLINK` in the bridge family with `IFLA_PROTINFO { IFLA_BRPORT_STATE }`,
+/// as `bridge link set dev NAME state N` sends it. The kernel refuses it (`EBUSY`) while the
+/// bridge runs its own STP.
+pub fn port_state_request(index: u32, name: &str, state: PortState) -> Request {
+    let mut msg = LinkMessage::default();
+    msg.header.interface_family = AddressFamily::Bridge;
+    msg.header.index = index;
+    msg.attributes.push(LinkAttribute::ProtoInfoBridge(vec![
+        LinkProtoInfoBridge::Other(DefaultNla::new(IFLA_BRPORT_STATE, vec![state.code()])),
+    ]));
+    Request::new(
+        RouteNetlinkMessage::SetLink(msg),
+        0,
+        "set bridge port state",
+        name,
+    )
+}
+
 impl Handle {
+    /// Set the bridge-port state of the port with index `index` (`name` is for errors).
+    /// `Disabled` cuts the port off the bridge (nothing is forwarded to or from it) without
+    /// setting the link down, which would wait for an RCU grace period.
+    pub fn link_set_port_state(&self, index: u32, name: &str, state: PortState) -> Result<()> {
+        self.ack(port_state_request(index, name, state))
+    }
+
     fn link_message(&self, index: u32) -> Result<LinkMessage> {
         let mut msg = LinkMessage::default();
         msg.header.index = index;
@@ -88,5 +132,44 @@ impl Handle {
             }),
             _ => None,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::link::tests_support::{attr, nlmsghdr};
+
+    #[test]
+    fn port_state_goes_as_bridge_protinfo() {
+        let req = port_state_request(9, "hv0", PortState::Disabled);
+        // struct ifinfomsg: AF_BRIDGE (7), pad, ARPHRD 0, index 9, flags 0, change 0; then
+        // IFLA_PROTINFO (12) | NLA_F_NESTED { IFLA_BRPORT_STATE (1) u8 0 }.
+        let mut body = vec![7u8, 0];
+        body.extend(0u16.to_ne_bytes());
+        body.extend(9u32.to_ne_bytes());
+        body.extend(0u32.to_ne_bytes());
+        body.extend(0u32.to_ne_bytes());
+        body.extend(attr(12 | 0x8000, &attr(1, &[0])));
+        // RTM_SETLINK = 19; NLM_F_REQUEST | NLM_F_ACK.
+        let mut want = nlmsghdr(body.len(), 19, 0x5, 4);
+        want.extend(body);
+        assert_eq!(req.to_bytes(4), want);
+    }
+
+    #[test]
+    fn state_codes_are_the_kernels() {
+        let all = [
+            PortState::Disabled,
+            PortState::Listening,
+            PortState::Learning,
+            PortState::Forwarding,
+            PortState::Blocking,
+        ];
+        for (i, s) in all.into_iter().enumerate() {
+            assert_eq!(usize::from(s.code()), i);
+            assert_eq!(PortState::from_netlink(BridgePortState::from(s.code())), s);
+        }
+        assert_eq!(PortState::Other(9).code(), 9);
     }
 }

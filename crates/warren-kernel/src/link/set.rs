@@ -34,6 +34,8 @@ pub struct LinkChange<'ns> {
     pub promisc: Option<bool>,
     /// Receive all multicast.
     pub allmulti: Option<bool>,
+    /// Alias (`IFLA_IFALIAS`, `ip link set NAME alias TEXT`); an empty one clears it.
+    pub alias: Option<String>,
 }
 
 impl<'ns> LinkChange<'ns> {
@@ -67,6 +69,17 @@ pub fn change_request(index: u32, label: &str, change: &LinkChange<'_>) -> Resul
     }
     if let Some(q) = change.txqueuelen {
         msg.attributes.push(LinkAttribute::TxQueueLen(q));
+    }
+    if let Some(alias) = &change.alias {
+        // The kernel takes up to IFALIASZ - 1 bytes.
+        if alias.len() > 255 || alias.contains('\0') {
+            return Err(Error::invalid(
+                "interface alias",
+                alias,
+                "longer than 255 bytes or contains NUL",
+            ));
+        }
+        msg.attributes.push(LinkAttribute::IfAlias(alias.clone()));
     }
     for (want, flag) in [
         (change.up, LinkFlags::Up),
@@ -265,6 +278,11 @@ mod tests {
         assert!(change_request(1, "a", &change).is_err());
         assert!(altname_request(1, "a", "a/b", true).is_err());
         assert!(del_request("a:b").is_err());
+        let change = LinkChange {
+            alias: Some("a\0b".into()),
+            ..LinkChange::default()
+        };
+        assert!(change_request(1, "a", &change).is_err());
     }
 
     #[test]
@@ -286,6 +304,7 @@ mod tests {
             name: Some("v9".into()),
             mtu: Some(1300),
             master: Some(Some(3)),
+            alias: Some("retired".into()),
             ..LinkChange::default()
         };
         let req = change_request(5, "v0", &change).unwrap();
@@ -293,6 +312,8 @@ mod tests {
         body.extend(attr_str(3, "v9"));
         body.extend(attr(4, &1300u32.to_ne_bytes()));
         body.extend(attr(10, &3u32.to_ne_bytes()));
+        // IFLA_IFALIAS (20).
+        body.extend(attr_str(20, "retired"));
         let mut want = nlmsghdr(body.len(), 19, 0x5, 4);
         want.extend(body);
         assert_eq!(req.to_bytes(4), want);

@@ -19,10 +19,11 @@ pub struct Handle {
 }
 
 impl Handle {
-    /// A handle on `ns`: the socket is opened from a short-lived thread inside it.
+    /// A handle on `ns`: the socket is opened by the calling thread, entered into `ns` for
+    /// the moment ([`NetNs::run_here`]).
     pub fn new(ns: NetNs) -> Result<Handle> {
         let label = ns.label().to_owned();
-        let sock = ns.run(|| RouteSocket::open(label))?;
+        let sock = ns.run_here(|| RouteSocket::open(label))?;
         Ok(Handle {
             ns,
             sock: Mutex::new(sock),

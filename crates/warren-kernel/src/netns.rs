@@ -186,6 +186,36 @@ impl NetNs {
     }
 }
 
+impl NetNs {
+    /// Run `f` on the calling thread, entered into this namespace, and put the thread back
+    /// into the namespace it was in afterwards, also when `f` fails or panics. Two `setns`
+    /// calls (about 10 µs here) instead of a thread's start and end for [`NetNs::run`]
+    /// (100–250 µs on these machines: the stack's mapping and unmapping).
+    ///
+    /// `f` must only do what the switch scopes (open sockets, use `/proc/sys/net`) and must
+    /// not change namespaces itself. If the thread cannot be put back, the process aborts
+    /// rather than go on acting in the wrong namespace.
+    pub fn run_here<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let here = NetNs::current()?;
+        if here.id == self.id {
+            return f();
+        }
+        /// Puts the thread back into `.0` when dropped.
+        struct Back(NetNs);
+        impl Drop for Back {
+            fn drop(&mut self) {
+                if let Err(e) = self.0.enter() {
+                    eprintln!("warren: cannot return to the thread's namespace: {e}");
+                    std::process::abort();
+                }
+            }
+        }
+        self.enter()?;
+        let _back = Back(here);
+        f()
+    }
+}
+
 impl AsFd for NetNs {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()

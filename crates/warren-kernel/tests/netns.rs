@@ -48,6 +48,31 @@ sandbox_test! {
 }
 
 sandbox_test! {
+    fn run_here_enters_and_always_comes_back() {
+        let anon = NetNs::new_anonymous("anon").unwrap();
+        let here = NetNs::current().unwrap().id();
+        let inside = anon.run_here(|| Ok(NetNs::current()?.id())).unwrap();
+        assert_eq!(inside, anon.id());
+        assert_eq!(NetNs::current().unwrap().id(), here, "back after Ok");
+        // A failure inside: the error comes out, the thread comes back.
+        let err = anon
+            .run_here(|| NetNs::open_path(Path::new("/nonexistent/ns")).map(drop))
+            .unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/ns"), "{err}");
+        assert_eq!(NetNs::current().unwrap().id(), here, "back after Err");
+        // A panic inside: the thread comes back while unwinding.
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            anon.run_here(|| -> warren_kernel::Result<()> { panic!("inside") })
+        }));
+        assert!(caught.is_err());
+        assert_eq!(NetNs::current().unwrap().id(), here, "back after a panic");
+        // Already there: f just runs.
+        let same = NetNs::current().unwrap();
+        assert_eq!(same.run_here(|| Ok(7)).unwrap(), 7);
+    }
+}
+
+sandbox_test! {
     fn bulk_add_creates_each_under_one_lock() {
         let names: Vec<String> = (0..50).map(|i| format!("bulk{i}")).collect();
         let out = netns::add_named_many(&names, Source::New, |_| Ok(()));

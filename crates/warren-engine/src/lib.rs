@@ -124,19 +124,30 @@ impl Engine {
 /// with SIGKILL when it reaches the point `NAME`, as a crash would (used to prove that
 /// `warren gc` cleans up after a crash at any step).
 ///
-/// With `WARREN_TIMING=1`, each point also prints the time since the process started, to
-/// stderr: where a setup spends its time.
+/// With `WARREN_TIMING=1`, each point also prints to stderr the time since the first point
+/// and the `CLOCK_MONOTONIC` time (which lines up with the caller's own clock, e.g. the time
+/// it started the process): where a setup spends its time.
 pub fn failpoint(name: &str) {
     if std::env::var_os("WARREN_TIMING").is_some() {
-        eprintln!("warren timing: {name} at {:.3} ms", since_start());
+        eprintln!(
+            "warren timing: {name} at {:.3} ms mono {:.3}",
+            since_start(),
+            mono_ms()
+        );
     }
     if std::env::var("WARREN_FAILPOINT").is_ok_and(|v| v == name) {
         let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
     }
 }
 
-/// Milliseconds since this process started (from `/proc/self/stat`'s start time and the
-/// clock's boot-time), for `WARREN_TIMING`.
+/// `CLOCK_MONOTONIC` in milliseconds, for `WARREN_TIMING`.
+fn mono_ms() -> f64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .map(|t| t.tv_sec() as f64 * 1000.0 + t.tv_nsec() as f64 / 1e6)
+        .unwrap_or(0.0)
+}
+
+/// Milliseconds since the first timing point, for `WARREN_TIMING`.
 fn since_start() -> f64 {
     static T0: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
     T0.get_or_init(std::time::Instant::now)

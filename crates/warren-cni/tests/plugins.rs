@@ -129,6 +129,7 @@ fn bridge_chain(version: &str, dual: bool) {
         nft_elements()
     );
     rt.del(&l, &a1).unwrap();
+    common::assert_out_of_service(&host_if1);
     assert!(!host_links().contains(&host_if1));
     assert_eq!(leases("podnet"), per);
     assert!(lease_ips("podnet").iter().all(|i| *i != ip1.to_string()));
@@ -801,8 +802,9 @@ sandbox_test! {
             vec![r2["ips"][0]["address"].as_str().unwrap().to_owned()]
         );
         assert!(
-            !host_links().contains(&doomed),
-            "retired {doomed} still there: {:?}",
+            !host_links().contains(&doomed.name),
+            "retired {} still there: {:?}",
+            doomed.name,
             host_links()
         );
         assert_eq!(ls().as_array().unwrap().len(), 2);
@@ -811,4 +813,61 @@ sandbox_test! {
         assert_eq!(err.error.code, 4, "{err}");
         assert!(err.error.msg.contains("CNI_IFNAME eth0"), "{err}");
     }
+}
+
+sandbox_test! {
+    fn a_retired_bridge_port_is_cut_off_and_its_name_can_be_taken_again() {
+        use warren_engine::attach::{self, VethSpec};
+        use warren_kernel::link::bridge::Bridge;
+        let host = Handle::current().unwrap();
+        host.link_add(&Bridge::new("wret9").up()).unwrap();
+        let (n1, p1) = netns("o1");
+        let (n2, p2) = netns("o2");
+        let spec = VethSpec {
+            host_if: "wcretired0001".into(),
+            ifname: "eth0".into(),
+            bridge: Some("wret9".into()),
+            ..VethSpec::default()
+        };
+        let inner1 = Handle::new(n1).unwrap();
+        attach::add_veth(&host, &inner1, &spec).unwrap();
+        // Retired: still there under its name, up, but marked and cut off the bridge.
+        let r = attach::retire_veth(&host, "wcretired0001").unwrap().unwrap();
+        assert_eq!(r.name, "wcretired0001");
+        assert!(host.link_get("wcretired0001").unwrap().up);
+        common::assert_out_of_service("wcretired0001");
+        assert!(host_links_settled_is_pending("wcretired0001"));
+        assert!(attach::is_retired_peer(&host, &inner1, "eth0"));
+        // The same host-side name for a new attachment: the retired pair is deleted first.
+        let inner2 = Handle::new(n2).unwrap();
+        attach::add_veth(&host, &inner2, &spec).unwrap();
+        let now = host.link_get("wcretired0001").unwrap();
+        assert_ne!(now.index, r.index);
+        assert_eq!(now.alias, None);
+        assert!(oracle_link_names(&p1).iter().all(|n| n != "eth0"), "old pair gone");
+        assert!(oracle_link_names(&p2).iter().any(|n| n == "eth0"));
+        // The old deleter, late, finds another link under the name: it deletes nothing.
+        attach::delete_retired(&host, &r).unwrap();
+        assert_eq!(host.link_get("wcretired0001").unwrap().index, now.index);
+        // Nor does it delete a link that is not retired, even at the right index.
+        let live = attach::Retired {
+            index: now.index,
+            name: now.name.clone(),
+        };
+        attach::delete_retired(&host, &live).unwrap();
+        assert!(host.link_get("wcretired0001").is_ok());
+        // Its own link it deletes, by index.
+        let r2 = attach::retire_veth(&host, "wcretired0001").unwrap().unwrap();
+        attach::delete_retired(&host, &r2).unwrap();
+        assert!(host.link_get("wcretired0001").is_err());
+        assert_eq!(attach::Retired::from_arg(&r2.to_arg()), Some(r2));
+        assert_eq!(attach::Retired::from_arg("0:x"), None);
+        assert_eq!(attach::Retired::from_arg("wz1"), None);
+    }
+}
+
+/// Whether `name` is on the host and retired (its alias says so).
+fn host_links_settled_is_pending(name: &str) -> bool {
+    let v = warren_testkit::oracle::ip_json(&["link", "show", "dev", name]);
+    v[0]["ifalias"].as_str() == Some(warren_engine::attach::RETIRED_ALIAS)
 }

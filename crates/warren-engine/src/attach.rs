@@ -114,7 +114,16 @@ pub fn add_veth(host: &Handle, inner: &Handle, spec: &VethSpec) -> Result<()> {
     if let Some(mac) = spec.mac {
         v = v.peer_mac(mac);
     }
-    host.link_add(&v).map_err(Error::kernel(format!(
+    let created = match host.link_add(&v) {
+        // A DEL of the same attachment left its host side retired under this name, its
+        // deleter not run yet: delete it now and create again.
+        Err(e) if e.errno() == Some(nix::errno::Errno::EEXIST) => {
+            clear_retired_host(host, &spec.host_if)?;
+            host.link_add(&v)
+        }
+        r => r,
+    };
+    created.map_err(Error::kernel(format!(
         "create veth {} (peer {} in {})",
         spec.host_if,
         spec.ifname,
@@ -223,22 +232,101 @@ pub fn delete_host_link(host: &Handle, name: &str) -> Result<()> {
     wire::delete_host_link(host, name)
 }
 
-/// Prefix of veths taken out of service and waiting to be deleted ([`retire_veth`]).
+/// Prefix of veths taken out of service and renamed while waiting to be deleted
+/// ([`retire_veth`], when the host side is no bridge port).
 pub const RETIRED_PREFIX: &str = "wz";
 
-/// Take a veth out of service at once, leaving only its deletion for later: the host side
-/// is set down (the container side loses its carrier: no traffic either way) and renamed to
-/// `wz` + 12 hex digits, which frees its name for a new attachment right away. Deleting a
-/// veth costs tens of milliseconds (the kernel waits for RCU while unregistering it), so
-/// callers on a latency-critical path (CNI DEL) hand the returned name to a process that
-/// deletes it; a veth whose namespace is deleted goes with the namespace anyway. The
-/// container side keeps its name until then: an ADD that finds it there and retired
-/// ([`is_retired_peer`]) deletes the pair itself.
+/// The alias ([`warren_kernel::link::Link::alias`]) of a veth's host side that
+/// [`retire_veth`] took out of service; `ip link` shows it.
+pub const RETIRED_ALIAS: &str = "warren: retired, to be deleted";
+
+/// A veth taken out of service by [`retire_veth`], waiting to be deleted: its host side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retired {
+    /// The host side's index (deletion goes by index: the name may be taken again).
+    pub index: u32,
+    /// The host side's name now.
+    pub name: String,
+}
+
+impl Retired {
+    /// `INDEX:NAME`, as the deleter process takes it on its command line.
+    pub fn to_arg(&self) -> String {
+        format!("{}:{}", self.index, self.name)
+    }
+
+    /// Parse [`Retired::to_arg`]'s form.
+    pub fn from_arg(s: &str) -> Option<Retired> {
+        let (i, n) = s.split_once(':')?;
+        Some(Retired {
+            index: i.parse().ok().filter(|&i| i > 0)?,
+            name: n.to_owned(),
+        })
+    }
+}
+
+/// Take a veth out of service at once, leaving only its deletion for later. Deleting a veth
+/// costs tens of milliseconds (the kernel waits for RCU while unregistering it), so callers
+/// on a latency-critical path (CNI DEL) hand the result to a process that deletes it
+/// ([`delete_retired`]); a veth whose namespace is deleted goes with the namespace anyway.
 ///
-/// A missing host side is fine (`None`: nothing left to delete).
-pub fn retire_veth(host: &Handle, host_if: &str) -> Result<Option<String>> {
+/// - A host side that is a bridge port gets the alias [`RETIRED_ALIAS`] and its port is
+///   disabled: the bridge forwards nothing to or from it (the container is cut off), and
+///   neither step waits for the kernel. It keeps its name until it is deleted: an ADD that
+///   needs the name deletes it first ([`clear_retired_host`]).
+/// - Any other host side (ptp), or a port the kernel will not disable (the bridge runs the
+///   kernel's STP), is set down (the container side loses its carrier) and renamed to `wz` +
+///   12 hex digits, which frees its name at once; each step waits for an RCU grace period.
+///
+/// The container side keeps its name until the deletion: an ADD that finds it there and
+/// retired ([`is_retired_peer`]) deletes the pair itself. A missing host side is fine
+/// (`None`: nothing left to delete).
+pub fn retire_veth(host: &Handle, host_if: &str) -> Result<Option<Retired>> {
+    use warren_kernel::link::port::PortState;
+    use warren_kernel::link::set::LinkChange;
+    let what = format!("retire {host_if} in {}", host.ns().label());
+    let link = match host.link_get(host_if) {
+        Ok(l) => l,
+        Err(e) if wire::gone(&e) => return Ok(None),
+        Err(e) => return Err(Error::kernel(what)(e)),
+    };
+    if link.master.is_some() {
+        // The alias first: setting it notifies NETDEV_CHANGE, on which the bridge enables
+        // a disabled port whose link is up.
+        let mark = LinkChange {
+            alias: Some(RETIRED_ALIAS.into()),
+            ..LinkChange::default()
+        };
+        let marked = warren_kernel::link::set::change_request(link.index, host_if, &mark)
+            .and_then(|req| host.ack(req));
+        match marked {
+            Ok(()) => {}
+            Err(e) if wire::gone(&e) => return Ok(None),
+            Err(e) => return Err(Error::kernel(what)(e)),
+        }
+        match host.link_set_port_state(link.index, host_if, PortState::Disabled) {
+            Ok(()) => {
+                return Ok(Some(Retired {
+                    index: link.index,
+                    name: host_if.to_owned(),
+                }));
+            }
+            Err(e) if wire::gone(&e) => return Ok(None),
+            // EBUSY under the kernel's STP: set down and renamed instead.
+            Err(_) => {}
+        }
+    }
     let doomed = retired_name();
-    Ok(retire_link(host, host_if, &doomed)?.then_some(doomed))
+    Ok(retire_link(host, host_if, &doomed)?.then_some(Retired {
+        index: link.index,
+        name: doomed,
+    }))
+}
+
+/// Whether `l`, a host-side link, was retired by [`retire_veth`].
+pub fn is_retired(l: &warren_kernel::link::Link) -> bool {
+    (l.name.starts_with(RETIRED_PREFIX) && l.name.len() == 14 && !l.up)
+        || l.alias.as_deref() == Some(RETIRED_ALIAS)
 }
 
 /// Whether `ifname` inside `inner` is a veth whose host side (in `host`) was retired: the
@@ -252,7 +340,52 @@ pub fn is_retired_peer(host: &Handle, inner: &Handle, ifname: &str) -> bool {
     }
     l.link
         .and_then(|peer| host.link_by_index(peer).ok())
-        .is_some_and(|p| p.name.starts_with(RETIRED_PREFIX) && !p.up)
+        .is_some_and(|p| is_retired(&p))
+}
+
+/// Before an ADD creates the host side `host_if`: a retired veth still holding that name (a
+/// DEL of the same attachment whose deleter has not run yet) is deleted now. Anything else
+/// with the name is left for the creation to report.
+pub fn clear_retired_host(host: &Handle, host_if: &str) -> Result<()> {
+    match host.link_get(host_if) {
+        Ok(l) if is_retired(&l) => delete_retired(
+            host,
+            &Retired {
+                index: l.index,
+                name: l.name,
+            },
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Delete a veth [`retire_veth`] retired, by index, if the link there still has the name and
+/// is still retired (so nothing else is ever deleted); a missing one is fine.
+pub fn delete_retired(host: &Handle, r: &Retired) -> Result<()> {
+    let l = match host.link_by_index(r.index) {
+        Ok(l) => l,
+        Err(e) if wire::gone(&e) => return Ok(()),
+        Err(e) => {
+            return Err(Error::kernel(format!(
+                "look up retired {} in {}",
+                r.name,
+                host.ns().label()
+            ))(e));
+        }
+    };
+    if l.name != r.name || !is_retired(&l) {
+        return Ok(());
+    }
+    let req = warren_kernel::link::set::del_index_request(r.index, &r.name);
+    match host.ack(req) {
+        Ok(()) => Ok(()),
+        Err(e) if wire::gone(&e) => Ok(()),
+        Err(e) => Err(Error::kernel(format!(
+            "delete retired {} in {}",
+            r.name,
+            host.ns().label()
+        ))(e)),
+    }
 }
 
 /// Set `name` down and rename it; false when there is no such link.
@@ -289,16 +422,19 @@ fn retired_name() -> String {
     format!("{RETIRED_PREFIX}{:012x}", x & 0xffff_ffff_ffff)
 }
 
-/// Delete every retired veth (`wz…`) in the host namespace: what a deleter process did not
-/// get to (GC). Returns the names deleted.
+/// Delete every retired veth ([`is_retired`]) in the host namespace: what a deleter process
+/// did not get to (GC). Returns the names deleted.
 pub fn reap_retired(host: &Handle) -> Result<Vec<String>> {
     let links = host.links().map_err(Error::kernel("list links"))?;
     let mut done = Vec::new();
-    for l in links
-        .into_iter()
-        .filter(|l| l.name.starts_with(RETIRED_PREFIX) && l.name.len() == 14)
-    {
-        wire::delete_host_link(host, &l.name)?;
+    for l in links.into_iter().filter(is_retired) {
+        delete_retired(
+            host,
+            &Retired {
+                index: l.index,
+                name: l.name.clone(),
+            },
+        )?;
         done.push(l.name);
     }
     Ok(done)

@@ -127,7 +127,7 @@ pub struct Ctx {
     pub raw: Vec<u8>,
     engine: RefCell<Option<Engine>>,
     /// Retired veths to delete after the answer ([`finish`]).
-    deferred: RefCell<Vec<String>>,
+    deferred: RefCell<Vec<warren_engine::attach::Retired>>,
 }
 
 impl Ctx {
@@ -155,9 +155,9 @@ impl Ctx {
         Ok(RefMut::map(slot, |e| e.as_mut().expect("just opened")))
     }
 
-    /// Delete the retired veth `name` after the answer, off the runtime's path.
-    pub fn delete_later(&self, name: String) {
-        self.deferred.borrow_mut().push(name);
+    /// Delete the retired veth `r` after the answer, off the runtime's path.
+    pub fn delete_later(&self, r: warren_engine::attach::Retired) {
+        self.deferred.borrow_mut().push(r);
     }
 
     /// The network's name.
@@ -257,11 +257,11 @@ pub(crate) fn arp_notify(inner: &Handle, ifname: &str, addrs: &[IpNet]) -> Resul
         .join("arp_notify");
     inner
         .ns()
-        .run(|| warren_kernel::sysctl::write_here(&path, "1"))
+        .run_here(|| warren_kernel::sysctl::write_here(&path, "1"))
         .map_err(|e| internal(format!("arp_notify on {ifname}: {e}")))
 }
 
-/// At the end of a plugin run: start `warren-cni reap NAME…` detached (output discarded,
+/// At the end of a plugin run: start `warren-cni reap INDEX:NAME…` detached (output discarded,
 /// own process group) for what this run left to delete — retired veths (see
 /// [`warren_engine::attach::retire_veth`]) and, when nftables elements were deleted, the
 /// last reference to the nf_tables socket, whose close waits for an RCU grace period (see
@@ -285,7 +285,7 @@ pub(crate) fn finish(ctx: &Ctx) {
         Process::new(exe)
             .arg0("warren-cni")
             .arg("reap")
-            .args(&names)
+            .args(names.iter().map(warren_engine::attach::Retired::to_arg))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -295,8 +295,8 @@ pub(crate) fn finish(ctx: &Ctx) {
     if spawned.is_err()
         && let Ok(h) = Handle::current()
     {
-        for n in &names {
-            let _ = warren_engine::attach::delete_host_link(&h, n);
+        for r in &names {
+            let _ = warren_engine::attach::delete_retired(&h, r);
         }
     }
 }
@@ -325,24 +325,32 @@ pub(crate) fn ensure_ifname_free(ctx: &Ctx, inner: &Handle, ifname: &str) -> Res
     ))
 }
 
-/// `warren-cni reap NAME…`: delete retired veths (only `wz…` names). It may also hold an
-/// inherited nf_tables socket, closed when it exits.
-pub fn reap(names: &[String]) -> i32 {
+/// `warren-cni reap INDEX:NAME…`: delete retired veths (see
+/// [`warren_engine::attach::delete_retired`]: only a link that still has that index, name
+/// and retired mark). It may also hold an inherited nf_tables socket, closed when it exits:
+/// it first waits out the grace period the deletions' frees need
+/// ([`warren_kernel::nft::Nft::settle_before_close`]), so the close does not stall the
+/// next nftables transaction.
+pub fn reap(args: &[String]) -> i32 {
+    use warren_engine::attach::Retired;
+    // `ps` and the kernel's traces tell the deleter from the plugin that started it.
+    let _ = nix::sys::prctl::set_name(c"warren-cni-reap");
     let mut status = 0;
-    for name in names {
-        if !name.starts_with(warren_engine::attach::RETIRED_PREFIX) {
-            eprintln!("warren-cni: reap: {name} is not a retired veth");
+    for arg in args {
+        let Some(r) = Retired::from_arg(arg) else {
+            eprintln!("warren-cni: reap: {arg:?} is not INDEX:NAME of a retired veth");
             status = 2;
             continue;
-        }
+        };
         if let Err(e) = Handle::current()
             .map_err(internal)
-            .and_then(|h| warren_engine::attach::delete_host_link(&h, name).map_err(internal))
+            .and_then(|h| warren_engine::attach::delete_retired(&h, &r).map_err(internal))
         {
-            eprintln!("warren-cni: reap {name}: {e}");
+            eprintln!("warren-cni: reap {}: {e}", r.name);
             status = 1;
         }
     }
+    warren_kernel::nft::Nft::settle_before_close();
     status
 }
 
@@ -354,6 +362,7 @@ pub(crate) fn mac_of(h: &Handle, name: &str) -> Option<String> {
 /// Run `plugin` for the request on stdin and the environment; prints the result (or the
 /// error) and returns the exit status.
 pub fn main(plugin: Plugin) -> i32 {
+    warren_engine::failpoint("cni-main");
     let raw = match proto::read_stdin() {
         Ok(r) => r,
         Err(e) => return proto::emit(Err(e), proto::SUPPORTED[4]),
@@ -509,7 +518,7 @@ pub(crate) fn forget_veth<R: serde::de::DeserializeOwned>(
         .unwrap_or_else(|| host_ifname(prefix, &net, cid, ifname));
     warren_engine::failpoint("cni-del-stored");
     match warren_engine::attach::retire_veth(ctx.engine()?.host(), &host_if) {
-        Ok(Some(doomed)) => ctx.delete_later(doomed),
+        Ok(Some(retired)) => ctx.delete_later(retired),
         Ok(None) => {}
         Err(e) => errors.push(e.into()),
     }

@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::{Map, Value, json};
 use warren_cni::runtime::{Attachment, ConfList, Runtime};
+use warren_engine::attach::RETIRED_ALIAS;
 use warren_kernel::netns::{self, Source};
 use warren_kernel::{Handle, NetNs};
 
@@ -282,15 +283,59 @@ pub fn nft_elements_with(needle: &str) -> Vec<String> {
 
 /// Names of the links in the sandbox's (the "host's") namespace.
 pub fn host_links() -> Vec<String> {
-    warren_testkit::oracle::ip_json(&["link", "show"])
+    host_links_settled()
+}
+
+/// The host's links once the deleters that earlier DELs started are done: a DEL retires a
+/// veth at once (alias [`RETIRED_ALIAS`], bridge port disabled) and a detached process
+/// deletes it milliseconds later. Waits up to 10 s for every retired link to go.
+pub fn host_links_settled() -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let links = warren_testkit::oracle::ip_json(&["link", "show"]);
+        let links = links.as_array().unwrap();
+        let retired: Vec<&str> = links
+            .iter()
+            .filter(|l| l["ifalias"].as_str() == Some(RETIRED_ALIAS))
+            .filter_map(|l| l["ifname"].as_str())
+            .collect();
+        if retired.is_empty() {
+            return links
+                .iter()
+                .filter_map(|l| l["ifname"].as_str().map(str::to_owned))
+                .collect();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "retired veths not deleted after 10 s: {retired:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Right after a DEL: the host side `name` is gone, or retired — the alias set and its
+/// bridge port disabled (the bridge forwards nothing to or from it) — waiting for its
+/// deleter.
+pub fn assert_out_of_service(name: &str) {
+    let v = warren_testkit::oracle::ip_json(&["-d", "link", "show"]);
+    let Some(l) = v
         .as_array()
         .unwrap()
         .iter()
-        .filter_map(|l| l["ifname"].as_str().map(str::to_owned))
-        .collect()
+        .find(|l| l["ifname"].as_str() == Some(name))
+    else {
+        return;
+    };
+    assert_eq!(l["ifalias"].as_str(), Some(RETIRED_ALIAS), "{l}");
+    assert_eq!(
+        l["linkinfo"]["info_slave_data"]["state"].as_str(),
+        Some("disabled"),
+        "{l}"
+    );
 }
 
-/// Host links whose name starts with `prefix` (warren's veths are `wc…`/`wp…`).
+/// Host links whose name starts with `prefix` (warren's veths are `wc…`/`wp…`), once
+/// retired ones are deleted.
 pub fn host_links_with(prefix: &str) -> Vec<String> {
     host_links()
         .into_iter()

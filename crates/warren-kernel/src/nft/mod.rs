@@ -245,10 +245,33 @@ impl Nft {
         })
     }
 
-    /// Open nf_tables in `ns` (the socket is created on a short-lived thread inside it).
+    /// Before the last close of an nf_tables socket after deletions, in a process that can
+    /// wait (the detached child [`Nft::inherit_on_exec`] hands it to): wait for an RCU grace
+    /// period, holding no lock (`membarrier(MEMBARRIER_CMD_GLOBAL)`, the kernel's
+    /// `synchronize_rcu`).
+    ///
+    /// Deleted nftables objects are freed by a kernel work item after a grace period. An
+    /// nfnetlink socket closed before that work has taken them makes the kernel flush the
+    /// work — a whole grace period — while holding the namespace's nftables commit mutex, so
+    /// every other nftables transaction in the namespace waits behind the close (measured
+    /// here: a CNI DEL's commit stalled 3–25 ms behind the previous call's deleter). Waiting
+    /// first lets the work take the list; the close then holds the mutex for microseconds.
+    /// Where membarrier is unavailable (`nohz_full`), sleeps 50 ms instead.
+    pub fn settle_before_close() {
+        const MEMBARRIER_CMD_GLOBAL: libc::c_int = 1;
+        // SAFETY: membarrier takes two integers and a CPU id, no pointers; it changes no
+        // memory of this process.
+        let rc = unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) };
+        if rc != 0 {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// Open nf_tables in `ns` (the socket is created by the calling thread, entered into
+    /// `ns` for the moment: [`NetNs::run_here`]).
     pub fn new(ns: &NetNs) -> Result<Nft> {
         let label = ns.label().to_owned();
-        let sock = ns.run(|| NftSocket::open(label))?;
+        let sock = ns.run_here(|| NftSocket::open(label))?;
         Ok(Nft {
             sock: Mutex::new(sock),
         })

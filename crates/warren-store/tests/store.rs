@@ -202,3 +202,32 @@ fn a_new_database_is_in_wal_mode_and_reopening_keeps_its_data() {
     let n = s.read(|tx| warren_store::get_network(tx, "n1")).unwrap();
     assert!(n.is_some());
 }
+
+/// Short-lived processes never let SQLite's own checkpoint start the WAL over (each first
+/// connection re-reads the WAL and counts none of it as checkpointed): commits keep it
+/// under the limit by truncating it.
+#[test]
+fn the_wal_stays_short_across_many_short_lived_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = dir.path().join("warren.db-wal");
+    for i in 0..300 {
+        // One connection per "process", dropped without a checkpoint on close.
+        let mut s = Store::open(dir.path()).unwrap();
+        s.write(|tx| {
+            warren_store::set_meta(tx, &format!("k{i}"), Some(&"x".repeat(3000)))?;
+            Ok::<_, warren_store::Error>(())
+        })
+        .unwrap();
+        let len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        assert!(
+            len <= warren_store::WAL_LIMIT + 64 * 1024,
+            "WAL {len} bytes after {i}"
+        );
+    }
+    // Nothing was lost on the way.
+    let mut s = Store::open(dir.path()).unwrap();
+    let v = s.read(|tx| warren_store::get_meta(tx, "k0")).unwrap();
+    assert_eq!(v.as_deref().map(str::len), Some(3000));
+    let v = s.read(|tx| warren_store::get_meta(tx, "k299")).unwrap();
+    assert!(v.is_some());
+}

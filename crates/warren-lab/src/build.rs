@@ -52,7 +52,7 @@ pub struct Outcome {
 /// interfaces made).
 ///
 /// With `WARREN_TIMING` set, each point (and each phase) also prints the time since the
-/// build started, to stderr.
+/// build started and the `CLOCK_MONOTONIC` time, to stderr.
 pub fn failpoint(name: &str) {
     timing(name);
     if std::env::var("WARREN_FAILPOINT").is_ok_and(|v| v == name) {
@@ -64,8 +64,12 @@ pub(crate) fn timing(name: &str) {
     static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     if std::env::var_os("WARREN_TIMING").is_some() {
         let t = START.get_or_init(Instant::now);
+        // CLOCK_MONOTONIC too, to line the points up with the caller's clock.
+        let mono = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+            .map(|t| t.tv_sec() as f64 * 1000.0 + t.tv_nsec() as f64 / 1e6)
+            .unwrap_or(0.0);
         eprintln!(
-            "warren timing: {name} at {:.1} ms",
+            "warren timing: {name} at {:.1} ms mono {mono:.3}",
             t.elapsed().as_secs_f64() * 1000.0
         );
     }

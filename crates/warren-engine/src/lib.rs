@@ -120,38 +120,7 @@ impl Engine {
     }
 }
 
-/// Test hook: with `WARREN_FAILPOINT=NAME` in the environment, the process kills itself
-/// with SIGKILL when it reaches the point `NAME`, as a crash would (used to prove that
-/// `warren gc` cleans up after a crash at any step).
-///
-/// With `WARREN_TIMING=1`, each point also prints to stderr the time since the first point
-/// and the `CLOCK_MONOTONIC` time (which lines up with the caller's own clock, e.g. the time
-/// it started the process): where a setup spends its time.
-pub fn failpoint(name: &str) {
-    if std::env::var_os("WARREN_TIMING").is_some() {
-        eprintln!(
-            "warren timing: {name} at {:.3} ms mono {:.3}",
-            since_start(),
-            mono_ms()
-        );
-    }
-    if std::env::var("WARREN_FAILPOINT").is_ok_and(|v| v == name) {
-        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
-    }
-}
-
-/// `CLOCK_MONOTONIC` in milliseconds, for `WARREN_TIMING`.
-fn mono_ms() -> f64 {
-    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
-        .map(|t| t.tv_sec() as f64 * 1000.0 + t.tv_nsec() as f64 / 1e6)
-        .unwrap_or(0.0)
-}
-
-/// Milliseconds since the first timing point, for `WARREN_TIMING`.
-fn since_start() -> f64 {
-    static T0: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    T0.get_or_init(std::time::Instant::now)
-        .elapsed()
-        .as_secs_f64()
-        * 1000.0
-}
+/// Test hook and timing point (`WARREN_FAILPOINT`, `WARREN_TIMING`): see
+/// [`warren_kernel::failpoint`]. The engine's points name the steps of a setup, so a test can
+/// prove that `warren gc` cleans up after a crash at any of them.
+pub use warren_kernel::failpoint::hit as failpoint;

@@ -19,6 +19,7 @@ pub mod addr;
 pub mod conntrack;
 pub mod error;
 pub mod events;
+pub mod failpoint;
 pub mod handle;
 pub mod link;
 pub mod neigh;

@@ -46,34 +46,13 @@ pub struct Outcome {
     pub seconds: f64,
 }
 
-/// Test hook: with `WARREN_FAILPOINT=NAME` the process kills itself (SIGKILL) at point
-/// `NAME`, as a crash would. Points: `lab-after-netns` (namespaces made and recorded),
-/// `lab-after-links` (links made, before addresses and routes), `lab-after-host` (host
-/// interfaces made).
-///
-/// With `WARREN_TIMING` set, each point (and each phase) also prints the time since the
-/// build started and the `CLOCK_MONOTONIC` time, to stderr.
-pub fn failpoint(name: &str) {
-    timing(name);
-    if std::env::var("WARREN_FAILPOINT").is_ok_and(|v| v == name) {
-        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
-    }
-}
-
-pub(crate) fn timing(name: &str) {
-    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    if std::env::var_os("WARREN_TIMING").is_some() {
-        let t = START.get_or_init(Instant::now);
-        // CLOCK_MONOTONIC too, to line the points up with the caller's clock.
-        let mono = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
-            .map(|t| t.tv_sec() as f64 * 1000.0 + t.tv_nsec() as f64 / 1e6)
-            .unwrap_or(0.0);
-        eprintln!(
-            "warren timing: {name} at {:.1} ms mono {mono:.3}",
-            t.elapsed().as_secs_f64() * 1000.0
-        );
-    }
-}
+/// Test hook and timing point (see [`warren_kernel::failpoint`]): with
+/// `WARREN_FAILPOINT=NAME` the process kills itself (SIGKILL) at point `NAME`, as a crash
+/// would. Points: `lab-after-netns` (namespaces made and recorded), `lab-after-links` (links
+/// made, before addresses and routes), `lab-after-host` (host interfaces made). With
+/// `WARREN_TIMING` set, each point (and each phase) prints its time to stderr.
+pub use warren_kernel::failpoint::hit as failpoint;
+pub(crate) use warren_kernel::failpoint::timing;
 
 /// The plan `up` would apply to `lab` now: against the lab as built, or everything.
 pub fn plan(store: &mut Store, lab: &Lab) -> Result<Plan> {

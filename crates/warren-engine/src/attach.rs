@@ -255,6 +255,14 @@ impl Retired {
         format!("{}:{}", self.index, self.name)
     }
 
+    /// The retired link `l`, as it is now.
+    pub fn of(l: &warren_kernel::link::Link) -> Retired {
+        Retired {
+            index: l.index,
+            name: l.name.clone(),
+        }
+    }
+
     /// Parse [`Retired::to_arg`]'s form.
     pub fn from_arg(s: &str) -> Option<Retired> {
         let (i, n) = s.split_once(':')?;
@@ -317,7 +325,7 @@ pub fn retire_veth(host: &Handle, host_if: &str) -> Result<Option<Retired>> {
         }
     }
     let doomed = retired_name();
-    Ok(retire_link(host, host_if, &doomed)?.then_some(Retired {
+    Ok(retire_link(host, &link, &doomed)?.then_some(Retired {
         index: link.index,
         name: doomed,
     }))
@@ -348,13 +356,7 @@ pub fn is_retired_peer(host: &Handle, inner: &Handle, ifname: &str) -> bool {
 /// with the name is left for the creation to report.
 pub fn clear_retired_host(host: &Handle, host_if: &str) -> Result<()> {
     match host.link_get(host_if) {
-        Ok(l) if is_retired(&l) => delete_retired(
-            host,
-            &Retired {
-                index: l.index,
-                name: l.name,
-            },
-        ),
+        Ok(l) if is_retired(&l) => delete_by_index(host, &Retired::of(&l)),
         _ => Ok(()),
     }
 }
@@ -376,6 +378,11 @@ pub fn delete_retired(host: &Handle, r: &Retired) -> Result<()> {
     if l.name != r.name || !is_retired(&l) {
         return Ok(());
     }
+    delete_by_index(host, r)
+}
+
+/// Delete the link at `r.index`, which the caller just saw retired; a missing one is fine.
+fn delete_by_index(host: &Handle, r: &Retired) -> Result<()> {
     let req = warren_kernel::link::set::del_index_request(r.index, &r.name);
     match host.ack(req) {
         Ok(()) => Ok(()),
@@ -388,11 +395,13 @@ pub fn delete_retired(host: &Handle, r: &Retired) -> Result<()> {
     }
 }
 
-/// Set `name` down and rename it; false when there is no such link.
-fn retire_link(h: &Handle, name: &str, new: &str) -> Result<bool> {
-    use warren_kernel::link::set::LinkChange;
+/// Set `link` down and rename it to `new` (two requests: the kernel renames no running
+/// link); false when it is gone.
+fn retire_link(h: &Handle, link: &warren_kernel::link::Link, new: &str) -> Result<bool> {
+    use warren_kernel::link::set::{LinkChange, change_request};
+    let name = &link.name;
     let what = format!("retire {name} in {}", h.ns().label());
-    match h.link_set_down(name) {
+    match h.ack(warren_kernel::link::up_request(link.index, false, name)) {
         Ok(()) => {}
         Err(e) if wire::gone(&e) => return Ok(false),
         Err(e) => return Err(Error::kernel(what)(e)),
@@ -401,7 +410,7 @@ fn retire_link(h: &Handle, name: &str, new: &str) -> Result<bool> {
         name: Some(new.to_owned()),
         ..LinkChange::default()
     };
-    match h.link_set(name, &rename) {
+    match change_request(link.index, name, &rename).and_then(|req| h.ack(req)) {
         Ok(()) => Ok(true),
         Err(e) if wire::gone(&e) => Ok(false),
         Err(e) => Err(Error::kernel(what)(e)),
@@ -428,13 +437,7 @@ pub fn reap_retired(host: &Handle) -> Result<Vec<String>> {
     let links = host.links().map_err(Error::kernel("list links"))?;
     let mut done = Vec::new();
     for l in links.into_iter().filter(is_retired) {
-        delete_retired(
-            host,
-            &Retired {
-                index: l.index,
-                name: l.name.clone(),
-            },
-        )?;
+        delete_by_index(host, &Retired::of(&l))?;
         done.push(l.name);
     }
     Ok(done)

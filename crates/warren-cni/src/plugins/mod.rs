@@ -336,16 +336,18 @@ pub fn reap(args: &[String]) -> i32 {
     // `ps` and the kernel's traces tell the deleter from the plugin that started it.
     let _ = nix::sys::prctl::set_name(c"warren-cni-reap");
     let mut status = 0;
+    let host = Handle::current();
     for arg in args {
         let Some(r) = Retired::from_arg(arg) else {
             eprintln!("warren-cni: reap: {arg:?} is not INDEX:NAME of a retired veth");
             status = 2;
             continue;
         };
-        if let Err(e) = Handle::current()
-            .map_err(internal)
-            .and_then(|h| warren_engine::attach::delete_retired(&h, &r).map_err(internal))
-        {
+        let deleted = match &host {
+            Ok(h) => warren_engine::attach::delete_retired(h, &r).map_err(internal),
+            Err(e) => Err(internal(e)),
+        };
+        if let Err(e) = deleted {
             eprintln!("warren-cni: reap {}: {e}", r.name);
             status = 1;
         }

@@ -836,7 +836,7 @@ sandbox_test! {
         assert_eq!(r.name, "wcretired0001");
         assert!(host.link_get("wcretired0001").unwrap().up);
         common::assert_out_of_service("wcretired0001");
-        assert!(host_links_settled_is_pending("wcretired0001"));
+        assert!(is_retired_on_host("wcretired0001"));
         assert!(attach::is_retired_peer(&host, &inner1, "eth0"));
         // The same host-side name for a new attachment: the retired pair is deleted first.
         let inner2 = Handle::new(n2).unwrap();
@@ -867,7 +867,7 @@ sandbox_test! {
 }
 
 /// Whether `name` is on the host and retired (its alias says so).
-fn host_links_settled_is_pending(name: &str) -> bool {
+fn is_retired_on_host(name: &str) -> bool {
     let v = warren_testkit::oracle::ip_json(&["link", "show", "dev", name]);
     v[0]["ifalias"].as_str() == Some(warren_engine::attach::RETIRED_ALIAS)
 }

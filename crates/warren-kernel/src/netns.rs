@@ -184,9 +184,7 @@ impl NetNs {
             f()
         })
     }
-}
 
-impl NetNs {
     /// Run `f` on the calling thread, entered into this namespace, and put the thread back
     /// into the namespace it was in afterwards, also when `f` fails or panics. Two `setns`
     /// calls (about 10 µs here) instead of a thread's start and end for [`NetNs::run`]

@@ -281,15 +281,11 @@ pub fn nft_elements_with(needle: &str) -> Vec<String> {
         .collect()
 }
 
-/// Names of the links in the sandbox's (the "host's") namespace.
+/// Names of the links in the sandbox's (the "host's") namespace, once the deleters that
+/// earlier DELs started are done: a DEL retires a veth at once (alias [`RETIRED_ALIAS`],
+/// bridge port disabled) and a detached process deletes it milliseconds later. Waits up to
+/// 10 s for every retired link to go.
 pub fn host_links() -> Vec<String> {
-    host_links_settled()
-}
-
-/// The host's links once the deleters that earlier DELs started are done: a DEL retires a
-/// veth at once (alias [`RETIRED_ALIAS`], bridge port disabled) and a detached process
-/// deletes it milliseconds later. Waits up to 10 s for every retired link to go.
-pub fn host_links_settled() -> Vec<String> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let links = warren_testkit::oracle::ip_json(&["link", "show"]);

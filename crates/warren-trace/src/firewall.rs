@@ -611,26 +611,25 @@ mod tests {
     #[test]
     fn judgements() {
         let fwd = Some(hook::FORWARD);
+        // One forward chain `f` with policy accept and these rules.
+        let forward = |rules: Vec<RuleInfo>, sets: Vec<SetInfo>| {
+            table(vec![chain("f", fwd, Some(1), rules)], sets)
+        };
         // A forward chain dropping ports in set `blocked` (22 and 80).
         let blocked = || {
-            table(
-                vec![chain(
-                    "f",
-                    fwd,
-                    Some(1),
-                    vec![rule(
-                        9,
-                        vec![
-                            dport(),
-                            DExpr::Lookup {
-                                set: "blocked".into(),
-                                sreg: 1,
-                                dreg: None,
-                                flags: 0,
-                            },
-                            verdict(0, None),
-                        ],
-                    )],
+            forward(
+                vec![rule(
+                    9,
+                    vec![
+                        dport(),
+                        DExpr::Lookup {
+                            set: "blocked".into(),
+                            sreg: 1,
+                            dreg: None,
+                            flags: 0,
+                        },
+                        verdict(0, None),
+                    ],
                 )],
                 vec![ports_set()],
             )
@@ -639,7 +638,7 @@ mod tests {
         let cases: Vec<(&str, TableInfo, u16, Option<&str>, usize)> = vec![
             (
                 "empty chain, accept policy",
-                table(vec![chain("f", fwd, Some(1), vec![])], vec![]),
+                forward(vec![], vec![]),
                 80,
                 None,
                 0,
@@ -653,22 +652,17 @@ mod tests {
             ),
             (
                 "port rule",
-                table(
-                    vec![chain(
-                        "f",
-                        fwd,
-                        Some(1),
-                        vec![
-                            rule(
-                                3,
-                                vec![dport(), cmp(0, &81u16.to_be_bytes()), verdict(0, None)],
-                            ),
-                            rule(
-                                4,
-                                vec![dport(), cmp(0, &80u16.to_be_bytes()), verdict(0, None)],
-                            ),
-                        ],
-                    )],
+                forward(
+                    vec![
+                        rule(
+                            3,
+                            vec![dport(), cmp(0, &81u16.to_be_bytes()), verdict(0, None)],
+                        ),
+                        rule(
+                            4,
+                            vec![dport(), cmp(0, &80u16.to_be_bytes()), verdict(0, None)],
+                        ),
+                    ],
                     vec![],
                 ),
                 80,
@@ -677,16 +671,11 @@ mod tests {
             ),
             (
                 "accept first",
-                table(
-                    vec![chain(
-                        "f",
-                        fwd,
-                        Some(1),
-                        vec![
-                            rule(3, vec![daddr(), cmp(0, &[10, 0, 2, 2]), verdict(1, None)]),
-                            rule(4, vec![verdict(0, None)]),
-                        ],
-                    )],
+                forward(
+                    vec![
+                        rule(3, vec![daddr(), cmp(0, &[10, 0, 2, 2]), verdict(1, None)]),
+                        rule(4, vec![verdict(0, None)]),
+                    ],
                     vec![],
                 ),
                 80,
@@ -695,19 +684,14 @@ mod tests {
             ),
             (
                 "neq",
-                table(
-                    vec![chain(
-                        "f",
-                        fwd,
-                        Some(1),
-                        vec![rule(
-                            5,
-                            vec![
-                                daddr(),
-                                cmp(1, &[10, 0, 2, 9]),
-                                DExpr::Reject { kind: 1, code: 0 },
-                            ],
-                        )],
+                forward(
+                    vec![rule(
+                        5,
+                        vec![
+                            daddr(),
+                            cmp(1, &[10, 0, 2, 9]),
+                            DExpr::Reject { kind: 1, code: 0 },
+                        ],
                     )],
                     vec![],
                 ),
@@ -747,23 +731,18 @@ mod tests {
             ("set lookup misses", blocked(), 443, None, 0),
             (
                 "unjudgeable fib",
-                table(
-                    vec![chain(
-                        "f",
-                        fwd,
-                        Some(1),
-                        vec![rule(
-                            10,
-                            vec![
-                                DExpr::Fib {
-                                    dreg: 1,
-                                    result: 3,
-                                    flags: 2,
-                                },
-                                cmp(0, &[1, 0, 0, 0]),
-                                verdict(0, None),
-                            ],
-                        )],
+                forward(
+                    vec![rule(
+                        10,
+                        vec![
+                            DExpr::Fib {
+                                dreg: 1,
+                                result: 3,
+                                flags: 2,
+                            },
+                            cmp(0, &[1, 0, 0, 0]),
+                            verdict(0, None),
+                        ],
                     )],
                     vec![],
                 ),

@@ -15,6 +15,9 @@ use nix::sys::stat::Mode;
 
 use crate::error::{Error, Result};
 
+mod group;
+pub use group::Group;
+
 /// iproute2's `NETNS_RUN_DIR`.
 pub const RUN_DIR: &str = "/run/netns";
 /// iproute2's `NETNS_ETC_DIR`.
@@ -270,46 +273,72 @@ pub fn prepare_run_dir() -> Result<Flock<File>> {
         Ok(()) | Err(Errno::EEXIST) => {}
         Err(e) => return Err(Error::os("mkdir", RUN_DIR, e)),
     }
-    let dir = open(
-        RUN_DIR,
+    shared_mount_dir(Path::new(RUN_DIR), Fresh::Bind)
+}
+
+/// What [`shared_mount_dir`] mounts on a directory that is not a mount yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fresh {
+    /// The directory itself, bound onto itself (as ip does for `/run/netns`).
+    Bind,
+    /// A new tmpfs of its own (whose files all go with one unmount).
+    Tmpfs,
+}
+
+/// Lock the existing directory `dir` and make it a shared mount in a peer group of its own (as
+/// ip does for `/run/netns`), mounting `fresh` first if it is not a mount; the lock is
+/// returned.
+pub(crate) fn shared_mount_dir(dir: &Path, fresh: Fresh) -> Result<Flock<File>> {
+    let fd = open(
+        dir,
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
-    .map_err(|e| Error::os("open netns runtime directory", RUN_DIR, e))?;
-    let lock = match Flock::lock(File::from(dir), FlockArg::LockExclusive) {
+    .map_err(|e| Error::os("open namespace directory", dir, e))?;
+    let lock = match Flock::lock(File::from(fd), FlockArg::LockExclusive) {
         Ok(l) => l,
-        Err((_, e)) => return Err(Error::os("flock", RUN_DIR, e)),
+        Err((_, e)) => return Err(Error::os("flock", dir, e)),
     };
     let mut bound = false;
     loop {
         match mount(
             None::<&str>,
-            RUN_DIR,
+            dir,
             Some("none"),
             MsFlags::MS_SHARED | MsFlags::MS_REC,
             None::<&str>,
         ) {
             Ok(()) => return Ok(lock),
             Err(Errno::EINVAL) if !bound => {
+                match fresh {
+                    Fresh::Bind => mount(
+                        Some(dir),
+                        dir,
+                        Some("none"),
+                        MsFlags::MS_BIND | MsFlags::MS_REC,
+                        None::<&str>,
+                    )
+                    .map_err(|e| Error::os("mount --bind", dir, e))?,
+                    Fresh::Tmpfs => mount(
+                        Some("tmpfs"),
+                        dir,
+                        Some("tmpfs"),
+                        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                        Some("mode=0755"),
+                    )
+                    .map_err(|e| Error::os("mount tmpfs", dir, e))?,
+                }
                 mount(
-                    Some(RUN_DIR),
-                    RUN_DIR,
-                    Some("none"),
-                    MsFlags::MS_BIND | MsFlags::MS_REC,
                     None::<&str>,
-                )
-                .map_err(|e| Error::os("mount --bind", RUN_DIR, e))?;
-                mount(
-                    None::<&str>,
-                    RUN_DIR,
+                    dir,
                     Some("none"),
                     MsFlags::MS_PRIVATE | MsFlags::MS_REC,
                     None::<&str>,
                 )
-                .map_err(|e| Error::os("mount --make-private", RUN_DIR, e))?;
+                .map_err(|e| Error::os("mount --make-private", dir, e))?;
                 bound = true;
             }
-            Err(e) => return Err(Error::os("mount --make-shared", RUN_DIR, e)),
+            Err(e) => return Err(Error::os("mount --make-shared", dir, e)),
         }
     }
 }
@@ -385,6 +414,50 @@ fn add_named_many_impl<N: AsRef<str> + Sync, T: Send>(
     source: Source,
     inside: &(dyn Fn(&NetNs) -> Result<T> + Sync),
 ) -> Vec<Result<(NetNs, T)>> {
+    add_many_at(names, Place::Direct, source, inside)
+}
+
+/// Where a named namespace's file is.
+#[derive(Debug, Clone, Copy)]
+enum Place<'a> {
+    /// `/run/netns/NAME` itself, as ip makes it.
+    Direct,
+    /// A file of `Group`, linked from `/run/netns/NAME`.
+    Grouped(&'a Group),
+}
+
+impl Place<'_> {
+    /// The file the namespace is bound at.
+    fn file(self, name: &str) -> PathBuf {
+        match self {
+            Place::Direct => named_path(name),
+            Place::Grouped(g) => g.file(name),
+        }
+    }
+
+    /// Give back the name claimed for a grouped namespace whose file is not there (the file
+    /// of a direct one is its claim, and is removed with it).
+    fn unclaim(self, name: &str) {
+        if let Place::Grouped(g) = self {
+            g.unclaim(name);
+        }
+    }
+
+    /// Undo a made namespace: unmount, unlink.
+    fn remove(self, name: &str) -> Result<()> {
+        match self {
+            Place::Direct => delete_named(name),
+            Place::Grouped(g) => g.delete(name),
+        }
+    }
+}
+
+fn add_many_at<N: AsRef<str> + Sync, T: Send>(
+    names: &[N],
+    place: Place<'_>,
+    source: Source,
+    inside: &(dyn Fn(&NetNs) -> Result<T> + Sync),
+) -> Vec<Result<(NetNs, T)>> {
     for n in names {
         if let Err(e) = validate_name(n.as_ref()) {
             // Validate everything before touching anything.
@@ -397,12 +470,20 @@ fn add_named_many_impl<N: AsRef<str> + Sync, T: Send>(
         Ok(l) => l,
         Err(e) => return vec![Err(e)],
     };
+    let group_lock = match place {
+        Place::Direct => None,
+        Place::Grouped(g) => match g.prepare() {
+            Ok(l) => Some(l),
+            Err(e) => return vec![Err(e)],
+        },
+    };
     // Creating a namespace is mostly the kernel's work, much of it waiting (RCU grace
     // periods, per-namespace setup of every subsystem), so several throwaway threads, each
     // making a share in order, finish sooner than one, also on two cores.
     let out = fan_out(names, many_threads(names.len(), 2), |name| {
-        add_one(name.as_ref(), source, inside)
+        add_one(name.as_ref(), place, source, inside)
     });
+    drop(group_lock);
     drop(lock);
     out
 }
@@ -449,27 +530,38 @@ pub fn delete_named_many<N: AsRef<str> + Sync>(names: &[N]) -> Vec<Result<()>> {
 
 fn add_one<T>(
     name: &str,
+    place: Place<'_>,
     source: Source,
     inside: &dyn Fn(&NetNs) -> Result<T>,
 ) -> Result<(NetNs, T)> {
-    let path = named_path(name);
-    create_placeholder(&path)?;
+    let path = place.file(name);
+    if let Place::Grouped(g) = place {
+        g.claim(name)?;
+    }
+    if let Err(e) = create_placeholder(&path) {
+        place.unclaim(name);
+        return Err(e);
+    }
     if let Source::New = source
         && let Err(e) = unshare(CloneFlags::CLONE_NEWNET)
     {
-        let _ = std::fs::remove_file(&path);
+        let _ = place.remove(name);
         return Err(Error::Sys {
             op: "unshare(CLONE_NEWNET)",
             ns: name.to_owned(),
             source: e,
         });
     }
-    bind_at(&path, source)?;
+    if let Err(e) = bind_at(&path, source) {
+        // bind_at removed the file.
+        place.unclaim(name);
+        return Err(e);
+    }
     let opened = NetNs::open_path_labeled(&path, name.to_owned());
     let ns = match opened {
         Ok(ns) => ns,
         Err(e) => {
-            let _ = delete_named(name);
+            let _ = place.remove(name);
             return Err(e);
         }
     };
@@ -481,7 +573,7 @@ fn add_one<T>(
     match extra {
         Ok(t) => Ok((ns, t)),
         Err(e) => {
-            let _ = delete_named(name);
+            let _ = place.remove(name);
             Err(e)
         }
     }

@@ -55,6 +55,17 @@ pub fn netns_marker(lab: &str, node: &str) -> String {
     format!("warren-lab.{lab}.{node}")
 }
 
+/// The group holding lab `lab`'s namespace files: `/run/warren/netns/LAB/NAME`, each linked
+/// from `/run/netns/NAME`, so that `down` removes them all behind one grace period
+/// ([`warren_kernel::netns::Group`]). A lab name is one path component (`values::LabName`).
+pub fn netns_group(lab: &str) -> warren_kernel::netns::Group {
+    warren_kernel::netns::Group::new(
+        std::path::Path::new(warren_store::RUN_DIR)
+            .join("netns")
+            .join(lab),
+    )
+}
+
 /// An altname as the kernel takes it: names may not contain `:` (nor `/`), so the model's
 /// `NODE:IF` becomes `NODE.IF`.
 pub fn kernel_altname(name: &str) -> String {

@@ -69,7 +69,7 @@ pub fn down(store: &mut Store, name: &str) -> Result<DownReport> {
         Err(e) => errors.push(e),
     }
     crate::build::timing("lab-down-host");
-    match delete_netns_records(store, name, &of(state::NETNS)) {
+    match delete_netns_records(store, name, &of(state::NETNS), true) {
         Ok((n, left)) => {
             report.namespaces = n;
             report.left_alone.extend(left);
@@ -199,14 +199,39 @@ pub(crate) fn delete_netns_records(
     store: &mut Store,
     lab: &str,
     objs: &[LabObject],
+    whole: bool,
 ) -> Result<(usize, Vec<String>)> {
+    let group = state::netns_group(lab);
     let mut deleted = 0;
     let mut left = Vec::new();
     let mut forget = Vec::new();
     let mut errors = Vec::new();
-    // Which are provably ours (cheap checks, in order), then those deleted all together.
-    let mut doomed = Vec::new();
+    // Which are provably ours (cheap checks, in order), then those deleted all together: the
+    // lab's own (linked to its group) and any made directly under /run/netns (by warren
+    // before groups).
+    let mut grouped = Vec::new();
+    let mut direct = Vec::new();
+    let mut dissolved = BTreeSet::new();
+    if whole {
+        // One unmount for all of them; a leftover of a crashed `up` goes with them.
+        match group.dissolve() {
+            Ok(names) => dissolved.extend(names),
+            Err(e) => errors.push(Error::kernel(
+                lab,
+                format!("remove the namespace directory {}", group.dir().display()),
+            )(e)),
+        }
+    }
     for o in objs {
+        if dissolved.contains(&o.name) {
+            deleted += 1;
+            forget.push(o.name.clone());
+            continue;
+        }
+        if group.holds(&o.name) {
+            grouped.push(o.name.as_str());
+            continue;
+        }
         let rec: NetnsRecord = state::data(o);
         let path = netns::named_path(&o.name);
         let ours = match (rec.inode, state::ns_inode(&path)) {
@@ -218,20 +243,24 @@ pub(crate) fn delete_netns_records(
             (None, Some(_)) => netns::is_live_mount(&path) && marked(lab, &rec.node, &o.name),
         };
         if ours {
-            doomed.push(o.name.as_str());
+            direct.push(o.name.as_str());
         } else {
             left.push(format!("namespace {}", o.name));
             forget.push(o.name.clone());
         }
     }
-    for (name, r) in doomed.iter().zip(netns::delete_named_many(&doomed)) {
-        match r {
-            Ok(()) => {
-                deleted += 1;
-                forget.push((*name).to_owned());
-            }
-            Err(e) => errors.push(Error::kernel(lab, format!("delete namespace {name}"))(e)),
+    let mut outcome = |name: &str, r: warren_kernel::Result<()>| match r {
+        Ok(()) => {
+            deleted += 1;
+            forget.push(name.to_owned());
         }
+        Err(e) => errors.push(Error::kernel(lab, format!("delete namespace {name}"))(e)),
+    };
+    for (name, r) in direct.iter().zip(netns::delete_named_many(&direct)) {
+        outcome(name, r);
+    }
+    for (name, r) in grouped.iter().zip(group.delete_many(&grouped)) {
+        outcome(name, r);
     }
     state::forget(store, lab, state::NETNS, &forget)?;
     if errors.is_empty() {
@@ -265,7 +294,7 @@ pub(crate) fn delete_namespaces(store: &mut Store, lab: &str, nodes: &[&Node]) -
         .into_iter()
         .filter(|o| names.contains(o.name.as_str()))
         .collect();
-    let (_, left) = delete_netns_records(store, lab, &objs)?;
+    let (_, left) = delete_netns_records(store, lab, &objs, false)?;
     match left.first() {
         Some(o) => Err(Error::NotOurs {
             lab: lab.to_owned(),

@@ -81,10 +81,18 @@ sandbox_test! {
         let p0 = oracle::link_in(&path("t-sw1"), "p0").unwrap();
         assert_eq!(p0["master"], "br0");
         assert_eq!(p0["altnames"][0], "r.eth1");
-        // down removes every namespace.
+        // The lab's namespace files are its group's, linked from /run/netns.
+        assert_eq!(
+            std::fs::read_link("/run/netns/t-h1").unwrap(),
+            std::path::Path::new("/run/warren/netns/t/t-h1")
+        );
+        // down removes every namespace, and their files' tmpfs with them.
         let rep = teardown::down(&mut store(), "t").unwrap();
         assert_eq!(rep.namespaces, 4);
         assert!(netns_names().is_empty(), "{:?}", netns_names());
+        assert!(!std::path::Path::new("/run/warren/netns/t").exists());
+        let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(!mi.contains("/run/warren/netns"), "{mi}");
         assert!(matches!(teardown::down(&mut store(), "t"), Err(Error::NoSuchLab(_))));
     }
 }

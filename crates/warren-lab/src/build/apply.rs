@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use warren_kernel::addr::{AddrSpec, IpNet};
 use warren_kernel::link::set::{LinkChange, altname_request, change_request};
 use warren_kernel::link::up_request;
-use warren_kernel::netns::{self, Source};
+use warren_kernel::netns::Source;
 use warren_kernel::tc::{self, Parent, QdiscKind, QdiscSpec};
 use warren_kernel::{Handle, NetNs, Request};
 use warren_store::Store;
@@ -263,7 +263,7 @@ impl<'a> Build<'a> {
             .iter()
             .map(|n| (n.netns.as_str(), state::netns_marker(&lab, &n.name)))
             .collect();
-        let made = netns::add_named_many(&names, Source::New, |ns| {
+        let made = state::netns_group(&lab).add_many(&names, Source::New, |ns| {
             let h = Handle::here(ns)?;
             let mut reqs = vec![up_request(1, true, "lo")];
             if let Some(m) = markers.get(ns.label()) {

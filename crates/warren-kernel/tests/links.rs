@@ -64,6 +64,15 @@ sandbox_test! {
         assert_eq!(p0["mtu"], 1400);
         assert!(p0["flags"].as_array().unwrap().iter().any(|f| f == "UP"), "{p0}");
         assert!(v0["link_netnsid"].is_number(), "peer seen through an nsid: {v0}");
+        // One queue each way on both ends unless asked (the kernel's default is one per CPU).
+        for l in [&v0, &p0] {
+            assert_eq!((&l["num_tx_queues"], &l["num_rx_queues"]), (&1.into(), &1.into()), "{l}");
+        }
+        here.link_add(&Veth::new("v4", "p4").queues(4)).unwrap();
+        for name in ["v4", "p4"] {
+            let l = link(here.ns(), name);
+            assert_eq!((&l["num_tx_queues"], &l["num_rx_queues"]), (&4.into(), &4.into()), "{l}");
+        }
 
         addr(&here, "v0", "10.9.0.1/24");
         addr(&red, "p0", "10.9.0.2/24");

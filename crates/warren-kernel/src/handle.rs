@@ -69,6 +69,11 @@ impl Handle {
         self.sock.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The index of interface `name`, by ioctl on the socket ([`RouteSocket::index_of`]).
+    pub(crate) fn index_of(&self, name: &str) -> std::result::Result<u32, nix::errno::Errno> {
+        self.sock().index_of(name)
+    }
+
     /// Send one request and wait for its acknowledgement.
     pub fn ack(&self, req: Request) -> Result<()> {
         self.sock().ack(req)

@@ -126,6 +126,42 @@ impl RouteSocket {
             })
     }
 
+    /// The index of the interface called `name` in this socket's namespace, by
+    /// `SIOCGIFINDEX` on the socket itself (the kernel answers device ioctls of any socket
+    /// in the socket's namespace). The lookup runs under RCU: no RTNL, and unlike
+    /// `RTM_GETLINK` it does not first run the link's pending link-watch work, which after a
+    /// carrier change waits for an expedited RCU grace period. `ENODEV` when there is no
+    /// such interface (also for a name that cannot be one: empty or over 15 bytes).
+    pub fn index_of(&self, name: &str) -> std::result::Result<u32, Errno> {
+        use std::os::fd::AsRawFd;
+        let bytes = name.as_bytes();
+        // SAFETY: `ifreq` is plain old data (arrays and a union of integers/pointers), for
+        // which all-zero bytes are a valid value.
+        let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+        if bytes.is_empty() || bytes.len() >= req.ifr_name.len() || bytes.contains(&0) {
+            return Err(Errno::ENODEV);
+        }
+        for (d, s) in req.ifr_name.iter_mut().zip(bytes) {
+            *d = *s as libc::c_char;
+        }
+        // SAFETY: the fd is this socket's, open for as long as `self`; SIOCGIFINDEX reads the
+        // NUL-terminated name (zeroed above past `bytes`) from and writes the index into the
+        // `ifreq` we own, which lives across the call.
+        let rc = unsafe {
+            libc::ioctl(
+                self.sock.as_raw_fd(),
+                libc::SIOCGIFINDEX as _,
+                &mut req as *mut libc::ifreq,
+            )
+        };
+        if rc < 0 {
+            return Err(Errno::last());
+        }
+        // SAFETY: after a successful SIOCGIFINDEX the kernel has written `ifru_ifindex`.
+        let index = unsafe { req.ifr_ifru.ifru_ifindex };
+        u32::try_from(index).map_err(|_| Errno::EINVAL)
+    }
+
     /// The label of this socket's namespace, as used in errors.
     pub fn ns_label(&self) -> &str {
         &self.ns

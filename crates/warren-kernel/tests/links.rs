@@ -586,3 +586,26 @@ sandbox_test! {
         assert!(red.link_get("u1").is_err(), "u1 left behind");
     }
 }
+
+sandbox_test! {
+    fn link_index_finds_names_and_altnames_in_the_handles_namespace_only() {
+        let here = Handle::current().unwrap();
+        let red = anon("red");
+        here.link_add(&Veth::new("v0", "p0").peer_netns(red.ns())).unwrap();
+        let want = |ns: &NetNs, name: &str| link(ns, name)["ifindex"].as_u64().unwrap() as u32;
+        assert_eq!(red.link_index("p0").unwrap(), want(red.ns(), "p0"));
+        assert_eq!(here.link_index("v0").unwrap(), want(here.ns(), "v0"));
+        // A short altname and one longer than an interface name both resolve.
+        red.link_altname_add("p0", "short0").unwrap();
+        red.link_altname_add("p0", "a-much-longer-altname").unwrap();
+        assert_eq!(red.link_index("short0").unwrap(), want(red.ns(), "p0"));
+        assert_eq!(red.link_index("a-much-longer-altname").unwrap(), want(red.ns(), "p0"));
+        // The lookup is the handle's namespace's, not the caller's.
+        let e = here.link_index("p0").unwrap_err();
+        assert!(matches!(e, warren_kernel::Error::NotFound { .. }), "{e}");
+        assert!(e.to_string().contains("\"p0\"") && e.to_string().contains(here.ns().label()), "{e}");
+        let e = red.link_index("v0").unwrap_err();
+        assert!(e.to_string().contains("\"v0\"") && e.to_string().contains("red"), "{e}");
+        assert!(red.link_index("").is_err());
+    }
+}

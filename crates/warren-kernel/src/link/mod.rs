@@ -432,9 +432,29 @@ impl Handle {
         }
     }
 
-    /// The index of the link called `name`.
+    /// The index of the link called `name`: a device ioctl on the handle's socket
+    /// ([`RouteSocket::index_of`](crate::netlink::RouteSocket::index_of)), which neither takes
+    /// RTNL nor waits for a grace period as an `RTM_GETLINK` of a link whose carrier just
+    /// changed does.
     pub fn link_index(&self, name: &str) -> Result<u32> {
-        self.link_get(name).map(|l| l.index)
+        if name.len() > IFNAME_MAX {
+            // Only an altname can be this long, and an ifreq cannot carry it.
+            return self.link_get(name).map(|l| l.index);
+        }
+        validate_lookup_name(name)?;
+        match self.index_of(name) {
+            Ok(index) => Ok(index),
+            Err(nix::errno::Errno::ENODEV) => Err(Error::NotFound {
+                what: "link",
+                name: name.to_owned(),
+                ns: self.ns().label().into(),
+            }),
+            Err(e) => Err(Error::Sys {
+                op: "SIOCGIFINDEX",
+                ns: self.ns().label().into(),
+                source: e,
+            }),
+        }
     }
 
     /// Bring a link up (`ip link set NAME up`).

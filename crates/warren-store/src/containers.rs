@@ -1,6 +1,6 @@
 //! Containers and pods, their endpoints and the addresses IPAM hands them.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use rusqlite::{OptionalExtension, Transaction, params};
@@ -117,16 +117,16 @@ fn allocate(
             });
         }
     }
-    let used: HashSet<IpAddr> = {
-        let mut st = tx
-            .prepare_cached("SELECT addr FROM addresses WHERE network_id = ?1")
-            .map_err(sql("read addresses"))?;
-        let rows: Vec<String> = st
-            .query_map([net.id], |r| r.get(0))
-            .map_err(sql("read addresses"))?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(sql("read addresses"))?;
-        rows.iter().map(|s| parse_ip(s)).collect::<Result<_>>()?
+    // One indexed lookup per address asked about: the walk from the cursor nearly always
+    // stops at the first, so allocating does not grow with the addresses in use.
+    let in_use = |ip: IpAddr| -> Result<bool> {
+        tx.prepare_cached("SELECT 1 FROM addresses WHERE network_id = ?1 AND addr = ?2")
+            .and_then(|mut st| {
+                st.query_row(params![net.id, ip.to_string()], |_| Ok(()))
+                    .optional()
+            })
+            .map(|found| found.is_some())
+            .map_err(sql("read addresses"))
     };
     let mut out = Vec::new();
     for (seq, s) in net.subnets.iter().enumerate() {
@@ -139,7 +139,7 @@ fn allocate(
                     reason: "is reserved (network, gateway or broadcast address)",
                 });
             }
-            if used.contains(ip) {
+            if in_use(*ip)? {
                 return Err(Error::AddressUnavailable {
                     network: net.name.clone(),
                     addr: ip.to_string(),
@@ -157,10 +157,11 @@ fn allocate(
                 .map_err(sql("read cursor"))?;
             let after = cursor.as_deref().map(parse_ip).transpose()?;
             let range = s.range.unwrap_or(s.net);
-            let ip = next_free(range, &res, &used, after).ok_or_else(|| Error::Exhausted {
-                network: net.name.clone(),
-                range: range.to_string(),
-            })?;
+            let ip = next_free(range, after, |ip| Ok(res.contains(&ip) || in_use(ip)?))?
+                .ok_or_else(|| Error::Exhausted {
+                    network: net.name.clone(),
+                    range: range.to_string(),
+                })?;
             tx.execute(
                 "UPDATE subnets SET cursor = ?1 WHERE network_id = ?2 AND seq = ?3",
                 params![ip.to_string(), net.id, seq],

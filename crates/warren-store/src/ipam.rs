@@ -1,7 +1,6 @@
 //! Address and subnet arithmetic, pure: which subnet to give a new network, which address to
 //! give a new endpoint. The store calls these inside its transactions.
 
-use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use warren_kernel::addr::IpNet;
@@ -78,33 +77,18 @@ pub fn reserved(subnet: IpNet, gateway: Option<IpAddr>) -> Vec<IpAddr> {
     v
 }
 
-/// The next free address of `range` after `after` (wrapping round to the start), skipping
-/// `reserved` and `used`. Walking on from the last address handed out keeps a just-released
-/// address from being reused at once.
-pub fn next_free(
+/// The next address of `range` after `after` (wrapping round to the start) that `taken` says
+/// is free (`taken` covers reserved and used addresses alike). Walking on from the last
+/// address handed out keeps a just-released address from being reused at once. `taken` is
+/// asked once per address until one is free, so the caller can look addresses up one by one.
+pub fn next_free<E>(
     range: IpNet,
-    reserved: &[IpAddr],
-    used: &HashSet<IpAddr>,
     after: Option<IpAddr>,
-) -> Option<IpAddr> {
+    taken: impl FnMut(IpAddr) -> Result<bool, E>,
+) -> Result<Option<IpAddr>, E> {
     let (first, last) = bounds(range);
     let v4 = matches!(range.addr, IpAddr::V4(_));
-    let size = last - first + 1;
-    let start = match after.map(to_u128) {
-        Some(a) if a >= first && a < last => a + 1,
-        _ => first,
-    };
-    let mut n = start;
-    let mut seen: u128 = 0;
-    while seen < size {
-        let ip = from_u128(v4, n);
-        if !reserved.contains(&ip) && !used.contains(&ip) {
-            return Some(ip);
-        }
-        seen += 1;
-        n = if n == last { first } else { n + 1 };
-    }
-    None
+    next_free_in_runs(&[(from_u128(v4, first), from_u128(v4, last))], after, taken)
 }
 
 /// Whether two address runs `start..=end` share an address (never across families).
@@ -174,6 +158,7 @@ pub fn first_host(subnet: IpNet) -> Option<IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
 
     fn net(s: &str) -> IpNet {
         s.parse().unwrap()
@@ -221,28 +206,28 @@ mod tests {
         let s = net("10.0.0.0/29");
         let res = reserved(s, Some(ip("10.0.0.1")));
         let mut used = HashSet::new();
-        assert_eq!(next_free(s, &res, &used, None), Some(ip("10.0.0.2")));
+        assert_eq!(free(s, &res, &used, None), Some(ip("10.0.0.2")));
         used.insert(ip("10.0.0.2"));
         assert_eq!(
-            next_free(s, &res, &used, Some(ip("10.0.0.2"))),
+            free(s, &res, &used, Some(ip("10.0.0.2"))),
             Some(ip("10.0.0.3"))
         );
         // After the last one, wrap round past the reserved ones.
         assert_eq!(
-            next_free(s, &res, &used, Some(ip("10.0.0.6"))),
+            free(s, &res, &used, Some(ip("10.0.0.6"))),
             Some(ip("10.0.0.3"))
         );
         for i in 3..=6 {
             used.insert(ip(&format!("10.0.0.{i}")));
         }
         assert_eq!(
-            next_free(s, &res, &used, None),
+            free(s, &res, &used, None),
             None,
             "/29 holds six hosts minus the gateway"
         );
         let v6 = net("fd00::/120");
         assert_eq!(
-            next_free(
+            free(
                 v6,
                 &reserved(v6, Some(ip("fd00::1"))),
                 &HashSet::new(),
@@ -250,6 +235,18 @@ mod tests {
             ),
             Some(ip("fd00::2"))
         );
+    }
+
+    fn free(
+        range: IpNet,
+        reserved: &[IpAddr],
+        used: &HashSet<IpAddr>,
+        after: Option<IpAddr>,
+    ) -> Option<IpAddr> {
+        next_free(range, after, |ip| {
+            Ok::<_, std::convert::Infallible>(reserved.contains(&ip) || used.contains(&ip))
+        })
+        .unwrap()
     }
 
     fn walk(

@@ -143,6 +143,14 @@ fn released_addresses_are_not_reused_at_once_and_exhaustion_is_clear() {
             .is_none(),
         "a failed insert leaves nothing"
     );
+    // The one address freed in a full range is found by walking on from the cursor (the
+    // last handed out, 10.4.0.2 after the wrap) past the ones in use.
+    s.write(|tx| warren_store::delete_container(tx, "aaaa0005"))
+        .unwrap();
+    let c = s
+        .write(|tx| warren_store::insert_container(tx, &container("aaaa0010", "n", vec![])))
+        .unwrap();
+    assert_eq!(c.endpoints[0].addrs[0].to_string(), "10.4.0.6");
 }
 
 #[test]

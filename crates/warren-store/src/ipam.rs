@@ -237,28 +237,25 @@ mod tests {
         );
     }
 
-    fn free(
-        range: IpNet,
-        reserved: &[IpAddr],
-        used: &HashSet<IpAddr>,
-        after: Option<IpAddr>,
-    ) -> Option<IpAddr> {
-        next_free(range, after, |ip| {
-            Ok::<_, std::convert::Infallible>(reserved.contains(&ip) || used.contains(&ip))
-        })
-        .unwrap()
+    /// The question `next_free` and `next_free_in_runs` ask, over sets.
+    fn taken<'a>(
+        reserved: &'a [IpAddr],
+        used: &'a HashSet<IpAddr>,
+    ) -> impl FnMut(IpAddr) -> Result<bool, std::convert::Infallible> + 'a {
+        |ip| Ok(reserved.contains(&ip) || used.contains(&ip))
+    }
+
+    fn free(r: IpNet, res: &[IpAddr], used: &HashSet<IpAddr>, a: Option<IpAddr>) -> Option<IpAddr> {
+        next_free(r, a, taken(res, used)).unwrap()
     }
 
     fn walk(
         runs: &[(IpAddr, IpAddr)],
-        reserved: &[IpAddr],
+        res: &[IpAddr],
         used: &HashSet<IpAddr>,
-        after: Option<IpAddr>,
+        a: Option<IpAddr>,
     ) -> Option<IpAddr> {
-        next_free_in_runs(runs, after, |ip| {
-            Ok::<_, std::convert::Infallible>(reserved.contains(&ip) || used.contains(&ip))
-        })
-        .unwrap()
+        next_free_in_runs(runs, a, taken(res, used)).unwrap()
     }
 
     #[test]

@@ -48,6 +48,21 @@ sandbox_test! {
         let inside = run("ip", &["netns", "exec", "gb", "cat", "/proc/self/stat"]);
         let pid = inside.split(' ').next().unwrap().to_owned();
         assert!(!pid.is_empty());
+        // identify and pids compare namespace files through the link.
+        let mut sleeper = std::process::Command::new("ip")
+            .args(["netns", "exec", "gb", "sleep", "30"])
+            .spawn()
+            .unwrap();
+        let spid = sleeper.id().to_string();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while run("ip", &["netns", "identify", &spid]).trim() != "gb" {
+            assert!(std::time::Instant::now() < deadline, "ip netns identify {spid} never said gb");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let pids = run("ip", &["netns", "pids", "gb"]);
+        assert!(pids.lines().any(|l| l.trim() == spid), "ip netns pids gb: {pids}");
+        sleeper.kill().unwrap();
+        sleeper.wait().unwrap();
         let links = run("ip", &["-n", "gb", "-o", "link", "show", "lo"]);
         assert!(links.contains("UP"), "lo up inside gb: {links}");
         run("ip", &["netns", "delete", "gc"]);

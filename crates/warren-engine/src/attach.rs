@@ -313,12 +313,7 @@ pub fn retire_veth(host: &Handle, host_if: &str) -> Result<Option<Retired>> {
             Err(e) => return Err(Error::kernel(what)(e)),
         }
         match host.link_set_port_state(link.index, host_if, PortState::Disabled) {
-            Ok(()) => {
-                return Ok(Some(Retired {
-                    index: link.index,
-                    name: host_if.to_owned(),
-                }));
-            }
+            Ok(()) => return Ok(Some(Retired::of(&link))),
             Err(e) if wire::gone(&e) => return Ok(None),
             // EBUSY under the kernel's STP: set down and renamed instead.
             Err(_) => {}

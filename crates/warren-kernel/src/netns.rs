@@ -406,15 +406,7 @@ pub fn add_named_many<N: AsRef<str> + Sync, T: Send>(
     source: Source,
     inside: impl Fn(&NetNs) -> Result<T> + Sync,
 ) -> Vec<Result<(NetNs, T)>> {
-    add_named_many_impl(names, source, &inside)
-}
-
-fn add_named_many_impl<N: AsRef<str> + Sync, T: Send>(
-    names: &[N],
-    source: Source,
-    inside: &(dyn Fn(&NetNs) -> Result<T> + Sync),
-) -> Vec<Result<(NetNs, T)>> {
-    add_many_at(names, Place::Direct, source, inside)
+    add_many_at(names, Place::Direct, source, &inside)
 }
 
 /// Where a named namespace's file is.

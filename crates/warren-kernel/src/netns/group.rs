@@ -84,8 +84,7 @@ impl Group {
         std::os::unix::fs::symlink(&file, &link)
             .map_err(|e| Error::os("create namespace file", &link, io_errno(&e)))?;
         if std::fs::symlink_metadata(&file).is_ok() {
-            let _ = umount2(&file, MntFlags::MNT_DETACH);
-            let _ = std::fs::remove_file(&file);
+            let _ = self.remove_file(name);
         }
         Ok(())
     }
@@ -103,6 +102,11 @@ impl Group {
     pub fn delete(&self, name: &str) -> Result<()> {
         validate_name(name)?;
         self.unclaim(name);
+        self.remove_file(name)
+    }
+
+    /// The group's file `name`: lazy unmount, unlink; a missing one is fine.
+    fn remove_file(&self, name: &str) -> Result<()> {
         let file = self.file(name);
         let _ = umount2(&file, MntFlags::MNT_DETACH);
         match std::fs::remove_file(&file) {

@@ -742,3 +742,74 @@ sandbox_test! {
         W.ok(&["pod", "rm", "-f", "pod1"]);
     }
 }
+
+sandbox_test! {
+    fn a_pod_adopts_an_existing_namespace_and_leaves_it_in_place() {
+        let w = world();
+        W.ok(&["network", "create", "front", "--subnet", "10.91.0.0/24"]);
+        let theirs = netns::add_named("theirs", Source::New).unwrap();
+        W.ok(&["pod", "create", "p", "--net", "front", "-p", "8080:80", "--adopt-netns", "/run/netns/theirs"]);
+        assert_eq!(record("p")["netns"], "/run/netns/theirs");
+        assert!(warren_netns().is_empty(), "no namespace of warren's made");
+        // Wired as a pod of warren's own would be: lo up, eth0 with the stored address, the
+        // default route via the gateway; reached through its published port.
+        let links = warren_testkit::oracle::ip_json_in("/run/netns/theirs", &["link", "show"]);
+        for dev in ["lo", "eth0"] {
+            let l = links.as_array().unwrap().iter().find(|l| l["ifname"] == dev).unwrap();
+            assert!(l["flags"].as_array().unwrap().iter().any(|f| f == "UP"), "{dev} up: {l}");
+        }
+        let want = addrs_of("p")[0].to_string();
+        let got = warren_testkit::oracle::ip_json_in("/run/netns/theirs", &["addr", "show", "dev", "eth0"]);
+        assert!(got.to_string().contains(&want), "{got}");
+        let routes = warren_testkit::oracle::ip_json_in("/run/netns/theirs", &["route", "show", "default"]);
+        assert_eq!(routes[0]["gateway"], "10.91.0.1", "{routes}");
+        let peer = tcp_exchange_via(&w.outside, &theirs, 80, sa("203.0.113.1:8080")).unwrap();
+        assert_eq!(peer.ip(), ip("203.0.113.2"), "the client's real address");
+        let out = W.ok(&["run", "--rm", "--pod", "p", "--", "readlink", "/proc/self/ns/net"]);
+        assert_eq!(out.trim(), format!("net:[{}]", theirs.id().ino), "a member joins the adopted namespace");
+
+        // Refused, each naming the reason, and leaving nothing: the same namespace again, the
+        // host's own, a file that is no namespace, a missing one, one whose eth0 is taken.
+        let busy = netns::add_named("busy", Source::New).unwrap();
+        Handle::new(busy.try_clone().unwrap())
+            .unwrap()
+            .link_add(&Veth::new("eth0", "other0"))
+            .unwrap();
+        let veths = host_links("wv");
+        for (args, why) in [
+            (vec!["pod", "create", "q", "--net", "front", "--adopt-netns", "/run/netns/theirs"], "already the namespace of p"),
+            (vec!["pod", "create", "q", "--net", "front", "--adopt-netns", "/proc/self/ns/net"], "the host's"),
+            (vec!["pod", "create", "q", "--net", "front", "--adopt-netns", "/etc/hostname"], "not a network namespace"),
+            (vec!["pod", "create", "q", "--net", "front", "--adopt-netns", "/run/netns/nope"], "/run/netns/nope"),
+            (vec!["pod", "create", "q", "--net", "front", "--adopt-netns", "/run/netns/busy"], "already has a link named eth0"),
+        ] {
+            let err = W.fails_with(&args, 1);
+            assert!(err.contains(why), "{args:?}: {err}");
+            assert!(json(&["-j", "pod", "ls"]).as_array().unwrap().len() == 1, "{args:?}: no pod q");
+            assert_eq!(host_links("wv"), veths, "{args:?}: no veth left");
+        }
+
+        // pod rm takes warren's links and ports out and leaves the namespace to its owner.
+        W.ok(&["pod", "rm", "p"]);
+        assert!(Path::new("/run/netns/theirs").exists());
+        let links = warren_testkit::oracle::ip_json_in("/run/netns/theirs", &["link", "show"]);
+        let names: Vec<&str> = links.as_array().unwrap().iter().filter_map(|l| l["ifname"].as_str()).collect();
+        assert_eq!(names, ["lo"], "only lo is left in the namespace");
+        let (ns, links, ports, dirs) = leftovers();
+        assert!(ns.is_empty() && links.is_empty() && ports == 0 && dirs.is_empty(), "left {ns:?} {links:?} {ports} {dirs:?}");
+
+        // Adopted again; then its owner deletes it: gc forgets the pod and frees its port.
+        W.ok(&["pod", "create", "p2", "--net", "front", "-p", "8080:80", "--adopt-netns", "/run/netns/theirs"]);
+        drop(theirs);
+        W.ok(&["gc"]);
+        assert_eq!(record("p2")["state"], "running", "gc keeps a pod whose namespace lives");
+        netns::delete_named("theirs").unwrap();
+        let dry = W.ok(&["gc", "--dry-run"]);
+        assert!(dry.contains("p2"), "{dry}");
+        W.ok(&["gc"]);
+        assert!(json(&["-j", "pod", "ls"]).as_array().unwrap().is_empty());
+        let (ns, links, ports, dirs) = leftovers();
+        assert!(ns.is_empty() && links.is_empty() && ports == 0 && dirs.is_empty(), "left {ns:?} {links:?} {ports} {dirs:?}");
+        W.ok(&["pod", "create", "p3", "--net", "front", "-p", "8080:80"]);
+    }
+}

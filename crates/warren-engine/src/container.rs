@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use warren_kernel::netns::NsId;
 use warren_kernel::{Handle, NetNs, process};
 use warren_store::{
     Container, ContainerState, HostIp, Kind, Network, NewContainer, NewEndpoint, Port,
@@ -45,6 +46,43 @@ pub struct RunSpec {
     pub detached: bool,
     /// `--rm`: forget the container when it exits.
     pub rm: bool,
+    /// `pod create --adopt-netns PATH`: wire this existing network namespace instead of making
+    /// one. warren adds its links, addresses, routes and ports, and on `pod rm` takes those
+    /// away again; the namespace itself stays its creator's.
+    pub netns: Option<PathBuf>,
+}
+
+/// A namespace being adopted, opened and checked by [`Engine::adoptable`].
+struct AdoptedNs {
+    /// Its file, made absolute (what the store records).
+    path: String,
+    ns: NetNs,
+    /// A handle inside it.
+    inner: Handle,
+}
+
+/// The namespace a pod adopted (`pod create --adopt-netns`), by identity: warren wires it but never
+/// deletes it, and tells it is still there by this identity, not by a mount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Adopted {
+    /// Device of its nsfs inode.
+    pub dev: u64,
+    /// Its nsfs inode (`net:[INO]`).
+    pub ino: u64,
+}
+
+impl Adopted {
+    fn of(id: NsId) -> Adopted {
+        Adopted {
+            dev: id.dev,
+            ino: id.ino,
+        }
+    }
+
+    /// Whether the file `path` still is this namespace.
+    pub fn is_at(&self, path: &str) -> bool {
+        NsId::of_path(std::path::Path::new(path)).is_ok_and(|id| Adopted::of(id) == *self)
+    }
 }
 
 /// The engine's own settings stored with a container.
@@ -68,6 +106,9 @@ pub struct Settings {
     /// Forget on exit.
     #[serde(default)]
     pub rm: bool,
+    /// The namespace is not warren's: adopted by `pod create --adopt-netns`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopted: Option<Adopted>,
 }
 
 /// A container whose network is ready and whose process can start.
@@ -286,6 +327,20 @@ impl Engine {
                 ));
             }
         }
+        let adopted = match &spec.netns {
+            None => None,
+            Some(p) if kind != Kind::Pod => {
+                return Err(Error::invalid(
+                    "--adopt-netns",
+                    p.display().to_string(),
+                    "only a pod adopts a namespace (warren pod create --adopt-netns)",
+                ));
+            }
+            Some(p) => {
+                let ifnames: Vec<String> = (0..nets.len()).map(|i| format!("eth{i}")).collect();
+                Some(self.adoptable(p, &ifnames)?)
+            }
+        };
         // Joining another namespace: find it now.
         // `shared`: whose endpoints the container's files describe (its pod's, or those of
         // the container whose namespace it joins).
@@ -325,9 +380,12 @@ impl Engine {
             add_hosts: spec.add_hosts.clone(),
             detached: spec.detached,
             rm: spec.rm,
+            adopted: adopted.as_ref().map(|a| Adopted::of(a.ns.id())),
         };
         let ns_name = netns_name(&id);
-        let netns_path = if own_ns {
+        let netns_path = if let Some(a) = &adopted {
+            Some(a.path.clone())
+        } else if own_ns {
             Some(
                 warren_kernel::netns::named_path(&ns_name)
                     .to_string_lossy()
@@ -392,8 +450,19 @@ impl Engine {
         self.transaction(|e, undo| {
             undo.push(Step::Row(c.id.clone()));
             let netns = if own_ns {
-                let (ns, inner) = crate::wire::create_netns(&ns_name)?;
-                undo.push(Step::Netns(ns_name.clone()));
+                let (ns, inner) = match adopted {
+                    Some(a) => {
+                        a.inner
+                            .link_set_up("lo")
+                            .map_err(Error::kernel(format!("set lo up in {}", a.path)))?;
+                        (a.ns, a.inner)
+                    }
+                    None => {
+                        let made = crate::wire::create_netns(&ns_name)?;
+                        undo.push(Step::Netns(ns_name.clone()));
+                        made
+                    }
+                };
                 failpoint("after-netns");
                 for (i, ep) in c.endpoints.iter().enumerate() {
                     let net = nets.iter().find(|n| n.id == ep.network_id).ok_or_else(|| {
@@ -437,6 +506,66 @@ impl Engine {
         })
     }
 
+    /// Check that the namespace file `path` can become a pod's (`pod create --adopt-netns`) and
+    /// open it: a network namespace, not the one warren runs in, held by no live container
+    /// or pod of warren's, and without links named like the endpoints to come (`ifnames`).
+    fn adoptable(&mut self, path: &std::path::Path, ifnames: &[String]) -> Result<AdoptedNs> {
+        let shown = path.display().to_string();
+        let abs = std::path::absolute(path).map_err(Error::io("resolve", path))?;
+        let ns = NetNs::open_path(&abs).map_err(Error::kernel(format!("adopt {shown}")))?;
+        let id = ns.id();
+        if id == self.host().ns().id() {
+            return Err(Error::invalid(
+                "--adopt-netns",
+                shown,
+                "is the namespace warren runs in (the host's): a pod needs one of its own",
+            ));
+        }
+        let holders = self.store.read(warren_store::netns_holders)?;
+        let mut seen: Vec<&str> = Vec::new();
+        for h in &holders {
+            if seen.contains(&h.netns.as_str()) {
+                continue;
+            }
+            seen.push(&h.netns);
+            let settings: Settings = serde_json::from_value(h.spec.clone()).unwrap_or_default();
+            let same = match settings.adopted {
+                Some(a) => a == Adopted::of(id),
+                None => NsId::of_path(std::path::Path::new(&h.netns)).is_ok_and(|x| x == id),
+            };
+            if same {
+                let whose = holders
+                    .iter()
+                    .find(|o| Some(&o.id) == h.pod.as_ref())
+                    .map_or(h.name.as_str(), |o| o.name.as_str());
+                return Err(Error::invalid(
+                    "--adopt-netns",
+                    shown,
+                    format!(
+                        "is already the namespace of {whose} (join it with --pod or --net container:)"
+                    ),
+                ));
+            }
+        }
+        let inner = Handle::new(
+            ns.try_clone()
+                .map_err(Error::kernel(format!("adopt {shown}")))?,
+        )
+        .map_err(Error::kernel(format!("adopt {shown}")))?;
+        if let Some(taken) = ifnames.iter().find(|n| inner.link_index(n).is_ok()) {
+            return Err(Error::invalid(
+                "--adopt-netns",
+                shown,
+                format!("already has a link named {taken}, the name of the pod's interface"),
+            ));
+        }
+        Ok(AdoptedNs {
+            path: abs.to_string_lossy().into_owned(),
+            ns,
+            inner,
+        })
+    }
+
     fn attach(
         &mut self,
         inner: &Handle,
@@ -454,7 +583,17 @@ impl Engine {
                 }
                 r
             }
-            "macvlan" => crate::wire::attach_macvlan(self.host(), inner, net, ep, default_route),
+            "macvlan" => {
+                // Made inside: it goes with a namespace of warren's, not with an adopted one.
+                undo.push(Step::InnerLink {
+                    ns: inner
+                        .ns()
+                        .try_clone()
+                        .map_err(Error::kernel("keep the namespace"))?,
+                    ifname: ep.ifname.clone(),
+                });
+                crate::wire::attach_macvlan(self.host(), inner, net, ep, default_route)
+            }
             other => Err(Error::State(format!(
                 "network {} has unknown driver {other}",
                 net.name
@@ -619,7 +758,21 @@ impl Engine {
             }
         }
         let own_ns = c.pod.is_none() && !c.mode.starts_with("container:") && c.mode != "host";
-        if own_ns {
+        let settings: Settings = serde_json::from_value(c.spec.clone()).unwrap_or_default();
+        if let (true, Some(a), Some(path)) = (own_ns, settings.adopted, &c.netns) {
+            // Not ours to delete: take our links out of it (a veth goes with its host side),
+            // unless the file no longer is that namespace (then they went with it).
+            for ep in &c.endpoints {
+                let r = match &ep.host_ifname {
+                    Some(h) => crate::wire::delete_host_link(self.host(), h),
+                    None if a.is_at(path) => crate::wire::delete_inner_link(path, &ep.ifname),
+                    None => Ok(()),
+                };
+                if let Err(e) = r {
+                    errors.push(e);
+                }
+            }
+        } else if own_ns {
             // Deleting a veth is synchronous and slow (tens of ms); the pair goes by itself
             // with the namespace. Setting the host side down first makes sure that, should
             // something still hold the namespace, its old addresses carry no traffic; gc

@@ -43,10 +43,14 @@ pub fn abandoned(c: &Container) -> bool {
     match (c.state, c.kind) {
         (ContainerState::Exited, _) => false,
         (ContainerState::Creating, _) => !alive(c.owner_pid, c.owner_start),
-        (ContainerState::Running, Kind::Pod) => c
-            .netns
-            .as_deref()
-            .is_none_or(|p| !warren_kernel::netns::is_live_mount(std::path::Path::new(p))),
+        (ContainerState::Running, Kind::Pod) => {
+            let settings: Settings = serde_json::from_value(c.spec.clone()).unwrap_or_default();
+            c.netns.as_deref().is_none_or(|p| match settings.adopted {
+                // An adopted namespace is its creator's: gone when the file is no longer it.
+                Some(a) => !a.is_at(p),
+                None => !warren_kernel::netns::is_live_mount(std::path::Path::new(p)),
+            })
+        }
         (ContainerState::Running, Kind::Container) => {
             let proc_alive = alive(c.pid, c.pid_start);
             let owner_alive = alive(c.owner_pid, c.owner_start);

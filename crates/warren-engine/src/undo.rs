@@ -15,6 +15,13 @@ pub(crate) enum Step {
     Netns(String),
     /// Created a link in the host namespace (a bridge or a veth's host side).
     HostLink(String),
+    /// Created a link inside a container's namespace (a macvlan).
+    InnerLink {
+        /// The namespace.
+        ns: warren_kernel::NetNs,
+        /// The link's name there.
+        ifname: String,
+    },
     /// Published these ports.
     Ports(Vec<PortRule>),
     /// Wrote this directory.
@@ -60,6 +67,16 @@ impl Engine {
         match step {
             Step::Netns(name) => crate::wire::delete_netns(&name),
             Step::HostLink(name) => crate::wire::delete_host_link(self.host(), &name),
+            Step::InnerLink { ns, ifname } => {
+                let label = ns.label().to_owned();
+                let h = warren_kernel::Handle::new(ns)
+                    .map_err(Error::kernel(format!("open namespace {label}")))?;
+                match h.link_del(&ifname) {
+                    Ok(()) => Ok(()),
+                    Err(e) if crate::wire::gone(&e) => Ok(()),
+                    Err(e) => Err(Error::kernel(format!("delete link {ifname} in {label}"))(e)),
+                }
+            }
             Step::Ports(rules) => self.fw_unpublish(&rules),
             Step::Dir(dir) => match std::fs::remove_dir_all(&dir) {
                 Ok(()) => Ok(()),

@@ -22,6 +22,8 @@ pub use group::Group;
 pub const RUN_DIR: &str = "/run/netns";
 /// iproute2's `NETNS_ETC_DIR`.
 pub const ETC_DIR: &str = "/etc/netns";
+/// `ioctl_ns(2)`'s NS_GET_NSTYPE: `_IO(0xb7, 0x3)`, the `CLONE_NEW*` type of a namespace fd.
+const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
 /// iproute2's limit on a name (NAME_MAX).
 pub const NAME_MAX: usize = 255;
 
@@ -93,15 +95,37 @@ impl NetNs {
     }
 
     fn check_is_netns(&self, path: &Path) -> Result<()> {
-        // NS_GET_NSTYPE would tell for sure; setns with CLONE_NEWNET on a non-netns fails with
-        // EINVAL, which is what callers see anyway. Here we only reject plain files cheaply:
-        // nsfs inodes live on the nsfs device, which a regular file never shares with /proc.
-        if self.id.dev != nsfs_dev()? {
-            return Err(Error::invalid(
+        // Plain files first, without a syscall: nsfs inodes live on the nsfs device, which a
+        // regular file never shares with /proc. Then the namespace's type (NS_GET_NSTYPE):
+        // another kind of namespace file would only fail later, at setns, with EINVAL.
+        let not_net = |what: String| {
+            Err(Error::invalid(
                 "network namespace",
                 path.display().to_string(),
-                "not a network namespace file",
-            ));
+                what,
+            ))
+        };
+        if self.id.dev != nsfs_dev()? {
+            return not_net("not a network namespace file".into());
+        }
+        // SAFETY: NS_GET_NSTYPE takes no argument and only reads the fd, which `self` owns
+        // and keeps open for the call.
+        let kind = unsafe { libc::ioctl(self.fd.as_raw_fd(), NS_GET_NSTYPE as _) };
+        if kind < 0 {
+            return Err(Error::os("ioctl(NS_GET_NSTYPE)", path, Errno::last()));
+        }
+        if kind != libc::CLONE_NEWNET {
+            let name = match kind {
+                libc::CLONE_NEWNS => "mount",
+                libc::CLONE_NEWUTS => "UTS",
+                libc::CLONE_NEWIPC => "IPC",
+                libc::CLONE_NEWUSER => "user",
+                libc::CLONE_NEWPID => "PID",
+                libc::CLONE_NEWCGROUP => "cgroup",
+                libc::CLONE_NEWTIME => "time",
+                _ => "other",
+            };
+            return not_net(format!("a {name} namespace, not a network namespace"));
         }
         Ok(())
     }

@@ -127,3 +127,18 @@ sandbox_test! {
         assert_eq!(left, 0, "no placeholder left behind");
     }
 }
+
+sandbox_test! {
+    fn only_a_network_namespace_file_opens_as_one() {
+        assert!(NetNs::open_path(Path::new("/proc/self/ns/net")).is_ok());
+        for (path, why) in [
+            ("/proc/self/ns/mnt", "a mount namespace, not a network namespace"),
+            ("/proc/self/ns/uts", "a UTS namespace, not a network namespace"),
+            ("/proc/self/ns/user", "a user namespace, not a network namespace"),
+            ("/etc/hostname", "not a network namespace file"),
+        ] {
+            let err = NetNs::open_path(Path::new(path)).unwrap_err().to_string();
+            assert!(err.contains(why) && err.contains(path), "{path}: {err}");
+        }
+    }
+}

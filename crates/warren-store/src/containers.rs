@@ -545,6 +545,57 @@ pub fn pod_members(tx: &Transaction<'_>, id: &str) -> Result<Vec<Container>> {
         .collect())
 }
 
+/// A live container or pod that holds a network namespace file: what `warren pod create
+/// --netns` checks a namespace against before adopting it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetnsHolder {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// The namespace file it runs in (its own, adopted, its pod's or the one it joined).
+    pub netns: String,
+    /// Its pod, if it is a member.
+    pub pod: Option<String>,
+    /// Its mode word (`container:NAME` when it joined another's namespace).
+    pub mode: String,
+    /// The engine's settings, as stored.
+    pub spec: serde_json::Value,
+}
+
+/// Every container and pod not exited that has a namespace file, oldest first.
+pub fn netns_holders(tx: &Transaction<'_>) -> Result<Vec<NetnsHolder>> {
+    let mut st = tx
+        .prepare_cached(
+            "SELECT id, name, netns, pod, mode, spec FROM containers
+             WHERE netns IS NOT NULL AND state != 'exited' ORDER BY created, rowid",
+        )
+        .map_err(sql("list namespace holders"))?;
+    st.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, Option<String>>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, String>(5)?,
+        ))
+    })
+    .map_err(sql("list namespace holders"))?
+    .map(|r| {
+        let (id, name, netns, pod, mode, spec) = r.map_err(sql("list namespace holders"))?;
+        Ok(NetnsHolder {
+            id,
+            name,
+            netns,
+            pod,
+            mode,
+            spec: serde_json::from_str(&spec).unwrap_or_default(),
+        })
+    })
+    .collect()
+}
+
 /// One live endpoint as the DNS server needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DnsEndpoint {

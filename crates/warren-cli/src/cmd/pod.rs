@@ -41,6 +41,10 @@ enum Cmd {
         /// Extra DNS name.
         #[arg(long)]
         alias: Vec<String>,
+        /// Wire this existing network namespace file (e.g. /run/netns/NAME, or one a
+        /// runtime made) instead of creating one; `pod rm` leaves it in place.
+        #[arg(long = "adopt-netns", value_name = "PATH")]
+        adopt_netns: Option<std::path::PathBuf>,
         /// Name.
         name: String,
     },
@@ -83,6 +87,7 @@ pub fn run(a: Args, g: &Global) -> Result<ExitCode, CliError> {
             hostname,
             dns,
             alias,
+            adopt_netns,
             name,
         } => {
             let p = e.pod_create(&RunSpec {
@@ -93,6 +98,7 @@ pub fn run(a: Args, g: &Global) -> Result<ExitCode, CliError> {
                 hostname,
                 dns,
                 aliases: alias,
+                netns: adopt_netns,
                 ..Default::default()
             })?;
             writeln!(out, "{}", p.id)?;

@@ -88,6 +88,7 @@ fn spec(a: &Args) -> Result<RunSpec, CliError> {
         cmd: a.cmd.clone(),
         detached: a.detach,
         rm: a.rm,
+        netns: None,
     })
 }
 

@@ -3,12 +3,14 @@
 
 mod cmd;
 mod exit;
+mod lazy;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 pub use exit::CliError;
+use lazy::Lazy;
 
 /// Global options shared by every command.
 #[derive(Debug, Clone, clap::Args)]
@@ -37,49 +39,49 @@ enum Command {
     /// Network namespaces, as `ip netns` (add, delete, list, exec, identify, pids, set, list-id,
     /// monitor, attach) and more (list --all, gc, bulk add).
     #[command(visible_alias = "netns")]
-    Ns(cmd::ns::Args),
+    Ns(Lazy<cmd::ns::Args>),
     /// Links: veth, bridge, macvlan, ipvlan, vxlan, tun/tap; set up/down, mtu, address, master,
     /// netns, name, altnames.
-    Link(cmd::link::Args),
+    Link(Lazy<cmd::link::Args>),
     /// IPv4 and IPv6 addresses.
     #[command(visible_alias = "address")]
-    Addr(cmd::addr::Args),
+    Addr(Lazy<cmd::addr::Args>),
     /// Routes: add, delete, show, and look up the route the kernel would use.
-    Route(cmd::route::Args),
+    Route(Lazy<cmd::route::Args>),
     /// Neighbours (ARP and NDP entries): add, replace, delete, show.
     #[command(visible_alias = "neighbour")]
-    Neigh(cmd::neigh::Args),
+    Neigh(Lazy<cmd::neigh::Args>),
     /// Per-namespace sysctls: `warren -n NS sysctl net.ipv4.ip_forward=1`.
-    Sysctl(cmd::sysctl::Args),
+    Sysctl(Lazy<cmd::sysctl::Args>),
     /// Container networks: create, ls, inspect, rm, connect, disconnect.
-    Network(cmd::network::Args),
+    Network(Lazy<cmd::network::Args>),
     /// Run a command in a container's network (Docker's modes, ports, DNS).
-    Run(cmd::run::Args),
+    Run(Lazy<cmd::run::Args>),
     /// List containers.
-    Ps(cmd::container::PsArgs),
+    Ps(Lazy<cmd::container::PsArgs>),
     /// Stop containers (SIGTERM, then SIGKILL).
-    Stop(cmd::container::StopArgs),
+    Stop(Lazy<cmd::container::StopArgs>),
     /// Remove containers.
-    Rm(cmd::container::RmArgs),
+    Rm(Lazy<cmd::container::RmArgs>),
     /// Print a detached container's output.
-    Logs(cmd::container::LogsArgs),
+    Logs(Lazy<cmd::container::LogsArgs>),
     /// Pods: namespaces that outlive their members.
-    Pod(cmd::pod::Args),
+    Pod(Lazy<cmd::pod::Args>),
     /// Everything about one namespace, container, pod or lab node: links with their peers,
     /// addresses, routes, rules, neighbours, FDB, sockets, conntrack, nftables, sysctls.
-    Inspect(cmd::inspect::Args),
+    Inspect(Lazy<cmd::inspect::Args>),
     /// Labs from topology files: up, down, diff, validate, status, inspect.
-    Lab(cmd::lab::Args),
+    Lab(Lazy<cmd::lab::Args>),
     /// Remove what crashed runs left behind (namespaces, veths, rules, addresses, records).
-    Gc(cmd::gc::Args),
+    Gc(Lazy<cmd::gc::Args>),
     /// Walk a packet's path from SRC to DST hop by hop and say where and why it stops.
-    Trace(cmd::trace::Args),
+    Trace(Lazy<cmd::trace::Args>),
     /// Every veth and macvlan on the host: peer, namespaces, owners, bridges.
-    Veths(cmd::veths::Args),
+    Veths(Lazy<cmd::veths::Args>),
     /// A graph of the whole host (`--host`): namespaces, bridges, veths, macvlans, owners.
-    Graph(cmd::veths::GraphArgs),
+    Graph(Lazy<cmd::veths::GraphArgs>),
     /// Link, address, route, neighbour and namespace events from every namespace.
-    Monitor(cmd::monitor::Args),
+    Monitor(Lazy<cmd::monitor::Args>),
     /// Re-create warren's bridges, nftables table and DNS config from its state.
     Reconcile,
     /// (internal) Supervise a detached container.
@@ -131,20 +133,20 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         cmd::enter_netns(ns)?;
     }
     match cli.command {
-        Command::Ns(a) => cmd::ns::run(a, &cli.global),
-        Command::Link(a) => cmd::link::run(a, &cli.global),
-        Command::Addr(a) => cmd::addr::run(a, &cli.global),
-        Command::Route(a) => cmd::route::run(a, &cli.global),
-        Command::Neigh(a) => cmd::neigh::run(a, &cli.global),
-        Command::Sysctl(a) => cmd::sysctl::run(a, &cli.global),
-        Command::Network(a) => cmd::network::run(a, &cli.global),
-        Command::Run(a) => cmd::run::run(a, &cli.global),
-        Command::Ps(a) => cmd::container::ps(a, &cli.global),
-        Command::Stop(a) => cmd::container::stop(a),
-        Command::Rm(a) => cmd::container::rm(a),
-        Command::Logs(a) => cmd::container::logs(a),
-        Command::Pod(a) => cmd::pod::run(a, &cli.global),
-        Command::Lab(a) => {
+        Command::Ns(Lazy(a)) => cmd::ns::run(a, &cli.global),
+        Command::Link(Lazy(a)) => cmd::link::run(a, &cli.global),
+        Command::Addr(Lazy(a)) => cmd::addr::run(a, &cli.global),
+        Command::Route(Lazy(a)) => cmd::route::run(a, &cli.global),
+        Command::Neigh(Lazy(a)) => cmd::neigh::run(a, &cli.global),
+        Command::Sysctl(Lazy(a)) => cmd::sysctl::run(a, &cli.global),
+        Command::Network(Lazy(a)) => cmd::network::run(a, &cli.global),
+        Command::Run(Lazy(a)) => cmd::run::run(a, &cli.global),
+        Command::Ps(Lazy(a)) => cmd::container::ps(a, &cli.global),
+        Command::Stop(Lazy(a)) => cmd::container::stop(a),
+        Command::Rm(Lazy(a)) => cmd::container::rm(a),
+        Command::Logs(Lazy(a)) => cmd::container::logs(a),
+        Command::Pod(Lazy(a)) => cmd::pod::run(a, &cli.global),
+        Command::Lab(Lazy(a)) => {
             // A non-root user's labs live in the rootless keeper's namespaces: join them first,
             // while this process is still single-threaded (held until the command ends).
             let _keeper = if cmd::lab::needs_labs(&a) {
@@ -155,12 +157,12 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
             };
             cmd::lab::run(a, &cli.global)
         }
-        Command::Gc(a) => cmd::gc::run(a, &cli.global),
-        Command::Inspect(a) => cmd::inspect::run(a, &cli.global),
-        Command::Trace(a) => cmd::trace::run(a, &cli.global),
-        Command::Veths(a) => cmd::veths::run(a, &cli.global),
-        Command::Monitor(a) => cmd::monitor::run(a, &cli.global),
-        Command::Graph(a) => cmd::veths::graph(a, &cli.global),
+        Command::Gc(Lazy(a)) => cmd::gc::run(a, &cli.global),
+        Command::Inspect(Lazy(a)) => cmd::inspect::run(a, &cli.global),
+        Command::Trace(Lazy(a)) => cmd::trace::run(a, &cli.global),
+        Command::Veths(Lazy(a)) => cmd::veths::run(a, &cli.global),
+        Command::Monitor(Lazy(a)) => cmd::monitor::run(a, &cli.global),
+        Command::Graph(Lazy(a)) => cmd::veths::graph(a, &cli.global),
         Command::Reconcile => cmd::gc::reconcile(),
         Command::Supervise { id } => cmd::run::supervise(&id),
         Command::LabSupervise => Ok(cmd::lab_run::supervise()),

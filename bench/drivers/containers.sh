@@ -10,7 +10,7 @@ OPTIONAL_CRATES=()
 bench_main() {
     # Options (all optional): --n N (20 runs per figure of part 1), --seq-n M (100),
     # --secs S (3: per measurement of parts 3 and 4), --ports 0,1,10, --levels 1,1000,10000,
-    # --parts wire,seq,connrate,dns, --contenders warren,warren-dnscold,netavark,netavark-dns,
+    # --parts wire,seq,connrate,dns, --contenders warren,warren-adopt,warren-dnscold,netavark,netavark-dns,
     # netavark2,cni. A netavark 2.x binary is measured too when NETAVARK2=/path names one.
     local missing=()
     for p in bridge host-local portmap; do

@@ -20,11 +20,13 @@ pub fn document(
     elapsed: Duration,
 ) -> Value {
     // Part 1: each row against warren (steady state) with the same port count.
-    let warren_at = |rows: &[Value], k: u64, key: &str| {
+    // And against warren given a namespace made beforehand, the same work as the peers'.
+    let row_at = |rows: &[Value], who: &str, k: u64, key: &str| {
         rows.iter()
-            .find(|r| r["contender"] == "warren" && r["ports"].as_u64() == Some(k) && ok(r))
+            .find(|r| r["contender"] == who && r["ports"].as_u64() == Some(k) && ok(r))
             .and_then(|r| f(r, key))
     };
+    let warren_at = |rows: &[Value], k: u64, key: &str| row_at(rows, "warren", k, key);
     let snapshot = wire.clone();
     for r in &mut wire {
         if !ok(r) {
@@ -35,6 +37,10 @@ pub fn document(
         let td = div(f(r, "teardown_ms"), warren_at(&snapshot, k, "teardown_ms"));
         r["setup_over_warren"] = json!(su);
         r["teardown_over_warren"] = json!(td);
+        r["setup_over_warren_adopt"] = json!(div(
+            f(r, "setup_ms"),
+            row_at(&snapshot, "warren-adopt", k, "setup_ms")
+        ));
     }
     let seq_snapshot = seq.clone();
     let warren_seq = seq_snapshot
@@ -59,12 +65,14 @@ pub fn document(
         }
     }
 
-    let wire_ratio = |c: &str| {
-        snapshot
-            .iter()
-            .find(|r| r["contender"] == c && r["ports"].as_u64() == Some(1) && ok(r))
-            .and_then(|r| div(f(r, "setup_ms"), warren_at(&snapshot, 1, "setup_ms")))
+    let ratio_to = |c: &str, w: &str| {
+        div(
+            row_at(&snapshot, c, 1, "setup_ms"),
+            row_at(&snapshot, w, 1, "setup_ms"),
+        )
     };
+    let wire_ratio = |c: &str| ratio_to(c, "warren");
+    let adopt_ratio = |c: &str| ratio_to(c, "warren-adopt");
     let growth = warren_seq.and_then(|w| f(w, "growth"));
     let levels = conn["levels"].as_array().cloned().unwrap_or_default();
     let at_10k = levels
@@ -95,6 +103,20 @@ pub fn document(
             ">= 15x",
             wire_ratio("cni"),
             wire_ratio("cni").map(|r| r >= 15.0),
+        ),
+        goal(
+            "warren given the namespace, as the peers are, >= 10x faster than netavark 2.x \
+             (setup, one container, one port)",
+            ">= 10x",
+            adopt_ratio("netavark2"),
+            adopt_ratio("netavark2").map(|r| r >= 10.0),
+        ),
+        goal(
+            "warren given the namespace, as the peers are, >= 15x faster than the reference \
+             CNI chain (setup, one container, one port)",
+            ">= 15x",
+            adopt_ratio("cni"),
+            adopt_ratio("cni").map(|r| r >= 15.0),
         ),
         goal(
             "per-container setup flat over 100 (median of the last ten / first ten)",
@@ -161,9 +183,11 @@ pub fn document(
             "Each contender runs alone in a fresh sandbox (user, net and mount namespaces, private /run).",
             "Times are of whole processes as their users run them (fork, exec, work, exit): one \
              `warren` process per call, one `netavark` per call, one process per CNI plugin.",
-            "warren creates the container's namespace itself; netavark and CNI get one made \
-             beforehand, untimed (so warren's figure includes ~0.5 ms more work); warren pod rm \
-             also deletes the namespace, the peers' namespace is deleted untimed.",
+            "warren and warren-dnscold create the container's namespace themselves (and pod rm \
+             deletes it); netavark and CNI get one made beforehand and deleted after, untimed. \
+             warren-adopt ('netns given') is warren on the peers' terms: the namespace made \
+             beforehand, untimed, and wired with `pod create --adopt-netns`; setup/wa is the \
+             ratio to it.",
             "warren (steady) keeps an anchor pod on the network so its DNS server runs and is only \
              reloaded; warren-dnscold has no other pod, so every create starts the DNS server.",
             "Ratios are peer / warren: above 1 means warren is faster (or smaller).",
@@ -181,6 +205,7 @@ fn us(v: Option<f64>) -> String {
 fn label(c: &str) -> &str {
     match c {
         "warren" => "warren (DNS steady)",
+        "warren-adopt" => "warren, netns given",
         "warren-dnscold" => "warren (DNS first use)",
         "netavark" => "netavark 1.4 (iptables)",
         "netavark-dns" => "netavark 1.4 + aardvark",
@@ -224,8 +249,16 @@ pub fn table(doc: &Value) -> String {
     );
     let _ = writeln!(
         t,
-        "{:<26} {:>5} {:>10} {:>10} {:>9} {:>9} {:>10} {:>10}",
-        "contender", "ports", "setup", "teardown", "setup/w", "tdown/w", "peak RSS", "1st ctr"
+        "{:<26} {:>5} {:>10} {:>10} {:>9} {:>9} {:>9} {:>10} {:>10}",
+        "contender",
+        "ports",
+        "setup",
+        "teardown",
+        "setup/w",
+        "tdown/w",
+        "setup/wa",
+        "peak RSS",
+        "1st ctr"
     );
     for r in doc["wire"].as_array().into_iter().flatten() {
         let c = r["contender"].as_str().unwrap_or("?");
@@ -236,12 +269,13 @@ pub fn table(doc: &Value) -> String {
         }
         let _ = writeln!(
             t,
-            "{:<26} {k:>5} {:>10} {:>10} {:>9} {:>9} {:>10} {:>10}",
+            "{:<26} {k:>5} {:>10} {:>10} {:>9} {:>9} {:>9} {:>10} {:>10}",
             label(c),
             ms(f(r, "setup_ms")),
             ms(f(r, "teardown_ms")),
             ratio(f(r, "setup_over_warren")),
             ratio(f(r, "teardown_over_warren")),
+            ratio(f(r, "setup_over_warren_adopt")),
             mib(f(r, "children_peak_rss_kib")),
             ms(f(r, "first_container_ms")),
         );

@@ -107,6 +107,7 @@ pub trait Wirer {
 pub fn wirer(name: &str, warren: &str, netavark2: &str) -> Result<Box<dyn Wirer>, String> {
     Ok(match name {
         "warren" => Box::new(Warren::new(warren, true)),
+        "warren-adopt" => Box::new(Warren::new(warren, true).adopting()),
         "warren-dnscold" => Box::new(Warren::new(warren, false)),
         "netavark" => Box::new(Netavark::new(NETAVARK_DEFAULT, false)),
         "netavark-dns" => Box::new(Netavark::new(NETAVARK_DEFAULT, true)),
@@ -229,6 +230,9 @@ pub struct Warren {
     /// Keep an anchor pod on the network so the DNS server runs (steady state); without it
     /// every create is the DNS server's first use.
     anchor: bool,
+    /// Wire a namespace made beforehand (untimed, as for netavark and CNI) with `pod create
+    /// --adopt-netns`, instead of letting warren make it.
+    adopt: bool,
     ids: Vec<Option<String>>,
     /// Time of the anchor's creation: the network's first container, which starts the DNS
     /// server.
@@ -244,9 +248,20 @@ impl Warren {
         Warren {
             bin: bin.into(),
             anchor,
+            adopt: false,
             ids: Vec::new(),
             first_ms: None,
         }
+    }
+
+    /// The same contender, given a namespace made beforehand (the peers' work).
+    pub fn adopting(mut self) -> Warren {
+        self.adopt = true;
+        self
+    }
+
+    fn ns(i: usize) -> String {
+        format!("a{i}")
     }
 
     /// `warren ARGS`, in the sandbox's state directory.
@@ -284,10 +299,23 @@ impl Wirer for Warren {
         Ok(())
     }
 
+    fn pre(&mut self, i: usize) -> Result<(), String> {
+        if !self.adopt {
+            return Ok(());
+        }
+        warren_kernel::netns::add_named(&Warren::ns(i), warren_kernel::netns::Source::New)
+            .map(drop)
+            .map_err(|e| format!("netns {}: {e}", Warren::ns(i)))
+    }
+
     fn setup(&mut self, i: usize, ports: &[(u16, u16)]) -> Result<(), String> {
         let mut c = Warren::cmd(&self.bin);
         let name = format!("c{i}");
         c.args(["pod", "create", &name, "--net", "bn"]);
+        if self.adopt {
+            c.arg("--adopt-netns")
+                .arg(format!("/run/netns/{}", Warren::ns(i)));
+        }
         for (h, p) in ports {
             c.arg("-p").arg(format!("{h}:{p}/tcp"));
         }
@@ -308,7 +336,17 @@ impl Wirer for Warren {
         .map(|_| ())
     }
 
+    fn post(&mut self, i: usize) -> Result<(), String> {
+        if !self.adopt {
+            return Ok(());
+        }
+        warren_kernel::netns::delete_named(&Warren::ns(i)).map_err(|e| e.to_string())
+    }
+
     fn netns(&self, i: usize) -> Option<(String, Ipv4Addr)> {
+        if self.adopt {
+            return Some((Warren::ns(i), WARREN_GW));
+        }
         let id = self.ids.get(i)?.as_ref()?;
         Some((format!("warren-{id}"), WARREN_GW))
     }
@@ -339,11 +377,20 @@ impl Wirer for Warren {
     }
 
     fn describe(&self) -> String {
+        let (made, rm) = if self.adopt {
+            (
+                " --adopt-netns /run/netns/aI` (the namespace created beforehand and deleted \
+                 after, untimed, as for netavark and CNI; lo set up",
+                "warren's links taken out of the namespace",
+            )
+        } else {
+            ("` (namespace created by warren", "namespace deleted too")
+        };
         format!(
-            "one process `warren pod create cI --net bn -p H:C/tcp ...` (namespace created by \
-             warren, veth on the network's bridge, address, default route, ports and masquerade \
-             in warren's nftables table, DNS config rewritten and the server {}), then `warren \
-             pod rm cI` (namespace deleted too); network bn 10.88.0.0/16 made beforehand",
+            "one process `warren pod create cI --net bn -p H:C/tcp ...{made}, veth on the \
+             network's bridge, address, default route, ports and masquerade in warren's \
+             nftables table, DNS config rewritten and the server {}), then `warren pod rm cI` \
+             ({rm}); network bn 10.88.0.0/16 made beforehand",
             if self.anchor {
                 "reloaded: an anchor pod keeps it running (steady state)"
             } else {

@@ -126,6 +126,8 @@ pub struct Prepared {
     pub hostname: Option<String>,
     /// The command.
     pub cmd: Vec<String>,
+    /// Its record, as set up (state `creating` until [`Engine::started`]).
+    pub record: Container,
 }
 
 /// A fresh 12-hex-digit id.
@@ -502,6 +504,7 @@ impl Engine {
                 files,
                 hostname: c.hostname.clone(),
                 cmd: settings.cmd.clone(),
+                record: c,
             })
         })
     }
@@ -709,12 +712,13 @@ impl Engine {
             }
         }
         Ok(Prepared {
-            id: c.id,
-            name: c.name,
+            id: c.id.clone(),
+            name: c.name.clone(),
             netns,
             files,
-            hostname: c.hostname,
+            hostname: c.hostname.clone(),
             cmd: settings.cmd,
+            record: c,
         })
     }
 

@@ -17,7 +17,16 @@ impl Engine {
         }
         let p = self.create(spec, Kind::Pod)?;
         self.started(&p.id, None, None)?;
-        self.container(&p.id)
+        // What `started` wrote, without reading it all back.
+        Ok(Container {
+            state: ContainerState::Running,
+            pid: None,
+            pid_start: None,
+            owner_pid: None,
+            owner_start: None,
+            exit_code: None,
+            ..p.record
+        })
     }
 
     /// The pod `key`.

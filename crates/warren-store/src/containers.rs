@@ -20,9 +20,10 @@ fn corrupt(what: &'static str, value: &str) -> Error {
 }
 
 /// Insert a container or pod in state `creating`: its name, endpoints (allocating their
-/// addresses) and ports, all or nothing.
+/// addresses) and ports, all or nothing. Returns the record as [`get_container`] would read
+/// it back.
 pub fn insert_container(tx: &Transaction<'_>, new: &NewContainer) -> Result<Container> {
-    if find_container(tx, &new.name)?.is_some() {
+    if key_taken(tx, &new.name)? {
         return Err(Error::Exists {
             what: match new.kind {
                 Kind::Container => "container",
@@ -31,6 +32,7 @@ pub fn insert_container(tx: &Transaction<'_>, new: &NewContainer) -> Result<Cont
             name: new.name.clone(),
         });
     }
+    let created = crate::now();
     tx.execute(
         "INSERT INTO containers (id, name, kind, netns, mode, pod, hostname, state, owner_pid,
                                  owner_start, spec, created)
@@ -46,15 +48,60 @@ pub fn insert_container(tx: &Transaction<'_>, new: &NewContainer) -> Result<Cont
             new.owner_pid,
             i64::try_from(new.owner_start).unwrap_or(i64::MAX),
             new.spec.to_string(),
-            crate::now()
+            created
         ],
     )
     .map_err(sql("insert container"))?;
+    let mut endpoints = Vec::with_capacity(new.endpoints.len());
     for ep in &new.endpoints {
-        add_endpoint(tx, &new.id, ep)?;
+        endpoints.push(add_endpoint(tx, &new.id, ep)?);
     }
     insert_ports(tx, &new.id, &new.ports)?;
-    get_container(tx, &new.id)
+    // In the order the reads give them.
+    endpoints.sort_by(|a, b| a.ifname.cmp(&b.ifname));
+    let mut ports = new.ports.clone();
+    ports.sort_by(|a, b| {
+        (a.proto.as_str(), a.host_port, a.host_ip.stored()).cmp(&(
+            b.proto.as_str(),
+            b.host_port,
+            b.host_ip.stored(),
+        ))
+    });
+    Ok(Container {
+        id: new.id.clone(),
+        name: new.name.clone(),
+        kind: new.kind,
+        netns: new.netns.clone(),
+        mode: new.mode.clone(),
+        pod: new.pod.clone(),
+        hostname: new.hostname.clone(),
+        state: ContainerState::Creating,
+        pid: None,
+        pid_start: None,
+        owner_pid: Some(new.owner_pid),
+        owner_start: Some(new.owner_start),
+        exit_code: None,
+        spec: new.spec.clone(),
+        created,
+        endpoints,
+        ports,
+    })
+}
+
+/// Whether `key` would find an existing container or pod ([`find_container`]'s rules: a
+/// name, an id, or a unique id prefix of at least 4 hex digits), so it cannot name a new one.
+fn key_taken(tx: &Transaction<'_>, key: &str) -> Result<bool> {
+    let count = |q: &str| -> Result<i64> {
+        tx.prepare_cached(q)
+            .and_then(|mut st| st.query_row([key], |r| r.get(0)))
+            .map_err(sql("read container"))
+    };
+    if count("SELECT count(*) FROM containers WHERE name = ?1 OR id = ?1")? > 0 {
+        return Ok(true);
+    }
+    Ok(key.len() >= 4
+        && key.bytes().all(|b| b.is_ascii_hexdigit())
+        && count("SELECT count(*) FROM containers WHERE id LIKE ?1 || '%'")? == 1)
 }
 
 /// Attach container `id` to a network: one endpoint, with an address from each subnet.

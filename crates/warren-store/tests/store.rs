@@ -239,3 +239,58 @@ fn the_wal_stays_short_across_many_short_lived_connections() {
     let v = s.read(|tx| warren_store::get_meta(tx, "k299")).unwrap();
     assert!(v.is_some());
 }
+
+#[test]
+fn an_inserted_record_is_what_reading_it_back_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(dir.path()).unwrap();
+    let mut dual = network("d", "fd09::/64");
+    dual.subnets
+        .push(network("x", "10.6.0.0/24").subnets.remove(0));
+    s.write(|tx| warren_store::insert_network(tx, &dual))
+        .unwrap();
+    s.write(|tx| warren_store::insert_network(tx, &network("n", "10.7.0.0/24")))
+        .unwrap();
+    let lo: IpAddr = "127.0.0.1".parse().unwrap();
+    let mut new = container(
+        "cccc0001",
+        "n",
+        vec![
+            tcp(HostIp::All, 9000),
+            tcp(HostIp::Addr(lo), 8081),
+            tcp(HostIp::All, 80),
+        ],
+    );
+    new.ports.push(Port {
+        proto: "udp".into(),
+        ..tcp(HostIp::All, 53)
+    });
+    // Endpoints given out of interface order, one of them dual stack.
+    new.endpoints.insert(
+        0,
+        NewEndpoint {
+            network: "d".into(),
+            ifname: "eth1".into(),
+            host_ifname: Some("wvcccc00011".into()),
+            aliases: vec!["api".into()],
+            ..Default::default()
+        },
+    );
+    let inserted = s
+        .write(|tx| warren_store::insert_container(tx, &new))
+        .unwrap();
+    let read = s
+        .read(|tx| warren_store::get_container(tx, "cccc0001"))
+        .unwrap();
+    assert_eq!(inserted, read);
+    assert_eq!(read.endpoints[1].addrs.len(), 2, "{read:?}");
+    // Names and ids stay unambiguous: a taken name, another's id, a unique id prefix.
+    for taken in ["c-cccc0001", "cccc0001", "cccc"] {
+        let mut again = container("dddd0001", "n", vec![]);
+        again.name = taken.into();
+        let e = s
+            .write(|tx| warren_store::insert_container(tx, &again))
+            .unwrap_err();
+        assert!(matches!(e, Error::Exists { .. }), "{taken}: {e}");
+    }
+}

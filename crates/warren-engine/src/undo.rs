@@ -67,16 +67,7 @@ impl Engine {
         match step {
             Step::Netns(name) => crate::wire::delete_netns(&name),
             Step::HostLink(name) => crate::wire::delete_host_link(self.host(), &name),
-            Step::InnerLink { ns, ifname } => {
-                let label = ns.label().to_owned();
-                let h = warren_kernel::Handle::new(ns)
-                    .map_err(Error::kernel(format!("open namespace {label}")))?;
-                match h.link_del(&ifname) {
-                    Ok(()) => Ok(()),
-                    Err(e) if crate::wire::gone(&e) => Ok(()),
-                    Err(e) => Err(Error::kernel(format!("delete link {ifname} in {label}"))(e)),
-                }
-            }
+            Step::InnerLink { ns, ifname } => crate::wire::delete_link_in(ns, &ifname),
             Step::Ports(rules) => self.fw_unpublish(&rules),
             Step::Dir(dir) => match std::fs::remove_dir_all(&dir) {
                 Ok(()) => Ok(()),

@@ -73,18 +73,21 @@ pub(crate) fn host_link_down(host: &Handle, name: &str) -> Result<()> {
 
 /// Delete link `ifname` inside the namespace file `ns_path`; a missing one is fine.
 pub(crate) fn delete_inner_link(ns_path: &str, ifname: &str) -> Result<()> {
-    let ns = match NetNs::open_path(Path::new(ns_path)) {
-        Ok(ns) => ns,
-        Err(e) if gone(&e) => return Ok(()),
-        Err(e) => return Err(Error::kernel(format!("open namespace {ns_path}"))(e)),
-    };
-    let h = Handle::new(ns).map_err(Error::kernel(format!("open namespace {ns_path}")))?;
+    match NetNs::open_path(Path::new(ns_path)) {
+        Ok(ns) => delete_link_in(ns, ifname),
+        Err(e) if gone(&e) => Ok(()),
+        Err(e) => Err(Error::kernel(format!("open namespace {ns_path}"))(e)),
+    }
+}
+
+/// Delete link `ifname` inside the open namespace `ns`; a missing one is fine.
+pub(crate) fn delete_link_in(ns: NetNs, ifname: &str) -> Result<()> {
+    let label = ns.label().to_owned();
+    let h = Handle::new(ns).map_err(Error::kernel(format!("open namespace {label}")))?;
     match h.link_del(ifname) {
         Ok(()) => Ok(()),
         Err(e) if gone(&e) => Ok(()),
-        Err(e) => Err(Error::kernel(format!("delete link {ifname} in {ns_path}"))(
-            e,
-        )),
+        Err(e) => Err(Error::kernel(format!("delete link {ifname} in {label}"))(e)),
     }
 }
 

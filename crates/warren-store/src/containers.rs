@@ -99,9 +99,13 @@ fn key_taken(tx: &Transaction<'_>, key: &str) -> Result<bool> {
     if count("SELECT count(*) FROM containers WHERE name = ?1 OR id = ?1")? > 0 {
         return Ok(true);
     }
-    Ok(key.len() >= 4
-        && key.bytes().all(|b| b.is_ascii_hexdigit())
+    Ok(may_be_id_prefix(key)
         && count("SELECT count(*) FROM containers WHERE id LIKE ?1 || '%'")? == 1)
+}
+
+/// Whether `key` can stand for a container by a prefix of its id: 4 hex digits or more.
+fn may_be_id_prefix(key: &str) -> bool {
+    key.len() >= 4 && key.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Attach container `id` to a network: one endpoint, with an address from each subnet.
@@ -410,7 +414,7 @@ pub fn find_container(tx: &Transaction<'_>, key: &str) -> Result<Option<Containe
     if rows.is_empty() {
         rows = by("id = ?1", key)?;
     }
-    if rows.is_empty() && key.len() >= 4 && key.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if rows.is_empty() && may_be_id_prefix(key) {
         rows = by("id LIKE ?1 || '%'", key)?;
         if rows.len() > 1 {
             return Ok(None);
@@ -593,7 +597,7 @@ pub fn pod_members(tx: &Transaction<'_>, id: &str) -> Result<Vec<Container>> {
 }
 
 /// A live container or pod that holds a network namespace file: what `warren pod create
-/// --netns` checks a namespace against before adopting it.
+/// --adopt-netns` checks a namespace against before adopting it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetnsHolder {
     /// Its id.
@@ -604,8 +608,6 @@ pub struct NetnsHolder {
     pub netns: String,
     /// Its pod, if it is a member.
     pub pod: Option<String>,
-    /// Its mode word (`container:NAME` when it joined another's namespace).
-    pub mode: String,
     /// The engine's settings, as stored.
     pub spec: serde_json::Value,
 }
@@ -614,7 +616,7 @@ pub struct NetnsHolder {
 pub fn netns_holders(tx: &Transaction<'_>) -> Result<Vec<NetnsHolder>> {
     let mut st = tx
         .prepare_cached(
-            "SELECT id, name, netns, pod, mode, spec FROM containers
+            "SELECT id, name, netns, pod, spec FROM containers
              WHERE netns IS NOT NULL AND state != 'exited' ORDER BY created, rowid",
         )
         .map_err(sql("list namespace holders"))?;
@@ -625,18 +627,16 @@ pub fn netns_holders(tx: &Transaction<'_>) -> Result<Vec<NetnsHolder>> {
             r.get::<_, String>(2)?,
             r.get::<_, Option<String>>(3)?,
             r.get::<_, String>(4)?,
-            r.get::<_, String>(5)?,
         ))
     })
     .map_err(sql("list namespace holders"))?
     .map(|r| {
-        let (id, name, netns, pod, mode, spec) = r.map_err(sql("list namespace holders"))?;
+        let (id, name, netns, pod, spec) = r.map_err(sql("list namespace holders"))?;
         Ok(NetnsHolder {
             id,
             name,
             netns,
             pod,
-            mode,
             spec: serde_json::from_str(&spec).unwrap_or_default(),
         })
     })

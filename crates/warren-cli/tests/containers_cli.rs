@@ -176,6 +176,94 @@ sandbox_test! {
     }
 }
 
+/// The DNS server's fragment files (`/run/warren/dns/names`), one per container or pod with
+/// names, and any file a writer left there.
+fn dns_fragments() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir("/run/warren/dns/names")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// The addresses `name` resolves to from a fresh container on `net`, or `None`.
+fn resolve(net: &str, name: &str) -> Option<String> {
+    let out = Command::new(W.0)
+        .args([
+            "run", "--rm", "--net", net, "--", "getent", "ahostsv4", name,
+        ])
+        .output()
+        .unwrap();
+    out.status.success().then(|| {
+        let first = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_owned();
+        first.split_whitespace().next().unwrap_or("").to_owned()
+    })
+}
+
+sandbox_test! {
+    fn dns_names_follow_every_change_and_a_change_rewrites_only_its_own_fragment() {
+        let _w = world();
+        W.ok(&["network", "create", "front"]);
+        W.ok(&["network", "create", "back"]);
+        W.ok(&["run", "-d", "--name", "a", "--net", "front", "--alias", "aa", "--", "sleep", "60"]);
+        W.ok(&["pod", "create", "p", "--net", "front"]);
+        W.ok(&["run", "-d", "--pod", "p", "--name", "m", "--", "sleep", "60"]);
+        let (a_id, p_id) = (record("a")["id"].as_str().unwrap().to_owned(), record("p")["id"].as_str().unwrap().to_owned());
+        assert_eq!(dns_fragments(), { let mut v = vec![format!("{a_id}.json"), format!("{p_id}.json")]; v.sort(); v });
+        let a_addr = addrs_of("a")[0].to_string();
+        let p_addr = addrs_of("p")[0].to_string();
+        assert_eq!(resolve("front", "a").as_deref(), Some(a_addr.as_str()));
+        assert_eq!(resolve("front", "aa").as_deref(), Some(a_addr.as_str()));
+        assert_eq!(resolve("front", "p").as_deref(), Some(p_addr.as_str()));
+        assert_eq!(resolve("front", "m").as_deref(), Some(p_addr.as_str()), "a member has its pod's address");
+        assert_eq!(resolve("back", "a"), None, "a is not on back");
+
+        // Another container's arrival and departure leave a's fragment as it was.
+        use std::os::unix::fs::MetadataExt;
+        let ino = |id: &str| std::fs::metadata(format!("/run/warren/dns/names/{id}.json")).unwrap().ino();
+        let a_ino = ino(&a_id);
+        W.ok(&["run", "-d", "--name", "b", "--net", "front", "--", "sleep", "60"]);
+        assert_eq!(resolve("front", "b").as_deref(), Some(addrs_of("b")[0].to_string().as_str()));
+        W.ok(&["rm", "-f", "b"]);
+        assert_eq!(resolve("front", "b"), None, "b is gone");
+        assert_eq!(ino(&a_id), a_ino, "a's fragment was not rewritten");
+
+        // A member that stops no longer resolves; its pod still does.
+        W.ok(&["stop", "m"]);
+        assert_eq!(resolve("front", "m"), None);
+        assert_eq!(resolve("front", "p").as_deref(), Some(p_addr.as_str()));
+        // Connected to back, a resolves there; disconnected from front, no longer on front.
+        W.ok(&["network", "connect", "back", "a"]);
+        assert!(resolve("back", "a").is_some());
+        W.ok(&["network", "disconnect", "front", "a"]);
+        assert_eq!(resolve("front", "a"), None);
+        assert_eq!(resolve("front", "aa"), None);
+
+        // When the last container leaves, no fragment is left and the server stops.
+        W.ok(&["rm", "-f", "a", "m"]);
+        W.ok(&["pod", "rm", "p"]);
+        assert_eq!(dns_fragments(), Vec::<String>::new());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while Path::new("/run/warren/dns/pid").exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(!Path::new("/run/warren/dns/pid").exists(), "the server stopped");
+        // gc removes what a crashed writer left: a fragment of a container that is gone and a
+        // temporary file.
+        std::fs::write("/run/warren/dns/names/0123456789ab.json", r#"{"names": []}"#).unwrap();
+        std::fs::write("/run/warren/dns/names/.0123456789ab.json.99999", "{").unwrap();
+        W.ok(&["gc"]);
+        assert_eq!(dns_fragments(), Vec::<String>::new());
+    }
+}
+
 sandbox_test! {
     fn a_published_port_is_reached_from_everywhere_with_real_sources() {
         let w = world();
@@ -391,6 +479,7 @@ sandbox_test! {
             assert!(ns.is_empty() && links.is_empty() && ports == 0 && dirs.is_empty(),
                 "{point}: left {ns:?} {links:?} {ports} ports {dirs:?}");
             assert!(json(&["-j", "ps", "-a"]).as_array().unwrap().is_empty(), "{point}: no record left");
+            assert_eq!(dns_fragments(), Vec::<String>::new(), "{point}: no DNS names left");
         }
         // Killed after the process started: the process still uses its network, so gc keeps
         // it, until the process is gone too.

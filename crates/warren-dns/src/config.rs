@@ -2,8 +2,10 @@
 //! at start and on every SIGHUP.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsString;
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -20,10 +22,16 @@ pub const DEFAULT_PORT: u16 = 53;
 ///   "port": 53,
 ///   "upstreams": ["192.0.2.53:53"],
 ///   "names": [ {"name": "web", "network": "front", "addrs": ["10.89.0.2", "fd89::2"]} ],
-///   "client_upstreams": { "10.89.0.3": ["198.51.100.1:53"] } }
+///   "client_upstreams": { "10.89.0.3": ["198.51.100.1:53"] },
+///   "include": "names" }
 /// ```
 ///
 /// Every field may be left out; a config with no `listen` entries tells a running server to exit.
+///
+/// `include` names a directory (relative to the config file's own) of [`Fragment`] files,
+/// `*.json`, each adding names and client upstreams. A writer that changes one container's names
+/// rewrites only that container's fragment, and the server re-reads only the fragments that
+/// changed, so neither side's work grows with the number of containers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Config {
     /// The addresses to serve on (UDP and TCP), each belonging to one network.
@@ -39,6 +47,27 @@ pub struct Config {
     #[serde(default)]
     pub names: Vec<NameEntry>,
     /// Per client source address: upstreams used for that client instead of `upstreams`.
+    #[serde(default)]
+    pub client_upstreams: BTreeMap<IpAddr, Vec<SocketAddr>>,
+    /// A directory of [`Fragment`] files adding names and client upstreams.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include: Option<PathBuf>,
+}
+
+/// One file of an `include` directory: more names and client upstreams, merged into the
+/// config's own. Files are read in name order; names beginning with `.` (a writer's temporary
+/// file) and names not ending in `.json` are ignored.
+///
+/// ```json
+/// { "names": [ {"name": "web", "network": "front", "addrs": ["10.89.0.2"]} ],
+///   "client_upstreams": { "10.89.0.2": ["198.51.100.1:53"] } }
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fragment {
+    /// Names, as [`Config::names`].
+    #[serde(default)]
+    pub names: Vec<NameEntry>,
+    /// Per-client upstreams, as [`Config::client_upstreams`].
     #[serde(default)]
     pub client_upstreams: BTreeMap<IpAddr, Vec<SocketAddr>>,
 }
@@ -78,6 +107,7 @@ impl Default for Config {
             upstreams: Vec::new(),
             names: Vec::new(),
             client_upstreams: BTreeMap::new(),
+            include: None,
         }
     }
 }
@@ -137,16 +167,133 @@ impl Config {
                 }
             }
         }
-        for n in &self.names {
-            if n.network.is_empty() {
-                return Err(format!("name {:?} has an empty network", n.name));
+        check_names(&self.names)
+    }
+}
+
+fn check_names(names: &[NameEntry]) -> std::result::Result<(), String> {
+    for n in names {
+        if n.network.is_empty() {
+            return Err(format!("name {:?} has an empty network", n.name));
+        }
+        if let Some(why) = invalid_dns_name(&n.name) {
+            return Err(format!("name {:?} (network {}): {why}", n.name, n.network));
+        }
+    }
+    Ok(())
+}
+
+/// What identifies one version of a fragment file: a writer replaces it by renaming a new
+/// file over it, which gives it a new inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    ino: u64,
+    mtime: i64,
+    mtime_nsec: i64,
+    len: u64,
+}
+
+/// Reads a config with its `include` directory, parsing again only the fragment files that
+/// changed since its last read.
+#[derive(Debug, Default)]
+pub struct Loader {
+    fragments: BTreeMap<OsString, (Stamp, Fragment)>,
+    /// Fragment files parsed so far (for tests: unchanged files are not parsed again).
+    parsed: usize,
+}
+
+impl Loader {
+    /// The config at `path` with every fragment of its `include` directory merged in (and
+    /// `include` kept as it was). A config that cannot be read, parsed or checked, or an
+    /// `include` directory that cannot be listed, is an error; a fragment that cannot be read,
+    /// parsed or checked is left out and returned with the reason, so one bad file does not
+    /// hold back every other change.
+    pub fn load(&mut self, path: &Path) -> Result<(Config, Vec<Error>)> {
+        let mut config = Config::load(path)?;
+        let mut skipped = Vec::new();
+        let Some(include) = &config.include else {
+            self.fragments.clear();
+            return Ok((config, skipped));
+        };
+        let dir = path.parent().unwrap_or(Path::new(".")).join(include);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.fragments.clear();
+                return Ok((config, skipped));
             }
-            if let Some(why) = invalid_dns_name(&n.name) {
-                return Err(format!("name {:?} (network {}): {why}", n.name, n.network));
+            Err(source) => return Err(Error::ReadConfig { path: dir, source }),
+        };
+        let mut fresh = BTreeMap::new();
+        for entry in entries {
+            let entry = entry.map_err(|source| Error::ReadConfig {
+                path: dir.clone(),
+                source,
+            })?;
+            let name = entry.file_name();
+            let text = name.to_string_lossy();
+            if text.starts_with('.') || !text.ends_with(".json") {
+                continue;
+            }
+            let file = entry.path();
+            let meta = match std::fs::metadata(&file) {
+                Ok(m) if m.is_file() => m,
+                // Removed since the listing, or not a file: not a fragment.
+                _ => continue,
+            };
+            let stamp = Stamp {
+                ino: meta.ino(),
+                mtime: meta.mtime(),
+                mtime_nsec: meta.mtime_nsec(),
+                len: meta.len(),
+            };
+            if let Some((old, f)) = self.fragments.remove(&name)
+                && old == stamp
+            {
+                fresh.insert(name, (stamp, f));
+                continue;
+            }
+            self.parsed += 1;
+            match read_fragment(&file) {
+                Ok(Some(f)) => {
+                    fresh.insert(name, (stamp, f));
+                }
+                Ok(None) => {}
+                Err(e) => skipped.push(e),
             }
         }
-        Ok(())
+        self.fragments = fresh;
+        for (_, f) in self.fragments.values() {
+            config.names.extend(f.names.iter().cloned());
+            for (client, ups) in &f.client_upstreams {
+                config.client_upstreams.insert(*client, ups.clone());
+            }
+        }
+        Ok((config, skipped))
     }
+}
+
+/// One fragment file; `None` if it was removed before it could be read.
+fn read_fragment(path: &Path) -> Result<Option<Fragment>> {
+    let text = match std::fs::read(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(Error::ReadConfig {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    let f: Fragment = serde_json::from_slice(&text).map_err(|source| Error::ParseConfig {
+        path: path.to_owned(),
+        source,
+    })?;
+    check_names(&f.names).map_err(|reason| Error::InvalidConfig {
+        path: path.to_owned(),
+        reason,
+    })?;
+    Ok(Some(f))
 }
 
 /// Why `name` is not a DNS name we can answer for, or `None` if it is fine. One trailing dot is
@@ -292,6 +439,83 @@ mod tests {
         assert_eq!(Config::load(&path).unwrap(), c);
         // Nothing but the config is left in the directory.
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_loader_merges_the_fragments_and_parses_only_those_that_changed() {
+        let dir = std::env::temp_dir().join(format!("warren-dns-inc-{}", std::process::id()));
+        let names = dir.join("names");
+        std::fs::create_dir_all(&names).unwrap();
+        let path = dir.join("config.json");
+        std::fs::write(
+            &path,
+            r#"{"listen": [{"network": "front", "addr": "127.0.0.1"}], "include": "names",
+                "names": [{"name": "own", "network": "front", "addrs": ["10.0.0.9"]}]}"#,
+        )
+        .unwrap();
+        let frag = |name: &str, addr: &str| {
+            format!(
+                r#"{{"names": [{{"name": "{name}", "network": "front", "addrs": ["{addr}"]}}],
+                    "client_upstreams": {{"{addr}": ["192.0.2.1:53"]}}}}"#
+            )
+        };
+        let put = |file: &str, text: &str| {
+            let tmp = names.join(format!(".{file}.tmp"));
+            std::fs::write(&tmp, text).unwrap();
+            std::fs::rename(&tmp, names.join(file)).unwrap();
+        };
+        let names_of =
+            |c: &Config| -> Vec<String> { c.names.iter().map(|n| n.name.clone()).collect() };
+        put("b.json", &frag("bee", "10.0.0.2"));
+        put("a.json", &frag("ay", "10.0.0.1"));
+        // Neither a writer's temporary file nor a file not ending in .json is a fragment.
+        std::fs::write(names.join(".c.json.tmp.1"), "{").unwrap();
+        std::fs::write(names.join("notes.txt"), "{").unwrap();
+
+        let mut loader = Loader::default();
+        let (c, skipped) = loader.load(&path).unwrap();
+        assert!(skipped.is_empty(), "{skipped:?}");
+        assert_eq!(names_of(&c), ["own", "ay", "bee"]);
+        assert_eq!(c.client_upstreams.len(), 2);
+        assert_eq!(c.include.as_deref(), Some(Path::new("names")));
+        assert_eq!(loader.parsed, 2);
+
+        // One fragment replaced, one removed, one added: only the new files are parsed.
+        put("b.json", &frag("bee", "10.0.0.22"));
+        std::fs::remove_file(names.join("a.json")).unwrap();
+        put("c.json", &frag("sea", "10.0.0.3"));
+        let (c, _) = loader.load(&path).unwrap();
+        assert_eq!(names_of(&c), ["own", "bee", "sea"]);
+        assert_eq!(c.names[1].addrs, ["10.0.0.22".parse::<IpAddr>().unwrap()]);
+        assert_eq!(loader.parsed, 4);
+        let (_, _) = loader.load(&path).unwrap();
+        assert_eq!(loader.parsed, 4, "nothing changed, nothing parsed");
+
+        // A broken fragment is left out, named, and does not hold back the others.
+        put(
+            "d.json",
+            r#"{"names": [{"name": "bad name", "network": "front"}]}"#,
+        );
+        put("e.json", "{");
+        let (c, skipped) = loader.load(&path).unwrap();
+        assert_eq!(names_of(&c), ["own", "bee", "sea"]);
+        let why: Vec<String> = skipped.iter().map(ToString::to_string).collect();
+        assert_eq!(why.len(), 2, "{why:?}");
+        assert!(
+            why[0].contains("d.json") || why[1].contains("d.json"),
+            "{why:?}"
+        );
+        assert!(
+            why[0].contains("e.json") || why[1].contains("e.json"),
+            "{why:?}"
+        );
+
+        // Without the directory there are no fragments.
+        std::fs::remove_dir_all(&names).unwrap();
+        let (c, skipped) = loader.load(&path).unwrap();
+        assert!(skipped.is_empty());
+        assert_eq!(names_of(&c), ["own"]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -38,7 +38,7 @@ mod resolv;
 mod server;
 mod zone;
 
-pub use config::{Config, DEFAULT_PORT, Listen, NameEntry};
+pub use config::{Config, DEFAULT_PORT, Fragment, Listen, Loader, NameEntry};
 pub use error::{Error, Result};
 pub use resolv::{SYSTEMD_RESOLVED_CONF, upstreams_from_resolv_conf};
 pub use server::run;

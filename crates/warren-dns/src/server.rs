@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::config::{Config, write_file_atomic};
+use crate::config::{Config, Loader, write_file_atomic};
 use crate::error::{Error, Result};
 use crate::listener::{Listener, bind, start};
 use crate::zone::{Zone, network_key};
@@ -139,7 +139,9 @@ async fn serve(config_path: &Path, pid_file: Option<&Path>) -> Result<()> {
     let mut term = signals(SignalKind::terminate(), "the SIGTERM handler")?;
     let mut int = signals(SignalKind::interrupt(), "the SIGINT handler")?;
 
-    let config = Config::load(config_path)?;
+    let mut loader = Loader::default();
+    let (config, skipped) = loader.load(config_path)?;
+    log_skipped(&skipped);
     if config.listen.is_empty() {
         return Ok(());
     }
@@ -162,7 +164,7 @@ async fn serve(config_path: &Path, pid_file: Option<&Path>) -> Result<()> {
     loop {
         tokio::select! {
             _ = hup.recv() => {
-                if !reload(config_path, &shared, &mut listeners) {
+                if !reload(config_path, &mut loader, &shared, &mut listeners) {
                     break;
                 }
             }
@@ -189,11 +191,15 @@ async fn serve(config_path: &Path, pid_file: Option<&Path>) -> Result<()> {
 /// Apply the config at `path`. False: it has no listen addresses, so the server should exit.
 fn reload(
     path: &Path,
+    loader: &mut Loader,
     shared: &Arc<Shared>,
     listeners: &mut HashMap<SocketAddr, Listener>,
 ) -> bool {
-    let config = match Config::load(path) {
-        Ok(c) => c,
+    let config = match loader.load(path) {
+        Ok((c, skipped)) => {
+            log_skipped(&skipped);
+            c
+        }
         Err(e) => {
             log(&format!(
                 "reload failed, still serving the previous config: {}",
@@ -244,6 +250,13 @@ fn listen_addrs(config: &Config) -> Vec<SocketAddr> {
         }
     }
     addrs
+}
+
+/// A line for each fragment file left out of a load.
+fn log_skipped(skipped: &[Error]) {
+    for e in skipped {
+        log(&format!("left out: {}", chain(e)));
+    }
 }
 
 /// One line on stderr.

@@ -274,3 +274,46 @@ sandbox_test! {
         s.stop();
     }
 }
+
+sandbox_test! {
+    fn fragments_of_the_include_directory_come_and_go_with_reloads() {
+        lo_up();
+        let mut c = base();
+        c.include = Some("names".into());
+        let s = Server::start(&c);
+        let dir = s.config.parent().unwrap().join("names");
+        std::fs::create_dir_all(&dir).unwrap();
+        // Written as the engine writes them: a hidden temporary file renamed into place.
+        let put = |file: &str, f: &warren_dns::Fragment| {
+            let tmp = dir.join(format!(".{file}.tmp"));
+            std::fs::write(&tmp, serde_json::to_vec(f).unwrap()).unwrap();
+            std::fs::rename(&tmp, dir.join(file)).unwrap();
+        };
+        let frag = |n: &str, a: &str| warren_dns::Fragment {
+            names: vec![name(n, "front", &[a])],
+            ..warren_dns::Fragment::default()
+        };
+        put("one.json", &frag("one", "127.0.0.11"));
+        put("two.json", &frag("two", "127.0.0.12"));
+        s.hup();
+        eventually_resolves(FRONT, "one", "127.0.0.11");
+        eventually_resolves(FRONT, "two", "127.0.0.12");
+        eventually_resolves(FRONT, "web", "127.0.0.10");
+        // One replaced, one removed: the reload follows both.
+        put("one.json", &frag("one", "127.0.0.21"));
+        std::fs::remove_file(dir.join("two.json")).unwrap();
+        s.hup();
+        eventually_resolves(FRONT, "one", "127.0.0.21");
+        let r = udp("127.0.0.99", sock(FRONT), &query("two", RecordType::A, 7));
+        assert!(addrs(&r).is_empty(), "two is gone: {r:?}");
+        // A broken fragment is left out with a line naming it; the others keep being served.
+        std::fs::write(dir.join("bad.json"), "{").unwrap();
+        put("three.json", &frag("three", "127.0.0.13"));
+        s.hup();
+        eventually_resolves(FRONT, "three", "127.0.0.13");
+        eventually_resolves(FRONT, "one", "127.0.0.21");
+        let log = s.log_text();
+        assert!(log.lines().any(|l| l.contains("left out") && l.contains("bad.json")), "{log}");
+        assert!(s.stop().success());
+    }
+}

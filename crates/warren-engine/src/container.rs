@@ -495,7 +495,7 @@ impl Engine {
             let all_nets = e.networks()?;
             let files = e.write_files(&c, shared.as_ref(), &settings, &all_nets)?;
             failpoint("after-files");
-            e.dns_refresh()?;
+            e.dns_update(&c)?;
             failpoint("after-dns");
             Ok(Prepared {
                 id: c.id.clone(),
@@ -738,7 +738,7 @@ impl Engine {
         if let Err(e) = r {
             errors.push(e.into());
         }
-        if let Err(e) = self.dns_refresh() {
+        if let Err(e) = self.dns_update(&c) {
             errors.push(e);
         }
         Error::teardown(format!("container {}", c.name), errors)
@@ -936,7 +936,7 @@ impl Engine {
                 .write(|tx| warren_store::remove_endpoint(tx, &id, &net.name));
             return Err(e);
         }
-        self.dns_refresh()
+        self.dns_update(&c)
     }
 
     /// Detach a container (or pod) from a network.
@@ -976,7 +976,7 @@ impl Engine {
                 }
             }
         }
-        if let Err(e) = self.dns_refresh() {
+        if let Err(e) = self.dns_update(&c) {
             errors.push(e);
         }
         Error::teardown(format!("{} on network {}", c.name, net.name), errors)

@@ -131,7 +131,7 @@ impl Engine {
         {
             errors.push(e.into());
         }
-        if let Err(e) = self.dns_refresh() {
+        if let Err(e) = self.dns_update(&p) {
             errors.push(e);
         }
         Error::teardown(format!("pod {}", p.name), errors)

@@ -668,12 +668,37 @@ pub type PodMembers = Vec<(String, String)>;
 /// What the DNS server's config is made of, in three queries: every endpoint of a container
 /// or pod that is not exited, and the live pod members.
 pub fn dns_view(tx: &Transaction<'_>) -> Result<(Vec<DnsEndpoint>, PodMembers)> {
+    dns_view_where(tx, None)
+}
+
+/// The part of [`dns_view`] that resolves to one container's or pod's addresses: its live
+/// endpoints and, for a pod, its live members. An exited or unknown `id` has none. The same
+/// three queries, each held to `id` by an index, so the cost does not grow with the number of
+/// containers.
+pub fn dns_view_of(tx: &Transaction<'_>, id: &str) -> Result<(Vec<DnsEndpoint>, PodMembers)> {
+    dns_view_where(tx, Some(id))
+}
+
+fn dns_view_where(
+    tx: &Transaction<'_>,
+    owner: Option<&str>,
+) -> Result<(Vec<DnsEndpoint>, PodMembers)> {
+    let params: Vec<&dyn rusqlite::ToSql> = match &owner {
+        Some(id) => vec![id],
+        None => Vec::new(),
+    };
     let mut addrs: HashMap<i64, Vec<IpAddr>> = HashMap::new();
     {
         let mut st = tx
-            .prepare_cached("SELECT endpoint_id, addr FROM addresses")
+            .prepare_cached(match owner {
+                None => "SELECT endpoint_id, addr FROM addresses",
+                Some(_) => {
+                    "SELECT a.endpoint_id, a.addr FROM endpoints e
+                     JOIN addresses a ON a.endpoint_id = e.id WHERE e.container_id = ?1"
+                }
+            })
             .map_err(sql("read addresses"))?;
-        let mut rows = st.query([]).map_err(sql("read addresses"))?;
+        let mut rows = st.query(&params[..]).map_err(sql("read addresses"))?;
         while let Some(r) = rows.next().map_err(sql("read addresses"))? {
             let eid: i64 = r.get(0).map_err(sql("read addresses"))?;
             let a: String = r.get(1).map_err(sql("read addresses"))?;
@@ -683,14 +708,22 @@ pub fn dns_view(tx: &Transaction<'_>) -> Result<(Vec<DnsEndpoint>, PodMembers)> 
     let mut out = Vec::new();
     {
         let mut st = tx
-            .prepare_cached(
-                "SELECT c.id, c.name, c.kind, e.network_id, e.aliases, e.id,
+            .prepare_cached(match owner {
+                None => {
+                    "SELECT c.id, c.name, c.kind, e.network_id, e.aliases, e.id,
                         COALESCE(json_extract(c.spec, '$.dns'), '[]')
-                 FROM endpoints e JOIN containers c ON c.id = e.container_id
-                 WHERE c.state != 'exited' ORDER BY c.created, c.rowid, e.ifname",
-            )
+                     FROM endpoints e JOIN containers c ON c.id = e.container_id
+                     WHERE c.state != 'exited' ORDER BY c.created, c.rowid, e.ifname"
+                }
+                Some(_) => {
+                    "SELECT c.id, c.name, c.kind, e.network_id, e.aliases, e.id,
+                        COALESCE(json_extract(c.spec, '$.dns'), '[]')
+                     FROM endpoints e JOIN containers c ON c.id = e.container_id
+                     WHERE c.id = ?1 AND c.state != 'exited' ORDER BY e.ifname"
+                }
+            })
             .map_err(sql("read endpoints"))?;
-        let mut rows = st.query([]).map_err(sql("read endpoints"))?;
+        let mut rows = st.query(&params[..]).map_err(sql("read endpoints"))?;
         while let Some(r) = rows.next().map_err(sql("read endpoints"))? {
             let kind: String = r.get(2).map_err(sql("read endpoints"))?;
             let aliases: String = r.get(4).map_err(sql("read endpoints"))?;
@@ -711,12 +744,18 @@ pub fn dns_view(tx: &Transaction<'_>) -> Result<(Vec<DnsEndpoint>, PodMembers)> 
     let mut members = Vec::new();
     {
         let mut st = tx
-            .prepare_cached(
-                "SELECT pod, name FROM containers WHERE pod IS NOT NULL AND state != 'exited'
-                 ORDER BY created, rowid",
-            )
+            .prepare_cached(match owner {
+                None => {
+                    "SELECT pod, name FROM containers WHERE pod IS NOT NULL AND state != 'exited'
+                     ORDER BY created, rowid"
+                }
+                Some(_) => {
+                    "SELECT pod, name FROM containers WHERE pod = ?1 AND state != 'exited'
+                     ORDER BY created, rowid"
+                }
+            })
             .map_err(sql("read pod members"))?;
-        let mut rows = st.query([]).map_err(sql("read pod members"))?;
+        let mut rows = st.query(&params[..]).map_err(sql("read pod members"))?;
         while let Some(r) = rows.next().map_err(sql("read pod members"))? {
             members.push((
                 r.get(0).map_err(sql("read pod members"))?,
@@ -725,4 +764,24 @@ pub fn dns_view(tx: &Transaction<'_>) -> Result<(Vec<DnsEndpoint>, PodMembers)> 
         }
     }
     Ok((out, members))
+}
+
+/// The networks in which some container or pod that is not exited has an address: those the
+/// DNS server listens on (if they are bridges with a gateway). One probe per network, each
+/// stopping at its first live address, so the cost does not grow with the containers.
+pub fn networks_with_live_addresses(tx: &Transaction<'_>) -> Result<Vec<i64>> {
+    let mut st = tx
+        .prepare_cached(
+            "SELECT n.id FROM networks n WHERE EXISTS (
+                 SELECT 1 FROM addresses a
+                 JOIN endpoints e ON e.id = a.endpoint_id
+                 JOIN containers c ON c.id = e.container_id
+                 WHERE a.network_id = n.id AND c.state != 'exited')
+             ORDER BY n.id",
+        )
+        .map_err(sql("read networks in use"))?;
+    st.query_map([], |r| r.get(0))
+        .map_err(sql("read networks in use"))?
+        .map(|r| r.map_err(sql("read networks in use")))
+        .collect()
 }

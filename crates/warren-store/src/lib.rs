@@ -212,9 +212,9 @@ pub fn now() -> i64 {
 }
 
 pub use containers::{
-    DnsEndpoint, NetnsHolder, PodMembers, add_endpoint, delete_container, dns_view, find_container,
-    get_container, insert_container, list_containers, netns_holders, pod_members, release,
-    remove_endpoint, set_exited, set_running,
+    DnsEndpoint, NetnsHolder, PodMembers, add_endpoint, delete_container, dns_view, dns_view_of,
+    find_container, get_container, insert_container, list_containers, netns_holders,
+    networks_with_live_addresses, pod_members, release, remove_endpoint, set_exited, set_running,
 };
 pub use networks::{
     delete_network, get_network, get_network_by_id, insert_network, list_networks, network_users,

@@ -1,7 +1,7 @@
 //! The server's configuration: the JSON file the engine writes (atomically) and the server reads
 //! at start and on every SIGHUP.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::OsString;
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
@@ -193,83 +193,177 @@ struct Stamp {
     len: u64,
 }
 
-/// Reads a config with its `include` directory, parsing again only the fragment files that
-/// changed since its last read.
-#[derive(Debug, Default)]
+/// Reads a config with its `include` directory, and keeps what it read: the head can be read
+/// again alone, and fragment files one by one (those a directory watch reports), parsing again
+/// only the files that changed.
+#[derive(Debug)]
 pub struct Loader {
+    path: PathBuf,
+    /// The config file as last read (its own names only).
+    head: Config,
+    /// The `include` directory, resolved against the config file's.
+    dir: Option<PathBuf>,
     fragments: BTreeMap<OsString, (Stamp, Fragment)>,
     /// Fragment files parsed so far (for tests: unchanged files are not parsed again).
     parsed: usize,
 }
 
 impl Loader {
-    /// The config at `path` with every fragment of its `include` directory merged in (and
-    /// `include` kept as it was). A config that cannot be read, parsed or checked, or an
-    /// `include` directory that cannot be listed, is an error; a fragment that cannot be read,
+    /// A loader of the config at `path`; nothing is read yet.
+    pub fn new(path: &Path) -> Loader {
+        Loader {
+            path: path.to_owned(),
+            head: Config::default(),
+            dir: None,
+            fragments: BTreeMap::new(),
+            parsed: 0,
+        }
+    }
+
+    /// Read the config file and every fragment of its `include` directory: [`Loader::read_head`]
+    /// then [`Loader::rescan`]; the merged config and the fragments left out.
+    pub fn load(&mut self) -> Result<(Config, Vec<Error>)> {
+        self.read_head()?;
+        let skipped = self.rescan()?;
+        Ok((self.config(), skipped))
+    }
+
+    /// Read, parse and check the config file alone. A failure keeps what was read before.
+    /// True if its `include` directory is not the one before (the fragments are then to be
+    /// read again with [`Loader::rescan`]).
+    pub fn read_head(&mut self) -> Result<bool> {
+        let head = Config::load(&self.path)?;
+        Ok(self.set_head(head))
+    }
+
+    /// Take `head` as the config file's contents (read and checked by the caller, with
+    /// [`Config::load`]). True if its `include` directory is not the one before.
+    pub fn set_head(&mut self, head: Config) -> bool {
+        let dir = head
+            .include
+            .as_ref()
+            .map(|d| self.path.parent().unwrap_or(Path::new(".")).join(d));
+        let moved = dir != self.dir;
+        self.head = head;
+        self.dir = dir;
+        moved
+    }
+
+    /// The config file this loader reads.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The `include` directory of the config as last read.
+    pub fn include_dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// List the `include` directory and read every fragment in it that changed (all of them
+    /// the first time); forget those no longer there. An `include` directory that cannot be
+    /// listed is an error (a missing one has no fragments). A fragment that cannot be read,
     /// parsed or checked is left out and returned with the reason, so one bad file does not
     /// hold back every other change.
-    pub fn load(&mut self, path: &Path) -> Result<(Config, Vec<Error>)> {
-        let mut config = Config::load(path)?;
+    pub fn rescan(&mut self) -> Result<Vec<Error>> {
         let mut skipped = Vec::new();
-        let Some(include) = &config.include else {
+        let Some(dir) = self.dir.clone() else {
             self.fragments.clear();
-            return Ok((config, skipped));
+            return Ok(skipped);
         };
-        let dir = path.parent().unwrap_or(Path::new(".")).join(include);
         let entries = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 self.fragments.clear();
-                return Ok((config, skipped));
+                return Ok(skipped);
             }
             Err(source) => return Err(Error::ReadConfig { path: dir, source }),
         };
-        let mut fresh = BTreeMap::new();
+        let mut names = BTreeSet::new();
         for entry in entries {
             let entry = entry.map_err(|source| Error::ReadConfig {
                 path: dir.clone(),
                 source,
             })?;
-            let name = entry.file_name();
-            let text = name.to_string_lossy();
-            if text.starts_with('.') || !text.ends_with(".json") {
-                continue;
-            }
-            let file = entry.path();
-            let meta = match std::fs::metadata(&file) {
-                Ok(m) if m.is_file() => m,
-                // Removed since the listing, or not a file: not a fragment.
-                _ => continue,
-            };
-            let stamp = Stamp {
-                ino: meta.ino(),
-                mtime: meta.mtime(),
-                mtime_nsec: meta.mtime_nsec(),
-                len: meta.len(),
-            };
-            if let Some((old, f)) = self.fragments.remove(&name)
-                && old == stamp
-            {
-                fresh.insert(name, (stamp, f));
-                continue;
-            }
-            self.parsed += 1;
-            match read_fragment(&file) {
-                Ok(Some(f)) => {
-                    fresh.insert(name, (stamp, f));
-                }
-                Ok(None) => {}
-                Err(e) => skipped.push(e),
+            names.insert(entry.file_name());
+        }
+        self.fragments.retain(|name, _| names.contains(name));
+        for name in &names {
+            if let Some(e) = self.read_one(&dir, name) {
+                skipped.push(e);
             }
         }
-        self.fragments = fresh;
+        Ok(skipped)
+    }
+
+    /// Read again the fragment files `names` of the `include` directory (names a directory
+    /// watch reported): a changed file is parsed, a removed one forgotten. The fragments left
+    /// out, with the reason.
+    pub fn update<'a>(&mut self, names: impl IntoIterator<Item = &'a OsString>) -> Vec<Error> {
+        let Some(dir) = self.dir.clone() else {
+            return Vec::new();
+        };
+        names
+            .into_iter()
+            .filter_map(|name| self.read_one(&dir, name))
+            .collect()
+    }
+
+    /// Bring the fragment `name` of `dir` up to date; the reason if it had to be left out.
+    fn read_one(&mut self, dir: &Path, name: &OsString) -> Option<Error> {
+        let text = name.to_string_lossy();
+        if text.starts_with('.') || !text.ends_with(".json") {
+            return None;
+        }
+        let file = dir.join(name);
+        let meta = match std::fs::metadata(&file) {
+            Ok(m) if m.is_file() => m,
+            // Removed, or not a file: not a fragment.
+            _ => {
+                self.fragments.remove(name);
+                return None;
+            }
+        };
+        let stamp = Stamp {
+            ino: meta.ino(),
+            mtime: meta.mtime(),
+            mtime_nsec: meta.mtime_nsec(),
+            len: meta.len(),
+        };
+        if self
+            .fragments
+            .get(name)
+            .is_some_and(|(old, _)| *old == stamp)
+        {
+            return None;
+        }
+        self.parsed += 1;
+        match read_fragment(&file) {
+            Ok(Some(f)) => {
+                self.fragments.insert(name.clone(), (stamp, f));
+                None
+            }
+            Ok(None) => {
+                self.fragments.remove(name);
+                None
+            }
+            Err(e) => {
+                self.fragments.remove(name);
+                Some(e)
+            }
+        }
+    }
+
+    /// The config file's contents with every fragment's names and client upstreams merged in
+    /// (fragments in file name order; `include` kept as it was).
+    pub fn config(&self) -> Config {
+        let mut config = self.head.clone();
         for (_, f) in self.fragments.values() {
             config.names.extend(f.names.iter().cloned());
             for (client, ups) in &f.client_upstreams {
                 config.client_upstreams.insert(*client, ups.clone());
             }
         }
-        Ok((config, skipped))
+        config
     }
 }
 
@@ -473,8 +567,8 @@ mod tests {
         std::fs::write(names.join(".c.json.tmp.1"), "{").unwrap();
         std::fs::write(names.join("notes.txt"), "{").unwrap();
 
-        let mut loader = Loader::default();
-        let (c, skipped) = loader.load(&path).unwrap();
+        let mut loader = Loader::new(&path);
+        let (c, skipped) = loader.load().unwrap();
         assert!(skipped.is_empty(), "{skipped:?}");
         assert_eq!(names_of(&c), ["own", "ay", "bee"]);
         assert_eq!(c.client_upstreams.len(), 2);
@@ -485,12 +579,31 @@ mod tests {
         put("b.json", &frag("bee", "10.0.0.22"));
         std::fs::remove_file(names.join("a.json")).unwrap();
         put("c.json", &frag("sea", "10.0.0.3"));
-        let (c, _) = loader.load(&path).unwrap();
+        let (c, _) = loader.load().unwrap();
         assert_eq!(names_of(&c), ["own", "bee", "sea"]);
         assert_eq!(c.names[1].addrs, ["10.0.0.22".parse::<IpAddr>().unwrap()]);
         assert_eq!(loader.parsed, 4);
-        let (_, _) = loader.load(&path).unwrap();
+        let (_, _) = loader.load().unwrap();
         assert_eq!(loader.parsed, 4, "nothing changed, nothing parsed");
+
+        // Updated by name (as a directory watch reports them): only the files named are read.
+        put("b.json", &frag("bee", "10.0.0.23"));
+        put("c.json", &frag("sea", "10.0.0.33"));
+        assert!(loader.update([&OsString::from("c.json")]).is_empty());
+        let c = loader.config();
+        assert_eq!(
+            c.names[1].addrs,
+            ["10.0.0.22".parse::<IpAddr>().unwrap()],
+            "b not named"
+        );
+        assert_eq!(c.names[2].addrs, ["10.0.0.33".parse::<IpAddr>().unwrap()]);
+        std::fs::remove_file(names.join("c.json")).unwrap();
+        let tmp = OsString::from(".c.json.tmp");
+        assert!(loader.update([&OsString::from("c.json"), &tmp]).is_empty());
+        assert_eq!(names_of(&loader.config()), ["own", "bee"]);
+        assert_eq!(loader.parsed, 5);
+        put("c.json", &frag("sea", "10.0.0.3"));
+        let (_, _) = loader.load().unwrap();
 
         // A broken fragment is left out, named, and does not hold back the others.
         put(
@@ -498,7 +611,7 @@ mod tests {
             r#"{"names": [{"name": "bad name", "network": "front"}]}"#,
         );
         put("e.json", "{");
-        let (c, skipped) = loader.load(&path).unwrap();
+        let (c, skipped) = loader.load().unwrap();
         assert_eq!(names_of(&c), ["own", "bee", "sea"]);
         let why: Vec<String> = skipped.iter().map(ToString::to_string).collect();
         assert_eq!(why.len(), 2, "{why:?}");
@@ -513,7 +626,7 @@ mod tests {
 
         // Without the directory there are no fragments.
         std::fs::remove_dir_all(&names).unwrap();
-        let (c, skipped) = loader.load(&path).unwrap();
+        let (c, skipped) = loader.load().unwrap();
         assert!(skipped.is_empty());
         assert_eq!(names_of(&c), ["own"]);
         std::fs::remove_dir_all(&dir).unwrap();

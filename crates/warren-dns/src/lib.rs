@@ -36,6 +36,7 @@ mod listener;
 mod qname;
 mod resolv;
 mod server;
+mod watch;
 mod zone;
 
 pub use config::{Config, DEFAULT_PORT, Fragment, Listen, Loader, NameEntry};

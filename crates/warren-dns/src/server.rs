@@ -18,6 +18,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use crate::config::{Config, Loader, write_file_atomic};
 use crate::error::{Error, Result};
 use crate::listener::{Listener, bind, start};
+use crate::watch::{Changes, Watch};
 use crate::zone::{Zone, network_key};
 
 /// How long an exit waits for forwards in flight.
@@ -139,12 +140,24 @@ async fn serve(config_path: &Path, pid_file: Option<&Path>) -> Result<()> {
     let mut term = signals(SignalKind::terminate(), "the SIGTERM handler")?;
     let mut int = signals(SignalKind::interrupt(), "the SIGINT handler")?;
 
-    let mut loader = Loader::default();
-    let (config, skipped) = loader.load(config_path)?;
-    log_skipped(&skipped);
-    if config.listen.is_empty() {
+    let mut loader = Loader::new(config_path);
+    loader.read_head()?;
+    if loader.config().listen.is_empty() {
         return Ok(());
     }
+    // Watch the fragments' directory before reading it, so no change falls in between.
+    let mut watch = match Watch::new() {
+        Ok(w) => Some(w),
+        Err(e) => {
+            log(&format!(
+                "cannot watch for changed names ({e}): they are read again on each SIGHUP"
+            ));
+            None
+        }
+    };
+    follow(&mut watch, loader.include_dir(), false);
+    log_skipped(&loader.rescan()?);
+    let config = loader.config();
     let mut bound = Vec::new();
     for addr in listen_addrs(&config) {
         bound.push(bind(addr)?);
@@ -164,8 +177,22 @@ async fn serve(config_path: &Path, pid_file: Option<&Path>) -> Result<()> {
     loop {
         tokio::select! {
             _ = hup.recv() => {
-                if !reload(config_path, &mut loader, &shared, &mut listeners) {
+                if !reload(&mut loader, &mut watch, &shared, &mut listeners) {
                     break;
+                }
+            }
+            changes = changed(watch.as_mut()) => {
+                match changes {
+                    Ok(changes) => {
+                        log_skipped(&apply(&mut loader, &mut watch, &changes));
+                        shared.swap(State::new(&loader.config()));
+                    }
+                    Err(e) => {
+                        log(&format!(
+                            "the watch for changed names failed ({e}): they are read again on each SIGHUP"
+                        ));
+                        watch = None;
+                    }
                 }
             }
             _ = term.recv() => break,
@@ -188,18 +215,52 @@ async fn serve(config_path: &Path, pid_file: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
-/// Apply the config at `path`. False: it has no listen addresses, so the server should exit.
+/// Watch `dir`; without a watch (or when it cannot be had), fragments are read again on each
+/// SIGHUP instead.
+fn follow(watch: &mut Option<Watch>, dir: Option<&Path>, again: bool) {
+    if let Some(w) = watch
+        && let Err(e) = w.follow(dir, again)
+    {
+        log(&format!(
+            "cannot watch {} ({e}): names are read again on each SIGHUP",
+            dir.map_or_else(String::new, |d| d.display().to_string())
+        ));
+        *watch = None;
+    }
+}
+
+/// Wait for the watch to report changes; forever without one.
+async fn changed(watch: Option<&mut Watch>) -> std::io::Result<Changes> {
+    match watch {
+        Some(w) => w.changed().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Read the fragments `changes` names, or all of them again if the watch lost track. The
+/// fragments left out, with the reason.
+fn apply(loader: &mut Loader, watch: &mut Option<Watch>, changes: &Changes) -> Vec<Error> {
+    if !changes.rescan {
+        return loader.update(&changes.names);
+    }
+    let dir = loader.include_dir().map(Path::to_owned);
+    follow(watch, dir.as_deref(), true);
+    loader.rescan().unwrap_or_else(|e| vec![e])
+}
+
+/// SIGHUP: read the config file again, and the fragments that changed (all of them when the
+/// `include` directory is another, or there is no watch). False: the config has no listen
+/// addresses, so the server should exit.
 fn reload(
-    path: &Path,
     loader: &mut Loader,
+    watch: &mut Option<Watch>,
     shared: &Arc<Shared>,
     listeners: &mut HashMap<SocketAddr, Listener>,
 ) -> bool {
-    let config = match loader.load(path) {
-        Ok((c, skipped)) => {
-            log_skipped(&skipped);
-            c
-        }
+    let since = Instant::now();
+    let path = loader.path().to_owned();
+    let head = match Config::load(&path) {
+        Ok(c) => c,
         Err(e) => {
             log(&format!(
                 "reload failed, still serving the previous config: {}",
@@ -208,11 +269,11 @@ fn reload(
             return true;
         }
     };
-    if config.listen.is_empty() {
+    if head.listen.is_empty() {
         log(&format!("{}: no listen addresses, exiting", path.display()));
         return false;
     }
-    let wanted = listen_addrs(&config);
+    let wanted = listen_addrs(&head);
     let mut bound = Vec::new();
     for &addr in wanted.iter().filter(|a| !listeners.contains_key(a)) {
         match bind(addr) {
@@ -226,16 +287,33 @@ fn reload(
             }
         }
     }
+    let moved = loader.set_head(head);
+    let changes = match watch {
+        Some(w) if !moved => w.take().unwrap_or_else(|_| Changes::rescan()),
+        _ => {
+            let dir = loader.include_dir().map(Path::to_owned);
+            follow(watch, dir.as_deref(), true);
+            Changes::rescan()
+        }
+    };
+    let skipped = if changes.rescan {
+        loader.rescan().unwrap_or_else(|e| vec![e])
+    } else {
+        loader.update(&changes.names)
+    };
+    log_skipped(&skipped);
+    let config = loader.config();
     shared.swap(State::new(&config));
     for b in bound {
         listeners.insert(b.addr, start(b, shared));
     }
     listeners.retain(|addr, _| wanted.contains(addr));
     log(&format!(
-        "reloaded {}: {} names, {} listen addresses",
+        "reloaded {}: {} names, {} listen addresses, in {} µs",
         path.display(),
         config.names.len(),
-        wanted.len()
+        wanted.len(),
+        since.elapsed().as_micros()
     ));
     true
 }

@@ -314,6 +314,24 @@ sandbox_test! {
         eventually_resolves(FRONT, "one", "127.0.0.21");
         let log = s.log_text();
         assert!(log.lines().any(|l| l.contains("left out") && l.contains("bad.json")), "{log}");
+        // The server watches the directory: a fragment written or removed without SIGHUP is
+        // followed too.
+        put("four.json", &frag("four", "127.0.0.14"));
+        eventually_resolves(FRONT, "four", "127.0.0.14");
+        put("four.json", &frag("four", "127.0.0.24"));
+        eventually_resolves(FRONT, "four", "127.0.0.24");
+        std::fs::remove_file(dir.join("four.json")).unwrap();
+        let since = Instant::now();
+        while !addrs(&udp("127.0.0.99", sock(FRONT), &query("four", RecordType::A, 8))).is_empty() {
+            assert!(since.elapsed() < Duration::from_secs(3), "four never went away");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // Even the directory removed and made again.
+        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        s.hup();
+        put("five.json", &frag("five", "127.0.0.15"));
+        eventually_resolves(FRONT, "five", "127.0.0.15");
         assert!(s.stop().success());
     }
 }

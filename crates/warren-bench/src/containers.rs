@@ -134,9 +134,11 @@ fn run_one(label: &str, args: Vec<String>) -> Value {
         Some(e) => eprintln!("[containers] {label}: FAILED: {e}"),
         None => eprintln!(
             "[containers] {label}: done in {:.1} s ({:.1} s waiting for the kernel to free \
-             namespaces)",
+             namespaces; CPU steal {}%)",
             took.as_secs_f64(),
-            waited.as_secs_f64()
+            waited.as_secs_f64(),
+            r.get("cpu_steal_pct")
+                .map_or("?".into(), ToString::to_string)
         ),
     }
     r

@@ -320,8 +320,16 @@ pub fn table(doc: &Value) -> String {
     );
     let _ = writeln!(
         t,
-        "{:<26} {:>10} {:>10} {:>8} {:>10} {:>9} {:>10} {:>10}",
-        "contender", "first 10", "last 10", "growth", "median", "median/w", "teardown", "peak RSS"
+        "{:<26} {:>10} {:>10} {:>8} {:>10} {:>9} {:>10} {:>10} {:>6}",
+        "contender",
+        "first 10",
+        "last 10",
+        "growth",
+        "median",
+        "median/w",
+        "teardown",
+        "peak RSS",
+        "steal"
     );
     for r in doc["seq"].as_array().into_iter().flatten() {
         let c = r["contender"].as_str().unwrap_or("?");
@@ -331,7 +339,7 @@ pub fn table(doc: &Value) -> String {
         }
         let _ = writeln!(
             t,
-            "{:<26} {:>10} {:>10} {:>8} {:>10} {:>9} {:>10} {:>10}",
+            "{:<26} {:>10} {:>10} {:>8} {:>10} {:>9} {:>10} {:>10} {:>6}",
             label(c),
             ms(f(r, "setup_first10_ms")),
             ms(f(r, "setup_last10_ms")),
@@ -340,11 +348,13 @@ pub fn table(doc: &Value) -> String {
             ratio(f(r, "setup_median_over_warren")),
             ms(f(r, "teardown_median_ms")),
             mib(f(r, "children_peak_rss_kib")),
+            f(r, "cpu_steal_pct").map_or("-".into(), |v| format!("{v:.1}%")),
         );
     }
     let _ = writeln!(
         t,
-        "  first/last 10 = median setup time of containers 1-10 / the last ten; growth = last / first"
+        "  first/last 10 = median setup time of containers 1-10 / the last ten; growth = last / first;\n  \
+         steal = CPU time the hypervisor gave other guests during the run (noise beyond our control)"
     );
 
     let c = &doc["connrate"];

@@ -7,7 +7,38 @@ use std::time::{Duration, Instant};
 
 /// Run `warren-bench child ARGS...` in a fresh sandbox and return the one JSON document it
 /// prints on stdout. Its stderr goes to ours.
+///
+/// The result gains `cpu_steal_pct`: the share of the machine's CPU time the hypervisor took
+/// for other guests while the child ran (from `/proc/stat`). Figures measured under a high
+/// steal are noisy, whichever contender they belong to.
 pub fn run_child(args: &[String]) -> Result<serde_json::Value, String> {
+    let before = (std::time::Instant::now(), steal_ticks());
+    let mut r = run_child_inner(args)?;
+    if let (Some(b), Some(a)) = (before.1, steal_ticks())
+        && let Some(obj) = r.as_object_mut()
+    {
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+        // USER_HZ is 100 on every Linux ABI.
+        let possible = before.0.elapsed().as_secs_f64() * 100.0 * cpus;
+        if possible > 0.0 {
+            let pct = (a.saturating_sub(b)) as f64 / possible * 100.0;
+            obj.insert(
+                "cpu_steal_pct".into(),
+                serde_json::json!((pct * 10.0).round() / 10.0),
+            );
+        }
+    }
+    Ok(r)
+}
+
+/// The machine's total steal time so far, in USER_HZ ticks (the 8th value of `cpu` in
+/// `/proc/stat`).
+pub fn steal_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    stat.lines().next()?.split_whitespace().nth(8)?.parse().ok()
+}
+
+fn run_child_inner(args: &[String]) -> Result<serde_json::Value, String> {
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
     let mut cmd = Command::new(exe);
     cmd.arg("child")

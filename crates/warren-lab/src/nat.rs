@@ -43,24 +43,52 @@ pub fn lan_subnets(lab: &crate::model::Lab, n: &Node) -> Vec<IpNet> {
     out
 }
 
-/// Masquerade in the new NAT nodes, then on the host for the new uplinks (recorded first),
-/// forwarding on.
+/// Masquerade in the new NAT nodes, and follow the LANs of the kept ones (a LAN address
+/// changed, a LAN link added or removed); then on the host for the new uplinks (recorded
+/// first), forwarding on.
 pub(crate) fn apply(b: &mut Build<'_>, fresh: &[&Node], added: &[usize]) -> Result<()> {
     let lab = b.lab();
     let fw = Firewall::new(TABLE);
-    for n in fresh.iter().filter(|n| n.kind == NodeKind::Nat) {
-        let subnets = lan_subnets(lab, n);
-        let ns = b.node_ns(&n.name).ok_or_else(|| {
-            Error::model(&lab.name, format!("node {}", n.name), "namespace not open")
-        })?;
+    let mut work: Vec<(&Node, Vec<IpNet>, Vec<IpNet>)> = Vec::new();
+    for n in lab.nodes.iter().filter(|n| n.kind == NodeKind::Nat) {
+        let now = lan_subnets(lab, n);
+        if fresh.iter().any(|f| f.name == n.name) {
+            work.push((n, now, Vec::new()));
+            continue;
+        }
+        let before = b
+            .old_lab()
+            .and_then(|old| Some(lan_subnets(old, old.node(&n.name)?)))
+            .unwrap_or_default();
+        let gone: Vec<IpNet> = before
+            .iter()
+            .filter(|s| !now.contains(s))
+            .copied()
+            .collect();
+        let new: Vec<IpNet> = now.into_iter().filter(|s| !before.contains(s)).collect();
+        if !gone.is_empty() || !new.is_empty() {
+            work.push((n, new, gone));
+        }
+    }
+    for (n, add, remove) in work {
+        let ns = b.open_node(&n.name)?;
         let what = format!("masquerade in NAT node {}", n.name);
         let nft = Nft::new(ns).map_err(Error::kernel(&lab.name, what.clone()))?;
         fw.ensure(&nft)
             .map_err(Error::kernel(&lab.name, what.clone()))?;
-        let batch = fw
-            .masquerade(&subnets, true)
-            .map_err(Error::kernel(&lab.name, what.clone()))?;
-        nft.apply(&batch).map_err(Error::kernel(&lab.name, what))?;
+        if !remove.is_empty() {
+            let batch = fw
+                .masquerade(&remove, false)
+                .map_err(Error::kernel(&lab.name, what.clone()))?;
+            nft.apply(&batch)
+                .map_err(Error::kernel(&lab.name, what.clone()))?;
+        }
+        if !add.is_empty() {
+            let batch = fw
+                .masquerade(&add, true)
+                .map_err(Error::kernel(&lab.name, what.clone()))?;
+            nft.apply(&batch).map_err(Error::kernel(&lab.name, what))?;
+        }
     }
     let uplinks: Vec<IpNet> = added
         .iter()

@@ -147,6 +147,24 @@ sandbox_test! {
         assert!(t.contains("10.0.9.0"), "{t}");
         assert_eq!(warren_kernel::sysctl::get(&NetNs::current().unwrap(), "net.ipv4.ip_forward").unwrap(), "1");
 
+        // The LAN renumbered in a re-apply: the NAT node masquerades the new LAN instead.
+        let mut moved = lab.clone();
+        let out = moved.nodes.iter_mut().find(|n| n.name == "out").unwrap();
+        out.interfaces[0].addresses = vec!["10.0.19.1/24".parse().unwrap()];
+        let h = moved.nodes.iter_mut().find(|n| n.name == "h").unwrap();
+        h.interfaces[0].addresses = vec!["10.0.19.2/24".parse().unwrap()];
+        h.routes = vec![sample::default_via("10.0.19.1")];
+        up(&moved);
+        let t = warren_testkit::run("nsenter", &["--net=/run/netns/n-out", "nft", "-j", "list", "table", "inet", "warren-lab"]);
+        assert!(t.contains("10.0.19.0") && !t.contains("10.0.9.0"), "{t}");
+        let peer = net::tcp_exchange(&ns("n-h"), &ext, addr("192.0.2.2:7003")).unwrap();
+        assert_eq!(peer_ip(peer), "192.0.2.1".parse::<IpAddr>().unwrap());
+        // And back: the old LAN again, through the same node.
+        up(&lab);
+        let t = warren_testkit::run("nsenter", &["--net=/run/netns/n-out", "nft", "-j", "list", "table", "inet", "warren-lab"]);
+        assert!(t.contains("10.0.9.0") && !t.contains("10.0.19.0"), "{t}");
+        net::tcp_exchange(&ns("n-h"), &ext, addr("192.0.2.2:7004")).unwrap();
+
         let rep = teardown::down(&mut store(), "n").unwrap();
         assert_eq!((rep.host_links, rep.masquerade), (1, 1));
         assert!(oracle::link_in("/proc/self/ns/net", "wl-n-up0").is_none());

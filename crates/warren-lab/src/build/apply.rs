@@ -741,9 +741,23 @@ impl<'a> Build<'a> {
         &self.host
     }
 
-    /// A node's namespace, if open.
-    pub(crate) fn node_ns(&self, node: &str) -> Option<&NetNs> {
-        self.ns.get(node).map(|n| n.handle.ns())
+    /// A node's namespace, opened if it was not yet.
+    pub(crate) fn open_node(&mut self, node: &str) -> Result<&NetNs> {
+        if !self.ns.contains_key(node) {
+            let n = self.node(node)?;
+            let h = open(self.name(), &n.netns)?;
+            let links = h.links().map_err(Error::kernel(
+                self.name(),
+                format!("list links in {}", n.netns),
+            ))?;
+            self.ns.insert(node.to_owned(), Ns::new(h, &links));
+        }
+        Ok(self.ns_mut(node)?.handle.ns())
+    }
+
+    /// The lab as built before this build, when this build applies a change.
+    pub(crate) fn old_lab(&self) -> Option<&'a Lab> {
+        self.old
     }
 }
 

@@ -38,6 +38,15 @@ pub fn get(ns: &NetNs, key: &str) -> Result<String> {
     ns.run(|| read_here(&path))
 }
 
+/// Read several sysctls inside `ns` from one thread, in the order of `keys`.
+pub fn get_many(ns: &NetNs, keys: &[&str]) -> Result<Vec<String>> {
+    let paths = keys
+        .iter()
+        .map(|k| key_path(k))
+        .collect::<Result<Vec<_>>>()?;
+    ns.run(|| paths.iter().map(|p| read_here(p)).collect())
+}
+
 /// Write several sysctls inside `ns` from one thread.
 pub fn set_many(ns: &NetNs, pairs: &[(&str, &str)]) -> Result<()> {
     let paths = pairs

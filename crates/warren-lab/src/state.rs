@@ -15,6 +15,9 @@ pub const HOSTLINK: &str = "hostlink";
 pub const MASQ: &str = "masq";
 /// Object kind: the lab needs the host to forward (one row, name `ipv4`).
 pub const FORWARDING: &str = "forwarding";
+/// A sysctl a node's file sets, with the value it had before (`NODE KEY`, data: the value):
+/// put back when a re-apply drops the key from the file.
+pub const SYSCTL: &str = "sysctl";
 
 /// Lab states in the `labs` table.
 pub mod lab_state {

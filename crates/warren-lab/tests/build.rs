@@ -405,3 +405,56 @@ links:
         assert_eq!(netns_names(), ["ext"]);
     }
 }
+
+sandbox_test! {
+    fn a_sysctl_dropped_from_the_file_gets_its_value_from_before_back() {
+        let lab_with = |h: &str, r: &str| {
+            let yaml = format!(
+                "name: sy\nnodes:\n  r: {{ kind: router{r} }}\n  h: {{ {h} }}\nlinks:\n  - [r:eth1, h:eth0]\n"
+            );
+            warren_lab::load_str(&yaml, Path::new("sy.yaml")).unwrap().lab
+        };
+        let get = |node: &str, key: &str| warren_kernel::sysctl::get(&ns(node), key).unwrap();
+        let saved = || -> Vec<String> {
+            let mut v: Vec<String> = store()
+                .read(|tx| warren_store::lab_objects(tx, "sy", Some(warren_lab::state::SYSCTL)))
+                .unwrap()
+                .into_iter()
+                .map(|o| o.name)
+                .collect();
+            v.sort();
+            v
+        };
+        // What a namespace starts with.
+        let fresh = netns::add_named("fresh", Source::New).unwrap();
+        let ttl = warren_kernel::sysctl::get(&fresh, "net.ipv4.ip_default_ttl").unwrap();
+        assert_ne!(ttl, "99");
+
+        up(&lab_with("sysctls: { net.ipv4.ip_default_ttl: 99 }", ", sysctls: { net.ipv4.ip_forward: 0 }"));
+        assert_eq!(get("sy-h", "net.ipv4.ip_default_ttl"), "99");
+        assert_eq!(get("sy-r", "net.ipv4.ip_forward"), "0");
+        let ttl_saved = "h net.ipv4.ip_default_ttl".to_owned();
+        assert!(saved().contains(&ttl_saved) && saved().contains(&"r net.ipv4.ip_forward".to_owned()), "{:?}", saved());
+        // Changed: the value from before the lab stays the one to put back.
+        up(&lab_with("sysctls: { net.ipv4.ip_default_ttl: 77 }", ", sysctls: { net.ipv4.ip_forward: 0 }"));
+        assert_eq!(get("sy-h", "net.ipv4.ip_default_ttl"), "77");
+        // Dropped: the host's TTL is a fresh namespace's again; the router forwards again.
+        let plan = build::plan(&mut store(), &lab_with("", "")).unwrap().to_string();
+        assert!(plan.contains("~ node h: sysctl net.ipv4.ip_default_ttl 77 → (none)"), "{plan}");
+        up(&lab_with("", ""));
+        assert_eq!(get("sy-h", "net.ipv4.ip_default_ttl"), ttl);
+        assert_eq!(get("sy-r", "net.ipv4.ip_forward"), "1");
+        assert!(!saved().contains(&ttl_saved), "{:?}", saved());
+        // A node removed forgets its records with its namespace.
+        up(&lab_with("sysctls: { net.ipv4.ip_default_ttl: 99 }", ""));
+        assert!(saved().contains(&ttl_saved), "{:?}", saved());
+        let mut gone = lab_with("", "");
+        gone.nodes.retain(|n| n.name != "h");
+        gone.links.clear();
+        gone.nodes.iter_mut().for_each(|n| n.interfaces.clear());
+        up(&gone);
+        assert!(!saved().iter().any(|s| s.starts_with("h ")), "{:?}", saved());
+        teardown::down(&mut store(), "sy").unwrap();
+        drop(fresh);
+    }
+}

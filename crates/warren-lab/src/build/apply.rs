@@ -1,6 +1,6 @@
 //! The build itself: one pass over a plan, namespace by namespace (see the parent module).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use warren_kernel::addr::{AddrSpec, IpNet};
 use warren_kernel::link::set::{LinkChange, altname_request, change_request};
@@ -234,6 +234,22 @@ impl<'a> Build<'a> {
             .filter(|n| gone.contains(n.name.as_str()))
             .collect();
         crate::teardown::delete_namespaces(self.store, &old.name, &nodes)?;
+        // What their sysctls were before went with the namespaces.
+        if !nodes.is_empty() {
+            let names: Vec<String> = self
+                .store
+                .read(|tx| warren_store::lab_objects(tx, &old.name, Some(state::SYSCTL)))
+                .map_err(Error::store(&old.name))?
+                .into_iter()
+                .filter(|o| {
+                    o.name
+                        .split_once(' ')
+                        .is_some_and(|(node, _)| gone.contains(node))
+                })
+                .map(|o| o.name)
+                .collect();
+            state::forget(self.store, &old.name, state::SYSCTL, &names)?;
+        }
         Ok(())
     }
 
@@ -680,40 +696,82 @@ impl<'a> Build<'a> {
     }
 
     /// Sysctls of new nodes (forwarding on for routers and NAT nodes) and changed ones, each
-    /// node's from one thread inside it.
+    /// node's from one thread inside it. A key the file sets is read first and its value
+    /// recorded ([`state::SYSCTL`]); a key a re-apply drops gets that value back (a router's
+    /// or NAT node's `ip_forward`, its kind's 1), as a fresh build of the new file would have.
     fn sysctls(&mut self, plan: &Plan, fresh: &[&'a Node]) -> Result<()> {
         let lab = self.lab.name.clone();
-        let mut work: Vec<(&Node, Vec<(String, String)>)> = Vec::new();
+        let forwards = |n: &Node| matches!(n.kind, NodeKind::Router | NodeKind::Nat);
+        let mut work: Vec<SysctlWork<'_>> = Vec::new();
         for n in fresh {
             let mut pairs: Vec<(String, String)> = n
                 .sysctls
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
-            if matches!(n.kind, NodeKind::Router | NodeKind::Nat)
-                && !n.sysctls.contains_key("net.ipv4.ip_forward")
-            {
-                pairs.push(("net.ipv4.ip_forward".into(), "1".into()));
+            let record = n.sysctls.keys().cloned().collect();
+            if forwards(n) && !n.sysctls.contains_key(FORWARD) {
+                pairs.push((FORWARD.into(), "1".into()));
             }
-            work.push((n, pairs));
+            work.push((n, pairs, record));
         }
+        let mut forget: Vec<String> = Vec::new();
         if let Some(old) = self.old {
+            let saved: BTreeMap<String, String> = self
+                .store
+                .read(|tx| warren_store::lab_objects(tx, &lab, Some(state::SYSCTL)))
+                .map_err(Error::store(&lab))?
+                .iter()
+                .map(|o| (o.name.clone(), state::data::<String>(o)))
+                .collect();
             for c in &plan.change_nodes {
                 let (Some(o), n) = (old.node(&c.name), self.node(&c.name)?) else {
                     continue;
                 };
-                let pairs: Vec<(String, String)> = n
+                let mut pairs: Vec<(String, String)> = n
                     .sysctls
                     .iter()
                     .filter(|(k, v)| o.sysctls.get(*k) != Some(v))
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect();
-                work.push((n, pairs));
+                let record = n
+                    .sysctls
+                    .keys()
+                    .filter(|k| !o.sysctls.contains_key(*k))
+                    .cloned()
+                    .collect();
+                for k in o.sysctls.keys().filter(|k| !n.sysctls.contains_key(*k)) {
+                    let name = sysctl_object(&n.name, k);
+                    let back = if k == FORWARD && forwards(n) {
+                        Some("1".to_owned())
+                    } else {
+                        saved.get(&name).cloned()
+                    };
+                    // Without a record (a lab built by an older warren) the value stays.
+                    if let Some(v) = back {
+                        pairs.push((k.clone(), v));
+                    }
+                    forget.push(name);
+                }
+                work.push((n, pairs, record));
             }
         }
-        for (n, pairs) in work {
+        for (n, pairs, record) in work {
             if pairs.is_empty() {
                 continue;
+            }
+            let ns = self.ns_mut(&n.name)?;
+            let what = || format!("sysctls of node {}", n.name);
+            if !record.is_empty() {
+                let keys: Vec<&str> = record.iter().map(String::as_str).collect();
+                let before = warren_kernel::sysctl::get_many(ns.handle.ns(), &keys)
+                    .map_err(Error::kernel(&lab, what()))?;
+                let objects: Vec<_> = record
+                    .iter()
+                    .zip(&before)
+                    .map(|(k, v)| state::object(state::SYSCTL, &sysctl_object(&n.name, k), v))
+                    .collect();
+                state::record(self.store, &lab, &objects)?;
             }
             let ns = self.ns_mut(&n.name)?;
             let refs: Vec<(&str, &str)> = pairs
@@ -721,9 +779,9 @@ impl<'a> Build<'a> {
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect();
             warren_kernel::sysctl::set_many(ns.handle.ns(), &refs)
-                .map_err(Error::kernel(&lab, format!("sysctls of node {}", n.name)))?;
+                .map_err(Error::kernel(&lab, what()))?;
         }
-        Ok(())
+        state::forget(self.store, &lab, state::SYSCTL, &forget)
     }
 
     /// The lab.
@@ -759,6 +817,17 @@ impl<'a> Build<'a> {
     pub(crate) fn old_lab(&self) -> Option<&'a Lab> {
         self.old
     }
+}
+
+/// A node, the `key = value` sysctls to set in it, and the keys whose value to record first.
+type SysctlWork<'n> = (&'n Node, Vec<(String, String)>, Vec<String>);
+
+/// IPv4 forwarding, on in routers and NAT nodes unless their file says otherwise.
+const FORWARD: &str = "net.ipv4.ip_forward";
+
+/// The [`state::SYSCTL`] object of `key` in `node`.
+pub(crate) fn sysctl_object(node: &str, key: &str) -> String {
+    format!("{node} {key}")
 }
 
 /// The qdisc shaping `s` on a link of MTU `l.mtu`.

@@ -143,3 +143,21 @@ sandbox_test! {
         assert_eq!(host_links(), before);
     }
 }
+
+sandbox_test! {
+    fn a_nat_lab_keeps_the_hosts_forwarding_when_the_last_network_goes() {
+        let fwd = || std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap().trim().to_owned();
+        std::fs::write("/proc/sys/net/ipv4/ip_forward", "0").unwrap();
+        let f = "/run/cr.yaml";
+        std::fs::write(f, NAT).unwrap();
+        WARREN.ok(&["lab", "up", f]);
+        assert_eq!(fwd(), "1", "the NAT lab turned forwarding on");
+        WARREN.ok(&["network", "create", "front"]);
+        WARREN.ok(&["pod", "create", "p", "--net", "front"]);
+        WARREN.ok(&["pod", "rm", "p"]);
+        WARREN.ok(&["network", "rm", "front"]);
+        assert_eq!(fwd(), "1", "the lab still needs it");
+        WARREN.ok(&["lab", "down", "cr"]);
+        assert_eq!(fwd(), "0", "the value from before, once nothing needs forwarding");
+    }
+}

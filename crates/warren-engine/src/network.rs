@@ -353,12 +353,15 @@ impl Engine {
     /// network needs them any more.
     ///
     /// CNI attachments routed through the host (bridge with `isGateway`, ptp) count too, so
-    /// `warren` and the CNI plugins share the one saved value.
+    /// `warren` and the CNI plugins share the one saved value; so do labs with a NAT node
+    /// (which share it as well), so removing the last network leaves forwarding on for them.
     pub fn forwarding_update(&mut self) -> Result<()> {
         let nets = self.networks()?;
         let (cni4, cni6) = self.store.read(warren_store::cni_routed_families)?;
+        // A lab with a NAT node needs IPv4 forwarding too; it puts the value back itself.
+        let labs4 = self.store.read(warren_store::labs_need_forwarding)?;
         let outward = |v4: bool| {
-            (if v4 { cni4 } else { cni6 })
+            (if v4 { cni4 || labs4 } else { cni6 })
                 || nets.iter().any(|n| {
                     n.driver == "bridge"
                         && !n.internal

@@ -14,7 +14,7 @@ pub const HOSTLINK: &str = "hostlink";
 /// Object kind: a subnet in the host's masquerade set of table `inet warren-lab`.
 pub const MASQ: &str = "masq";
 /// Object kind: the lab needs the host to forward (one row, name `ipv4`).
-pub const FORWARDING: &str = "forwarding";
+pub const FORWARDING: &str = warren_store::LAB_FORWARDING;
 /// A sysctl a node's file sets, with the value it had before (`NODE KEY`, data: the value):
 /// put back when a re-apply drops the key from the file.
 pub const SYSCTL: &str = "sysctl";

@@ -164,6 +164,17 @@ pub fn lab_objects_delete(
     Ok(())
 }
 
+/// The lab object kind that says a lab needs the host to forward IPv4 (warren's networks
+/// consult it too before they put the host's forwarding back).
+pub const LAB_FORWARDING: &str = "forwarding";
+
+/// Whether some lab needs the host to forward IPv4 ([`LAB_FORWARDING`]).
+pub fn labs_need_forwarding(tx: &Transaction<'_>) -> Result<bool> {
+    tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM lab_objects WHERE kind = ?1)")
+        .and_then(|mut st| st.query_row([LAB_FORWARDING], |r| r.get(0)))
+        .map_err(sql("read lab objects"))
+}
+
 /// Every object of one kind across all labs, as (lab, object): e.g. the host's masquerade
 /// elements that other labs still need.
 pub fn lab_objects_of_kind(tx: &Transaction<'_>, kind: &str) -> Result<Vec<(String, LabObject)>> {

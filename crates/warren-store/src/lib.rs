@@ -31,8 +31,8 @@ pub use cni::{
 };
 pub use error::{Error, Result};
 pub use labs::{
-    LabObject, LabRow, lab_delete, lab_get, lab_objects, lab_objects_delete, lab_objects_of_kind,
-    lab_objects_put, lab_put, labs,
+    LAB_FORWARDING, LabObject, LabRow, lab_delete, lab_get, lab_objects, lab_objects_delete,
+    lab_objects_of_kind, lab_objects_put, lab_put, labs, labs_need_forwarding,
 };
 pub use model::{
     Container, ContainerState, Endpoint, Kind, Network, NewContainer, NewEndpoint, NewNetwork,

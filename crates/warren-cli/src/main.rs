@@ -96,6 +96,12 @@ enum Command {
     /// (internal) Hold a rootless user's lab namespaces.
     #[command(name = "__lab-keeper", hide = true)]
     LabKeeper,
+    /// (internal) Delete retired veths and close an inherited nf_tables socket, detached.
+    #[command(name = "__reap", hide = true)]
+    Reap {
+        /// INDEX:NAME of each retired veth.
+        veths: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -167,5 +173,6 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Supervise { id } => cmd::run::supervise(&id),
         Command::LabSupervise => Ok(cmd::lab_run::supervise()),
         Command::LabKeeper => Ok(cmd::lab_run::keeper()),
+        Command::Reap { veths } => Ok(cmd::reap::run(&veths)),
     }
 }

@@ -879,11 +879,36 @@ sandbox_test! {
         }
 
         // pod rm takes warren's links and ports out and leaves the namespace to its owner.
+        // The veth goes with a detached deleter the command leaves behind, moments later.
         W.ok(&["pod", "rm", "p"]);
         assert!(Path::new("/run/netns/theirs").exists());
-        let links = warren_testkit::oracle::ip_json_in("/run/netns/theirs", &["link", "show"]);
-        let names: Vec<&str> = links.as_array().unwrap().iter().filter_map(|l| l["ifname"].as_str()).collect();
-        assert_eq!(names, ["lo"], "only lo is left in the namespace");
+        let inside = || -> Vec<String> {
+            let links = warren_testkit::oracle::ip_json_in("/run/netns/theirs", &["link", "show"]);
+            links.as_array().unwrap().iter().filter_map(|l| l["ifname"].as_str().map(str::to_owned)).collect()
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while inside() != ["lo"] && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(inside(), ["lo"], "only lo is left in the namespace");
+        let (ns, links, ports, dirs) = leftovers();
+        assert!(ns.is_empty() && links.is_empty() && ports == 0 && dirs.is_empty(), "left {ns:?} {links:?} {ports} {dirs:?}");
+
+        // Killed before its deleter started: the retired veth stays, until adopting the
+        // namespace again takes it out, or gc does.
+        let killed_rm = |name: &str| {
+            use std::os::unix::process::ExitStatusExt;
+            let st = Command::new(W.0).args(["pod", "rm", name]).env("WARREN_FAILPOINT", "pod-removed").status().unwrap();
+            assert_eq!(st.signal(), Some(9), "killed at pod-removed");
+            assert_eq!(inside(), ["lo", "eth0"], "the retired pair is still there");
+        };
+        W.ok(&["pod", "create", "q", "--net", "front", "--adopt-netns", "/run/netns/theirs"]);
+        killed_rm("q");
+        W.ok(&["pod", "create", "q", "--net", "front", "--adopt-netns", "/run/netns/theirs"]);
+        killed_rm("q");
+        let gc = W.ok(&["gc"]);
+        assert!(gc.contains("removed link wv"), "{gc}");
+        assert_eq!(inside(), ["lo"]);
         let (ns, links, ports, dirs) = leftovers();
         assert!(ns.is_empty() && links.is_empty() && ports == 0 && dirs.is_empty(), "left {ns:?} {links:?} {ports} {dirs:?}");
 

@@ -437,3 +437,30 @@ pub fn reap_retired(host: &Handle) -> Result<Vec<String>> {
     }
     Ok(done)
 }
+
+/// The body of a detached deleter (`warren __reap`, `warren-cni reap`): delete the retired
+/// veths given as `INDEX:NAME` ([`Retired::to_arg`]), then wait for an RCU grace period so
+/// that the close of an nf_tables socket inherited from the command holds no lock for long
+/// ([`warren_kernel::nft::Nft::settle_before_close`]). Problems go to stderr, prefixed with
+/// `who`. Exit status: 0, 1 if a deletion failed, 2 if an argument was not `INDEX:NAME`.
+pub fn reap(who: &str, args: &[String]) -> u8 {
+    let mut status = 0;
+    let host = Handle::current();
+    for arg in args {
+        let Some(r) = Retired::from_arg(arg) else {
+            eprintln!("{who}: {arg:?} is not INDEX:NAME of a retired veth");
+            status = 2;
+            continue;
+        };
+        let deleted = match &host {
+            Ok(h) => delete_retired(h, &r).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = deleted {
+            eprintln!("{who} {}: {e}", r.name);
+            status = status.max(1);
+        }
+    }
+    warren_kernel::nft::Nft::settle_before_close();
+    status
+}

@@ -555,6 +555,18 @@ impl Engine {
                 .map_err(Error::kernel(format!("adopt {shown}")))?,
         )
         .map_err(Error::kernel(format!("adopt {shown}")))?;
+        // The inner side of a veth an earlier pod rm retired (its deleter has not run yet)
+        // goes now.
+        for n in ifnames {
+            if crate::attach::is_retired_peer(self.host(), &inner, n) {
+                match inner.link_del(n) {
+                    Err(e) if !crate::wire::gone(&e) => {
+                        return Err(Error::kernel(format!("delete retired {n} in {shown}"))(e));
+                    }
+                    _ => {}
+                }
+            }
+        }
         if let Some(taken) = ifnames.iter().find(|n| inner.link_index(n).is_ok()) {
             return Err(Error::invalid(
                 "--adopt-netns",
@@ -766,9 +778,13 @@ impl Engine {
         if let (true, Some(a), Some(path)) = (own_ns, settings.adopted, &c.netns) {
             // Not ours to delete: take our links out of it (a veth goes with its host side),
             // unless the file no longer is that namespace (then they went with it).
+            // A veth is retired, not deleted (deleting one waits for RCU grace periods): the
+            // process's detached child deletes it ([`Engine::hand_off`]).
             for ep in &c.endpoints {
                 let r = match &ep.host_ifname {
-                    Some(h) => crate::wire::delete_host_link(self.host(), h),
+                    Some(h) => crate::attach::retire_veth(self.host(), h).map(|r| {
+                        self.retired.extend(r);
+                    }),
                     None if a.is_at(path) => crate::wire::delete_inner_link(path, &ep.ifname),
                     None => Ok(()),
                 };

@@ -141,9 +141,10 @@ impl Engine {
             .collect();
         for l in &links {
             let name = l.name.as_str();
-            let ours = (name.starts_with(VETH_PREFIX)
-                && l.kind.as_deref() == Some("veth")
-                && !veths.contains(&name))
+            let ours = (l.kind.as_deref() == Some("veth")
+                && ((name.starts_with(VETH_PREFIX) && !veths.contains(&name))
+                    // Retired by a teardown whose deleter never ran.
+                    || crate::attach::is_retired(l)))
                 || ((name.starts_with(BRIDGE_PREFIX) || name == DEFAULT_BRIDGE)
                     && l.kind.as_deref() == Some("bridge")
                     && !networks.iter().any(|n| n.iface == name));

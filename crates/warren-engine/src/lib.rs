@@ -49,6 +49,26 @@ pub struct Engine {
     /// Elements were deleted through `nft` (its socket's last close will wait for the
     /// kernel's deferred frees: see [`Engine::hand_off_nft`]).
     nft_deleted: bool,
+    /// Veths this engine's teardowns retired instead of deleting (see [`Engine::hand_off`]).
+    retired: Vec<attach::Retired>,
+}
+
+/// What a short-lived process should leave to a detached child at its end, so that neither
+/// wait is on its caller's path ([`Engine::hand_off`]).
+#[derive(Debug, Default)]
+pub struct HandOff {
+    /// Veths to delete (a synchronous deletion waits for RCU grace periods).
+    pub veths: Vec<attach::Retired>,
+    /// The nf_tables socket is inheritable and should outlive this process (its last close
+    /// waits for the kernel's deferred frees).
+    pub nft: bool,
+}
+
+impl HandOff {
+    /// Nothing to hand off.
+    pub fn is_empty(&self) -> bool {
+        self.veths.is_empty() && !self.nft
+    }
 }
 
 impl Engine {
@@ -72,6 +92,7 @@ impl Engine {
             fw_ready: false,
             table: firewall::TABLE.to_owned(),
             nft_deleted: false,
+            retired: Vec::new(),
         })
     }
 
@@ -96,6 +117,17 @@ impl Engine {
                 Ok(true)
             }
             _ => Ok(false),
+        }
+    }
+
+    /// At the end of a short-lived process: what to hand to a detached child (started with
+    /// the sockets it inherits) — the veths teardowns retired, and the nf_tables socket made
+    /// inheritable when elements were deleted. A caller that cannot start the child deletes
+    /// the veths itself ([`attach::delete_retired`]).
+    pub fn hand_off(&mut self) -> HandOff {
+        HandOff {
+            nft: self.hand_off_nft().unwrap_or(false),
+            veths: std::mem::take(&mut self.retired),
         }
     }
 

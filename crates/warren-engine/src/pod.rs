@@ -134,6 +134,7 @@ impl Engine {
         if let Err(e) = self.dns_update(&p) {
             errors.push(e);
         }
+        crate::failpoint("pod-removed");
         Error::teardown(format!("pod {}", p.name), errors)
     }
 }

@@ -112,7 +112,7 @@ pub fn ps(a: PsArgs, g: &Global) -> Result<ExitCode, CliError> {
 
 /// Run `warren stop`.
 pub fn stop(a: StopArgs) -> Result<ExitCode, CliError> {
-    let mut e = Engine::open()?;
+    let mut e = super::reap::Opened::open()?;
     for n in &a.names {
         e.stop(n, Duration::from_secs(a.time))?;
         println!("{n}");
@@ -122,7 +122,7 @@ pub fn stop(a: StopArgs) -> Result<ExitCode, CliError> {
 
 /// Run `warren rm`.
 pub fn rm(a: RmArgs) -> Result<ExitCode, CliError> {
-    let mut e = Engine::open()?;
+    let mut e = super::reap::Opened::open()?;
     for n in &a.names {
         e.remove(n, a.force)?;
         println!("{n}");

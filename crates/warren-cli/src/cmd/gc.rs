@@ -17,7 +17,7 @@ pub struct Args {
 
 /// Run `warren gc`.
 pub fn run(a: Args, g: &Global) -> Result<ExitCode, CliError> {
-    let mut e = Engine::open()?;
+    let mut e = super::reap::Opened::open()?;
     let r = e.gc(a.dry_run)?;
     let mut out = std::io::stdout().lock();
     if g.json {

@@ -14,6 +14,7 @@ pub mod neigh;
 pub mod network;
 pub mod ns;
 pub mod pod;
+pub mod reap;
 pub mod route;
 pub mod run;
 pub mod sysctl;

@@ -4,7 +4,6 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::process::ExitCode;
 
-use warren_engine::Engine;
 use warren_engine::network::NetworkCreate;
 use warren_kernel::addr::IpNet;
 use warren_store::Network;
@@ -95,7 +94,7 @@ enum Cmd {
 
 /// Run `warren network`.
 pub fn run(a: Args, g: &Global) -> Result<ExitCode, CliError> {
-    let mut e = Engine::open()?;
+    let mut e = super::reap::Opened::open()?;
     let mut out = std::io::stdout().lock();
     match a.cmd {
         Cmd::Create {

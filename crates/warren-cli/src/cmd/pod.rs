@@ -4,7 +4,6 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::process::ExitCode;
 
-use warren_engine::Engine;
 use warren_engine::container::RunSpec;
 use warren_engine::spec::{NetArg, PortSpec};
 use warren_store::{ContainerState, Kind};
@@ -77,7 +76,7 @@ enum Cmd {
 
 /// Run `warren pod`.
 pub fn run(a: Args, g: &Global) -> Result<ExitCode, CliError> {
-    let mut e = Engine::open()?;
+    let mut e = super::reap::Opened::open()?;
     let mut out = std::io::stdout().lock();
     match a.cmd {
         Cmd::Create {

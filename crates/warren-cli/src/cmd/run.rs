@@ -131,7 +131,7 @@ fn spawn(p: &Prepared, setup: impl FnOnce(&mut Command)) -> Result<std::process:
 /// Run `warren run`.
 pub fn run(a: Args, _g: &Global) -> Result<ExitCode, CliError> {
     let spec = spec(&a)?;
-    let mut e = Engine::open()?;
+    let mut e = super::reap::Opened::open()?;
     let p = e.create(&spec, Kind::Container)?;
     if a.detach {
         return detach(&mut e, &p);

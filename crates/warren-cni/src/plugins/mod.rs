@@ -332,28 +332,9 @@ pub(crate) fn ensure_ifname_free(ctx: &Ctx, inner: &Handle, ifname: &str) -> Res
 /// ([`warren_kernel::nft::Nft::settle_before_close`]), so the close does not stall the
 /// next nftables transaction.
 pub fn reap(args: &[String]) -> i32 {
-    use warren_engine::attach::Retired;
     // `ps` and the kernel's traces tell the deleter from the plugin that started it.
     let _ = nix::sys::prctl::set_name(c"warren-cni-reap");
-    let mut status = 0;
-    let host = Handle::current();
-    for arg in args {
-        let Some(r) = Retired::from_arg(arg) else {
-            eprintln!("warren-cni: reap: {arg:?} is not INDEX:NAME of a retired veth");
-            status = 2;
-            continue;
-        };
-        let deleted = match &host {
-            Ok(h) => warren_engine::attach::delete_retired(h, &r).map_err(internal),
-            Err(e) => Err(internal(e)),
-        };
-        if let Err(e) = deleted {
-            eprintln!("warren-cni: reap {}: {e}", r.name);
-            status = 1;
-        }
-    }
-    warren_kernel::nft::Nft::settle_before_close();
-    status
+    i32::from(warren_engine::attach::reap("warren-cni: reap", args))
 }
 
 /// The MAC address of link `name` as CNI prints it.

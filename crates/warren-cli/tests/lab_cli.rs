@@ -65,6 +65,13 @@ sandbox_test! {
         let out = WARREN.ok(&["lab", "up", f]);
         assert!(out.contains("lab tl: up in"), "{out}");
         assert_eq!(netns_names(), ["tl-h1", "tl-h2", "tl-r", "tl-sw1"]);
+        // The lab's /etc/hosts is one file, linked into each node that has it.
+        use std::os::unix::fs::MetadataExt;
+        let hosts = |n: &str| std::fs::metadata(format!("/run/warren/labs/tl/{n}/etc/hosts")).unwrap();
+        assert_eq!(hosts("h1").ino(), hosts("h2").ino());
+        assert_eq!(hosts("h1").ino(), hosts("r").ino());
+        let text = std::fs::read_to_string("/run/warren/labs/tl/h1/etc/hosts").unwrap();
+        assert!(text.contains("\th2 h2-eth0\n") && text.contains("\tr\n"), "{text}");
         let st = json(&["lab", "status", "-j"]);
         assert_eq!(st[0]["name"], "tl");
         assert_eq!(st[0]["state"], "up");

@@ -20,7 +20,6 @@ pub const FORWARDING: [&str; 2] = ["net.ipv4.ip_forward", "net.ipv6.conf.all.for
 
 pub(crate) fn finish(cx: &mut Ctx, d: &mut Diags) {
     routes(cx, d);
-    let hosts = hosts_file(&cx.lab.name, &cx.lab.nodes);
     for (i, e) in cx.eff.iter().enumerate() {
         let kind = cx.kinds[i];
         let node = &mut cx.lab.nodes[i];
@@ -46,6 +45,7 @@ pub(crate) fn finish(cx: &mut Ctx, d: &mut Diags) {
                 path: k.v.clone(),
                 content: f.content.clone(),
                 mode: f.mode,
+                lab_hosts: false,
             })
             .collect();
         // A switch runs nothing unless told to: it gets /etc/hosts only with commands.
@@ -55,8 +55,9 @@ pub(crate) fn finish(cx: &mut Ctx, d: &mut Diags) {
         if want_hosts && !node.files.iter().any(|f| f.path == "/etc/hosts") {
             node.files.push(File {
                 path: "/etc/hosts".into(),
-                content: hosts.clone(),
+                content: String::new(),
                 mode: 0o644,
+                lab_hosts: true,
             });
         }
         node.exec = e.exec.as_ref().map(|x| x.v.clone()).unwrap_or_default();

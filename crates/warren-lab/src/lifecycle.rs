@@ -62,12 +62,25 @@ pub fn up(store: &mut Store, lab: &Lab, opts: &Options) -> Result<Outcome> {
     let out = build::apply(store, lab, prepared, opts)?;
     let plan = &out.plan;
     let starting = to_start(lab, plan, first);
+    crate::build::timing("lab-built");
+    let with_hosts = starting
+        .iter()
+        .filter_map(|n| lab.node(n))
+        .any(|n| n.files.iter().any(|f| f.lab_hosts));
+    let hosts = if with_hosts {
+        Some(runtime::write_lab_hosts(lab, &dirs).map_err(runtime_err(&lab.name))?)
+    } else {
+        None
+    };
     for name in &starting {
         if let Some(node) = lab.node(name) {
-            runtime::prepare_files(lab, node, &dirs).map_err(runtime_err(&lab.name))?;
+            runtime::prepare_files_with(lab, node, &dirs, hosts.as_deref())
+                .map_err(runtime_err(&lab.name))?;
         }
     }
+    crate::build::timing("lab-files");
     runtime::start(lab, &starting, &dirs).map_err(runtime_err(&lab.name))?;
+    crate::build::timing("lab-started");
     Ok(out)
 }
 

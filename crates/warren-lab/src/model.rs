@@ -131,10 +131,19 @@ pub struct Route {
 pub struct File {
     /// Absolute path, under `/etc`.
     pub path: String,
-    /// Its content.
+    /// Its content (empty for the lab's `/etc/hosts`: see `lab_hosts`).
     pub content: String,
     /// Permission bits.
     pub mode: u32,
+    /// The lab's generated `/etc/hosts` ([`Lab::hosts_file`]), the same for every node: not
+    /// copied into each node (a thousand nodes would hold a thousand copies of a
+    /// thousand-line file) but made from the lab when written ([`Lab::file_content`]).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub lab_hosts: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// A command: `sh -c STRING` when the file gives a string, else an argv.
@@ -222,6 +231,21 @@ pub struct Shaping {
 }
 
 impl Lab {
+    /// The lab's `/etc/hosts`: every node by name (a router by its loopback), every interface
+    /// address as `NODE-IF`.
+    pub fn hosts_file(&self) -> String {
+        crate::finish::hosts_file(&self.name, &self.nodes)
+    }
+
+    /// The content of `f`, a file of one of this lab's nodes.
+    pub fn file_content<'a>(&self, f: &'a File) -> std::borrow::Cow<'a, str> {
+        if f.lab_hosts {
+            std::borrow::Cow::Owned(self.hosts_file())
+        } else {
+            std::borrow::Cow::Borrowed(&f.content)
+        }
+    }
+
     /// The node called `name`.
     pub fn node(&self, name: &str) -> Option<&Node> {
         self.nodes.iter().find(|n| n.name == name)

@@ -172,7 +172,12 @@ fn json<T: Serialize>(v: &T) -> String {
 
 /// In-place changes of a node kept (interfaces of links that are re-created are skipped:
 /// they are made anew).
-fn node_changes(old: &Node, new: &Node, kept_ifaces: &BTreeSet<String>) -> Vec<PropChange> {
+fn node_changes(
+    old: &Node,
+    new: &Node,
+    kept_ifaces: &BTreeSet<String>,
+    hosts_changed: bool,
+) -> Vec<PropChange> {
     let mut out = Vec::new();
     prop(
         &mut out,
@@ -232,7 +237,8 @@ fn node_changes(old: &Node, new: &Node, kept_ifaces: &BTreeSet<String>) -> Vec<P
         ("daemons", json(&old.daemons), json(&new.daemons)),
         ("after", json(&old.after), json(&new.after)),
     ] {
-        if o != n {
+        let hosts = what == "files" && hosts_changed && new.files.iter().any(|f| f.lab_hosts);
+        if o != n || hosts {
             out.push(PropChange {
                 what: what.into(),
                 from: Some("(old)".into()),
@@ -409,6 +415,12 @@ pub fn diff(old: &Lab, new: &Lab) -> Plan {
     }
     plan.remove_links.sort();
     plan.remove_links.dedup();
+    // The lab's /etc/hosts is made from every node: its text changes every node that has it.
+    let hosts_changed = new
+        .nodes
+        .iter()
+        .any(|n| n.files.iter().any(|f| f.lab_hosts))
+        && old.hosts_file() != new.hosts_file();
     for n in &new.nodes {
         if recreated.contains(&n.name) {
             continue;
@@ -417,7 +429,7 @@ pub fn diff(old: &Lab, new: &Lab) -> Plan {
             continue;
         };
         let empty = BTreeSet::new();
-        let ch = node_changes(o, n, kept.get(&n.name).unwrap_or(&empty));
+        let ch = node_changes(o, n, kept.get(&n.name).unwrap_or(&empty), hosts_changed);
         if !ch.is_empty() {
             plan.change_nodes.push(Changed {
                 name: n.name.clone(),

@@ -103,3 +103,53 @@ fn a_build_plan_adds_everything_and_links_are_keyed_by_both_ends() {
     let j = serde_json::to_value(&p).unwrap();
     assert_eq!(j["add_nodes"][0], "r");
 }
+
+#[test]
+fn the_labs_hosts_file_changes_the_nodes_that_have_it_when_its_text_changes() {
+    let with_hosts = |l: &mut Lab| {
+        for n in l.nodes.iter_mut().filter(|n| n.name != "sw1") {
+            n.files.push(crate::model::File {
+                path: "/etc/hosts".into(),
+                content: String::new(),
+                mode: 0o644,
+                lab_hosts: true,
+            });
+        }
+    };
+    let mut old = sample::two_lans("t");
+    with_hosts(&mut old);
+    // A sysctl changes one node only: the hosts text is the same.
+    let mut new = old.clone();
+    new.nodes[1]
+        .sysctls
+        .insert("net.ipv4.ip_default_ttl".into(), "9".into());
+    let p = diff(&old, &new);
+    assert_eq!(p.change_nodes.len(), 1, "{p}");
+    assert!(!p.to_string().contains("files"), "{p}");
+    // An address changes the text: every node with the file sees it change.
+    let mut new = old.clone();
+    new.nodes[0].interfaces[0].addresses = vec!["10.0.1.254/24".parse().unwrap()];
+    let p = diff(&old, &new);
+    let files: Vec<&str> = p
+        .change_nodes
+        .iter()
+        .filter(|c| c.changes.iter().any(|x| x.what == "files"))
+        .map(|c| c.name.as_str())
+        .collect();
+    let mut want: Vec<&str> = old
+        .nodes
+        .iter()
+        .filter(|n| n.name != "sw1")
+        .map(|n| n.name.as_str())
+        .collect();
+    want.sort_unstable();
+    let mut files = files;
+    files.sort_unstable();
+    assert_eq!(files, want, "{p}");
+    // The text is made from the lab, once, not stored in each node.
+    assert!(
+        new.hosts_file().contains("10.0.1.254\tr"),
+        "{}",
+        new.hosts_file()
+    );
+}

@@ -11,6 +11,54 @@ use crate::model::{Lab, Node};
 /// re-apply shows exactly the new set). Paths must be absolute, under `/etc`, with no `.`
 /// or `..` component; each file gets its mode. Nothing is written when a path is refused.
 pub fn prepare_files(lab: &Lab, node: &Node, dirs: &Dirs) -> Result<(), RuntimeError> {
+    let hosts = if node.files.iter().any(|f| f.lab_hosts) {
+        Some(write_lab_hosts(lab, dirs)?)
+    } else {
+        None
+    };
+    prepare_files_with(lab, node, dirs, hosts.as_deref())
+}
+
+/// Write the lab's `/etc/hosts` ([`Lab::hosts_file`]) once, as `RUN/labs/LAB/.hosts` (a
+/// temporary file renamed into place, mode 0644), for [`prepare_files_with`] to link into
+/// every node that has it: one copy instead of one per node.
+pub fn write_lab_hosts(lab: &Lab, dirs: &Dirs) -> Result<PathBuf, RuntimeError> {
+    let dir = dirs.lab_run(&lab.name);
+    let io = |op, path: &Path, source| RuntimeError::Io {
+        lab: lab.name.clone(),
+        op,
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(reason) = bad_component(&lab.name) {
+        return Err(RuntimeError::Invalid {
+            lab: lab.name.clone(),
+            node: "(every node)".into(),
+            what: "lab name",
+            value: lab.name.clone(),
+            reason,
+        });
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| io("create directory", &dir, e))?;
+    let path = dir.join(".hosts");
+    let tmp = dir.join(format!(".hosts.{}", std::process::id()));
+    std::fs::write(&tmp, lab.hosts_file()).map_err(|e| io("write", &tmp, e))?;
+    set_mode(&tmp, 0o644).map_err(|e| io("chmod", &tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io("rename into place", &path, e)
+    })?;
+    Ok(path)
+}
+
+/// [`prepare_files`] with the lab's `/etc/hosts` already written by [`write_lab_hosts`]
+/// (`None` if no node has it), hard-linked into the node (copied where it cannot be linked).
+pub fn prepare_files_with(
+    lab: &Lab,
+    node: &Node,
+    dirs: &Dirs,
+    hosts: Option<&Path>,
+) -> Result<(), RuntimeError> {
     let invalid = |what, value: &str, reason| RuntimeError::Invalid {
         lab: lab.name.clone(),
         node: node.name.clone(),
@@ -57,6 +105,19 @@ pub fn prepare_files(lab: &Lab, node: &Node, dirs: &Dirs) -> Result<(), RuntimeE
         let path = etc.join(rel);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| io("create directory", parent, e))?;
+        }
+        if f.lab_hosts {
+            let Some(shared) = hosts else {
+                return Err(invalid(
+                    "file",
+                    &f.path,
+                    "is the lab's /etc/hosts, which was not written",
+                ));
+            };
+            if std::fs::hard_link(shared, &path).is_err() {
+                std::fs::copy(shared, &path).map_err(|e| io("copy", &path, e))?;
+            }
+            continue;
         }
         std::fs::write(&path, &f.content).map_err(|e| io("write", &path, e))?;
         set_mode(&path, f.mode & 0o7777).map_err(|e| io("chmod", &path, e))?;
@@ -158,6 +219,7 @@ mod tests {
             path: "/etc/motd".into(),
             content: "hi\n".into(),
             mode: 0o644,
+            lab_hosts: false,
         });
         let etc = dirs.node_etc("fl", "r");
         prepare_files(&lab, &lab.nodes[idx], &dirs).unwrap();

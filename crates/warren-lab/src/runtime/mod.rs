@@ -22,7 +22,7 @@ mod supervisor;
 use std::path::PathBuf;
 
 pub use dirs::Dirs;
-pub use files::{apply_sysctls, prepare_files, remove_files};
+pub use files::{apply_sysctls, prepare_files, prepare_files_with, remove_files, write_lab_hosts};
 pub use order::levels;
 pub use spawn::exec;
 pub use supervisor::{

@@ -27,6 +27,7 @@ pub fn file(path: &str, content: &str) -> File {
         path: path.into(),
         content: content.into(),
         mode: 0o644,
+        lab_hosts: false,
     }
 }
 

@@ -237,8 +237,9 @@ async fn changed(watch: Option<&mut Watch>) -> std::io::Result<Changes> {
     }
 }
 
-/// Read the fragments `changes` names, or all of them again if the watch lost track. The
-/// fragments left out, with the reason.
+/// Read the fragments `changes` names, or all of them again (watching the `include`
+/// directory anew) when the watch lost track, the directory is another, or there is no
+/// watch. The fragments left out, with the reason.
 fn apply(loader: &mut Loader, watch: &mut Option<Watch>, changes: &Changes) -> Vec<Error> {
     if !changes.rescan {
         return loader.update(&changes.names);
@@ -290,18 +291,9 @@ fn reload(
     let moved = loader.set_head(head);
     let changes = match watch {
         Some(w) if !moved => w.take().unwrap_or_else(|_| Changes::rescan()),
-        _ => {
-            let dir = loader.include_dir().map(Path::to_owned);
-            follow(watch, dir.as_deref(), true);
-            Changes::rescan()
-        }
+        _ => Changes::rescan(),
     };
-    let skipped = if changes.rescan {
-        loader.rescan().unwrap_or_else(|e| vec![e])
-    } else {
-        loader.update(&changes.names)
-    };
-    log_skipped(&skipped);
+    log_skipped(&apply(loader, watch, &changes));
     let config = loader.config();
     shared.swap(State::new(&config));
     for b in bound {

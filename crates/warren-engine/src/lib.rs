@@ -69,6 +69,37 @@ impl HandOff {
     pub fn is_empty(&self) -> bool {
         self.veths.is_empty() && !self.nft
     }
+
+    /// Start the caller's deleter, `cmd` (the caller's own binary and subcommand), with each
+    /// veth as an `INDEX:NAME` argument, detached (own process group, no standard streams), so
+    /// it inherits the nf_tables socket and outlives the caller. If it cannot be started, the
+    /// veths are deleted here in the namespace `host` gives (asked for only then). Nothing is
+    /// started when there is nothing to hand off.
+    pub fn start<H: std::borrow::Borrow<Handle>>(
+        self,
+        mut cmd: std::process::Command,
+        host: impl FnOnce() -> Option<H>,
+    ) {
+        use std::os::unix::process::CommandExt;
+        use std::process::Stdio;
+        if self.is_empty() {
+            return;
+        }
+        let spawned = cmd
+            .args(self.veths.iter().map(attach::Retired::to_arg))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn();
+        if spawned.is_err()
+            && let Some(host) = host()
+        {
+            for r in &self.veths {
+                let _ = attach::delete_retired(host.borrow(), r);
+            }
+        }
+    }
 }
 
 impl Engine {

@@ -76,18 +76,15 @@ pub(crate) fn apply(b: &mut Build<'_>, fresh: &[&Node], added: &[usize]) -> Resu
         let nft = Nft::new(ns).map_err(Error::kernel(&lab.name, what.clone()))?;
         fw.ensure(&nft)
             .map_err(Error::kernel(&lab.name, what.clone()))?;
-        if !remove.is_empty() {
+        for (subnets, on) in [(remove, false), (add, true)] {
+            if subnets.is_empty() {
+                continue;
+            }
             let batch = fw
-                .masquerade(&remove, false)
+                .masquerade(&subnets, on)
                 .map_err(Error::kernel(&lab.name, what.clone()))?;
             nft.apply(&batch)
                 .map_err(Error::kernel(&lab.name, what.clone()))?;
-        }
-        if !add.is_empty() {
-            let batch = fw
-                .masquerade(&add, true)
-                .map_err(Error::kernel(&lab.name, what.clone()))?;
-            nft.apply(&batch).map_err(Error::kernel(&lab.name, what))?;
         }
     }
     let uplinks: Vec<IpNet> = added

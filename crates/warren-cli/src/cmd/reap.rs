@@ -4,11 +4,11 @@
 //! [`warren_engine::Engine::hand_off`].
 
 use std::ops::{Deref, DerefMut};
-use std::os::unix::process::CommandExt;
-use std::process::{Command, ExitCode, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
 
 use warren_engine::Engine;
-use warren_engine::attach::{self, Retired};
+use warren_engine::attach;
 
 use crate::CliError;
 
@@ -41,21 +41,11 @@ impl Drop for Opened {
         if h.is_empty() {
             return;
         }
-        let spawned = std::env::current_exe().and_then(|exe| {
-            Command::new(exe)
-                .arg("__reap")
-                .args(h.veths.iter().map(Retired::to_arg))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .process_group(0)
-                .spawn()
-        });
-        if spawned.is_err() {
-            for r in &h.veths {
-                let _ = attach::delete_retired(self.0.host(), r);
-            }
-        }
+        let mut cmd = Command::new(
+            std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe")),
+        );
+        cmd.arg("__reap");
+        h.start(cmd, || Some(self.0.host()));
     }
 }
 

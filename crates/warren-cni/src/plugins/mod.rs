@@ -268,37 +268,24 @@ pub(crate) fn arp_notify(inner: &Handle, ifname: &str, addrs: &[IpNet]) -> Resul
 /// [`warren_engine::Engine::hand_off_nft`]). So neither wait is on the runtime's path. If the
 /// child cannot be started, the veths are deleted here.
 pub(crate) fn finish(ctx: &Ctx) {
-    use std::os::unix::process::CommandExt;
-    use std::process::{Command as Process, Stdio};
-    let names = std::mem::take(&mut *ctx.deferred.borrow_mut());
+    use std::process::Command as Process;
     // (Yielding the CPU after the deletions so the kernel's worker takes the list first
     // does not help: measured 17–33 ms against 6–7 ms with the hand-off.)
-    let handed = ctx
-        .engine
-        .borrow()
-        .as_ref()
-        .is_some_and(|e| e.hand_off_nft().unwrap_or(false));
-    if names.is_empty() && !handed {
+    let h = warren_engine::HandOff {
+        veths: std::mem::take(&mut *ctx.deferred.borrow_mut()),
+        nft: ctx
+            .engine
+            .borrow()
+            .as_ref()
+            .is_some_and(|e| e.hand_off_nft().unwrap_or(false)),
+    };
+    if h.is_empty() {
         return;
     }
-    let spawned = std::env::current_exe().and_then(|exe| {
-        Process::new(exe)
-            .arg0("warren-cni")
-            .arg("reap")
-            .args(names.iter().map(warren_engine::attach::Retired::to_arg))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-    });
-    if spawned.is_err()
-        && let Ok(h) = Handle::current()
-    {
-        for r in &names {
-            let _ = warren_engine::attach::delete_retired(&h, r);
-        }
-    }
+    let exe = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
+    let mut cmd = Process::new(exe);
+    std::os::unix::process::CommandExt::arg0(&mut cmd, "warren-cni").arg("reap");
+    h.start(cmd, || Handle::current().ok());
 }
 
 /// Before an ADD: `ifname` must be free inside the namespace. The container side of a

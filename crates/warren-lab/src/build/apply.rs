@@ -336,16 +336,7 @@ impl<'a> Build<'a> {
             }
         }
         for name in names {
-            if self.ns.contains_key(&name) {
-                continue;
-            }
-            let n = self.node(&name)?;
-            let h = open(self.name(), &n.netns)?;
-            let links = h.links().map_err(Error::kernel(
-                self.name(),
-                format!("list links in {}", n.netns),
-            ))?;
-            self.ns.insert(name, Ns::new(h, &links));
+            self.open_node(&name)?;
         }
         Ok(())
     }

@@ -105,11 +105,18 @@ pub(crate) fn ensure_bridge(host: &Handle, net: &Network) -> Result<bool> {
             if let Some(mtu) = net.mtu {
                 b = b.mtu(mtu);
             }
-            host.link_add(&b).map_err(Error::kernel(format!(
-                "create bridge {name} for network {}",
-                net.name
-            )))?;
-            true
+            match host.link_add(&b) {
+                Ok(()) => true,
+                // Another process made it meanwhile (concurrent first uses): it finishes
+                // what only a creator does; here, as for any existing bridge.
+                Err(e) if exists(&e) => false,
+                Err(e) => {
+                    return Err(Error::kernel(format!(
+                        "create bridge {name} for network {}",
+                        net.name
+                    ))(e));
+                }
+            }
         }
         Err(e) => return Err(Error::kernel(format!("look up bridge {name}"))(e)),
     };

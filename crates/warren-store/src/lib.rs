@@ -129,9 +129,28 @@ impl Store {
             // WAL mode is a property of the file, set when the schema was created.
             return Ok(());
         }
-        self.conn
-            .pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| Error::db("set WAL journal", &path, e))?;
+        // Switching to WAL takes the database exclusively and SQLite does not wait for it
+        // (no busy handler): processes creating the database at once retry, and one that finds
+        // WAL set by another is done.
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match self.conn.pragma_update(None, "journal_mode", "WAL") {
+                Ok(()) => break,
+                Err(e) => {
+                    let wal = self
+                        .conn
+                        .query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0))
+                        .is_ok_and(|m| m.eq_ignore_ascii_case("wal"));
+                    if wal {
+                        break;
+                    }
+                    if std::time::Instant::now() >= deadline {
+                        return Err(Error::db("set WAL journal", &path, e));
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            }
+        }
         self.write::<_, Error>(schema::migrate)
     }
 

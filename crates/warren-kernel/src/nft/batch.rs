@@ -329,7 +329,9 @@ impl NftSocket {
         // One answer per message; a broken batch header is answered on its begin or end.
         let mut answers: Vec<Option<std::result::Result<(), NetlinkError>>> =
             vec![None; n as usize + 2];
-        let mut buf = vec![0u8; 64 * 1024];
+        // Capacity only: the kernel writes what it answers, so no page of the buffer is
+        // touched (and faulted in) before it is needed.
+        let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
         while answers[1..=n as usize].iter().any(Option::is_none) {
             buf.clear();
             buf.reserve(64 * 1024);
@@ -418,7 +420,9 @@ impl NftSocket {
             source,
         };
         self.sock.send(&msg, 0).map_err(|e| sock_err(&self.ns, e))?;
-        let mut buf = vec![0u8; 64 * 1024];
+        // Capacity only: the kernel writes what it answers, so no page of the buffer is
+        // touched (and faulted in) before it is needed.
+        let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
         loop {
             buf.clear();
             buf.reserve(64 * 1024);

@@ -10,6 +10,7 @@
 mod forward;
 mod node;
 mod stat;
+mod step;
 
 use std::ffi::CString;
 use std::io;
@@ -20,11 +21,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
 use nix::errno::Errno;
-use nix::fcntl::OFlag;
 use nix::sys::statvfs::{FsFlags, statvfs};
 
 use crate::error::{Error, Result};
 use crate::netns::{NetNs, io_errno};
+use step::Step;
 
 pub use forward::wait_forwarding;
 pub use node::NodeSpawn;
@@ -73,18 +74,13 @@ impl ContainerSpawn<'_> {
                 ns: self.netns.label().to_owned(),
                 source: io_errno(&e),
             })?;
-        let (report_read, report_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
-            .map_err(|e| Error::Sys {
-                op: "pipe2 for the child's report",
-                ns: self.netns.label().to_owned(),
-                source: e,
-            })?;
+        let (report, reporter) = step::pipe(self.netns.label())?;
         let targets: Vec<PathBuf> = binds.iter().map(|b| b.target_path.clone()).collect();
         let child = ChildSteps {
             netns,
             hostname,
             binds,
-            report: report_write,
+            report: reporter,
         };
         let hook = move || child.run();
         // SAFETY: the hook runs between fork and exec. It only makes async-signal-safe system
@@ -94,7 +90,7 @@ impl ContainerSpawn<'_> {
             cmd.pre_exec(hook);
         }
         cmd.spawn()
-            .map_err(|e| self.spawn_error(cmd.get_program(), &targets, &report_read, &e))
+            .map_err(|e| self.spawn_error(cmd.get_program(), &targets, &report, &e))
     }
 
     /// Name what failed: the step the child reported, or the spawn itself (e.g. no program).
@@ -102,32 +98,21 @@ impl ContainerSpawn<'_> {
         &self,
         program: &std::ffi::OsStr,
         targets: &[PathBuf],
-        report: &OwnedFd,
+        report: &step::Report,
         e: &io::Error,
     ) -> Error {
         let errno = io_errno(e);
-        let mut buf = [0u8; 8];
-        let reported = nix::unistd::read(report, &mut buf).is_ok_and(|n| n == buf.len());
-        if !reported {
+        let Some((step, index)) = report.read() else {
             return Error::os("spawn", program, errno);
-        }
-        let (step, index) = Step::decode(buf);
-        let target = || targets.get(index).cloned().unwrap_or_default();
-        let sys = |op| Error::Sys {
-            op,
-            ns: self.netns.label().to_owned(),
-            source: errno,
         };
+        let target = || targets.get(index).cloned().unwrap_or_default();
         match step {
-            Some(Step::SignalMask) => sys("reset signal mask in child"),
-            Some(Step::SetNs) => sys("setns(CLONE_NEWNET) in child"),
-            Some(Step::UnshareUts) => sys("unshare(CLONE_NEWUTS) in child"),
-            Some(Step::SetHostname) => sys("sethostname in child"),
-            Some(Step::UnshareMount) => sys("unshare(CLONE_NEWNS) in child"),
-            Some(Step::MakeSlave) => Error::os("mount --make-rslave in child", "/", errno),
-            Some(Step::Bind) => Error::os("bind mount in child over", target(), errno),
-            Some(Step::Remount) => Error::os("remount read-only in child", target(), errno),
-            None => Error::os("spawn", program, errno),
+            Step::Bind | Step::Remount => Error::os(step.op(), target(), errno),
+            _ => Error::Sys {
+                op: step.op(),
+                ns: self.netns.label().to_owned(),
+                source: errno,
+            },
         }
     }
 }
@@ -196,98 +181,43 @@ fn c_path(path: &Path) -> Result<CString> {
         .map_err(|_| Error::invalid("path", path.display().to_string(), "contains a NUL byte"))
 }
 
-/// What the child was doing when it failed, sent to the parent through the report pipe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Step {
-    SignalMask = 1,
-    SetNs,
-    UnshareUts,
-    SetHostname,
-    UnshareMount,
-    MakeSlave,
-    Bind,
-    Remount,
-}
-
-impl Step {
-    const ALL: [Step; 8] = [
-        Step::SignalMask,
-        Step::SetNs,
-        Step::UnshareUts,
-        Step::SetHostname,
-        Step::UnshareMount,
-        Step::MakeSlave,
-        Step::Bind,
-        Step::Remount,
-    ];
-
-    fn encode(self, index: usize) -> [u8; 8] {
-        let mut buf = [0u8; 8];
-        buf[..4].copy_from_slice(&(self as u32).to_ne_bytes());
-        let index = u32::try_from(index).unwrap_or(u32::MAX);
-        buf[4..].copy_from_slice(&index.to_ne_bytes());
-        buf
-    }
-
-    fn decode(buf: [u8; 8]) -> (Option<Step>, usize) {
-        let [a, b, c, d, e, f, g, h] = buf;
-        let code = u32::from_ne_bytes([a, b, c, d]);
-        let index = u32::from_ne_bytes([e, f, g, h]);
-        let step = Step::ALL.into_iter().find(|s| *s as u32 == code);
-        (step, usize::try_from(index).unwrap_or(usize::MAX))
-    }
-}
-
 /// Everything the child needs, owned by the `pre_exec` hook.
 struct ChildSteps {
     netns: OwnedFd,
     hostname: Option<Vec<u8>>,
     binds: Vec<Bind>,
-    report: OwnedFd,
+    report: step::Reporter,
 }
 
 impl ChildSteps {
     /// Runs in the forked child: system calls only, no allocation.
     fn run(&self) -> io::Result<()> {
-        self.check(Step::SignalMask, 0, reset_signal_mask())?;
+        self.report
+            .check(Step::SignalMask, 0, reset_signal_mask())?;
         // SAFETY: setns takes a descriptor we own (open until the hook is dropped) and flags.
         let rc = unsafe { libc::setns(self.netns.as_raw_fd(), libc::CLONE_NEWNET) };
-        self.check(Step::SetNs, 0, rc)?;
+        self.report.check(Step::SetNs, 0, rc)?;
         if let Some(name) = &self.hostname {
             // SAFETY: unshare takes only flags.
             let rc = unsafe { libc::unshare(libc::CLONE_NEWUTS) };
-            self.check(Step::UnshareUts, 0, rc)?;
+            self.report.check(Step::UnshareUts, 0, rc)?;
             // SAFETY: `name` is a live buffer of `name.len()` bytes (at most HOSTNAME_MAX).
             let rc = unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) };
-            self.check(Step::SetHostname, 0, rc)?;
+            self.report.check(Step::SetHostname, 0, rc)?;
         }
         if !self.binds.is_empty() {
             // SAFETY: unshare takes only flags.
             let rc = unsafe { libc::unshare(libc::CLONE_NEWNS) };
-            self.check(Step::UnshareMount, 0, rc)?;
-            self.check(Step::MakeSlave, 0, make_root_slave())?;
+            self.report.check(Step::UnshareMount, 0, rc)?;
+            self.report.check(Step::MakeSlave, 0, make_root_slave())?;
             for (i, bind) in self.binds.iter().enumerate() {
                 let rc = mount(Some(&bind.source), &bind.target, libc::MS_BIND);
-                self.check(Step::Bind, i, rc)?;
+                self.report.check(Step::Bind, i, rc)?;
                 let rc = mount(None, &bind.target, bind.remount);
-                self.check(Step::Remount, i, rc)?;
+                self.report.check(Step::Remount, i, rc)?;
             }
         }
         Ok(())
-    }
-
-    /// Turn a failed system call (`rc < 0`) into its errno, telling the parent which step it
-    /// was first.
-    fn check(&self, step: Step, index: usize, rc: libc::c_int) -> io::Result<()> {
-        if rc >= 0 {
-            return Ok(());
-        }
-        let err = io::Error::last_os_error();
-        let buf = step.encode(index);
-        // SAFETY: `buf` is a live 8-byte buffer; the pipe end is ours. A short or failed write
-        // only loses the detail, not the error.
-        unsafe { libc::write(self.report.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
-        Err(err)
     }
 }
 
@@ -397,16 +327,6 @@ pub fn wait_maxrss(pid: u32) -> io::Result<(std::process::ExitStatus, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn steps_survive_the_pipe() {
-        for step in Step::ALL {
-            for index in [0, 1, 41] {
-                assert_eq!(Step::decode(step.encode(index)), (Some(step), index));
-            }
-        }
-        assert_eq!(Step::decode([0; 8]).0, None);
-    }
 
     #[test]
     fn hostnames_are_checked() {

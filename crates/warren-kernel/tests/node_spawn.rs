@@ -70,3 +70,17 @@ sandbox_test! {
         let _ = child.wait();
     }
 }
+
+sandbox_test! {
+    fn a_step_that_fails_in_the_child_is_named_with_its_namespace() {
+        // Checked in the parent, refused by the kernel in the child: overlayfs takes no
+        // procfs directory as a lower layer.
+        let ns = netns::add_named("node-c", Source::New).unwrap();
+        let spawn = NodeSpawn { netns: &ns, etc: Some(Path::new("/proc/sys")), hostname: None, own_group: false };
+        let e = spawn.spawn(&mut Command::new("true")).unwrap_err();
+        assert!(matches!(e, Error::Sys { .. }), "{e}");
+        let text = e.to_string();
+        assert!(text.contains("mount overlay on /etc in child") && text.contains("node-c"), "{text}");
+        assert!(e.errno().is_some(), "{e}");
+    }
+}

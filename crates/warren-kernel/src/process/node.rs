@@ -19,9 +19,9 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command};
 
-use nix::fcntl::OFlag;
 use nix::sys::statvfs::{FsFlags, statvfs};
 
+use super::step::{self, Step};
 use super::{HOSTNAME_MAX, c_path, make_root_slave, reset_signal_mask};
 use crate::error::{Error, Result};
 use crate::netns::{NetNs, io_errno};
@@ -39,48 +39,6 @@ pub struct NodeSpawn<'a> {
     /// Start the child in a process group of its own, so that the group can be signalled
     /// (a daemon and the helpers it forks) and a terminal's Ctrl-C does not reach it.
     pub own_group: bool,
-}
-
-/// The child's steps, in order; the failing one is reported through a pipe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Step {
-    SignalMask = 1,
-    SetNs,
-    UnshareUts,
-    SetHostname,
-    UnshareMount,
-    MakeSlave,
-    MountSys,
-    MountEtc,
-    SetPgid,
-}
-
-impl Step {
-    const ALL: [Step; 9] = [
-        Step::SignalMask,
-        Step::SetNs,
-        Step::UnshareUts,
-        Step::SetHostname,
-        Step::UnshareMount,
-        Step::MakeSlave,
-        Step::MountSys,
-        Step::MountEtc,
-        Step::SetPgid,
-    ];
-
-    fn describe(self) -> &'static str {
-        match self {
-            Step::SignalMask => "reset signal mask in node child",
-            Step::SetNs => "setns(CLONE_NEWNET) in node child",
-            Step::UnshareUts => "unshare(CLONE_NEWUTS) in node child",
-            Step::SetHostname => "sethostname in node child",
-            Step::UnshareMount => "unshare(CLONE_NEWNS) in node child",
-            Step::MakeSlave => "mount --make-rslave / in node child",
-            Step::MountSys => "mount sysfs on /sys in node child",
-            Step::MountEtc => "mount overlay on /etc in node child",
-            Step::SetPgid => "setpgid in node child",
-        }
-    }
 }
 
 /// Characters overlayfs treats specially in `lowerdir=` (separators and escapes).
@@ -148,12 +106,7 @@ impl NodeSpawn<'_> {
                 ns: label.clone(),
                 source: io_errno(&e),
             })?;
-        let (report_read, report_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
-            .map_err(|e| Error::Sys {
-                op: "pipe2 for the child's report",
-                ns: label.clone(),
-                source: e,
-            })?;
+        let (report, reporter) = step::pipe(&label)?;
         let steps = ChildSteps {
             netns,
             hostname,
@@ -162,7 +115,7 @@ impl NodeSpawn<'_> {
             own_group: self.own_group,
             sys: c_path(Path::new("/sys"))?,
             etc: c_path(Path::new("/etc"))?,
-            report: report_write,
+            report: reporter,
         };
         let hook = move || steps.run();
         // SAFETY: the hook runs between fork and exec and only makes async-signal-safe system
@@ -173,15 +126,9 @@ impl NodeSpawn<'_> {
         }
         cmd.spawn().map_err(|e| {
             let errno = io_errno(&e);
-            let mut buf = [0u8; 4];
-            let reported = nix::unistd::read(&report_read, &mut buf).is_ok_and(|n| n == 4);
-            let code = u32::from_ne_bytes(buf);
-            match Step::ALL
-                .into_iter()
-                .find(|s| reported && *s as u32 == code)
-            {
-                Some(step) => Error::Sys {
-                    op: step.describe(),
+            match report.read() {
+                Some((step, _)) => Error::Sys {
+                    op: step.op(),
                     ns: label.clone(),
                     source: errno,
                 },
@@ -200,32 +147,33 @@ struct ChildSteps {
     own_group: bool,
     sys: CString,
     etc: CString,
-    report: OwnedFd,
+    report: step::Reporter,
 }
 
 impl ChildSteps {
     /// Runs in the forked child: system calls only, no allocation.
     fn run(&self) -> io::Result<()> {
-        self.check(Step::SignalMask, reset_signal_mask())?;
+        self.report
+            .check(Step::SignalMask, 0, reset_signal_mask())?;
         // SAFETY: setns takes a descriptor we own (open while the hook lives) and flags.
         let rc = unsafe { libc::setns(self.netns.as_raw_fd(), libc::CLONE_NEWNET) };
-        self.check(Step::SetNs, rc)?;
+        self.report.check(Step::SetNs, 0, rc)?;
         if let Some(name) = &self.hostname {
             // SAFETY: unshare takes only flags.
             let rc = unsafe { libc::unshare(libc::CLONE_NEWUTS) };
-            self.check(Step::UnshareUts, rc)?;
+            self.report.check(Step::UnshareUts, 0, rc)?;
             // SAFETY: `name` is a live buffer of `name.len()` bytes (at most HOSTNAME_MAX).
             let rc = unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) };
-            self.check(Step::SetHostname, rc)?;
+            self.report.check(Step::SetHostname, 0, rc)?;
         }
         // SAFETY: unshare takes only flags.
         let rc = unsafe { libc::unshare(libc::CLONE_NEWNS) };
-        self.check(Step::UnshareMount, rc)?;
-        self.check(Step::MakeSlave, make_root_slave())?;
+        self.report.check(Step::UnshareMount, 0, rc)?;
+        self.report.check(Step::MakeSlave, 0, make_root_slave())?;
         // SAFETY: umount2 takes a live C string and flags; failure (nothing mounted) is fine.
         unsafe { libc::umount2(self.sys.as_ptr(), libc::MNT_DETACH) };
         let rc = mount_fs(c"sysfs", &self.sys, c"sysfs", self.sys_flags, None);
-        self.check(Step::MountSys, rc)?;
+        self.report.check(Step::MountSys, 0, rc)?;
         if let Some(options) = &self.etc_options {
             let rc = mount_fs(
                 c"overlay",
@@ -234,26 +182,14 @@ impl ChildSteps {
                 libc::MS_RDONLY,
                 Some(options),
             );
-            self.check(Step::MountEtc, rc)?;
+            self.report.check(Step::MountEtc, 0, rc)?;
         }
         if self.own_group {
             // SAFETY: setpgid takes two PIDs; 0, 0 makes this process a group leader.
             let rc = unsafe { libc::setpgid(0, 0) };
-            self.check(Step::SetPgid, rc)?;
+            self.report.check(Step::SetPgid, 0, rc)?;
         }
         Ok(())
-    }
-
-    fn check(&self, step: Step, rc: libc::c_int) -> io::Result<()> {
-        if rc >= 0 {
-            return Ok(());
-        }
-        let err = io::Error::last_os_error();
-        let buf = (step as u32).to_ne_bytes();
-        // SAFETY: `buf` is a live 4-byte buffer; the pipe end is ours. A short or failed write
-        // only loses the detail, not the error.
-        unsafe { libc::write(self.report.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
-        Err(err)
     }
 }
 

@@ -204,8 +204,20 @@ pub struct Loader {
     /// The `include` directory, resolved against the config file's.
     dir: Option<PathBuf>,
     fragments: BTreeMap<OsString, (Stamp, Fragment)>,
+    /// What changed since [`Loader::take_deltas`] was last called.
+    deltas: Vec<Delta>,
     /// Fragment files parsed so far (for tests: unchanged files are not parsed again).
     parsed: usize,
+}
+
+/// What one fragment file (or the config file's own names) changed: the names it had and the
+/// names it has now (a new file had none; a removed one has none).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delta {
+    /// The names as last read.
+    pub old: Vec<NameEntry>,
+    /// The names as read now.
+    pub new: Vec<NameEntry>,
 }
 
 impl Loader {
@@ -216,6 +228,7 @@ impl Loader {
             head: Config::default(),
             dir: None,
             fragments: BTreeMap::new(),
+            deltas: Vec::new(),
             parsed: 0,
         }
     }
@@ -244,9 +257,49 @@ impl Loader {
             .as_ref()
             .map(|d| self.path.parent().unwrap_or(Path::new(".")).join(d));
         let moved = dir != self.dir;
+        if head.names != self.head.names {
+            self.deltas.push(Delta {
+                old: std::mem::take(&mut self.head.names),
+                new: head.names.clone(),
+            });
+        }
         self.head = head;
         self.dir = dir;
         moved
+    }
+
+    /// The names that changed since the last call, in the order they changed: applied in that
+    /// order to what the names were (the old ones removed, the new ones added), they give the
+    /// names [`Loader::config`] has now, at the cost of what changed only.
+    pub fn take_deltas(&mut self) -> Vec<Delta> {
+        std::mem::take(&mut self.deltas)
+    }
+
+    /// The config file as last read.
+    pub fn head(&self) -> &Config {
+        &self.head
+    }
+
+    /// Per-client upstreams of the config file and every fragment merged (as in
+    /// [`Loader::config`]; fragments in file name order, a later one winning).
+    pub fn client_upstreams(&self) -> BTreeMap<IpAddr, Vec<SocketAddr>> {
+        let mut all = self.head.client_upstreams.clone();
+        for (_, f) in self.fragments.values() {
+            for (client, ups) in &f.client_upstreams {
+                all.insert(*client, ups.clone());
+            }
+        }
+        all
+    }
+
+    /// Forget fragment `name`, recording the names it had.
+    fn forget(&mut self, name: &OsString) {
+        if let Some((_, f)) = self.fragments.remove(name) {
+            self.deltas.push(Delta {
+                old: f.names,
+                new: Vec::new(),
+            });
+        }
     }
 
     /// The config file this loader reads.
@@ -267,13 +320,13 @@ impl Loader {
     pub fn rescan(&mut self) -> Result<Vec<Error>> {
         let mut skipped = Vec::new();
         let Some(dir) = self.dir.clone() else {
-            self.fragments.clear();
+            self.forget_all_but(&BTreeSet::new());
             return Ok(skipped);
         };
         let entries = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                self.fragments.clear();
+                self.forget_all_but(&BTreeSet::new());
                 return Ok(skipped);
             }
             Err(source) => return Err(Error::ReadConfig { path: dir, source }),
@@ -286,13 +339,26 @@ impl Loader {
             })?;
             names.insert(entry.file_name());
         }
-        self.fragments.retain(|name, _| names.contains(name));
+        self.forget_all_but(&names);
         for name in &names {
             if let Some(e) = self.read_one(&dir, name) {
                 skipped.push(e);
             }
         }
         Ok(skipped)
+    }
+
+    /// Forget every fragment whose file name is not in `keep`.
+    fn forget_all_but(&mut self, keep: &BTreeSet<OsString>) {
+        let gone: Vec<OsString> = self
+            .fragments
+            .keys()
+            .filter(|n| !keep.contains(*n))
+            .cloned()
+            .collect();
+        for name in &gone {
+            self.forget(name);
+        }
     }
 
     /// Read again the fragment files `names` of the `include` directory (names a directory
@@ -319,7 +385,7 @@ impl Loader {
             Ok(m) if m.is_file() => m,
             // Removed, or not a file: not a fragment.
             _ => {
-                self.fragments.remove(name);
+                self.forget(name);
                 return None;
             }
         };
@@ -339,15 +405,23 @@ impl Loader {
         self.parsed += 1;
         match read_fragment(&file) {
             Ok(Some(f)) => {
-                self.fragments.insert(name.clone(), (stamp, f));
+                let new = f.names.clone();
+                let old = self
+                    .fragments
+                    .insert(name.clone(), (stamp, f))
+                    .map(|(_, f)| f.names)
+                    .unwrap_or_default();
+                if old != new {
+                    self.deltas.push(Delta { old, new });
+                }
                 None
             }
             Ok(None) => {
-                self.fragments.remove(name);
+                self.forget(name);
                 None
             }
             Err(e) => {
-                self.fragments.remove(name);
+                self.forget(name);
                 Some(e)
             }
         }
@@ -629,6 +703,70 @@ mod tests {
         let (c, skipped) = loader.load().unwrap();
         assert!(skipped.is_empty());
         assert_eq!(names_of(&c), ["own"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_loader_says_what_each_change_added_and_removed() {
+        let dir = std::env::temp_dir().join(format!("warren-dns-delta-{}", std::process::id()));
+        let names = dir.join("names");
+        std::fs::create_dir_all(&names).unwrap();
+        let path = dir.join("config.json");
+        let head = |own: &str| {
+            format!(
+                r#"{{"listen": [{{"network": "n", "addr": "127.0.0.1"}}], "include": "names",
+                    "names": [{{"name": "{own}", "network": "n"}}]}}"#
+            )
+        };
+        let entry = |name: &str| NameEntry {
+            name: name.into(),
+            network: "n".into(),
+            addrs: vec![],
+        };
+        let put = |file: &str, name: &str| {
+            let text = format!(r#"{{"names": [{{"name": "{name}", "network": "n"}}]}}"#);
+            let tmp = names.join(format!(".{file}.tmp"));
+            std::fs::write(&tmp, text).unwrap();
+            std::fs::rename(&tmp, names.join(file)).unwrap();
+        };
+        let delta = |old: &[&str], new: &[&str]| Delta {
+            old: old.iter().map(|n| entry(n)).collect(),
+            new: new.iter().map(|n| entry(n)).collect(),
+        };
+        std::fs::write(&path, head("own")).unwrap();
+        put("a.json", "ay");
+        let mut loader = Loader::new(&path);
+        loader.load().unwrap();
+        assert_eq!(
+            loader.take_deltas(),
+            [delta(&[], &["own"]), delta(&[], &["ay"])]
+        );
+        assert!(loader.take_deltas().is_empty(), "taken once");
+
+        put("a.json", "ay2");
+        put("b.json", "bee");
+        let (a, b) = (OsString::from("a.json"), OsString::from("b.json"));
+        loader.update([&a, &b]);
+        assert_eq!(
+            loader.take_deltas(),
+            [delta(&["ay"], &["ay2"]), delta(&[], &["bee"])]
+        );
+        // The same file again, unchanged: nothing.
+        loader.update([&a]);
+        assert!(loader.take_deltas().is_empty());
+
+        std::fs::remove_file(names.join("a.json")).unwrap();
+        std::fs::write(&path, head("own2")).unwrap();
+        loader.read_head().unwrap();
+        loader.rescan().unwrap();
+        assert_eq!(
+            loader.take_deltas(),
+            [delta(&["own"], &["own2"]), delta(&["ay2"], &[])]
+        );
+        // A fragment that breaks takes its names away until it is fixed.
+        std::fs::write(names.join("b.json"), "{").unwrap();
+        assert_eq!(loader.update([&b]).len(), 1);
+        assert_eq!(loader.take_deltas(), [delta(&["bee"], &[])]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -1,9 +1,10 @@
-//! The server's life: start, the state every listener reads (swapped whole on reload), and
-//! reloads on SIGHUP that never drop a query.
+//! The server's life: start, the state every listener reads (changed by what a reload read
+//! anew, not rebuilt), and reloads on SIGHUP that never drop a query.
 //!
 //! Reload order: read the new config (a broken one keeps the old), bind the sockets of new
-//! addresses (a failure keeps the old config), swap the record set (one pointer under a short
-//! lock), start the new listeners, then stop the removed ones. A stopped listener only stops
+//! addresses (a failure keeps the old config), update the record set (in place under a short
+//! lock, or a copy swapped in while a query holds the old), start the new listeners, then stop
+//! the removed ones. A stopped listener only stops
 //! *receiving*: queries it already took (a forward in flight, a TCP connection) finish.
 
 use std::collections::HashMap;
@@ -42,7 +43,9 @@ pub fn run(config: &Path, pid_file: Option<&Path>) -> Result<()> {
     runtime.block_on(serve(config, pid_file))
 }
 
-/// What every query reads: the record set and where to forward, swapped whole on reload.
+/// What every query reads: the record set and where to forward. A reload changes it by what
+/// changed ([`State::follow`]); a query in flight keeps the state it started with.
+#[derive(Debug, Clone, Default)]
 pub(crate) struct State {
     pub(crate) zone: Zone,
     /// Listen address → its network (as [`network_key`] makes it).
@@ -52,21 +55,26 @@ pub(crate) struct State {
 }
 
 impl State {
-    fn new(config: &Config) -> State {
-        State {
-            zone: Zone::new(&config.names),
-            networks: config
-                .listen
-                .iter()
-                .map(|l| (l.addr.to_canonical(), network_key(&l.network)))
-                .collect(),
-            upstreams: config.upstreams.clone(),
-            client_upstreams: config
-                .client_upstreams
-                .iter()
-                .map(|(ip, ups)| (ip.to_canonical(), ups.clone()))
-                .collect(),
+    /// Bring the state up to what `loader` has read: the names that changed since the last
+    /// time (only those), then the listen addresses, upstreams and per-client upstreams
+    /// (a few, taken whole).
+    fn follow(&mut self, loader: &mut Loader) {
+        for delta in loader.take_deltas() {
+            self.zone.remove(&delta.old);
+            self.zone.add(&delta.new);
         }
+        let head = loader.head();
+        self.networks = head
+            .listen
+            .iter()
+            .map(|l| (l.addr.to_canonical(), network_key(&l.network)))
+            .collect();
+        self.upstreams.clone_from(&head.upstreams);
+        self.client_upstreams = loader
+            .client_upstreams()
+            .into_iter()
+            .map(|(ip, ups)| (ip.to_canonical(), ups))
+            .collect();
     }
 
     /// The network of a listen address; none (empty) for one being removed by a reload.
@@ -97,8 +105,20 @@ impl Shared {
         Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
     }
 
-    fn swap(&self, state: State) {
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(state);
+    /// Make the state follow `loader` ([`State::follow`]). In place when no query holds the
+    /// state (the usual case: this runs on the thread that serves queries, between them);
+    /// otherwise a copy is changed, outside the lock, and swapped in, the queries in flight
+    /// keeping theirs.
+    fn follow(&self, loader: &mut Loader) {
+        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(state) = Arc::get_mut(&mut current) {
+            state.follow(loader);
+            return;
+        }
+        let mut copy = State::clone(&current);
+        drop(current);
+        copy.follow(loader);
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(copy);
     }
 }
 
@@ -142,7 +162,7 @@ async fn serve(config_path: &Path, pid_file: Option<&Path>) -> Result<()> {
 
     let mut loader = Loader::new(config_path);
     loader.read_head()?;
-    if loader.config().listen.is_empty() {
+    if loader.head().listen.is_empty() {
         return Ok(());
     }
     // Watch the fragments' directory before reading it, so no change falls in between.
@@ -157,13 +177,14 @@ async fn serve(config_path: &Path, pid_file: Option<&Path>) -> Result<()> {
     };
     follow(&mut watch, loader.include_dir(), false);
     log_skipped(&loader.rescan()?);
-    let config = loader.config();
     let mut bound = Vec::new();
-    for addr in listen_addrs(&config) {
+    for addr in listen_addrs(loader.head()) {
         bound.push(bind(addr)?);
     }
+    let mut state = State::default();
+    state.follow(&mut loader);
     let shared = Arc::new(Shared {
-        current: RwLock::new(Arc::new(State::new(&config))),
+        current: RwLock::new(Arc::new(state)),
         inflight: AtomicUsize::new(0),
         connections: AtomicUsize::new(0),
     });
@@ -185,7 +206,7 @@ async fn serve(config_path: &Path, pid_file: Option<&Path>) -> Result<()> {
                 match changes {
                     Ok(changes) => {
                         log_skipped(&apply(&mut loader, &mut watch, &changes));
-                        shared.swap(State::new(&loader.config()));
+                        shared.follow(&mut loader);
                     }
                     Err(e) => {
                         log(&format!(
@@ -294,8 +315,7 @@ fn reload(
         _ => Changes::rescan(),
     };
     log_skipped(&apply(loader, watch, &changes));
-    let config = loader.config();
-    shared.swap(State::new(&config));
+    shared.follow(loader);
     for b in bound {
         listeners.insert(b.addr, start(b, shared));
     }
@@ -303,7 +323,7 @@ fn reload(
     log(&format!(
         "reloaded {}: {} names, {} listen addresses, in {} µs",
         path.display(),
-        config.names.len(),
+        shared.state().zone.len(),
         wanted.len(),
         since.elapsed().as_micros()
     ));

@@ -1,16 +1,24 @@
 //! A watch on the `include` directory (inotify): the server learns which fragment files a
 //! writer replaced or removed, and reads only those.
 //!
-//! A small thread blocks in `read` on the inotify instance and hands each batch of events to
-//! the server's task over a channel (tokio offers no safe way to poll an inotify descriptor).
+//! A small thread waits on the inotify instance and hands each batch of events to the server's
+//! task over a channel (tokio offers no safe way to poll an inotify descriptor).
+//!
+//! A SIGHUP is a writer saying "I am done": whatever it changed before must be seen by the
+//! reload it asks for, also the events the thread has not read yet. So the thread reads only
+//! while holding a lock, and [`Watch::take`] takes the lock and reads what is left itself (the
+//! instance is non-blocking): every event queued before the call is in the channel or read
+//! there, none in between.
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::io;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, InotifyEvent, WatchDescriptor};
 use tokio::sync::mpsc::{UnboundedReceiver, error::TryRecvError, unbounded_channel};
 
@@ -36,6 +44,8 @@ impl Changes {
 /// An inotify instance watching at most one directory.
 pub(crate) struct Watch {
     inotify: Arc<Inotify>,
+    /// Held by whoever reads the instance (the thread, or [`Watch::take`]).
+    reading: Arc<Mutex<()>>,
     current: Option<(WatchDescriptor, PathBuf)>,
     events: UnboundedReceiver<Result<Vec<InotifyEvent>, Errno>>,
 }
@@ -43,16 +53,29 @@ pub(crate) struct Watch {
 impl Watch {
     /// A watch on nothing yet, and its reader thread.
     pub(crate) fn new() -> io::Result<Watch> {
-        let inotify = Arc::new(Inotify::init(InitFlags::IN_CLOEXEC)?);
+        let inotify = Arc::new(Inotify::init(
+            InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK,
+        )?);
+        let reading = Arc::new(Mutex::new(()));
         let (tx, rx) = unbounded_channel();
-        let reader = Arc::clone(&inotify);
+        let (reader, lock) = (Arc::clone(&inotify), Arc::clone(&reading));
         std::thread::Builder::new()
             .name("watch".into())
             .stack_size(64 * 1024)
             .spawn(move || {
                 loop {
+                    let mut fds = [PollFd::new(reader.as_fd(), PollFlags::POLLIN)];
+                    match poll(&mut fds, PollTimeout::NONE) {
+                        Ok(_) | Err(Errno::EINTR) => {}
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    }
+                    let _held = lock.lock().unwrap_or_else(PoisonError::into_inner);
                     let r = match reader.read_events() {
-                        Err(Errno::EINTR) => continue,
+                        // Taken by `take` meanwhile, or a signal: wait again.
+                        Err(Errno::EAGAIN | Errno::EINTR) => continue,
                         r => r,
                     };
                     let failed = r.is_err();
@@ -63,6 +86,7 @@ impl Watch {
             })?;
         Ok(Watch {
             inotify,
+            reading,
             current: None,
             events: rx,
         })
@@ -112,11 +136,21 @@ impl Watch {
         }
     }
 
-    /// Every change the reader has handed over, without waiting.
+    /// Every change queued so far, without waiting: those the thread handed over, and those
+    /// still in the instance (read here, under the thread's lock).
     pub(crate) fn take(&mut self) -> io::Result<Changes> {
         let mut changes = Changes::default();
+        let reading = Arc::clone(&self.reading);
+        let _held = reading.lock().unwrap_or_else(PoisonError::into_inner);
         self.drain(&mut changes)?;
-        Ok(changes)
+        loop {
+            match self.inotify.read_events() {
+                Ok(batch) => self.add(&mut changes, Ok(batch))?,
+                Err(Errno::EAGAIN) => return Ok(changes),
+                Err(Errno::EINTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     fn drain(&mut self, changes: &mut Changes) -> io::Result<()> {
@@ -156,5 +190,31 @@ impl Watch {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a SIGHUP relies on: a change made before `take` is in what it returns, whether or
+    /// not the thread has read it yet.
+    #[test]
+    fn take_returns_every_change_made_before_it() {
+        let dir = std::env::temp_dir().join(format!("warren-dns-watch-{}", std::process::id()));
+        let mut w = Watch::new().unwrap();
+        w.follow(Some(&dir), false).unwrap();
+        for i in 0..200 {
+            let name = format!("f{i}.json");
+            let tmp = dir.join(format!(".{name}.tmp"));
+            std::fs::write(&tmp, "{}").unwrap();
+            std::fs::rename(&tmp, dir.join(&name)).unwrap();
+            let changes = w.take().unwrap();
+            assert!(
+                changes.names.contains(&OsString::from(&name)),
+                "{name} not seen: {changes:?}"
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -4,7 +4,7 @@ use rusqlite::Transaction;
 
 use crate::error::{Result, sql};
 
-const VERSION: i64 = 3;
+const VERSION: i64 = 4;
 
 /// Version 1: warren's own networks, containers, endpoints, addresses and ports.
 const SCHEMA_V1: &str = r"
@@ -132,6 +132,16 @@ CREATE TABLE IF NOT EXISTS lab_objects (
 );
 ";
 
+/// Version 4: indexes on the columns rows are looked up and cascaded by that had none, each
+/// a scan of its whole table per container: a container's addresses (DNS, teardown: the
+/// cascade from `endpoints`), its ports (`ports_of`, the cascade from `containers`), and a
+/// network's endpoints (`network_users`).
+const SCHEMA_V4: &str = r"
+CREATE INDEX IF NOT EXISTS addresses_by_endpoint ON addresses (endpoint_id);
+CREATE INDEX IF NOT EXISTS ports_by_container ON ports (container_id);
+CREATE INDEX IF NOT EXISTS endpoints_by_network ON endpoints (network_id);
+";
+
 /// Whether the database already has this schema version (then opening writes nothing).
 pub(crate) fn current(conn: &rusqlite::Connection) -> bool {
     conn.query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
@@ -141,13 +151,15 @@ pub(crate) fn current(conn: &rusqlite::Connection) -> bool {
 }
 
 /// Create the schema or bring an older one up to date: every statement is `IF NOT EXISTS`, so
-/// a version 1 or 2 database just gains the tables added since.
+/// an older database just gains the tables and indexes added since.
 pub(crate) fn migrate(tx: &Transaction<'_>) -> Result<()> {
     tx.execute_batch(SCHEMA_V1).map_err(sql("create schema"))?;
     tx.execute_batch(SCHEMA_V2)
         .map_err(sql("create schema version 2"))?;
     tx.execute_batch(SCHEMA_V3)
         .map_err(sql("create schema version 3"))?;
+    tx.execute_batch(SCHEMA_V4)
+        .map_err(sql("create schema version 4"))?;
     tx.execute(
         "INSERT INTO meta (key, value) VALUES ('schema', ?1)
          ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -193,22 +205,47 @@ mod tests {
                 .unwrap();
         }
         let mut store = crate::Store::open(dir.path()).unwrap();
-        let (version, tables) = store
+        let (version, tables, indexes) = store
             .read(|tx| {
-                let tables: i64 = tx
-                    .query_row(
-                        "SELECT count(*) FROM sqlite_master WHERE type = 'table'
-                         AND name IN ('cni_leases', 'cni_cursors', 'cni_records', 'labs',
-                         'lab_objects')",
-                        [],
-                        |r| r.get(0),
-                    )
-                    .map_err(sql("count tables"))?;
-                Ok::<_, crate::Error>((get_meta(tx, "schema")?, tables))
+                let count = |sql_text: &str| -> crate::Result<i64> {
+                    tx.query_row(sql_text, [], |r| r.get(0))
+                        .map_err(sql("count schema objects"))
+                };
+                let tables = count(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table'
+                     AND name IN ('cni_leases', 'cni_cursors', 'cni_records', 'labs',
+                     'lab_objects')",
+                )?;
+                let indexes = count(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'index'
+                     AND name IN ('addresses_by_endpoint', 'ports_by_container',
+                     'endpoints_by_network')",
+                )?;
+                Ok::<_, crate::Error>((get_meta(tx, "schema")?, tables, indexes))
             })
             .unwrap();
-        assert_eq!(version.as_deref(), Some("3"));
-        assert_eq!(tables, 5);
+        assert_eq!(version.as_deref(), Some("4"));
+        assert_eq!((tables, indexes), (5, 3));
+        // A container's addresses are found through the index, not by scanning them all.
+        let plan: Vec<String> = store
+            .read(|tx| {
+                let mut st = tx
+                    .prepare(
+                        "EXPLAIN QUERY PLAN SELECT a.addr FROM endpoints e
+                         JOIN addresses a ON a.endpoint_id = e.id WHERE e.container_id = 'c'",
+                    )
+                    .map_err(sql("plan"))?;
+                let rows = st
+                    .query_map([], |r| r.get::<_, String>(3))
+                    .map_err(sql("plan"))?;
+                rows.map(|r| r.map_err(sql("plan")))
+                    .collect::<crate::Result<Vec<_>>>()
+            })
+            .unwrap();
+        assert!(
+            plan.iter().all(|step| !step.starts_with("SCAN")),
+            "{plan:?}"
+        );
         // And the new tables work.
         let set =
             vec![crate::CniRange::new("10.0.0.0/24".parse().unwrap(), None, None, None).unwrap()];

@@ -927,3 +927,56 @@ sandbox_test! {
         W.ok(&["pod", "create", "p3", "--net", "front", "-p", "8080:80"]);
     }
 }
+
+/// The IPv6 addresses (`ip -j -6 addr`) of `dev` in the namespace at `ns` (`None`: the host).
+fn ipv6_addrs(ns: Option<&str>, dev: &str) -> Vec<String> {
+    let args = ["-6", "addr", "show", "dev", dev];
+    let v = match ns {
+        Some(ns) => warren_testkit::oracle::ip_json_in(ns, &args),
+        None => warren_testkit::oracle::ip_json(&args),
+    };
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|l| l["addr_info"].as_array().cloned().unwrap_or_default())
+        .filter_map(|a| a["local"].as_str().map(str::to_owned))
+        .collect()
+}
+
+sandbox_test! {
+    fn a_container_has_ipv6_addresses_only_on_a_network_with_ipv6_and_a_bridge_port_never() {
+        let w = world();
+        W.ok(&["network", "create", "four", "--subnet", "10.72.0.0/24"]);
+        W.ok(&["network", "create", "both", "--subnet", "10.73.0.0/24", "--subnet", "fd73::/64"]);
+        W.ok(&["network", "create", "lan", "--driver", "macvlan", "--parent", "up0", "--subnet", "203.0.113.0/24"]);
+        for (pod, net) in [("a", "four"), ("a2", "four"), ("b", "both"), ("m", "lan")] {
+            W.ok(&["pod", "create", pod, "--net", net]);
+        }
+        let ns = |pod: &str| record(pod)["netns"].as_str().unwrap().to_owned();
+        // IPv4-only networks: no IPv6 address at all on eth0, so no link-local chatter.
+        for pod in ["a", "a2", "m"] {
+            assert_eq!(ipv6_addrs(Some(&ns(pod)), "eth0"), Vec::<String>::new(), "{pod}");
+            let link = warren_testkit::oracle::link_in(&ns(pod), "eth0").unwrap();
+            assert_eq!(link["inet6_addr_gen_mode"], "none", "{pod}: {link}");
+        }
+        // Dual stack: its IPv6 address and its link-local.
+        let b6 = ipv6_addrs(Some(&ns("b")), "eth0");
+        assert!(b6.iter().any(|a| a.starts_with("fd73::")), "{b6:?}");
+        assert!(b6.iter().any(|a| a.starts_with("fe80::")), "{b6:?}");
+        // Host sides are bridge ports: never an address, up, hairpin on.
+        for pod in ["a", "b"] {
+            let host_if = record(pod)["endpoints"][0]["host_ifname"].as_str().unwrap().to_owned();
+            assert_eq!(ipv6_addrs(None, &host_if), Vec::<String>::new(), "{host_if}");
+            let link = &warren_testkit::oracle::ip_json(&["-d", "link", "show", &host_if])[0];
+            assert_eq!(link["inet6_addr_gen_mode"], "none", "{link}");
+            assert!(link["flags"].as_array().unwrap().iter().any(|f| f == "UP"), "{link}");
+            assert_eq!(link["linkinfo"]["info_slave_data"]["hairpin"], true, "{link}");
+        }
+        // IPv4 works as before: a2 reaches a over the bridge, b over IPv6 reaches the host.
+        let a_addr = addrs_of("a")[0];
+        let peer = tcp_exchange_via(&netns_of("a2"), &netns_of("a"), 7200, SocketAddr::new(a_addr, 7200)).unwrap();
+        assert_eq!(peer.ip(), addrs_of("a2")[0]);
+        let peer = tcp_exchange_via(&netns_of("b"), &w.outside, 7201, sa("[2001:db8::2]:7201")).unwrap();
+        assert!(peer.ip().is_ipv6(), "{peer}");
+    }
+}

@@ -7,9 +7,10 @@ use std::path::Path;
 use nix::errno::Errno;
 use warren_kernel::addr::{AddrSpec, IpNet};
 use warren_kernel::link::bridge::Bridge;
-use warren_kernel::link::bridge::BridgePortOptions;
+use warren_kernel::link::bridge::{BridgePortOptions, port_set_request};
 use warren_kernel::link::macvlan::{MacVlan, MacVlanMode};
 use warren_kernel::link::veth::Veth;
+use warren_kernel::link::{no_ipv6_addresses_request, up_request};
 use warren_kernel::netns::{self, Source};
 use warren_kernel::route::RouteSpec;
 use warren_kernel::{Handle, NetNs, sysctl};
@@ -243,6 +244,11 @@ fn configure_inside(
 /// Wire endpoint `ep` of a bridge network: a veth whose peer is made directly inside the
 /// container's namespace, its host side a bridge port with hairpin on (a container reaching
 /// its own published port through the host comes back out of the same port).
+///
+/// Both ends are made down and set up after: the host side (a bridge port, which needs no
+/// address) and, on an IPv4-only network, the container's side get no IPv6 addresses of their
+/// own, so a new container sends no IPv6 link-local chatter (DAD, router solicitations, MLD
+/// reports) that the bridge would flood to every other container.
 pub(crate) fn attach_bridge(
     host: &Handle,
     inner: &Handle,
@@ -257,12 +263,9 @@ pub(crate) fn attach_bridge(
         "look up bridge {} of network {}",
         net.iface, net.name
     )))?;
-    // The peer cannot be created up; it is set up below through the handle already open in
-    // the container's namespace (no thread, no new socket).
     let mut v = Veth::new(host_if, ep.ifname.clone())
         .peer_netns(inner.ns())
-        .master(br)
-        .up();
+        .master(br);
     if let Some(mtu) = net.mtu {
         v = v.mtu(mtu);
     }
@@ -270,22 +273,47 @@ pub(crate) fn attach_bridge(
         "create veth {host_if} on bridge {}",
         net.iface
     )))?;
-    host.bridge_port_set(
-        host_if,
-        &BridgePortOptions {
-            hairpin: Some(true),
-            ..Default::default()
-        },
-    )
-    .map_err(Error::kernel(format!("set hairpin on {host_if}")))?;
-    inner
-        .link_set_up(&ep.ifname)
-        .map_err(Error::kernel(format!(
-            "set {} up in {}",
-            ep.ifname,
-            inner.ns().label()
-        )))?;
+    // One round trip for the host side's three changes, in order.
+    let port = host
+        .link_index(host_if)
+        .map_err(Error::kernel(format!("look up {host_if}")))?;
+    let hairpin = BridgePortOptions {
+        hairpin: Some(true),
+        ..Default::default()
+    };
+    host.execute_all(vec![
+        no_ipv6_addresses_request(port, host_if),
+        port_set_request(port, host_if, &hairpin),
+        up_request(port, true, host_if),
+    ])
+    .map_err(Error::kernel(format!(
+        "set {host_if} up as a hairpin port of {}",
+        net.iface
+    )))?;
+    set_up_inside(inner, net, ep)?;
     configure_inside(inner, net, ep, default_route)
+}
+
+/// Whether a container on `net` needs IPv6 addresses of its own on its interface there: only
+/// when the network has an IPv6 subnet (Docker, too, gives a container on an IPv4-only network
+/// no IPv6).
+fn container_needs_ipv6(net: &Network) -> bool {
+    net.subnets.iter().any(|s| s.net.addr.is_ipv6())
+}
+
+/// Set the container's interface of endpoint `ep` up, with no IPv6 addresses of its own unless
+/// the network has IPv6 (one round trip).
+fn set_up_inside(inner: &Handle, net: &Network, ep: &Endpoint) -> Result<()> {
+    let what = format!("set {} up in {}", ep.ifname, inner.ns().label());
+    let idx = inner
+        .link_index(&ep.ifname)
+        .map_err(Error::kernel(what.clone()))?;
+    let mut reqs = Vec::with_capacity(2);
+    if !container_needs_ipv6(net) {
+        reqs.push(no_ipv6_addresses_request(idx, &ep.ifname));
+    }
+    reqs.push(up_request(idx, true, &ep.ifname));
+    inner.execute_all(reqs).map_err(Error::kernel(what))
 }
 
 /// Wire endpoint `ep` of a macvlan network: a macvlan of the parent, made inside.
@@ -302,9 +330,12 @@ pub(crate) fn attach_macvlan(
     )))?;
     let mode = MacVlanMode::parse(net.mode.as_deref().unwrap_or("bridge"))
         .map_err(Error::kernel("macvlan mode"))?;
-    let mut m = MacVlan::new(ep.ifname.clone(), parent, mode)
-        .netns(inner.ns())
-        .up();
+    // Made up at once when it keeps IPv6; otherwise down, to lose it first.
+    let ipv6 = container_needs_ipv6(net);
+    let mut m = MacVlan::new(ep.ifname.clone(), parent, mode).netns(inner.ns());
+    if ipv6 {
+        m = m.up();
+    }
     if let Some(mtu) = net.mtu {
         m = m.mtu(mtu);
     }
@@ -312,5 +343,8 @@ pub(crate) fn attach_macvlan(
         "create macvlan {} on {}",
         ep.ifname, net.iface
     )))?;
+    if !ipv6 {
+        set_up_inside(inner, net, ep)?;
+    }
     configure_inside(inner, net, ep, default_route)
 }

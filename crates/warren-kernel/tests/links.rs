@@ -609,3 +609,36 @@ sandbox_test! {
         assert!(red.link_index("").is_err());
     }
 }
+
+sandbox_test! {
+    fn a_link_told_no_ipv6_addresses_before_up_gets_none_and_still_carries_ipv4() {
+        let red = anon("red");
+        let blue = anon("blue");
+        red.link_add(&Veth::new("v0", "v1").peer_netns(blue.ns())).unwrap();
+        for (h, dev) in [(&red, "v0"), (&blue, "v1")] {
+            let idx = h.link_index(dev).unwrap();
+            h.execute_all(vec![
+                warren_kernel::link::no_ipv6_addresses_request(idx, dev),
+                warren_kernel::link::up_request(idx, true, dev),
+            ])
+            .unwrap();
+        }
+        // Both up, so both have carrier (a link-local would be there by now).
+        for (h, dev) in [(&red, "v0"), (&blue, "v1")] {
+            let l = link(h.ns(), dev);
+            assert_eq!(l["inet6_addr_gen_mode"], "none", "{l}");
+            let v6 = oracle::ip_json_in(&path(h.ns()), &["-6", "addr", "show", "dev", dev]);
+            assert!(v6.as_array().unwrap().iter().all(|l| l["addr_info"].as_array().is_none_or(Vec::is_empty)), "{v6}");
+        }
+        // A link brought up without it has its link-local, as always.
+        red.link_add(&Veth::new("w0", "w1").up().peer_up()).unwrap();
+        let v6 = oracle::ip_json_in(&path(red.ns()), &["-6", "addr", "show", "dev", "w0"]);
+        assert!(v6.to_string().contains("fe80::"), "{v6}");
+        addr(&red, "v0", "10.60.0.1/24");
+        addr(&blue, "v1", "10.60.0.2/24");
+        tcp_exchange(blue.ns(), red.ns(), SocketAddr::new(ip4("10.60.0.1"), 7300)).unwrap();
+        // Naming the link in the error when the kernel refuses (no such index).
+        let e = red.ack(warren_kernel::link::no_ipv6_addresses_request(9999, "nope0")).unwrap_err();
+        assert!(e.to_string().contains("nope0"), "{e}");
+    }
+}

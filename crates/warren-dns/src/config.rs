@@ -610,12 +610,19 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    #[test]
-    fn a_loader_merges_the_fragments_and_parses_only_those_that_changed() {
-        let dir = std::env::temp_dir().join(format!("warren-dns-inc-{}", std::process::id()));
+    /// A fresh directory for a config file with an `include` directory `names` in it: the
+    /// directory, the `names` directory (made) and the config file's path.
+    fn config_dir(tag: &str) -> (PathBuf, PathBuf, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("warren-dns-{tag}-{}", std::process::id()));
         let names = dir.join("names");
         std::fs::create_dir_all(&names).unwrap();
         let path = dir.join("config.json");
+        (dir, names, path)
+    }
+
+    #[test]
+    fn a_loader_merges_the_fragments_and_parses_only_those_that_changed() {
+        let (dir, names, path) = config_dir("inc");
         std::fs::write(
             &path,
             r#"{"listen": [{"network": "front", "addr": "127.0.0.1"}], "include": "names",
@@ -708,10 +715,7 @@ mod tests {
 
     #[test]
     fn the_loader_says_what_each_change_added_and_removed() {
-        let dir = std::env::temp_dir().join(format!("warren-dns-delta-{}", std::process::id()));
-        let names = dir.join("names");
-        std::fs::create_dir_all(&names).unwrap();
-        let path = dir.join("config.json");
+        let (dir, names, path) = config_dir("delta");
         let head = |own: &str| {
             format!(
                 r#"{{"listen": [{{"network": "n", "addr": "127.0.0.1"}}], "include": "names",

@@ -401,15 +401,7 @@ fn build_bare(r: Row) -> Result<Container> {
 /// The container or pod with this id, or this name, or whose id starts with it (unique
 /// prefix, at least 4 hex digits).
 pub fn find_container(tx: &Transaction<'_>, key: &str) -> Result<Option<Container>> {
-    let by = |sql_where: &str, arg: &str| -> Result<Vec<Row>> {
-        let mut st = tx
-            .prepare_cached(&format!("SELECT {COLS} FROM containers WHERE {sql_where}"))
-            .map_err(sql("read container"))?;
-        st.query_map([arg], row)
-            .map_err(sql("read container"))?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(sql("read container"))
-    };
+    let by = |sql_where: &str, arg: &str| rows_where(tx, sql_where, arg, "read container");
     let mut rows = by("name = ?1", key)?;
     if rows.is_empty() {
         rows = by("id = ?1", key)?;
@@ -591,18 +583,32 @@ pub fn delete_container(tx: &Transaction<'_>, id: &str) -> Result<()> {
 /// The members of pod `id` (containers whose `pod` is it), oldest first. Found through the
 /// `pod` index, so the cost is the members', not every container's.
 pub fn pod_members(tx: &Transaction<'_>, id: &str) -> Result<Vec<Container>> {
-    let rows: Vec<Row> = {
-        let mut st = tx
-            .prepare_cached(&format!(
-                "SELECT {COLS} FROM containers WHERE pod = ?1 ORDER BY created, rowid"
-            ))
-            .map_err(sql("read pod members"))?;
-        st.query_map([id], row)
-            .map_err(sql("read pod members"))?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(sql("read pod members"))?
-    };
-    rows.into_iter().map(|r| build(tx, r)).collect()
+    rows_where(
+        tx,
+        "pod = ?1 ORDER BY created, rowid",
+        id,
+        "read pod members",
+    )?
+    .into_iter()
+    .map(|r| build(tx, r))
+    .collect()
+}
+
+/// The container rows `SELECT … WHERE {sql_where}` gives with `?1` bound to `arg`; `op`
+/// names the read in errors.
+fn rows_where(
+    tx: &Transaction<'_>,
+    sql_where: &str,
+    arg: &str,
+    op: &'static str,
+) -> Result<Vec<Row>> {
+    let mut st = tx
+        .prepare_cached(&format!("SELECT {COLS} FROM containers WHERE {sql_where}"))
+        .map_err(sql(op))?;
+    st.query_map([arg], row)
+        .map_err(sql(op))?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(sql(op))
 }
 
 /// A live container or pod that holds a network namespace file: what `warren pod create

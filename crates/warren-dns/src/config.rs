@@ -270,7 +270,9 @@ impl Loader {
 
     /// The names that changed since the last call, in the order they changed: applied in that
     /// order to what the names were (the old ones removed, the new ones added), they give the
-    /// names [`Loader::config`] has now, at the cost of what changed only.
+    /// names [`Loader::config`] has now, at the cost of what changed only. Changes are kept
+    /// until taken: a long-lived user that never reads them (one that only calls
+    /// [`Loader::load`]) should call this after each load to let them go.
     pub fn take_deltas(&mut self) -> Vec<Delta> {
         std::mem::take(&mut self.deltas)
     }

@@ -39,7 +39,7 @@ mod server;
 mod watch;
 mod zone;
 
-pub use config::{Config, DEFAULT_PORT, Fragment, Listen, Loader, NameEntry};
+pub use config::{Config, DEFAULT_PORT, Delta, Fragment, Listen, Loader, NameEntry};
 pub use error::{Error, Result};
 pub use resolv::{SYSTEMD_RESOLVED_CONF, upstreams_from_resolv_conf};
 pub use server::run;

@@ -42,7 +42,8 @@ pub struct Engine {
     host: Handle,
     /// nf_tables socket in the host namespace, opened on first use.
     nft: Option<warren_kernel::nft::Nft>,
-    /// Whether warren's table is known to exist (checked once per engine).
+    /// Whether warren's table is known to exist (checked once per container setup, see
+    /// `network_ensure`).
     fw_ready: bool,
     /// The nftables table (family `inet`) this engine's rules live in.
     table: String,
@@ -160,6 +161,18 @@ impl Engine {
             nft: self.hand_off_nft().unwrap_or(false),
             veths: std::mem::take(&mut self.retired),
         }
+    }
+
+    /// Delete now, in this process, the veths this engine's teardowns retired (those of pods
+    /// wired into a namespace given with `--adopt-netns`). A short-lived process hands them to
+    /// a detached child instead ([`Engine::hand_off`]); an engine kept open (a runtime
+    /// embedding the library) calls this when it can wait: each deletion waits for the
+    /// kernel's grace periods. Returns the failures; the others are deleted.
+    pub fn delete_retired(&mut self) -> Vec<Error> {
+        std::mem::take(&mut self.retired)
+            .iter()
+            .filter_map(|r| attach::delete_retired(&self.host, r).err())
+            .collect()
     }
 
     /// The paths in use.

@@ -297,6 +297,9 @@ impl Engine {
             if new_bridge {
                 self.forwarding_update()?;
             }
+            // Looked at again for every container, not once per engine: an engine kept
+            // open (a runtime embedding the library) must notice a table flushed since.
+            self.fw_ready = false;
             if self.fw_ensure()? || new_bridge {
                 self.fw_add_network(net)?;
             }

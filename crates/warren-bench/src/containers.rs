@@ -22,7 +22,7 @@ use crate::{connrate, containers_report, dnsbench, rss, sandbox};
 /// Usage of `warren-bench containers`.
 pub const USAGE: &str = "usage: warren-bench containers [--n N] [--seq-n M] [--secs S] \
 [--ports 0,1,10] [--levels 1,1000,10000] [--parts wire,seq,connrate,dns] \
-[--contenders warren,warren-adopt,warren-dnscold,netavark,netavark-dns,netavark2,cni] [--warren PATH] \
+[--contenders warren,warren-adopt,warren-dnscold,warren-lib,netavark,netavark-dns,netavark2,cni] [--warren PATH] \
 [--netavark2 PATH] [--out FILE]";
 
 /// The contenders of part 1, in the order they run.
@@ -30,13 +30,14 @@ pub const WIRE_CONTENDERS: &[&str] = &[
     "warren",
     "warren-adopt",
     "warren-dnscold",
+    "warren-lib",
     "netavark",
     "netavark-dns",
     "netavark2",
     "cni",
 ];
 /// The contenders of part 2.
-pub const SEQ_CONTENDERS: &[&str] = &["warren", "netavark", "netavark2", "cni"];
+pub const SEQ_CONTENDERS: &[&str] = &["warren", "warren-lib", "netavark", "netavark2", "cni"];
 
 /// Options of `warren-bench containers`.
 #[derive(Debug, Clone)]
@@ -300,6 +301,7 @@ fn child_wire(args: &[String]) -> Result<Value, String> {
                   "children_peak_rss_kib": rss::children_peak_kib()}),
         )
     };
+    rss::reset_self_peak();
     if let Err(e) = w.prepare() {
         return fail("prepare", e);
     }
@@ -347,6 +349,7 @@ fn child_wire(args: &[String]) -> Result<Value, String> {
         "teardown_runs_ms": down,
         "first_container_ms": first,
         "children_peak_rss_kib": rss::children_peak_kib(),
+        "self_peak_rss_kib": rss::self_peak_kib(),
         "dns_servers_peak_rss_kib": servers.into_iter().map(|(k, v)| (k, json!(v)))
             .collect::<serde_json::Map<_, _>>(),
         "leftover_processes_killed": left,
@@ -371,6 +374,7 @@ fn child_seq(args: &[String]) -> Result<Value, String> {
         wirers::kill_leftovers();
         Ok(json!({"contender": name, "error": format!("{stage}: {e}")}))
     };
+    rss::reset_self_peak();
     if let Err(e) = w.prepare() {
         return fail("prepare", e);
     }
@@ -422,6 +426,7 @@ fn child_seq(args: &[String]) -> Result<Value, String> {
         "setup_runs_ms": up,
         "teardown_runs_ms": down,
         "children_peak_rss_kib": rss::children_peak_kib(),
+        "self_peak_rss_kib": rss::self_peak_kib(),
         "verified": "containers 0, n/2 and n-1: eth0 up with an address and a default route",
         "what": w.describe(),
     }))

@@ -73,6 +73,7 @@ pub fn document(
     };
     let wire_ratio = |c: &str| ratio_to(c, "warren");
     let adopt_ratio = |c: &str| ratio_to(c, "warren-adopt");
+    let lib_ratio = |c: &str| ratio_to(c, "warren-lib");
     let growth = warren_seq.and_then(|w| f(w, "growth"));
     let levels = conn["levels"].as_array().cloned().unwrap_or_default();
     let at_10k = levels
@@ -85,7 +86,7 @@ pub fn document(
         .filter(|r| {
             r["contender"]
                 .as_str()
-                .is_some_and(|c| c.starts_with("warren"))
+                .is_some_and(|c| c.starts_with("warren") && c != "warren-lib")
                 && ok(r)
         })
         .filter_map(|r| f(r, "children_peak_rss_kib"))
@@ -117,6 +118,20 @@ pub fn document(
             ">= 15x",
             adopt_ratio("cni"),
             adopt_ratio("cni").map(|r| r >= 15.0),
+        ),
+        goal(
+            "warren's engine embedded in a runtime (library, in-process) >= 10x faster than \
+             netavark 2.x (setup, one container, one port)",
+            ">= 10x",
+            lib_ratio("netavark2"),
+            lib_ratio("netavark2").map(|r| r >= 10.0),
+        ),
+        goal(
+            "warren's engine embedded in a runtime (library, in-process) >= 15x faster than \
+             the reference CNI chain (setup, one container, one port)",
+            ">= 15x",
+            lib_ratio("cni"),
+            lib_ratio("cni").map(|r| r >= 15.0),
         ),
         goal(
             "per-container setup flat over 100 (median of the last ten / first ten)",
@@ -182,12 +197,18 @@ pub fn document(
         "notes": [
             "Each contender runs alone in a fresh sandbox (user, net and mount namespaces, private /run).",
             "Times are of whole processes as their users run them (fork, exec, work, exit): one \
-             `warren` process per call, one `netavark` per call, one process per CNI plugin.",
+             `warren` process per call, one `netavark` per call, one process per CNI plugin; \
+             warren-lib (the engine embedded in the harness) is timed around its calls.",
             "warren and warren-dnscold create the container's namespace themselves (and pod rm \
              deletes it); netavark and CNI get one made beforehand and deleted after, untimed. \
              warren-adopt ('netns given') is warren on the peers' terms: the namespace made \
              beforehand, untimed, and wired with `pod create --adopt-netns`; setup/wa is the \
              ratio to it.",
+            "warren-lib is warren's engine embedded, as a runtime linking the library uses \
+             it: one `warren_engine::Engine` opened once (untimed), then `pod_create` / \
+             `pod_remove` per container, the same work as `warren pod create` / `pod rm` \
+             without starting a process per call. Its peak RSS is the benchmark process's own \
+             VmHWM (the engine plus the harness, about 2.5 MiB).",
             "warren (steady) keeps an anchor pod on the network so its DNS server runs and is only \
              reloaded; warren-dnscold has no other pod, so every create starts the DNS server.",
             "Ratios are peer / warren: above 1 means warren is faster (or smaller).",
@@ -207,6 +228,7 @@ fn label(c: &str) -> &str {
         "warren" => "warren (DNS steady)",
         "warren-adopt" => "warren, netns given",
         "warren-dnscold" => "warren (DNS first use)",
+        "warren-lib" => "warren engine, in-process",
         "netavark" => "netavark 1.4 (iptables)",
         "netavark-dns" => "netavark 1.4 + aardvark",
         "netavark2" => "netavark 2.x (nftables)",
@@ -276,7 +298,11 @@ pub fn table(doc: &Value) -> String {
             ratio(f(r, "setup_over_warren")),
             ratio(f(r, "teardown_over_warren")),
             ratio(f(r, "setup_over_warren_adopt")),
-            mib(f(r, "children_peak_rss_kib")),
+            mib(if c == "warren-lib" {
+                f(r, "self_peak_rss_kib")
+            } else {
+                f(r, "children_peak_rss_kib")
+            }),
             ms(f(r, "first_container_ms")),
         );
     }
@@ -347,7 +373,11 @@ pub fn table(doc: &Value) -> String {
             ms(f(r, "setup_median_ms")),
             ratio(f(r, "setup_median_over_warren")),
             ms(f(r, "teardown_median_ms")),
-            mib(f(r, "children_peak_rss_kib")),
+            mib(if c == "warren-lib" {
+                f(r, "self_peak_rss_kib")
+            } else {
+                f(r, "children_peak_rss_kib")
+            }),
             f(r, "cpu_steal_pct").map_or("-".into(), |v| format!("{v:.1}%")),
         );
     }

@@ -109,6 +109,7 @@ pub fn wirer(name: &str, warren: &str, netavark2: &str) -> Result<Box<dyn Wirer>
         "warren" => Box::new(Warren::new(warren, true)),
         "warren-adopt" => Box::new(Warren::new(warren, true).adopting()),
         "warren-dnscold" => Box::new(Warren::new(warren, false)),
+        "warren-lib" => Box::new(WarrenLib::new(warren)),
         "netavark" => Box::new(Netavark::new(NETAVARK_DEFAULT, false)),
         "netavark-dns" => Box::new(Netavark::new(NETAVARK_DEFAULT, true)),
         "netavark2" => {
@@ -398,6 +399,134 @@ impl Wirer for Warren {
                  use and each rm lets it exit"
             }
         )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// warren's engine embedded
+
+/// warren's engine as a runtime embeds it: one [`warren_engine::Engine`] opened once in this
+/// process (untimed, like a runtime's start), then `pod_create` / `pod_remove` per container,
+/// the same work `warren pod create` / `pod rm` do, without a process per call.
+pub struct WarrenLib {
+    /// The `warren` binary the other contenders run (named in the description only).
+    bin: String,
+    engine: Option<warren_engine::Engine>,
+    ids: Vec<Option<String>>,
+    first_ms: Option<f64>,
+}
+
+impl std::fmt::Debug for WarrenLib {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WarrenLib").field("bin", &self.bin).finish()
+    }
+}
+
+impl WarrenLib {
+    fn new(bin: &str) -> WarrenLib {
+        WarrenLib {
+            bin: bin.into(),
+            engine: None,
+            ids: Vec::new(),
+            first_ms: None,
+        }
+    }
+
+    fn engine(&mut self) -> Result<&mut warren_engine::Engine, String> {
+        self.engine
+            .as_mut()
+            .ok_or_else(|| "the engine is not open".to_owned())
+    }
+
+    fn spec(name: &str, ports: &[(u16, u16)]) -> Result<warren_engine::container::RunSpec, String> {
+        let ports = ports
+            .iter()
+            .map(|(h, c)| format!("{h}:{c}/tcp").parse().map_err(|e| format!("{e}")))
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(warren_engine::container::RunSpec {
+            name: Some(name.to_owned()),
+            nets: vec![warren_engine::spec::NetArg::Network("bn".into())],
+            ports,
+            ..Default::default()
+        })
+    }
+}
+
+impl Wirer for WarrenLib {
+    fn prepare(&mut self) -> Result<(), String> {
+        // The engine starts the `warren-dns` beside the running program (warren-bench, built
+        // next to warren and warren-dns).
+        let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+        let dns = exe.with_file_name("warren-dns");
+        if !dns.exists() {
+            return Err(format!("{} not found (build warren-dns)", dns.display()));
+        }
+        let paths = warren_engine::Paths {
+            state: WARREN_STATE.into(),
+            run: warren_engine::paths::RUN_DIR.into(),
+        };
+        let mut e = warren_engine::Engine::open_at(paths).map_err(|e| e.to_string())?;
+        e.network_create(&warren_engine::network::NetworkCreate {
+            name: "bn".into(),
+            subnets: vec!["10.88.0.0/16".parse().map_err(|e| format!("{e}"))?],
+            ..Default::default()
+        })
+        .map_err(|e| e.to_string())?;
+        let t = Instant::now();
+        e.pod_create(&WarrenLib::spec("anchor", &[])?)
+            .map_err(|e| e.to_string())?;
+        self.first_ms = Some(t.elapsed().as_secs_f64() * 1e3);
+        self.engine = Some(e);
+        if Warren::dns_pid().is_none() {
+            return Err("no DNS server running after the first pod (/run/warren/dns/pid)".into());
+        }
+        Ok(())
+    }
+
+    fn setup(&mut self, i: usize, ports: &[(u16, u16)]) -> Result<(), String> {
+        let spec = WarrenLib::spec(&format!("c{i}"), ports)?;
+        let pod = self
+            .engine()?
+            .pod_create(&spec)
+            .map_err(|e| e.to_string())?;
+        if self.ids.len() <= i {
+            self.ids.resize(i + 1, None);
+        }
+        self.ids[i] = Some(pod.id);
+        Ok(())
+    }
+
+    fn teardown(&mut self, i: usize) -> Result<(), String> {
+        self.engine()?
+            .pod_remove(&format!("c{i}"), false)
+            .map_err(|e| e.to_string())
+    }
+
+    fn netns(&self, i: usize) -> Option<(String, Ipv4Addr)> {
+        let id = self.ids.get(i)?.as_ref()?;
+        Some((format!("warren-{id}"), WARREN_GW))
+    }
+
+    fn first_ms(&self) -> Option<f64> {
+        self.first_ms
+    }
+
+    fn finish(&mut self) -> Vec<(String, u64)> {
+        self.engine = None;
+        Warren::dns_pid()
+            .and_then(pid_peak_kib)
+            .map(|k| vec![("warren-dns".to_owned(), k)])
+            .unwrap_or_default()
+    }
+
+    fn describe(&self) -> String {
+        "warren's engine embedded in the calling process, as a runtime linking the library \
+         would use it: `warren_engine::Engine` opened once (untimed), then per container \
+         `pod_create` (namespace made, veth on the network's bridge, address, default route, \
+         ports and masquerade in warren's nftables table, DNS config rewritten and the server \
+         reloaded; an anchor pod keeps it running) and `pod_remove` (namespace deleted): the \
+         work of `warren pod create` / `pod rm` without a process per call"
+            .into()
     }
 }
 

@@ -21,6 +21,27 @@ fn pod_spec(name: &str, port: u16) -> RunSpec {
     }
 }
 
+/// The sandbox's namespace (lo up) and an engine opened on it, with network `emb`
+/// (10.77.0.0/24).
+fn open_with_network() -> (Handle, Engine) {
+    let dns = warren_testkit::bin("warren-dns");
+    assert!(
+        dns.exists(),
+        "{} is needed (cargo test --workspace builds it)",
+        dns.display()
+    );
+    let host = Handle::current().unwrap();
+    host.link_set_up("lo").unwrap();
+    let mut e = Engine::open().unwrap();
+    e.network_create(&NetworkCreate {
+        name: "emb".into(),
+        subnets: vec!["10.77.0.0/24".parse().unwrap()],
+        ..NetworkCreate::default()
+    })
+    .unwrap();
+    (host, e)
+}
+
 /// Wire pod `name` with host port `port` to its port 80 and check that a client on the host's
 /// loopback reaches it (masqueraded to the gateway, as loopback clients are).
 fn wire_and_reach(e: &mut Engine, host: &Handle, name: &str, port: u16) -> String {
@@ -38,17 +59,7 @@ fn wire_and_reach(e: &mut Engine, host: &Handle, name: &str, port: u16) -> Strin
 
 sandbox_test! {
     fn one_engine_kept_open_wires_pods_in_turn_and_notices_its_table_gone() {
-        let dns = warren_testkit::bin("warren-dns");
-        assert!(dns.exists(), "{} is needed (cargo test --workspace builds it)", dns.display());
-        let host = Handle::current().unwrap();
-        host.link_set_up("lo").unwrap();
-        let mut e = Engine::open().unwrap();
-        e.network_create(&NetworkCreate {
-            name: "emb".into(),
-            subnets: vec!["10.77.0.0/24".parse().unwrap()],
-            ..NetworkCreate::default()
-        })
-        .unwrap();
+        let (host, mut e) = open_with_network();
 
         // Pods come and go through the same engine; each is reached through its port.
         let a = wire_and_reach(&mut e, &host, "a", 18_000);
@@ -92,17 +103,7 @@ fn retired(h: &Handle) -> Vec<String> {
 
 sandbox_test! {
     fn one_engine_kept_open_deletes_the_veths_it_retired_when_asked() {
-        let dns = warren_testkit::bin("warren-dns");
-        assert!(dns.exists(), "{} is needed (cargo test --workspace builds it)", dns.display());
-        let host = Handle::current().unwrap();
-        host.link_set_up("lo").unwrap();
-        let mut e = Engine::open().unwrap();
-        e.network_create(&NetworkCreate {
-            name: "emb".into(),
-            subnets: vec!["10.77.0.0/24".parse().unwrap()],
-            ..NetworkCreate::default()
-        })
-        .unwrap();
+        let (host, mut e) = open_with_network();
         // The runtime makes the namespace; warren wires it, then takes its links away again.
         let rt = warren_kernel::netns::add_named("rt1", warren_kernel::netns::Source::New).unwrap();
         let pod = e

@@ -126,3 +126,41 @@ sandbox_test! {
         assert!(e.delete_retired().is_empty(), "nothing twice");
     }
 }
+
+sandbox_test! {
+    fn engines_in_threads_of_one_process_never_share_an_address_or_a_port() {
+        let (host, _e) = open_with_network();
+        // Four threads of one runtime, each with its own engine, wiring five pods each at once.
+        let made: Vec<(String, IpAddr, u16)> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..4u16)
+                .map(|t| {
+                    s.spawn(move || {
+                        let mut e = Engine::open().unwrap();
+                        (0..5u16)
+                            .map(|i| {
+                                let name = format!("t{t}p{i}");
+                                let port = 18_100 + t * 10 + i;
+                                let pod = e
+                                    .pod_create(&pod_spec(&name, port))
+                                    .unwrap_or_else(|err| panic!("{name}: {err}"));
+                                let addr = pod.endpoints[0].addrs[0];
+                                (pod.netns.unwrap(), addr, port)
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers.into_iter().flat_map(|w| w.join().unwrap()).collect()
+        });
+        assert_eq!(made.len(), 20);
+        let mut addrs: Vec<IpAddr> = made.iter().map(|m| m.1).collect();
+        addrs.sort();
+        addrs.dedup();
+        assert_eq!(addrs.len(), 20, "every pod has its own address: {addrs:?}");
+        for (netns, _, port) in &made {
+            let ns = NetNs::open_path(Path::new(netns)).unwrap();
+            let to = SocketAddr::from(([127, 0, 0, 1], *port));
+            tcp_exchange_via(host.ns(), &ns, 80, to).unwrap_or_else(|err| panic!("{to}: {err}"));
+        }
+    }
+}

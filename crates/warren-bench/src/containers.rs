@@ -22,7 +22,7 @@ use crate::{connrate, containers_report, dnsbench, rss, sandbox};
 /// Usage of `warren-bench containers`.
 pub const USAGE: &str = "usage: warren-bench containers [--n N] [--seq-n M] [--secs S] \
 [--ports 0,1,10] [--levels 1,1000,10000] [--parts wire,seq,connrate,dns] \
-[--contenders warren,warren-adopt,warren-dnscold,warren-lib,netavark,netavark-dns,netavark2,cni] [--warren PATH] \
+[--contenders warren,warren-adopt,warren-dnscold,warren-lib,warren-lib-adopt,netavark,netavark-dns,netavark2,cni] [--warren PATH] \
 [--netavark2 PATH] [--out FILE]";
 
 /// The contenders of part 1, in the order they run.
@@ -31,6 +31,7 @@ pub const WIRE_CONTENDERS: &[&str] = &[
     "warren-adopt",
     "warren-dnscold",
     "warren-lib",
+    "warren-lib-adopt",
     "netavark",
     "netavark-dns",
     "netavark2",

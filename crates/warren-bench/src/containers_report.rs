@@ -86,7 +86,7 @@ pub fn document(
         .filter(|r| {
             r["contender"]
                 .as_str()
-                .is_some_and(|c| c.starts_with("warren") && c != "warren-lib")
+                .is_some_and(|c| c.starts_with("warren") && !c.starts_with("warren-lib"))
                 && ok(r)
         })
         .filter_map(|r| f(r, "children_peak_rss_kib"))
@@ -208,7 +208,9 @@ pub fn document(
              it: one `warren_engine::Engine` opened once (untimed), then `pod_create` / \
              `pod_remove` per container, the same work as `warren pod create` / `pod rm` \
              without starting a process per call. Its peak RSS is the benchmark process's own \
-             VmHWM (the engine plus the harness, about 2.5 MiB).",
+             VmHWM (the engine plus the harness, about 2.5 MiB). warren-lib-adopt is the same \
+             given a namespace made beforehand, as the peers are (RunSpec::netns; the retired \
+             veth deleted after each teardown by Engine::delete_retired, untimed).",
             "warren (steady) keeps an anchor pod on the network so its DNS server runs and is only \
              reloaded; warren-dnscold has no other pod, so every create starts the DNS server.",
             "Ratios are peer / warren: above 1 means warren is faster (or smaller).",
@@ -229,6 +231,7 @@ fn label(c: &str) -> &str {
         "warren-adopt" => "warren, netns given",
         "warren-dnscold" => "warren (DNS first use)",
         "warren-lib" => "warren engine, in-process",
+        "warren-lib-adopt" => "engine, netns given",
         "netavark" => "netavark 1.4 (iptables)",
         "netavark-dns" => "netavark 1.4 + aardvark",
         "netavark2" => "netavark 2.x (nftables)",
@@ -298,7 +301,7 @@ pub fn table(doc: &Value) -> String {
             ratio(f(r, "setup_over_warren")),
             ratio(f(r, "teardown_over_warren")),
             ratio(f(r, "setup_over_warren_adopt")),
-            mib(if c == "warren-lib" {
+            mib(if c.starts_with("warren-lib") {
                 f(r, "self_peak_rss_kib")
             } else {
                 f(r, "children_peak_rss_kib")
@@ -373,7 +376,7 @@ pub fn table(doc: &Value) -> String {
             ms(f(r, "setup_median_ms")),
             ratio(f(r, "setup_median_over_warren")),
             ms(f(r, "teardown_median_ms")),
-            mib(if c == "warren-lib" {
+            mib(if c.starts_with("warren-lib") {
                 f(r, "self_peak_rss_kib")
             } else {
                 f(r, "children_peak_rss_kib")

@@ -109,7 +109,11 @@ pub fn wirer(name: &str, warren: &str, netavark2: &str) -> Result<Box<dyn Wirer>
         "warren" => Box::new(Warren::new(warren, true)),
         "warren-adopt" => Box::new(Warren::new(warren, true).adopting()),
         "warren-dnscold" => Box::new(Warren::new(warren, false)),
-        "warren-lib" => Box::new(WarrenLib::new(warren)),
+        "warren-lib" => Box::new(WarrenLib::default()),
+        "warren-lib-adopt" => Box::new(WarrenLib {
+            adopt: true,
+            ..WarrenLib::default()
+        }),
         "netavark" => Box::new(Netavark::new(NETAVARK_DEFAULT, false)),
         "netavark-dns" => Box::new(Netavark::new(NETAVARK_DEFAULT, true)),
         "netavark2" => {
@@ -408,30 +412,18 @@ impl Wirer for Warren {
 /// warren's engine as a runtime embeds it: one [`warren_engine::Engine`] opened once in this
 /// process (untimed, like a runtime's start), then `pod_create` / `pod_remove` per container,
 /// the same work `warren pod create` / `pod rm` do, without a process per call.
+#[derive(Debug, Default)]
 pub struct WarrenLib {
-    /// The `warren` binary the other contenders run (named in the description only).
-    bin: String,
+    /// Wire a namespace made beforehand (untimed, as for the peers), given as
+    /// `RunSpec::netns`; its retired veth is deleted after the teardown, untimed (what a
+    /// runtime does when it can wait: `Engine::delete_retired`).
+    adopt: bool,
     engine: Option<warren_engine::Engine>,
     ids: Vec<Option<String>>,
     first_ms: Option<f64>,
 }
 
-impl std::fmt::Debug for WarrenLib {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WarrenLib").field("bin", &self.bin).finish()
-    }
-}
-
 impl WarrenLib {
-    fn new(bin: &str) -> WarrenLib {
-        WarrenLib {
-            bin: bin.into(),
-            engine: None,
-            ids: Vec::new(),
-            first_ms: None,
-        }
-    }
-
     fn engine(&mut self) -> Result<&mut warren_engine::Engine, String> {
         self.engine
             .as_mut()
@@ -483,8 +475,20 @@ impl Wirer for WarrenLib {
         Ok(())
     }
 
+    fn pre(&mut self, i: usize) -> Result<(), String> {
+        if !self.adopt {
+            return Ok(());
+        }
+        warren_kernel::netns::add_named(&Warren::ns(i), warren_kernel::netns::Source::New)
+            .map(drop)
+            .map_err(|e| format!("netns {}: {e}", Warren::ns(i)))
+    }
+
     fn setup(&mut self, i: usize, ports: &[(u16, u16)]) -> Result<(), String> {
-        let spec = WarrenLib::spec(&format!("c{i}"), ports)?;
+        let mut spec = WarrenLib::spec(&format!("c{i}"), ports)?;
+        if self.adopt {
+            spec.netns = Some(format!("/run/netns/{}", Warren::ns(i)).into());
+        }
         let pod = self
             .engine()?
             .pod_create(&spec)
@@ -502,7 +506,21 @@ impl Wirer for WarrenLib {
             .map_err(|e| e.to_string())
     }
 
+    fn post(&mut self, i: usize) -> Result<(), String> {
+        if !self.adopt {
+            return Ok(());
+        }
+        let errors = self.engine()?.delete_retired();
+        if let Some(e) = errors.first() {
+            return Err(e.to_string());
+        }
+        warren_kernel::netns::delete_named(&Warren::ns(i)).map_err(|e| e.to_string())
+    }
+
     fn netns(&self, i: usize) -> Option<(String, Ipv4Addr)> {
+        if self.adopt {
+            return Some((Warren::ns(i), WARREN_GW));
+        }
         let id = self.ids.get(i)?.as_ref()?;
         Some((format!("warren-{id}"), WARREN_GW))
     }
@@ -520,13 +538,24 @@ impl Wirer for WarrenLib {
     }
 
     fn describe(&self) -> String {
-        "warren's engine embedded in the calling process, as a runtime linking the library \
-         would use it: `warren_engine::Engine` opened once (untimed), then per container \
-         `pod_create` (namespace made, veth on the network's bridge, address, default route, \
-         ports and masquerade in warren's nftables table, DNS config rewritten and the server \
-         reloaded; an anchor pod keeps it running) and `pod_remove` (namespace deleted): the \
-         work of `warren pod create` / `pod rm` without a process per call"
-            .into()
+        let (made, rm) = if self.adopt {
+            (
+                "the namespace /run/netns/aI made beforehand and deleted after, untimed, as for \
+                 netavark and CNI, given as RunSpec::netns",
+                "warren's links taken out of it; the retired veth deleted after, untimed, by \
+                 Engine::delete_retired",
+            )
+        } else {
+            ("namespace made", "namespace deleted")
+        };
+        format!(
+            "warren's engine embedded in the calling process, as a runtime linking the library \
+             would use it: `warren_engine::Engine` opened once (untimed), then per container \
+             `pod_create` ({made}, veth on the network's bridge, address, default route, ports \
+             and masquerade in warren's nftables table, DNS config rewritten and the server \
+             reloaded; an anchor pod keeps it running) and `pod_remove` ({rm}): the work of \
+             `warren pod create` / `pod rm` without a process per call"
+        )
     }
 }
 

@@ -277,6 +277,24 @@ sandbox_test! {
         let seen = tcp(&lab, first, last, any_addr(&lab, last), 7050);
         assert_eq!(seen.ip(), any_addr(&lab, first));
         tcp(&lab, last, "r1", any_addr(&lab, "r1"), 7051);
+        // `warren trace` follows the frame across the four chained switches to the last host.
+        let (src, dst) = (format!("hosts1000-{first}"), format!("hosts1000-{last}"));
+        let out = WARREN.ok(&["-j", "trace", &src, &dst]);
+        let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(json["verdict"]["verdict"], "reaches", "{out}");
+        assert_eq!(json["hops"][1]["ns"], dst.as_str(), "{out}");
+        let links: Vec<&str> = json["hops"][0]["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap())
+            .collect();
+        for sw in ["sw1", "sw2", "sw3", "sw4"] {
+            let bridge = format!("bridge br0 in hosts1000-{sw}: port ");
+            assert!(links.iter().any(|l| l.starts_with(&bridge)), "{sw}: {out}");
+        }
+        let delivered = format!("veth {last}-eth0 -> eth0 in {dst}");
+        assert_eq!(links.last(), Some(&delivered.as_str()), "{out}");
         let started = Instant::now();
         down(&lab);
         eprintln!(

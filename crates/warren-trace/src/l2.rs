@@ -1,7 +1,11 @@
 //! The link layer between two namespaces: from an out interface, the interfaces that frames
 //! reach — a veth's peer (in its namespace, found by link-netnsid and nsids), the bridge it
-//! is a port of and the bridge's other ports' far ends. One bridge deep, as Docker, CNI and
-//! labs wire namespaces.
+//! is a port of and the bridge's other ports' far ends, and on through every bridge those far
+//! ends are ports of: Docker and CNI put one bridge between namespaces, labs chain switches
+//! (a linear topology, a switch of more than 1,023 ports). Each bridge is crossed at most once
+//! per fan-out, so a ring of switches ends.
+
+use std::collections::HashSet;
 
 use warren_kernel::link::port::PortState;
 
@@ -73,8 +77,9 @@ pub fn reach(w: &World, ns: usize, ifindex: u32) -> Result<Vec<Reach>> {
     let Some(link) = me.link(ifindex)? else {
         return Ok(Vec::new());
     };
+    let mut seen = HashSet::new();
     if link.kind.as_deref() == Some("bridge") {
-        return bridge_fan_out(w, ns, ifindex, None, Vec::new());
+        return bridge_fan_out(w, ns, ifindex, None, Vec::new(), &mut seen);
     }
     let Some((pns, pif)) = veth_peer(w, ns, ifindex)? else {
         return Ok(Vec::new());
@@ -85,21 +90,8 @@ pub fn reach(w: &World, ns: usize, ifindex: u32) -> Result<Vec<Reach>> {
         to_ns: pns,
         to_if: pif,
     };
-    let peer = w.list[pns].link(pif)?.cloned();
-    match peer.and_then(|p| p.master) {
-        Some(br) => {
-            let is_bridge = w.list[pns]
-                .link(br)?
-                .is_some_and(|b| b.kind.as_deref() == Some("bridge"));
-            if !is_bridge {
-                return Ok(vec![Reach {
-                    ns: pns,
-                    ifindex: pif,
-                    path: vec![step],
-                }]);
-            }
-            bridge_fan_out(w, pns, br, Some(pif), vec![step])
-        }
+    match bridge_of(w, pns, pif)? {
+        Some(br) => bridge_fan_out(w, pns, br, Some(pif), vec![step], &mut seen),
         None => Ok(vec![Reach {
             ns: pns,
             ifindex: pif,
@@ -108,16 +100,32 @@ pub fn reach(w: &World, ns: usize, ifindex: u32) -> Result<Vec<Reach>> {
     }
 }
 
+/// The bridge that `ifindex` in `ns` is a port of, if any (a port of a bond or a VRF is not).
+fn bridge_of(w: &World, ns: usize, ifindex: u32) -> Result<Option<u32>> {
+    let Some(master) = w.list[ns].link(ifindex)?.and_then(|l| l.master) else {
+        return Ok(None);
+    };
+    let is_bridge = w.list[ns]
+        .link(master)?
+        .is_some_and(|b| b.kind.as_deref() == Some("bridge"));
+    Ok(is_bridge.then_some(master))
+}
+
 /// The bridge device itself (when frames came in by a port) and the far end of every other
-/// port of bridge `br` in namespace `ns`.
+/// port of bridge `br` in namespace `ns`; a far end that is itself a port of a bridge not in
+/// `seen` is followed across that bridge in turn.
 fn bridge_fan_out(
     w: &World,
     ns: usize,
     br: u32,
     in_port: Option<u32>,
     before: Vec<Step>,
+    seen: &mut HashSet<(usize, u32)>,
 ) -> Result<Vec<Reach>> {
     let mut out = Vec::new();
+    if !seen.insert((ns, br)) {
+        return Ok(out);
+    }
     if in_port.is_some() {
         let mut path = before.clone();
         path.push(Step::Bridge {
@@ -154,11 +162,14 @@ fn bridge_fan_out(
                     to_ns: pns,
                     to_if: pif,
                 });
-                out.push(Reach {
-                    ns: pns,
-                    ifindex: pif,
-                    path,
-                });
+                match bridge_of(w, pns, pif)? {
+                    Some(next) => out.extend(bridge_fan_out(w, pns, next, Some(pif), path, seen)?),
+                    None => out.push(Reach {
+                        ns: pns,
+                        ifindex: pif,
+                        path,
+                    }),
+                }
             }
             None => out.push(Reach {
                 ns,

@@ -578,3 +578,50 @@ sandbox_test! {
         assert_eq!(r.trace.stop_ns(), Some("c"), "{}", show(&r));
     }
 }
+
+sandbox_test! {
+    fn across_chained_switches_and_a_ring_that_ends() {
+        let lab = wire();
+        // A second switch `sw` (bridge br1 in a namespace of its own, as a lab's switch)
+        // chained to r's br0, with host d behind it; a second, idle link between the two
+        // switches closes a ring (both ends down: no broadcast storm, but the fan-out must
+        // still end).
+        let (sw, d) = (open("sw"), open("d"));
+        sw.link_add(&Bridge::new("br1").stp(false).up()).unwrap();
+        let br0 = lab.r.link_index("br0").unwrap();
+        let br1 = sw.link_index("br1").unwrap();
+        for (near, far, up) in [("vs", "up", true), ("vs2", "up2", false)] {
+            let mut v = Veth::new(near, far).peer_netns(sw.ns()).master(br0);
+            if up {
+                v = v.up().peer_up();
+            }
+            lab.r.link_add(&v).unwrap();
+            sw.link_set_master(far, Some(br1)).unwrap();
+        }
+        sw.link_add(&Veth::new("vd", "eth0").peer_netns(d.ns()).master(br1).up().peer_up())
+            .unwrap();
+        d.addr_add(d.link_index("eth0").unwrap(), net("10.0.2.4/24")).unwrap();
+        d.route_add(&RouteSpec::default_v4().via(ip("10.0.2.1"))).unwrap();
+
+        let r = trace("a", "d:80", true);
+        assert_reaches(&r, "d");
+        assert!(r.probe.as_ref().unwrap().reached, "{}", show(&r));
+        let links = r.trace.hops[1].link.join("\n");
+        assert!(links.contains("bridge br0 in r: port vs"), "{links}");
+        assert!(links.contains("veth vs -> up in sw"), "{links}");
+        assert!(links.contains("bridge br1 in sw: port vd"), "{links}");
+        assert!(links.contains("veth vd -> eth0 in d"), "{links}");
+        // From d back to b: two bridges the other way, the first in sw.
+        assert_reaches(&trace("d", "10.0.2.2", true), "b");
+
+        // The far switch's port to d goes down: named on br1, in r's hop.
+        sw.link_set_down("vd").unwrap();
+        let r = trace("a", "d", true);
+        assert_stops(&r, "bridge-port-down", "r");
+        let Some(warren_trace::Cause::BridgePortDown { bridge, port, .. }) = r.trace.cause() else {
+            panic!("{}", show(&r));
+        };
+        assert_eq!((bridge.as_str(), port.as_str()), ("br1", "vd"), "{}", show(&r));
+        assert!(!r.probe.unwrap().reached);
+    }
+}

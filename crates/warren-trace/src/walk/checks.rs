@@ -296,7 +296,7 @@ impl Walker<'_> {
                     if let Some(c) = mtu_cause(ns, out)? {
                         return Ok(Some(c));
                     }
-                    let fdb = self.fdb_note(path, si, ns, bridge, out);
+                    let fdb = self.fdb_note(path, ns, bridge, out);
                     self.hops[hi].link.push(format!(
                         "bridge {bname} in {}: port {} ({fdb})",
                         n.label,
@@ -308,19 +308,19 @@ impl Walker<'_> {
         Ok(None)
     }
 
-    /// What the bridge's FDB says about the MAC of the interface at the end of `path`.
-    pub(super) fn fdb_note(
-        &self,
-        path: &[Step],
-        si: usize,
-        ns: usize,
-        bridge: u32,
-        out: u32,
-    ) -> String {
+    /// What the bridge's FDB says about the MAC of the interface at the end of `path` (the
+    /// frame's destination, also when more bridges follow this one).
+    pub(super) fn fdb_note(&self, path: &[Step], ns: usize, bridge: u32, out: u32) -> String {
         let w = self.w;
-        let target = match path.get(si + 1) {
+        let target = match path.last() {
             Some(Step::Veth { to_ns, to_if, .. }) => (*to_ns, *to_if),
-            _ => (ns, out),
+            Some(Step::Bridge {
+                ns,
+                bridge,
+                out_port,
+                ..
+            }) => (*ns, out_port.unwrap_or(*bridge)),
+            None => (ns, out),
         };
         let Some(mac) = w.list[target.0]
             .link(target.1)

@@ -2,10 +2,10 @@
 //! reach — a veth's peer (in its namespace, found by link-netnsid and nsids), the bridge it
 //! is a port of and the bridge's other ports' far ends, and on through every bridge those far
 //! ends are ports of: Docker and CNI put one bridge between namespaces, labs chain switches
-//! (a linear topology, a switch of more than 1,023 ports). Each bridge is crossed at most once
-//! per fan-out, so a ring of switches ends.
+//! (a linear topology, a switch of more than 1,023 ports). The search goes nearest first and
+//! crosses each bridge at most once, so a ring of switches ends.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 
 use warren_kernel::link::port::PortState;
 
@@ -70,62 +70,95 @@ pub fn veth_peer(w: &World, ns: usize, ifindex: u32) -> Result<Option<(usize, u3
     Ok(peer_ns.map(|p| (p, peer)))
 }
 
-/// Where frames sent out of `ifindex` in `ns` can arrive; empty when the link leads beyond
-/// what warren sees (a physical interface, a veth into an unknown namespace).
-pub fn reach(w: &World, ns: usize, ifindex: u32) -> Result<Vec<Reach>> {
-    let me = &w.list[ns];
-    let Some(link) = me.link(ifindex)? else {
-        return Ok(Vec::new());
-    };
-    let mut seen = HashSet::new();
-    if link.kind.as_deref() == Some("bridge") {
-        return bridge_fan_out(w, ns, ifindex, None, Vec::new(), &mut seen);
-    }
-    let Some((pns, pif)) = veth_peer(w, ns, ifindex)? else {
-        return Ok(Vec::new());
-    };
-    let step = Step::Veth {
-        from_ns: ns,
-        from_if: ifindex,
-        to_ns: pns,
-        to_if: pif,
-    };
-    match bridge_of(w, pns, pif)? {
-        Some(br) => bridge_fan_out(w, pns, br, Some(pif), vec![step], &mut seen),
-        None => Ok(vec![Reach {
-            ns: pns,
-            ifindex: pif,
-            path: vec![step],
-        }]),
+/// What [`search`] found.
+#[derive(Debug, Default)]
+pub struct Search {
+    /// The first interface `want` accepted.
+    pub found: Option<Reach>,
+    /// Whether frames reach any interface warren sees at all (when not, the link leads
+    /// beyond: a physical interface, a veth into an unknown namespace).
+    pub any: bool,
+}
+
+impl Search {
+    /// Offer one interface frames reach; true once `want` accepts it.
+    fn offer(&mut self, r: Reach, want: &mut impl FnMut(&Reach) -> bool) -> bool {
+        self.any = true;
+        if want(&r) {
+            self.found = Some(r);
+            return true;
+        }
+        false
     }
 }
 
-/// The bridge that `ifindex` in `ns` is a port of, if any (a port of a bond or a VRF is not).
-fn bridge_of(w: &World, ns: usize, ifindex: u32) -> Result<Option<u32>> {
-    let Some(master) = w.list[ns].link(ifindex)?.and_then(|l| l.master) else {
-        return Ok(None);
-    };
-    let is_bridge = w.list[ns]
-        .link(master)?
-        .is_some_and(|b| b.kind.as_deref() == Some("bridge"));
-    Ok(is_bridge.then_some(master))
-}
+/// A bridge still to cross: its namespace, index, the port frames come in by and the steps
+/// before it.
+type Pending = (usize, u32, Option<u32>, Vec<Step>);
 
-/// The bridge device itself (when frames came in by a port) and the far end of every other
-/// port of bridge `br` in namespace `ns`; a far end that is itself a port of a bridge not in
-/// `seen` is followed across that bridge in turn.
-fn bridge_fan_out(
+/// The interfaces frames sent out of `ifindex` in `ns` arrive at, nearest first (a bridge's
+/// own far ends before those behind the next bridge), until `want` accepts one. Links are
+/// read only as far as the search goes, so finding a neighbour on the first switch of a
+/// large lab does not read the whole lab.
+pub fn search(
     w: &World,
     ns: usize,
-    br: u32,
-    in_port: Option<u32>,
-    before: Vec<Step>,
-    seen: &mut HashSet<(usize, u32)>,
-) -> Result<Vec<Reach>> {
-    let mut out = Vec::new();
-    if !seen.insert((ns, br)) {
-        return Ok(out);
+    ifindex: u32,
+    mut want: impl FnMut(&Reach) -> bool,
+) -> Result<Search> {
+    let mut s = Search::default();
+    let Some(link) = w.list[ns].link(ifindex)? else {
+        return Ok(s);
+    };
+    let mut queue: VecDeque<Pending> = VecDeque::new();
+    if link.kind.as_deref() == Some("bridge") {
+        queue.push_back((ns, ifindex, None, Vec::new()));
+    } else {
+        let Some((pns, pif)) = veth_peer(w, ns, ifindex)? else {
+            return Ok(s);
+        };
+        let step = Step::Veth {
+            from_ns: ns,
+            from_if: ifindex,
+            to_ns: pns,
+            to_if: pif,
+        };
+        match bridge_of(w, pns, pif)? {
+            Some(br) => queue.push_back((pns, br, Some(pif), vec![step])),
+            None => {
+                s.offer(
+                    Reach {
+                        ns: pns,
+                        ifindex: pif,
+                        path: vec![step],
+                    },
+                    &mut want,
+                );
+                return Ok(s);
+            }
+        }
     }
+    let mut seen = HashSet::new();
+    while let Some((ns, br, in_port, before)) = queue.pop_front() {
+        if seen.insert((ns, br))
+            && cross(w, (ns, br, in_port, before), &mut queue, &mut s, &mut want)?
+        {
+            break;
+        }
+    }
+    Ok(s)
+}
+
+/// Cross one bridge: offer the bridge device itself (when frames came in by a port) and the
+/// far end of every other port; a far end that is a port of another bridge is queued.
+/// True once `want` accepted one.
+fn cross(
+    w: &World,
+    (ns, br, in_port, before): Pending,
+    queue: &mut VecDeque<Pending>,
+    s: &mut Search,
+    want: &mut impl FnMut(&Reach) -> bool,
+) -> Result<bool> {
     if in_port.is_some() {
         let mut path = before.clone();
         path.push(Step::Bridge {
@@ -134,11 +167,16 @@ fn bridge_fan_out(
             in_port,
             out_port: None,
         });
-        out.push(Reach {
-            ns,
-            ifindex: br,
-            path,
-        });
+        if s.offer(
+            Reach {
+                ns,
+                ifindex: br,
+                path,
+            },
+            want,
+        ) {
+            return Ok(true);
+        }
     }
     let ports: Vec<u32> = w.list[ns]
         .links()?
@@ -154,7 +192,7 @@ fn bridge_fan_out(
             in_port,
             out_port: Some(port),
         });
-        match veth_peer(w, ns, port)? {
+        let reach = match veth_peer(w, ns, port)? {
             Some((pns, pif)) => {
                 path.push(Step::Veth {
                     from_ns: ns,
@@ -162,23 +200,38 @@ fn bridge_fan_out(
                     to_ns: pns,
                     to_if: pif,
                 });
-                match bridge_of(w, pns, pif)? {
-                    Some(next) => out.extend(bridge_fan_out(w, pns, next, Some(pif), path, seen)?),
-                    None => out.push(Reach {
-                        ns: pns,
-                        ifindex: pif,
-                        path,
-                    }),
+                if let Some(next) = bridge_of(w, pns, pif)? {
+                    queue.push_back((pns, next, Some(pif), path));
+                    continue;
+                }
+                Reach {
+                    ns: pns,
+                    ifindex: pif,
+                    path,
                 }
             }
-            None => out.push(Reach {
+            None => Reach {
                 ns,
                 ifindex: port,
                 path,
-            }),
+            },
+        };
+        if s.offer(reach, want) {
+            return Ok(true);
         }
     }
-    Ok(out)
+    Ok(false)
+}
+
+/// The bridge that `ifindex` in `ns` is a port of, if any (a port of a bond or a VRF is not).
+fn bridge_of(w: &World, ns: usize, ifindex: u32) -> Result<Option<u32>> {
+    let Some(master) = w.list[ns].link(ifindex)?.and_then(|l| l.master) else {
+        return Ok(None);
+    };
+    let is_bridge = w.list[ns]
+        .link(master)?
+        .is_some_and(|b| b.kind.as_deref() == Some("bridge"));
+    Ok(is_bridge.then_some(master))
 }
 
 /// Whether a bridge port passes frames.

@@ -314,18 +314,18 @@ pub fn walk(w: &World, src_ns: usize, pkt: &Packet) -> Result<Walked> {
             }
         }
         // The link layer to the next namespace.
-        let reach = l2::reach(w, cur, oif)?;
-        if reach.is_empty() {
+        let found = l2::search(w, cur, oif, |r| {
+            w.list[r.ns]
+                .addrs()
+                .is_ok_and(|a| a.iter().any(|a| a.index == r.ifindex && a.addr == next))
+        })?;
+        if !found.any {
             break Verdict::Leaves {
                 ns: ns.label.clone(),
                 iface: ns.name(oif),
             };
         }
-        let owner = reach.into_iter().find(|r| {
-            w.list[r.ns]
-                .addrs()
-                .is_ok_and(|a| a.iter().any(|a| a.index == r.ifindex && a.addr == next))
-        });
+        let owner = found.found;
         let neigh = k.neigh_state(cur, oif, next);
         let Some(owner) = owner else {
             break stop(

@@ -7,7 +7,7 @@ mod lazy;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 pub use exit::CliError;
 use lazy::Lazy;
@@ -84,6 +84,10 @@ enum Command {
     Monitor(Lazy<cmd::monitor::Args>),
     /// Re-create warren's bridges, nftables table and DNS config from its state.
     Reconcile,
+    /// Print a shell completion script: `warren completion bash > /etc/bash_completion.d/warren`.
+    Completion(Lazy<cmd::docs::CompletionArgs>),
+    /// Write man pages, one per command: `warren man /usr/local/share/man/man1`.
+    Man(Lazy<cmd::docs::ManArgs>),
     /// (internal) Supervise a detached container.
     #[command(name = "__supervise", hide = true)]
     Supervise {
@@ -170,6 +174,8 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Monitor(Lazy(a)) => cmd::monitor::run(a, &cli.global),
         Command::Graph(Lazy(a)) => cmd::veths::graph(a, &cli.global),
         Command::Reconcile => cmd::gc::reconcile(),
+        Command::Completion(Lazy(a)) => cmd::docs::completion(&a, Cli::command()),
+        Command::Man(Lazy(a)) => cmd::docs::man(&a, Cli::command()),
         Command::Supervise { id } => cmd::run::supervise(&id),
         Command::LabSupervise => Ok(cmd::lab_run::supervise()),
         Command::LabKeeper => Ok(cmd::lab_run::keeper()),

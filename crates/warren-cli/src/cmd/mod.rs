@@ -3,6 +3,7 @@
 
 pub mod addr;
 pub mod container;
+pub mod docs;
 pub mod gc;
 pub mod inspect;
 pub mod lab;

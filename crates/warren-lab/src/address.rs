@@ -3,14 +3,14 @@
 //! addresses of their interfaces from the pools; routers' loopbacks; NAT uplinks.
 
 use crate::fxhash::{self, FxMap};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use warren_kernel::addr::IpNet;
+use warren_kernel::addr::{Family, IpNet};
 
 use crate::load::Diags;
 use crate::model::{End, NodeKind};
 use crate::resolve::Ctx;
-use crate::spec::{At, Setting};
+use crate::spec::{At, LAN6_PREFIX, P2P6_PREFIX, Setting};
 use crate::yaml::Pos;
 
 /// What a segment is.
@@ -150,44 +150,59 @@ pub(crate) fn segments(cx: &Ctx) -> Vec<Segment> {
         .collect()
 }
 
-fn v4(a: IpAddr) -> Option<u32> {
+/// An address as a number (IPv4 in the low 32 bits).
+fn num(a: IpAddr) -> u128 {
     match a {
-        IpAddr::V4(a) => Some(u32::from(a)),
-        IpAddr::V6(_) => None,
+        IpAddr::V4(a) => u128::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a),
     }
 }
 
-/// Allocates subnets of one pool in order, past every explicit address.
+/// The address of family `fam` whose number is `n`.
+fn from_num(fam: Family, n: u128) -> Option<IpAddr> {
+    Some(match fam {
+        Family::V4 => IpAddr::V4(Ipv4Addr::from(u32::try_from(n).ok()?)),
+        Family::V6 => IpAddr::V6(Ipv6Addr::from(n)),
+    })
+}
+
+/// Whether `a` is an address a pool gives or an explicit one counts for its subnet: not an
+/// IPv6 link-local (`fe80::/10`), which every interface has anyway.
+pub(crate) fn routable(a: &IpNet) -> bool {
+    match a.addr {
+        IpAddr::V4(_) => true,
+        IpAddr::V6(v6) => v6.segments()[0] & 0xffc0 != 0xfe80,
+    }
+}
+
+/// Allocates subnets of one pool in order, past every explicit address (the numbers of the
+/// pool's family, sorted).
 struct Allocator<'a> {
     pool: IpNet,
     prefix: u8,
-    next: u64,
-    explicit: &'a [u32],
+    next: u128,
+    explicit: &'a [u128],
 }
 
 impl Allocator<'_> {
     fn next(&mut self) -> Option<IpNet> {
-        let base = v4(self.pool.network().addr)?;
-        let size = 1u64 << (32 - u32::from(self.prefix));
-        let end = u64::from(v4(self.pool.last()).unwrap_or(0));
+        let fam = self.pool.family();
+        let base = num(self.pool.network().addr);
+        let size = 1u128.checked_shl(u32::from(fam.max_prefix() - self.prefix))?;
+        let end = num(self.pool.last());
         loop {
-            let lo = u64::from(base) + self.next * size;
-            let hi = lo + size - 1;
+            let lo = base.checked_add(self.next.checked_mul(size)?)?;
+            let hi = lo.checked_add(size - 1)?;
             if hi > end {
                 return None;
             }
             self.next += 1;
-            let start = self.explicit.partition_point(|&a| u64::from(a) < lo);
-            if self
-                .explicit
-                .get(start)
-                .is_some_and(|&a| u64::from(a) <= hi)
-            {
+            let start = self.explicit.partition_point(|&a| a < lo);
+            if self.explicit.get(start).is_some_and(|&a| a <= hi) {
                 continue;
             }
-            let lo = u32::try_from(lo).ok()?;
             return Some(IpNet {
-                addr: IpAddr::V4(Ipv4Addr::from(lo)),
+                addr: from_num(fam, lo)?,
                 prefix: self.prefix,
             });
         }
@@ -223,6 +238,21 @@ pub(crate) fn assign(cx: &mut Ctx, d: &mut Diags) {
                 &b.field,
                 format!("pool {} overlaps {} ({})", b.v, a.field, a.v),
             );
+        }
+    }
+    let six: Vec<&At<IpNet>> = [&pools.lan6, &pools.p2p6, &pools.loopback6]
+        .into_iter()
+        .flatten()
+        .collect();
+    for (x, a) in six.iter().enumerate() {
+        for b in &six[x + 1..] {
+            if a.v.contains(b.v.addr) || b.v.contains(a.v.addr) {
+                d.error(
+                    b.pos,
+                    &b.field,
+                    format!("pool {} overlaps {} ({})", b.v, a.field, a.v),
+                );
+            }
         }
     }
     // Every explicit address, once (duplicates reported).
@@ -272,127 +302,162 @@ pub(crate) fn assign(cx: &mut Ctx, d: &mut Diags) {
             loop_explicit.push(a.v);
         }
     }
-    let mut explicit_v4: Vec<u32> = taken.keys().filter_map(|a| v4(*a)).collect();
-    explicit_v4.sort_unstable();
+    let explicit_of = |fam: Family| -> Vec<u128> {
+        let mut v: Vec<u128> = taken
+            .keys()
+            .filter(|a| Family::of(a) == fam)
+            .map(|a| num(*a))
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    let (explicit_v4, explicit_v6) = (explicit_of(Family::V4), explicit_of(Family::V6));
 
     let segs = segments(cx);
-    let mut lan = Allocator {
-        pool: pools.lan.v,
-        prefix: pools.lan_prefix.v,
+    let alloc = |pool: &At<IpNet>, prefix: u8, explicit| Allocator {
+        pool: pool.v,
+        prefix,
         next: 0,
-        explicit: &explicit_v4,
+        explicit,
     };
-    let mut p2p = Allocator {
-        pool: pools.p2p.v,
-        prefix: pools.p2p_prefix.v,
-        next: 0,
-        explicit: &explicit_v4,
-    };
-    let mut exhausted = [false, false];
+    let mut lan6 = pools
+        .lan6
+        .as_ref()
+        .map(|p| (p, alloc(p, LAN6_PREFIX, &explicit_v6), false));
+    let mut p2p6 = pools
+        .p2p6
+        .as_ref()
+        .map(|p| (p, alloc(p, P2P6_PREFIX, &explicit_v6), false));
+    let mut lan4 = (
+        &pools.lan,
+        alloc(&pools.lan, pools.lan_prefix.v, &explicit_v4),
+        false,
+    );
+    let mut p2p4 = (
+        &pools.p2p,
+        alloc(&pools.p2p, pools.p2p_prefix.v, &explicit_v4),
+        false,
+    );
     for seg in &segs {
-        let (pool, alloc, which) = match seg.kind {
-            SegKind::External => {
-                for &(i, k) in &seg.members {
-                    let ex = cx
-                        .explicit
-                        .get(&(i, k))
-                        .map(|v| v.iter().map(|a| a.v).collect());
-                    cx.lab.nodes[i].interfaces[k].addresses = ex.unwrap_or_default();
-                }
-                continue;
-            }
-            SegKind::Lan => (&pools.lan, &mut lan, 0),
-            SegKind::P2p => (&pools.p2p, &mut p2p, 1),
-        };
-        let mut subnet: Option<IpNet> = None;
-        let mut need = Vec::new();
+        // Every member starts with its explicit addresses.
         for &(i, k) in &seg.members {
             let ex = cx
                 .explicit
                 .get(&(i, k))
-                .map(Vec::as_slice)
-                .unwrap_or_default();
-            let mut has_v4 = false;
-            for a in ex {
-                if a.v.family() == warren_kernel::addr::Family::V4 {
-                    has_v4 = true;
-                    if !pool.v.contains(a.v.addr) {
-                        d.error(
-                            a.pos,
-                            &a.field,
-                            format!(
-                                "address {} is outside its pool {} ({})",
-                                a.v, pool.v, pool.field
-                            ),
-                        );
-                    }
-                    subnet.get_or_insert(a.v.network());
-                }
-            }
-            cx.lab.nodes[i].interfaces[k].addresses = ex.iter().map(|a| a.v).collect();
-            if !has_v4 {
-                need.push((i, k));
-            }
+                .map(|v| v.iter().map(|a| a.v).collect());
+            cx.lab.nodes[i].interfaces[k].addresses = ex.unwrap_or_default();
         }
-        if need.is_empty() || !cx.spec.auto_addresses {
-            continue;
-        }
-        let subnet = match subnet {
-            Some(s) => s,
-            None => match alloc.next() {
-                Some(s) => s,
-                None => {
-                    if !exhausted[which] {
-                        exhausted[which] = true;
-                        d.error(
-                            pool.pos,
-                            &pool.field,
-                            format!(
-                                "pool {} has no /{} left for the lab's segments",
-                                pool.v, alloc.prefix
-                            ),
-                        );
-                    }
-                    continue;
-                }
-            },
+        let (v4, v6) = match seg.kind {
+            SegKind::External => continue,
+            SegKind::Lan => (&mut lan4, lan6.as_mut()),
+            SegKind::P2p => (&mut p2p4, p2p6.as_mut()),
         };
-        let (first, last) = usable(subnet);
-        let mut n = first;
-        for (i, k) in need {
-            let addr = loop {
-                if n > last {
-                    break None;
-                }
-                let a = subnet.nth(n);
-                n += 1;
-                if let Some(a) = a.filter(|a| !taken.contains_key(a)) {
-                    break Some(a);
-                }
-            };
-            let Some(addr) = addr else {
-                let link = cx.lab.nodes[i].interfaces[k].link;
-                let (pos, field) = cx.link_src[link].map_or((Pos::default(), String::new()), |s| {
-                    (cx.spec.links[s].pos, cx.spec.links[s].field.clone())
-                });
-                d.error(
-                    pos,
-                    &field,
-                    format!(
-                        "{} interfaces on one segment: more than its subnet {subnet} holds",
-                        seg.members.len(),
-                    ),
-                );
-                break;
-            };
-            cx.lab.nodes[i].interfaces[k].addresses.push(IpNet {
-                addr,
-                prefix: subnet.prefix,
-            });
+        fill(cx, d, seg, Family::V4, (v4.0, &mut v4.1, &mut v4.2), &taken);
+        if let Some((pool, a, exhausted)) = v6 {
+            fill(cx, d, seg, Family::V6, (pool, a, exhausted), &taken);
         }
     }
-    loopbacks_and_uplinks(cx, d, &explicit_v4, &loopbacks_of(cx));
+    loopbacks_and_uplinks(cx, d, (&explicit_v4, &explicit_v6), &loopbacks_of(cx));
     cx.segments = segs;
+}
+
+/// A pool, its allocator and whether its exhaustion was reported.
+type PoolAlloc<'p, 'a, 'b> = (&'p At<IpNet>, &'b mut Allocator<'a>, &'b mut bool);
+
+/// One family's addresses on one segment: the explicit ones must lie in the pool; members
+/// without one of that family get one from the segment's subnet, the subnet of its explicit
+/// addresses or else the pool's next.
+fn fill(
+    cx: &mut Ctx,
+    d: &mut Diags,
+    seg: &Segment,
+    fam: Family,
+    (pool, alloc, exhausted): PoolAlloc<'_, '_, '_>,
+    taken: &FxMap<IpAddr, (String, Pos)>,
+) {
+    let mut subnet: Option<IpNet> = None;
+    let mut need = Vec::new();
+    for &(i, k) in &seg.members {
+        let ex = cx
+            .explicit
+            .get(&(i, k))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let mut has = false;
+        for a in ex.iter().filter(|a| a.v.family() == fam && routable(&a.v)) {
+            has = true;
+            if !pool.v.contains(a.v.addr) {
+                d.error(
+                    a.pos,
+                    &a.field,
+                    format!(
+                        "address {} is outside its pool {} ({})",
+                        a.v, pool.v, pool.field
+                    ),
+                );
+            }
+            subnet.get_or_insert(a.v.network());
+        }
+        if !has {
+            need.push((i, k));
+        }
+    }
+    if need.is_empty() || !cx.spec.auto_addresses {
+        return;
+    }
+    let subnet = match subnet {
+        Some(s) => s,
+        None => match alloc.next() {
+            Some(s) => s,
+            None => {
+                if !*exhausted {
+                    *exhausted = true;
+                    d.error(
+                        pool.pos,
+                        &pool.field,
+                        format!(
+                            "pool {} has no /{} left for the lab's segments",
+                            pool.v, alloc.prefix
+                        ),
+                    );
+                }
+                return;
+            }
+        },
+    };
+    let (first, last) = usable(subnet);
+    let mut n = first;
+    for (i, k) in need {
+        let addr = loop {
+            if n > last {
+                break None;
+            }
+            let a = subnet.nth(n);
+            n += 1;
+            if let Some(a) = a.filter(|a| !taken.contains_key(a)) {
+                break Some(a);
+            }
+        };
+        let Some(addr) = addr else {
+            let link = cx.lab.nodes[i].interfaces[k].link;
+            let (pos, field) = cx.link_src[link].map_or((Pos::default(), String::new()), |s| {
+                (cx.spec.links[s].pos, cx.spec.links[s].field.clone())
+            });
+            d.error(
+                pos,
+                &field,
+                format!(
+                    "{} interfaces on one segment: more than its subnet {subnet} holds",
+                    seg.members.len(),
+                ),
+            );
+            break;
+        };
+        cx.lab.nodes[i].interfaces[k].addresses.push(IpNet {
+            addr,
+            prefix: subnet.prefix,
+        });
+    }
 }
 
 fn loopbacks_of(cx: &Ctx) -> Vec<Setting<IpNet>> {
@@ -407,7 +472,12 @@ fn loopbacks_of(cx: &Ctx) -> Vec<Setting<IpNet>> {
         .collect()
 }
 
-fn loopbacks_and_uplinks(cx: &mut Ctx, d: &mut Diags, explicit_v4: &[u32], lbs: &[Setting<IpNet>]) {
+fn loopbacks_and_uplinks(
+    cx: &mut Ctx,
+    d: &mut Diags,
+    (explicit_v4, explicit_v6): (&[u128], &[u128]),
+    lbs: &[Setting<IpNet>],
+) {
     let pools = &cx.spec.pools;
     let mut lo = Allocator {
         pool: pools.loopback.v,
@@ -415,13 +485,24 @@ fn loopbacks_and_uplinks(cx: &mut Ctx, d: &mut Diags, explicit_v4: &[u32], lbs: 
         next: 1,
         explicit: explicit_v4,
     };
+    let mut lo6 = pools.loopback6.as_ref().map(|p| {
+        (
+            p,
+            Allocator {
+                pool: p.v,
+                prefix: 128,
+                next: 1,
+                explicit: explicit_v6,
+            },
+        )
+    });
     let mut up = Allocator {
         pool: pools.uplink.v,
         prefix: 30,
         next: 0,
         explicit: explicit_v4,
     };
-    let mut reported = [false, false];
+    let mut reported = [false, false, false];
     for (i, lb) in lbs.iter().enumerate() {
         if cx.kinds[i] == NodeKind::Switch {
             continue;
@@ -445,6 +526,25 @@ fn loopbacks_and_uplinks(cx: &mut Ctx, d: &mut Diags, explicit_v4: &[u32], lbs: 
                 }
                 None => {}
             },
+        }
+        if matches!(lb, Setting::Auto) && cx.spec.auto_addresses {
+            if let Some((pool, a)) = lo6.as_mut() {
+                match a.next() {
+                    Some(n) => cx.lab.nodes[i].loopback.push(n),
+                    None if !reported[2] => {
+                        reported[2] = true;
+                        d.error(
+                            pool.pos,
+                            &pool.field,
+                            format!(
+                                "pool {} has no address left for the routers' loopbacks",
+                                pool.v
+                            ),
+                        );
+                    }
+                    None => {}
+                }
+            }
         }
     }
     for li in 0..cx.lab.links.len() {

@@ -85,20 +85,23 @@ pub(crate) fn finish(cx: &mut Ctx, d: &mut Diags) {
 }
 
 fn routes(cx: &mut Ctx, d: &mut Diags) {
-    // The gateway of each LAN: its first router or NAT interface with an IPv4 address.
-    let mut gw_of_seg: Vec<Option<IpAddr>> = Vec::with_capacity(cx.segments.len());
+    // The gateways of each LAN: its first router or NAT interface with an IPv4 address, and
+    // its first with a global IPv6 address.
+    let mut gw_of_seg: Vec<[Option<IpAddr>; 2]> = Vec::with_capacity(cx.segments.len());
     let mut seg_of: FxMap<(usize, usize), usize> = fxhash::map(cx.lab.nodes.len());
     for (s, seg) in cx.segments.iter().enumerate() {
-        let gw = (seg.kind == SegKind::Lan)
-            .then(|| {
-                seg.members.iter().find_map(|&(i, k)| {
-                    (cx.kinds[i] != NodeKind::Host)
-                        .then(|| first_v4(&cx.lab.nodes[i].interfaces[k].addresses))
-                        .flatten()
+        let gw = |fam: Family| {
+            (seg.kind == SegKind::Lan)
+                .then(|| {
+                    seg.members.iter().find_map(|&(i, k)| {
+                        (cx.kinds[i] != NodeKind::Host)
+                            .then(|| first_global(&cx.lab.nodes[i].interfaces[k].addresses, fam))
+                            .flatten()
+                    })
                 })
-            })
-            .flatten();
-        gw_of_seg.push(gw);
+                .flatten()
+        };
+        gw_of_seg.push([gw(Family::V4), gw(Family::V6)]);
         for &m in &seg.members {
             seg_of.insert(m, s);
         }
@@ -136,11 +139,30 @@ fn routes(cx: &mut Ctx, d: &mut Diags) {
             Setting::None => {}
             Setting::Auto => {
                 let gw = (0..node.interfaces.len())
-                    .find_map(|k| seg_of.get(&(i, k)).and_then(|&s| gw_of_seg[s]));
+                    .find_map(|k| seg_of.get(&(i, k)).and_then(|&s| gw_of_seg[s][0]));
                 if let Some(gw) = gw {
                     if !has_default(&routes, Family::V4) {
                         routes.push(Route {
                             to: IpNet::default_route(Family::V4),
+                            via: Some(gw),
+                            dev: None,
+                        });
+                    }
+                }
+                // IPv6: the first LAN whose gateway is on one of this node's own subnets
+                // there (a node without an IPv6 address on it has no way to that gateway).
+                let gw6 = (0..node.interfaces.len()).find_map(|k| {
+                    let gw = seg_of.get(&(i, k)).and_then(|&s| gw_of_seg[s][1])?;
+                    node.interfaces[k]
+                        .addresses
+                        .iter()
+                        .any(|a| a.contains(gw))
+                        .then_some(gw)
+                });
+                if let Some(gw) = gw6 {
+                    if !has_default(&routes, Family::V6) {
+                        routes.push(Route {
+                            to: IpNet::default_route(Family::V6),
                             via: Some(gw),
                             dev: None,
                         });
@@ -190,36 +212,37 @@ fn routes(cx: &mut Ctx, d: &mut Diags) {
     }
 }
 
-fn first_v4(addrs: &[IpNet]) -> Option<IpAddr> {
+/// The first address of family `fam` that is not an IPv6 link-local.
+fn first_global(addrs: &[IpNet], fam: Family) -> Option<IpAddr> {
     addrs
         .iter()
-        .find(|a| a.family() == Family::V4)
+        .find(|a| a.family() == fam && crate::address::routable(a))
         .map(|a| a.addr)
 }
 
-/// The lab's `/etc/hosts`: every node by name (a router by its loopback), every interface
-/// address as `NODE-IF`.
+/// The lab's `/etc/hosts`: every node by name (a router by its loopback) once per address
+/// family, every interface address as `NODE-IF`.
 pub(crate) fn hosts_file(lab: &str, nodes: &[Node]) -> String {
     let mut s = String::with_capacity(64 + nodes.len() * 40);
     s.push_str("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
     let _ = writeln!(s, "# lab {lab}, written by warren");
+    let slot = |a: &IpNet| usize::from(a.family() == Family::V6);
     for n in nodes {
-        let mut named = false;
+        // Whether the node's name is given yet, for IPv4 and for IPv6.
+        let mut named = [false; 2];
         for a in &n.loopback {
-            if named {
+            if std::mem::replace(&mut named[slot(a)], true) {
                 let _ = writeln!(s, "{}\t{}-lo", a.addr, n.name);
             } else {
                 let _ = writeln!(s, "{}\t{}", a.addr, n.name);
-                named = true;
             }
         }
         for f in &n.interfaces {
             for a in &f.addresses {
-                if named {
+                if std::mem::replace(&mut named[slot(a)], true) {
                     let _ = writeln!(s, "{}\t{}-{}", a.addr, n.name, f.name);
                 } else {
                     let _ = writeln!(s, "{}\t{} {}-{}", a.addr, n.name, n.name, f.name);
-                    named = true;
                 }
             }
         }

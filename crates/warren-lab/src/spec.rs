@@ -47,7 +47,16 @@ pub(crate) struct Pools {
     pub p2p_prefix: At<u8>,
     pub loopback: At<IpNet>,
     pub uplink: At<IpNet>,
+    /// IPv6 pools, each off unless the file names it: a /64 per LAN, a /127 per
+    /// router-to-router link, a /128 loopback per router.
+    pub lan6: Option<At<IpNet>>,
+    pub p2p6: Option<At<IpNet>>,
+    pub loopback6: Option<At<IpNet>>,
 }
+
+/// The prefix of the subnets an IPv6 pool gives: LANs, point-to-point links, loopbacks.
+pub(crate) const LAN6_PREFIX: u8 = 64;
+pub(crate) const P2P6_PREFIX: u8 = 127;
 
 fn at<T>(v: T, field: &str) -> At<T> {
     At {
@@ -67,6 +76,9 @@ impl Default for Pools {
             p2p_prefix: at(31, "pools.p2p_prefix"),
             loopback: at(net("10.254.0.0/16"), "pools.loopback"),
             uplink: at(net("100.64.0.0/16"), "pools.uplink"),
+            lan6: None,
+            p2p6: None,
+            loopback6: None,
         }
     }
 }
@@ -229,11 +241,31 @@ fn key_at(k: &Key, field: &str) -> At<String> {
 }
 
 impl Walker<'_> {
-    fn pool(&mut self, v: &Value, field: &str) -> Option<At<IpNet>> {
+    /// A pool of family `fam` whose subnets are `/sub` (at most).
+    fn pool(
+        &mut self,
+        v: &Value,
+        field: &str,
+        fam: warren_kernel::addr::Family,
+        sub: u8,
+    ) -> Option<At<IpNet>> {
         let n = self.net(v, field)?;
-        if n.v.family() != warren_kernel::addr::Family::V4 {
-            self.d
-                .error(v.pos, field, "pools are IPv4 (IPv6 addresses are explicit)");
+        if n.v.family() != fam {
+            let msg = match fam {
+                warren_kernel::addr::Family::V4 => {
+                    "this pool is IPv4 (IPv6 pools are lan6, p2p6 and loopback6)"
+                }
+                warren_kernel::addr::Family::V6 => "this pool is IPv6",
+            };
+            self.d.error(v.pos, field, msg);
+            return None;
+        }
+        if n.v.prefix > sub {
+            self.d.error(
+                v.pos,
+                field,
+                format!("{} is smaller than one /{sub} it gives", n.v),
+            );
             return None;
         }
         if n.v.network() != n.v {
@@ -256,6 +288,9 @@ impl Walker<'_> {
             "p2p_prefix",
             "loopback",
             "uplink",
+            "lan6",
+            "p2p6",
+            "loopback6",
         ];
         for (k, val) in self.map(v, "pools", &fields) {
             let field = join("pools", &k.name);
@@ -267,11 +302,15 @@ impl Walker<'_> {
                     field: field.clone(),
                 })
             };
+            use warren_kernel::addr::Family::{V4, V6};
             match k.name.as_str() {
-                "lan" => p.lan = self.pool(val, &field).unwrap_or(p.lan),
-                "p2p" => p.p2p = self.pool(val, &field).unwrap_or(p.p2p),
-                "loopback" => p.loopback = self.pool(val, &field).unwrap_or(p.loopback),
-                "uplink" => p.uplink = self.pool(val, &field).unwrap_or(p.uplink),
+                "lan" => p.lan = self.pool(val, &field, V4, 30).unwrap_or(p.lan),
+                "p2p" => p.p2p = self.pool(val, &field, V4, 31).unwrap_or(p.p2p),
+                "loopback" => p.loopback = self.pool(val, &field, V4, 32).unwrap_or(p.loopback),
+                "uplink" => p.uplink = self.pool(val, &field, V4, 30).unwrap_or(p.uplink),
+                "lan6" => p.lan6 = self.pool(val, &field, V6, LAN6_PREFIX),
+                "p2p6" => p.p2p6 = self.pool(val, &field, V6, P2P6_PREFIX),
+                "loopback6" => p.loopback6 = self.pool(val, &field, V6, 128),
                 "lan_prefix" => p.lan_prefix = prefix(self, 8, 30).unwrap_or(p.lan_prefix),
                 "p2p_prefix" => {
                     if let Some(n) = prefix(self, 30, 31) {

@@ -288,3 +288,28 @@ fn diagnostics_serialize_for_json_output() {
         r#"[{"file":"l.yaml","line":2,"column":14,"field":"nodes.h1.x","message":"unknown field \"x\" (allowed: kind, group, loopback, gateway, interfaces, routes, sysctls, env, files, hosts, exec, daemons, after)"}]"#
     );
 }
+
+#[test]
+fn ipv6_pools() {
+    check(
+        "name: a\npools:\n  lan: fd00::/48\n  lan6: 10.0.0.0/16\n  p2p6: fd00:1::/72\n  loopback6: fd00:2::1/64\nnodes: {h1: {}}\n",
+        &[
+            "lab.yaml:3:8: pools.lan: this pool is IPv4 (IPv6 pools are lan6, p2p6 and loopback6)",
+            "lab.yaml:4:9: pools.lan6: this pool is IPv6",
+            "lab.yaml:6:14: pools.loopback6: fd00:2::1/64 has host bits set (the pool is fd00:2::/64)",
+        ],
+    );
+    check(
+        "name: a\npools:\n  lan6: fd00:1::/72\n  p2p6: fd00::/16\n  loopback6: fd00:fe::/64\nnodes: {h1: {}}\n",
+        &[
+            "lab.yaml:3:9: pools.lan6: fd00:1::/72 is smaller than one /64 it gives",
+            "lab.yaml:5:14: pools.loopback6: pool fd00:fe::/64 overlaps pools.p2p6 (fd00::/16)",
+        ],
+    );
+    check(
+        "name: a\npools:\n  lan6: fd00::/48\nnodes:\n  h1: { interfaces: { eth0: { addresses: [fd01::5/64] } } }\n  h2: {}\nlinks: [[h1:eth0, h2:eth0]]\n",
+        &[
+            "lab.yaml:5:43: nodes.h1.interfaces.eth0.addresses[0]: address fd01::5/64 is outside its pool fd00::/48 (pools.lan6)",
+        ],
+    );
+}

@@ -22,6 +22,7 @@ fn every_example_lab_validates() {
         "nat.yaml",
         "bgp3.yaml",
         "hosts1000.yaml",
+        "dual-stack.yaml",
     ] {
         assert!(
             names.iter().any(|p| p.ends_with(want)),

@@ -462,3 +462,98 @@ links:
         .expect("sw2");
     assert_eq!(sw2.ports[0].ifname, "sw-l2");
 }
+
+#[test]
+fn ipv6_pools_give_lans_links_and_loopbacks() {
+    let lab = load(
+        "name: six
+pools:
+  lan6: fd00:10::/48
+  p2p6: fd00:ff::/64
+  loopback6: fd00:fe::/64
+nodes:
+  r1: { kind: router }
+  r2: { kind: router }
+  sw: { kind: switch }
+  h1: {}
+  h2: { interfaces: { eth0: { addresses: [fd00:10:0:9::7/64] } } }
+  h3: {}
+links:
+  - [r1:eth1, r2:eth1]
+  - [r1:eth2, sw]
+  - [h1:eth0, sw]
+  - [h2:eth0, sw]
+  - [h3:eth0, r2:eth2]
+",
+    );
+    let addrs = |node: &str, i: usize| -> Vec<String> {
+        let n = lab.node(node).expect("node");
+        n.interfaces[i]
+            .addresses
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    let routes = |node: &str| -> Vec<String> {
+        let n = lab.node(node).expect("node");
+        n.routes
+            .iter()
+            .map(|r| format!("{} via {}", r.to, r.via.expect("via")))
+            .collect()
+    };
+    // Router to router: a /31 and a /127, both addresses used.
+    assert_eq!(addrs("r1", 0), ["10.255.0.0/31", "fd00:ff::/127"]);
+    assert_eq!(addrs("r2", 0), ["10.255.0.1/31", "fd00:ff::1/127"]);
+    // h2's explicit address sets its LAN's /64; the router comes first, then h1.
+    assert_eq!(addrs("r1", 1), ["10.0.0.1/24", "fd00:10:0:9::1/64"]);
+    assert_eq!(addrs("h1", 0), ["10.0.0.2/24", "fd00:10:0:9::2/64"]);
+    assert_eq!(addrs("h2", 0), ["fd00:10:0:9::7/64", "10.0.0.3/24"]);
+    // The next LAN takes the pool's first /64.
+    assert_eq!(addrs("r2", 1), ["10.0.1.1/24", "fd00:10::1/64"]);
+    assert_eq!(addrs("h3", 0), ["10.0.1.2/24", "fd00:10::2/64"]);
+    let lo = |node: &str| -> Vec<String> {
+        let n = lab.node(node).expect("node");
+        n.loopback.iter().map(ToString::to_string).collect()
+    };
+    assert_eq!(lo("r1"), ["10.254.0.1/32", "fd00:fe::1/128"]);
+    assert_eq!(lo("r2"), ["10.254.0.2/32", "fd00:fe::2/128"]);
+    // Hosts: a default route of each family via their LAN's router.
+    assert_eq!(
+        routes("h1"),
+        ["0.0.0.0/0 via 10.0.0.1", "::/0 via fd00:10:0:9::1"]
+    );
+    assert_eq!(
+        routes("h3"),
+        ["0.0.0.0/0 via 10.0.1.1", "::/0 via fd00:10::1"]
+    );
+    // The node's name is given once per family.
+    let hosts = lab.hosts_file();
+    assert!(hosts.contains("\nfd00:fe::1\tr1\n"), "{hosts}");
+    assert!(hosts.contains("\nfd00:10:0:9::2\th1 h1-eth0\n"), "{hosts}");
+
+    // Without IPv6 pools, the same lab has no IPv6 address but h2's, and no IPv6 route.
+    let v4 = load(&lab_text_without_pools());
+    let h1 = v4.node("h1").expect("h1");
+    assert!(h1.interfaces[0].addresses.iter().all(|a| a.addr.is_ipv4()));
+    assert!(h1.routes.iter().all(|r| r.to.addr.is_ipv4()));
+    assert!(
+        v4.node("r1")
+            .expect("r1")
+            .loopback
+            .iter()
+            .all(|a| a.addr.is_ipv4())
+    );
+}
+
+fn lab_text_without_pools() -> String {
+    "name: four
+nodes:
+  r1: { kind: router }
+  sw: { kind: switch }
+  h1: {}
+links:
+  - [r1:eth2, sw]
+  - [h1:eth0, sw]
+"
+    .to_owned()
+}

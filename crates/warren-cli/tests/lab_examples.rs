@@ -140,50 +140,6 @@ sandbox_test! {
     }
 }
 
-/// The first global IPv6 address of `node` on any interface (`lo` included).
-fn any_addr6(lab: &Lab, node: &str) -> IpAddr {
-    let n = lab.node(node).expect("node");
-    n.interfaces
-        .iter()
-        .flat_map(|i| &i.addresses)
-        .chain(&n.loopback)
-        .map(|a| a.addr)
-        .find(|a| matches!(a, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 != 0xfe80))
-        .unwrap_or_else(|| panic!("{node} has no IPv6 address"))
-}
-
-sandbox_test! {
-    fn dual_stack_router_routes_tcp_over_both_families() {
-        let lab = up("dual-stack.yaml");
-        let r1 = lab.node("r1").expect("r1");
-        // From the pools: a /64 per LAN, the router first; a /128 loopback.
-        let eth1: Vec<String> = r1.interfaces[0].addresses.iter().map(ToString::to_string).collect();
-        assert_eq!(eth1, ["10.0.0.1/24", "fd00:10::1/64"]);
-        assert_eq!(r1.loopback.iter().map(ToString::to_string).collect::<Vec<_>>(), ["10.254.0.1/32", "fd00:fe::1/128"]);
-        // The kernel's routes in h3 (ip as the oracle): a default of each family via r1.
-        let routes = WARREN.ok(&["lab", "exec", "h3", "--", "ip", "-j", "-6", "route", "show", "default"]);
-        let routes: serde_json::Value = serde_json::from_str(&routes).unwrap();
-        assert_eq!(routes[0]["gateway"], "fd00:10:0:1::1", "{routes}");
-        // Across the router over IPv6 and IPv4, sources kept; and to the router's loopback.
-        for (from, to, port) in [("h1", "h3", 7101), ("h4", "h2", 7102)] {
-            let seen = tcp(&lab, from, to, any_addr6(&lab, to), port);
-            assert_eq!(seen.ip(), any_addr6(&lab, from));
-            let seen = tcp(&lab, from, to, any_addr(&lab, to), port + 10);
-            assert_eq!(seen.ip(), any_addr(&lab, from));
-        }
-        let lo6 = any_addr6(&lab, "r1");
-        assert_eq!(lo6.to_string(), "fd00:10::1", "an interface's comes first");
-        tcp(&lab, "h3", "r1", "fd00:fe::1".parse().unwrap(), 7103);
-        // Every node is in /etc/hosts by its IPv6 addresses too.
-        let hosts = WARREN.ok(&["lab", "exec", "h1", "--", "cat", "/etc/hosts"]);
-        assert!(hosts.contains("\n10.0.1.2\th3 h3-eth0\n"), "{hosts}");
-        assert!(hosts.contains("\nfd00:10:0:1::2\th3 h3-eth0\n"), "{hosts}");
-        assert!(hosts.contains("\nfd00:fe::1\tr1\n"), "{hosts}");
-        assert!(hosts.contains("\nfd00:10::1\tr1-eth1\n"), "{hosts}");
-        down(&lab);
-    }
-}
-
 sandbox_test! {
     fn three_hosts_on_a_switch_reach_each_other() {
         let lab = up("bridge-three.yaml");

@@ -225,6 +225,16 @@ fn us(v: Option<f64>) -> String {
     v.map_or("-".into(), |u| format!("{u:.0} µs"))
 }
 
+/// Contender `c`'s peak RSS: its processes' (children of the harness), or for the engine
+/// embedded in the harness, the harness's own.
+fn peak_kib(r: &Value, c: &str) -> Option<f64> {
+    if c.starts_with("warren-lib") {
+        f(r, "self_peak_rss_kib")
+    } else {
+        f(r, "children_peak_rss_kib")
+    }
+}
+
 fn label(c: &str) -> &str {
     match c {
         "warren" => "warren (DNS steady)",
@@ -301,11 +311,7 @@ pub fn table(doc: &Value) -> String {
             ratio(f(r, "setup_over_warren")),
             ratio(f(r, "teardown_over_warren")),
             ratio(f(r, "setup_over_warren_adopt")),
-            mib(if c.starts_with("warren-lib") {
-                f(r, "self_peak_rss_kib")
-            } else {
-                f(r, "children_peak_rss_kib")
-            }),
+            mib(peak_kib(r, c)),
             ms(f(r, "first_container_ms")),
         );
     }
@@ -376,11 +382,7 @@ pub fn table(doc: &Value) -> String {
             ms(f(r, "setup_median_ms")),
             ratio(f(r, "setup_median_over_warren")),
             ms(f(r, "teardown_median_ms")),
-            mib(if c.starts_with("warren-lib") {
-                f(r, "self_peak_rss_kib")
-            } else {
-                f(r, "children_peak_rss_kib")
-            }),
+            mib(peak_kib(r, c)),
             f(r, "cpu_steal_pct").map_or("-".into(), |v| format!("{v:.1}%")),
         );
     }

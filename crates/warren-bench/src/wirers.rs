@@ -279,6 +279,49 @@ impl Warren {
     fn dns_pid() -> Option<i32> {
         live_pid("/run/warren/dns/pid")
     }
+
+    /// With `adopt`, make container `i`'s namespace beforehand (untimed, as for the peers).
+    fn pre_adopt(adopt: bool, i: usize) -> Result<(), String> {
+        if !adopt {
+            return Ok(());
+        }
+        warren_kernel::netns::add_named(&Warren::ns(i), warren_kernel::netns::Source::New)
+            .map(drop)
+            .map_err(|e| format!("netns {}: {e}", Warren::ns(i)))
+    }
+
+    /// With `adopt`, delete the namespace [`Warren::pre_adopt`] made.
+    fn post_adopt(adopt: bool, i: usize) -> Result<(), String> {
+        if !adopt {
+            return Ok(());
+        }
+        warren_kernel::netns::delete_named(&Warren::ns(i)).map_err(|e| e.to_string())
+    }
+
+    /// Remember container `i`'s pod id.
+    fn record(ids: &mut Vec<Option<String>>, i: usize, id: String) {
+        if ids.len() <= i {
+            ids.resize(i + 1, None);
+        }
+        ids[i] = Some(id);
+    }
+
+    /// Container `i`'s namespace: the adopted one, or the pod's own `warren-ID`.
+    fn netns_of(adopt: bool, ids: &[Option<String>], i: usize) -> Option<(String, Ipv4Addr)> {
+        if adopt {
+            return Some((Warren::ns(i), WARREN_GW));
+        }
+        let id = ids.get(i)?.as_ref()?;
+        Some((format!("warren-{id}"), WARREN_GW))
+    }
+
+    /// The DNS server's peak RSS, if it runs.
+    fn dns_peak() -> Vec<(String, u64)> {
+        Warren::dns_pid()
+            .and_then(pid_peak_kib)
+            .map(|k| vec![("warren-dns".to_owned(), k)])
+            .unwrap_or_default()
+    }
 }
 
 impl Wirer for Warren {
@@ -305,12 +348,7 @@ impl Wirer for Warren {
     }
 
     fn pre(&mut self, i: usize) -> Result<(), String> {
-        if !self.adopt {
-            return Ok(());
-        }
-        warren_kernel::netns::add_named(&Warren::ns(i), warren_kernel::netns::Source::New)
-            .map(drop)
-            .map_err(|e| format!("netns {}: {e}", Warren::ns(i)))
+        Warren::pre_adopt(self.adopt, i)
     }
 
     fn setup(&mut self, i: usize, ports: &[(u16, u16)]) -> Result<(), String> {
@@ -326,10 +364,7 @@ impl Wirer for Warren {
         }
         let (_, out) = timed(&mut c, None)?;
         let id = String::from_utf8_lossy(&out).trim().to_owned();
-        if self.ids.len() <= i {
-            self.ids.resize(i + 1, None);
-        }
-        self.ids[i] = Some(id);
+        Warren::record(&mut self.ids, i, id);
         Ok(())
     }
 
@@ -342,18 +377,11 @@ impl Wirer for Warren {
     }
 
     fn post(&mut self, i: usize) -> Result<(), String> {
-        if !self.adopt {
-            return Ok(());
-        }
-        warren_kernel::netns::delete_named(&Warren::ns(i)).map_err(|e| e.to_string())
+        Warren::post_adopt(self.adopt, i)
     }
 
     fn netns(&self, i: usize) -> Option<(String, Ipv4Addr)> {
-        if self.adopt {
-            return Some((Warren::ns(i), WARREN_GW));
-        }
-        let id = self.ids.get(i)?.as_ref()?;
-        Some((format!("warren-{id}"), WARREN_GW))
+        Warren::netns_of(self.adopt, &self.ids, i)
     }
 
     fn first_ms(&self) -> Option<f64> {
@@ -372,13 +400,7 @@ impl Wirer for Warren {
     }
 
     fn finish(&mut self) -> Vec<(String, u64)> {
-        let mut out = Vec::new();
-        if let Some(pid) = Warren::dns_pid() {
-            if let Some(k) = pid_peak_kib(pid) {
-                out.push(("warren-dns".to_owned(), k));
-            }
-        }
-        out
+        Warren::dns_peak()
     }
 
     fn describe(&self) -> String {
@@ -476,12 +498,7 @@ impl Wirer for WarrenLib {
     }
 
     fn pre(&mut self, i: usize) -> Result<(), String> {
-        if !self.adopt {
-            return Ok(());
-        }
-        warren_kernel::netns::add_named(&Warren::ns(i), warren_kernel::netns::Source::New)
-            .map(drop)
-            .map_err(|e| format!("netns {}: {e}", Warren::ns(i)))
+        Warren::pre_adopt(self.adopt, i)
     }
 
     fn setup(&mut self, i: usize, ports: &[(u16, u16)]) -> Result<(), String> {
@@ -493,10 +510,7 @@ impl Wirer for WarrenLib {
             .engine()?
             .pod_create(&spec)
             .map_err(|e| e.to_string())?;
-        if self.ids.len() <= i {
-            self.ids.resize(i + 1, None);
-        }
-        self.ids[i] = Some(pod.id);
+        Warren::record(&mut self.ids, i, pod.id);
         Ok(())
     }
 
@@ -514,15 +528,11 @@ impl Wirer for WarrenLib {
         if let Some(e) = errors.first() {
             return Err(e.to_string());
         }
-        warren_kernel::netns::delete_named(&Warren::ns(i)).map_err(|e| e.to_string())
+        Warren::post_adopt(true, i)
     }
 
     fn netns(&self, i: usize) -> Option<(String, Ipv4Addr)> {
-        if self.adopt {
-            return Some((Warren::ns(i), WARREN_GW));
-        }
-        let id = self.ids.get(i)?.as_ref()?;
-        Some((format!("warren-{id}"), WARREN_GW))
+        Warren::netns_of(self.adopt, &self.ids, i)
     }
 
     fn first_ms(&self) -> Option<f64> {
@@ -531,10 +541,7 @@ impl Wirer for WarrenLib {
 
     fn finish(&mut self) -> Vec<(String, u64)> {
         self.engine = None;
-        Warren::dns_pid()
-            .and_then(pid_peak_kib)
-            .map(|k| vec![("warren-dns".to_owned(), k)])
-            .unwrap_or_default()
+        Warren::dns_peak()
     }
 
     fn describe(&self) -> String {

@@ -169,27 +169,58 @@ fn from_num(fam: Family, n: u128) -> Option<IpAddr> {
 /// Whether `a` is an address a pool gives or an explicit one counts for its subnet: not an
 /// IPv6 link-local (`fe80::/10`), which every interface has anyway.
 pub(crate) fn routable(a: &IpNet) -> bool {
-    match a.addr {
-        IpAddr::V4(_) => true,
-        IpAddr::V6(v6) => v6.segments()[0] & 0xffc0 != 0xfe80,
-    }
+    a.addr.is_ipv4() || !warren_kernel::link::is_link_local(&a.addr)
 }
 
 /// Allocates subnets of one pool in order, past every explicit address (the numbers of the
 /// pool's family, sorted).
 struct Allocator<'a> {
-    pool: IpNet,
+    /// The pool, with where the file gives it.
+    pool: &'a At<IpNet>,
     prefix: u8,
     next: u128,
     explicit: &'a [u128],
+    /// Whether the pool's exhaustion was reported.
+    exhausted: bool,
 }
 
-impl Allocator<'_> {
+impl<'a> Allocator<'a> {
+    /// Subnets of `/prefix` from `pool`, the `first` (0 or, for loopbacks, 1) onwards.
+    fn new(pool: &'a At<IpNet>, prefix: u8, first: u128, explicit: &'a [u128]) -> Self {
+        Allocator {
+            pool,
+            prefix,
+            next: first,
+            explicit,
+            exhausted: false,
+        }
+    }
+
+    /// The next subnet; the first time there is none, an error for what it was `for_what`.
+    fn take(&mut self, d: &mut Diags, for_what: &str) -> Option<IpNet> {
+        let net = self.next();
+        if net.is_none() && !std::mem::replace(&mut self.exhausted, true) {
+            let pool = self.pool;
+            let unit = if self.prefix == pool.v.family().max_prefix() {
+                "address".to_owned()
+            } else {
+                format!("/{}", self.prefix)
+            };
+            d.error(
+                pool.pos,
+                &pool.field,
+                format!("pool {} has no {unit} left for {for_what}", pool.v),
+            );
+        }
+        net
+    }
+
     fn next(&mut self) -> Option<IpNet> {
-        let fam = self.pool.family();
-        let base = num(self.pool.network().addr);
+        let pool = self.pool.v;
+        let fam = pool.family();
+        let base = num(pool.network().addr);
         let size = 1u128.checked_shl(u32::from(fam.max_prefix() - self.prefix))?;
-        let end = num(self.pool.last());
+        let end = num(pool.last());
         loop {
             let lo = base.checked_add(self.next.checked_mul(size)?)?;
             let hi = lo.checked_add(size - 1)?;
@@ -224,28 +255,17 @@ fn usable(net: IpNet) -> (u128, u128) {
 /// Assigns every address of the lab.
 pub(crate) fn assign(cx: &mut Ctx, d: &mut Diags) {
     let pools = &cx.spec.pools;
-    for (a, b) in [
-        (&pools.lan, &pools.p2p),
-        (&pools.lan, &pools.loopback),
-        (&pools.lan, &pools.uplink),
-        (&pools.p2p, &pools.loopback),
-        (&pools.p2p, &pools.uplink),
-        (&pools.loopback, &pools.uplink),
-    ] {
-        if a.v.contains(b.v.addr) || b.v.contains(a.v.addr) {
-            d.error(
-                b.pos,
-                &b.field,
-                format!("pool {} overlaps {} ({})", b.v, a.field, a.v),
-            );
-        }
-    }
-    let six: Vec<&At<IpNet>> = [&pools.lan6, &pools.p2p6, &pools.loopback6]
+    // Every pair of pools (those of different families never overlap).
+    let all: Vec<&At<IpNet>> = [&pools.lan, &pools.p2p, &pools.loopback, &pools.uplink]
         .into_iter()
-        .flatten()
+        .chain(
+            [&pools.lan6, &pools.p2p6, &pools.loopback6]
+                .into_iter()
+                .flatten(),
+        )
         .collect();
-    for (x, a) in six.iter().enumerate() {
-        for b in &six[x + 1..] {
+    for (x, a) in all.iter().enumerate() {
+        for b in &all[x + 1..] {
             if a.v.contains(b.v.addr) || b.v.contains(a.v.addr) {
                 d.error(
                     b.pos,
@@ -314,30 +334,16 @@ pub(crate) fn assign(cx: &mut Ctx, d: &mut Diags) {
     let (explicit_v4, explicit_v6) = (explicit_of(Family::V4), explicit_of(Family::V6));
 
     let segs = segments(cx);
-    let alloc = |pool: &At<IpNet>, prefix: u8, explicit| Allocator {
-        pool: pool.v,
-        prefix,
-        next: 0,
-        explicit,
-    };
+    let mut lan4 = Allocator::new(&pools.lan, pools.lan_prefix.v, 0, &explicit_v4);
+    let mut p2p4 = Allocator::new(&pools.p2p, pools.p2p_prefix.v, 0, &explicit_v4);
     let mut lan6 = pools
         .lan6
         .as_ref()
-        .map(|p| (p, alloc(p, LAN6_PREFIX, &explicit_v6), false));
+        .map(|p| Allocator::new(p, LAN6_PREFIX, 0, &explicit_v6));
     let mut p2p6 = pools
         .p2p6
         .as_ref()
-        .map(|p| (p, alloc(p, P2P6_PREFIX, &explicit_v6), false));
-    let mut lan4 = (
-        &pools.lan,
-        alloc(&pools.lan, pools.lan_prefix.v, &explicit_v4),
-        false,
-    );
-    let mut p2p4 = (
-        &pools.p2p,
-        alloc(&pools.p2p, pools.p2p_prefix.v, &explicit_v4),
-        false,
-    );
+        .map(|p| Allocator::new(p, P2P6_PREFIX, 0, &explicit_v6));
     for seg in &segs {
         // Every member starts with its explicit addresses.
         for &(i, k) in &seg.members {
@@ -352,17 +358,14 @@ pub(crate) fn assign(cx: &mut Ctx, d: &mut Diags) {
             SegKind::Lan => (&mut lan4, lan6.as_mut()),
             SegKind::P2p => (&mut p2p4, p2p6.as_mut()),
         };
-        fill(cx, d, seg, Family::V4, (v4.0, &mut v4.1, &mut v4.2), &taken);
-        if let Some((pool, a, exhausted)) = v6 {
-            fill(cx, d, seg, Family::V6, (pool, a, exhausted), &taken);
+        fill(cx, d, seg, Family::V4, v4, &taken);
+        if let Some(v6) = v6 {
+            fill(cx, d, seg, Family::V6, v6, &taken);
         }
     }
     loopbacks_and_uplinks(cx, d, (&explicit_v4, &explicit_v6), &loopbacks_of(cx));
     cx.segments = segs;
 }
-
-/// A pool, its allocator and whether its exhaustion was reported.
-type PoolAlloc<'p, 'a, 'b> = (&'p At<IpNet>, &'b mut Allocator<'a>, &'b mut bool);
 
 /// One family's addresses on one segment: the explicit ones must lie in the pool; members
 /// without one of that family get one from the segment's subnet, the subnet of its explicit
@@ -372,9 +375,10 @@ fn fill(
     d: &mut Diags,
     seg: &Segment,
     fam: Family,
-    (pool, alloc, exhausted): PoolAlloc<'_, '_, '_>,
+    alloc: &mut Allocator<'_>,
     taken: &FxMap<IpAddr, (String, Pos)>,
 ) {
+    let pool = alloc.pool;
     let mut subnet: Option<IpNet> = None;
     let mut need = Vec::new();
     for &(i, k) in &seg.members {
@@ -405,25 +409,8 @@ fn fill(
     if need.is_empty() || !cx.spec.auto_addresses {
         return;
     }
-    let subnet = match subnet {
-        Some(s) => s,
-        None => match alloc.next() {
-            Some(s) => s,
-            None => {
-                if !*exhausted {
-                    *exhausted = true;
-                    d.error(
-                        pool.pos,
-                        &pool.field,
-                        format!(
-                            "pool {} has no /{} left for the lab's segments",
-                            pool.v, alloc.prefix
-                        ),
-                    );
-                }
-                return;
-            }
-        },
+    let Some(subnet) = subnet.or_else(|| alloc.take(d, "the lab's segments")) else {
+        return;
     };
     let (first, last) = usable(subnet);
     let mut n = first;
@@ -479,30 +466,13 @@ fn loopbacks_and_uplinks(
     lbs: &[Setting<IpNet>],
 ) {
     let pools = &cx.spec.pools;
-    let mut lo = Allocator {
-        pool: pools.loopback.v,
-        prefix: 32,
-        next: 1,
-        explicit: explicit_v4,
-    };
-    let mut lo6 = pools.loopback6.as_ref().map(|p| {
-        (
-            p,
-            Allocator {
-                pool: p.v,
-                prefix: 128,
-                next: 1,
-                explicit: explicit_v6,
-            },
-        )
-    });
-    let mut up = Allocator {
-        pool: pools.uplink.v,
-        prefix: 30,
-        next: 0,
-        explicit: explicit_v4,
-    };
-    let mut reported = [false, false, false];
+    let mut lo = Allocator::new(&pools.loopback, 32, 1, explicit_v4);
+    let mut lo6 = pools
+        .loopback6
+        .as_ref()
+        .map(|p| Allocator::new(p, 128, 1, explicit_v6));
+    let mut up = Allocator::new(&pools.uplink, 30, 0, explicit_v4);
+    let loopbacks = "the routers' loopbacks";
     for (i, lb) in lbs.iter().enumerate() {
         if cx.kinds[i] == NodeKind::Switch {
             continue;
@@ -511,39 +481,10 @@ fn loopbacks_and_uplinks(
             Setting::None => {}
             Setting::Set(n) => cx.lab.nodes[i].loopback.push(IpNet::host(n.addr)),
             Setting::Auto if !cx.spec.auto_addresses => {}
-            Setting::Auto => match lo.next() {
-                Some(n) => cx.lab.nodes[i].loopback.push(n),
-                None if !reported[0] => {
-                    reported[0] = true;
-                    d.error(
-                        pools.loopback.pos,
-                        &pools.loopback.field,
-                        format!(
-                            "pool {} has no address left for the routers' loopbacks",
-                            pools.loopback.v
-                        ),
-                    );
-                }
-                None => {}
-            },
-        }
-        if matches!(lb, Setting::Auto) && cx.spec.auto_addresses {
-            if let Some((pool, a)) = lo6.as_mut() {
-                match a.next() {
-                    Some(n) => cx.lab.nodes[i].loopback.push(n),
-                    None if !reported[2] => {
-                        reported[2] = true;
-                        d.error(
-                            pool.pos,
-                            &pool.field,
-                            format!(
-                                "pool {} has no address left for the routers' loopbacks",
-                                pool.v
-                            ),
-                        );
-                    }
-                    None => {}
-                }
+            Setting::Auto => {
+                let v4 = lo.take(d, loopbacks);
+                let v6 = lo6.as_mut().and_then(|a| a.take(d, loopbacks));
+                cx.lab.nodes[i].loopback.extend(v4.into_iter().chain(v6));
             }
         }
     }
@@ -551,18 +492,7 @@ fn loopbacks_and_uplinks(
         if cx.link_src[li].is_some() {
             continue;
         }
-        let Some(net) = up.next() else {
-            if !reported[1] {
-                reported[1] = true;
-                d.error(
-                    pools.uplink.pos,
-                    &pools.uplink.field,
-                    format!(
-                        "pool {} has no /30 left for the NAT uplinks",
-                        pools.uplink.v
-                    ),
-                );
-            }
+        let Some(net) = up.take(d, "the NAT uplinks") else {
             continue;
         };
         let host = IpNet {

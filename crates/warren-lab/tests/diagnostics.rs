@@ -313,3 +313,16 @@ fn ipv6_pools() {
         ],
     );
 }
+
+#[test]
+fn exhausted_pools_are_reported_once_each() {
+    check(
+        "name: ex\npools:\n  lan: 10.0.0.0/24\n  loopback: 10.254.0.0/31\n  uplink: 100.64.0.0/30\n  loopback6: fd00:fe::/127\nnodes:\n  r1: { kind: router }\n  r2: { kind: router }\n  n1: { kind: nat }\n  n2: { kind: nat }\n  h1: {}\n  h2: {}\n  h3: {}\nlinks:\n  - [h1:eth0, r1:eth1]\n  - [h2:eth0, r2:eth1]\n  - [h3:eth0, n1:eth1]\n",
+        &[
+            "lab.yaml:3:8: pools.lan: pool 10.0.0.0/24 has no /24 left for the lab's segments",
+            "lab.yaml:4:13: pools.loopback: pool 10.254.0.0/31 has no address left for the routers' loopbacks",
+            "lab.yaml:5:11: pools.uplink: pool 100.64.0.0/30 has no /30 left for the NAT uplinks",
+            "lab.yaml:6:14: pools.loopback6: pool fd00:fe::/127 has no address left for the routers' loopbacks",
+        ],
+    );
+}

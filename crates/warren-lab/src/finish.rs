@@ -130,6 +130,17 @@ fn routes(cx: &mut Ctx, d: &mut Diags) {
                 .iter()
                 .any(|r| r.to.is_default() && r.to.family() == fam)
         };
+        // A default route via `gw`, unless one of its family is written already.
+        let default_via = |routes: &mut Vec<Route>, gw: IpAddr| {
+            let fam = Family::of(&gw);
+            if !has_default(routes, fam) {
+                routes.push(Route {
+                    to: IpNet::default_route(fam),
+                    via: Some(gw),
+                    dev: None,
+                });
+            }
+        };
         let gateway = match (&e.gateway, kind) {
             (Some(g), _) => g.v.clone(),
             (None, NodeKind::Host) if cx.spec.auto_addresses => Setting::Auto,
@@ -141,13 +152,7 @@ fn routes(cx: &mut Ctx, d: &mut Diags) {
                 let gw = (0..node.interfaces.len())
                     .find_map(|k| seg_of.get(&(i, k)).and_then(|&s| gw_of_seg[s][0]));
                 if let Some(gw) = gw {
-                    if !has_default(&routes, Family::V4) {
-                        routes.push(Route {
-                            to: IpNet::default_route(Family::V4),
-                            via: Some(gw),
-                            dev: None,
-                        });
-                    }
+                    default_via(&mut routes, gw);
                 }
                 // IPv6: the first LAN whose gateway is on one of this node's own subnets
                 // there (a node without an IPv6 address on it has no way to that gateway).
@@ -160,13 +165,7 @@ fn routes(cx: &mut Ctx, d: &mut Diags) {
                         .then_some(gw)
                 });
                 if let Some(gw) = gw6 {
-                    if !has_default(&routes, Family::V6) {
-                        routes.push(Route {
-                            to: IpNet::default_route(Family::V6),
-                            via: Some(gw),
-                            dev: None,
-                        });
-                    }
+                    default_via(&mut routes, gw);
                 }
             }
             Setting::Set(gw) => {
@@ -184,14 +183,7 @@ fn routes(cx: &mut Ctx, d: &mut Diags) {
                         );
                     }
                 }
-                let fam = Family::of(&gw);
-                if !has_default(&routes, fam) {
-                    routes.push(Route {
-                        to: IpNet::default_route(fam),
-                        via: Some(gw),
-                        dev: None,
-                    });
-                }
+                default_via(&mut routes, gw);
             }
         }
         if kind == NodeKind::Nat && !has_default(&routes, Family::V4) {

@@ -114,26 +114,11 @@ pub fn search(
     if link.kind.as_deref() == Some("bridge") {
         queue.push_back((ns, ifindex, None, Vec::new()));
     } else {
-        let Some((pns, pif)) = veth_peer(w, ns, ifindex)? else {
-            return Ok(s);
-        };
-        let step = Step::Veth {
-            from_ns: ns,
-            from_if: ifindex,
-            to_ns: pns,
-            to_if: pif,
-        };
-        match bridge_of(w, pns, pif)? {
-            Some(br) => queue.push_back((pns, br, Some(pif), vec![step])),
-            None => {
-                s.offer(
-                    Reach {
-                        ns: pns,
-                        ifindex: pif,
-                        path: vec![step],
-                    },
-                    &mut want,
-                );
+        match over_veth(w, ns, ifindex, Vec::new())? {
+            Over::Unknown(_) => return Ok(s),
+            Over::Bridge(p) => queue.push_back(p),
+            Over::At(r) => {
+                s.offer(r, &mut want);
                 return Ok(s);
             }
         }
@@ -192,25 +177,14 @@ fn cross(
             in_port,
             out_port: Some(port),
         });
-        let reach = match veth_peer(w, ns, port)? {
-            Some((pns, pif)) => {
-                path.push(Step::Veth {
-                    from_ns: ns,
-                    from_if: port,
-                    to_ns: pns,
-                    to_if: pif,
-                });
-                if let Some(next) = bridge_of(w, pns, pif)? {
-                    queue.push_back((pns, next, Some(pif), path));
-                    continue;
-                }
-                Reach {
-                    ns: pns,
-                    ifindex: pif,
-                    path,
-                }
+        let reach = match over_veth(w, ns, port, path)? {
+            Over::Bridge(p) => {
+                queue.push_back(p);
+                continue;
             }
-            None => Reach {
+            Over::At(r) => r,
+            // Not a veth into a namespace warren sees: the port itself is where frames go.
+            Over::Unknown(path) => Reach {
                 ns,
                 ifindex: port,
                 path,
@@ -221,6 +195,37 @@ fn cross(
         }
     }
     Ok(false)
+}
+
+/// Where frames go over a veth.
+enum Over {
+    /// Its peer is a bridge's port: that bridge, to cross.
+    Bridge(Pending),
+    /// Its peer.
+    At(Reach),
+    /// No veth, or its peer's namespace is unknown: the steps given, back.
+    Unknown(Vec<Step>),
+}
+
+/// Where frames sent out of veth `ifindex` in `ns`, after the steps `path`, arrive.
+fn over_veth(w: &World, ns: usize, ifindex: u32, mut path: Vec<Step>) -> Result<Over> {
+    let Some((pns, pif)) = veth_peer(w, ns, ifindex)? else {
+        return Ok(Over::Unknown(path));
+    };
+    path.push(Step::Veth {
+        from_ns: ns,
+        from_if: ifindex,
+        to_ns: pns,
+        to_if: pif,
+    });
+    Ok(match bridge_of(w, pns, pif)? {
+        Some(br) => Over::Bridge((pns, br, Some(pif), path)),
+        None => Over::At(Reach {
+            ns: pns,
+            ifindex: pif,
+            path,
+        }),
+    })
 }
 
 /// The bridge that `ifindex` in `ns` is a port of, if any (a port of a bond or a VRF is not).

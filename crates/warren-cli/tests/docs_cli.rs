@@ -4,7 +4,6 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
 
 use warren_testkit::{cli::Cli, sandbox_test};
 
@@ -26,13 +25,7 @@ fn bash_complete(script: &Path, words: &[&str]) -> Vec<String> {
         quoted.join(" "),
         words[cword],
     );
-    let out = Command::new("bash").args(["-c", &code]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "bash: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
+    warren_testkit::run("bash", &["-c", &code])
         .lines()
         .filter(|l| !l.is_empty())
         .map(str::to_owned)
@@ -61,8 +54,7 @@ sandbox_test! {
         let bash = WARREN.ok(&["completion", "bash"]);
         let script = Path::new("/run/warren.bash");
         std::fs::write(script, &bash).unwrap();
-        let check = Command::new("bash").args(["-n", "/run/warren.bash"]).output().unwrap();
-        assert!(check.status.success(), "bash -n: {}", String::from_utf8_lossy(&check.stderr));
+        warren_testkit::run("bash", &["-n", "/run/warren.bash"]);
 
         // Commands at the top: every one `--help` lists, none of the internal ones.
         let top = bash_complete(script, &["warren", ""]);

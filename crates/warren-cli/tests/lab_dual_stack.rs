@@ -40,10 +40,7 @@ fn first_addr(lab: &Lab, node: &str, v6: bool) -> IpAddr {
         .flat_map(|i| &i.addresses)
         .chain(&n.loopback)
         .map(|a| a.addr)
-        .find(|a| match a {
-            IpAddr::V4(_) => !v6,
-            IpAddr::V6(x) => v6 && x.segments()[0] & 0xffc0 != 0xfe80,
-        })
+        .find(|a| a.is_ipv6() == v6 && !(v6 && warren_kernel::link::is_link_local(a)))
         .unwrap_or_else(|| panic!("{node} has no such address"))
 }
 
